@@ -1,0 +1,134 @@
+"""mml: machine-learning pipelines from small immutable parts.
+
+Everything public is reachable from here; submodules are imported on first use so that
+``import mml`` stays fast and never imports torch or tensorflow.
+
+>>> import mml
+>>> fs = mml.FeatureSet.from_dict({"x": [1.0, 2.0, 3.0], "y": [0.0, 1.0, 0.0]},
+...                               features=["x"], targets=["y"], label="toy")
+>>> len(fs)
+3
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from mml import random as random
+from mml.errors import (
+    ArtifactError as ArtifactError,
+    BackendError as BackendError,
+    CallbackError as CallbackError,
+    ConfigError as ConfigError,
+    DataError as DataError,
+    DeviceError as DeviceError,
+    GraphError as GraphError,
+    MMLError as MMLError,
+    NotInvertibleError as NotInvertibleError,
+    SamplerError as SamplerError,
+    ScalerError as ScalerError,
+    SchemaError as SchemaError,
+    ShapeError as ShapeError,
+    SplitError as SplitError,
+    TrainingError as TrainingError,
+)
+
+__version__ = "0.1.0"
+
+# public name -> module that defines it (imported lazily on first attribute access)
+_LAZY: dict[str, str] = {
+    # io
+    "save": "mml.io",
+    "load": "mml.io",
+    "io": "mml.io",
+    # data
+    "data": "mml.data",
+    "FeatureSet": "mml.data",
+    "FeatureSetView": "mml.data",
+    "Batch": "mml.data",
+    "SampleData": "mml.data",
+    "col": "mml.data",
+    "datasets": "mml.datasets",
+    "testing": "mml.testing",
+    # processing
+    "splitters": "mml.splitters",
+    "scalers": "mml.scalers",
+    "samplers": "mml.samplers",
+    "RandomSplitter": "mml.splitters",
+    "ConditionSplitter": "mml.splitters",
+    "KFoldSplitter": "mml.splitters",
+    "SimpleSampler": "mml.samplers",
+    "NSampler": "mml.samplers",
+    "PairedSampler": "mml.samplers",
+    "TripletSampler": "mml.samplers",
+    # graph
+    "graph": "mml.graph",
+    "models": "mml.models",
+    "backends": "mml.backends",
+    "ModelGraph": "mml.graph",
+    "ModelNode": "mml.graph",
+    "ConcatNode": "mml.graph",
+    "MergeNode": "mml.graph",
+    "FeatureSetRef": "mml.graph",
+    "NodeRef": "mml.graph",
+    "GraphState": "mml.graph",
+    "build": "mml.graph",
+    "forward": "mml.graph",
+    "to_mermaid": "mml.graph",
+    # training
+    "optim": "mml.optim",
+    "training": "mml.training",
+    "callbacks": "mml.callbacks",
+    "strategies": "mml.strategies",
+    "Loss": "mml.training",
+    "AppliedLoss": "mml.training",
+    "TrainPhase": "mml.training",
+    "EvalPhase": "mml.training",
+    "FitPhase": "mml.training",
+    "PhaseGroup": "mml.training",
+    "Experiment": "mml.training",
+    "TrainState": "mml.training",
+    "ExecutionContext": "mml.training",
+    "History": "mml.training",
+    "init": "mml.training",
+    "steps": "mml.training",
+    "run_phase": "mml.training",
+    "run": "mml.training",
+    "cross_validate": "mml.strategies",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module_name = _LAZY.get(name)
+    if module_name is None:
+        raise AttributeError(f"module 'mml' has no attribute {name!r}")
+    module = importlib.import_module(module_name)
+    value = module if module_name == f"mml.{name}" else getattr(module, name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
+
+__all__ = [  # noqa: PLE0604
+    "ArtifactError",
+    "BackendError",
+    "CallbackError",
+    "ConfigError",
+    "DataError",
+    "DeviceError",
+    "GraphError",
+    "MMLError",
+    "NotInvertibleError",
+    "SamplerError",
+    "ScalerError",
+    "SchemaError",
+    "ShapeError",
+    "SplitError",
+    "TrainingError",
+    "random",
+    *_LAZY,
+]

@@ -1,0 +1,191 @@
+"""Field helpers that freeze the payload, not just the shell.
+
+``frozen=True`` stops ``obj.x = 1`` but not ``obj.arr[0] = 5``. Array fields are made
+read-only, mappings become :class:`FrozenDict`, and equality of arrays is by value.
+
+>>> import numpy as np, attrs
+>>> @attrs.frozen
+... class P:
+...     a: np.ndarray = array_field()
+>>> p = P([1.0, 2.0])
+>>> p.a.flags.writeable
+False
+>>> P([1.0, 2.0]) == P([1.0, 2.0])
+True
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any, TypeVar
+
+import attrs
+import numpy as np
+
+__all__ = ["FrozenDict", "frozen_dict", "readonly_array", "array_field", "arrays_equal", "optional_array_field"]
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+class FrozenDict(Mapping[K, V]):
+    """An immutable, hashable, insertion-ordered mapping.
+
+    >>> d = FrozenDict({"a": 1})
+    >>> d["a"], len(d), dict(d)
+    (1, 1, {'a': 1})
+    >>> d == {"a": 1}
+    True
+    """
+
+    __slots__ = ("_data", "_hash")
+
+    def __init__(self, data: Mapping[K, V] | Any = (), /) -> None:
+        object.__setattr__(self, "_data", dict(data))
+        object.__setattr__(self, "_hash", None)
+
+    def __getitem__(self, key: K) -> V:
+        return self._data[key]
+
+    def __iter__(self) -> Iterator[K]:
+        return iter(self._data)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._data
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise attrs.exceptions.FrozenInstanceError()
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Mapping):
+            if set(self._data) != set(other.keys()):
+                return False
+            return all(_values_equal(v, other[k]) for k, v in self._data.items())
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        h = self._hash
+        if h is None:
+            h = hash(frozenset((k, _hashable(v)) for k, v in self._data.items()))
+            object.__setattr__(self, "_hash", h)
+        return h
+
+    def __repr__(self) -> str:
+        return f"FrozenDict({self._data!r})"
+
+    def set(self, key: K, value: V) -> FrozenDict[K, V]:
+        """A new mapping with ``key`` set to ``value``.
+
+        >>> FrozenDict({"a": 1}).set("b", 2)
+        FrozenDict({'a': 1, 'b': 2})
+        """
+        d = dict(self._data)
+        d[key] = value
+        return FrozenDict(d)
+
+    def delete(self, key: K) -> FrozenDict[K, V]:
+        """A new mapping without ``key``."""
+        d = dict(self._data)
+        del d[key]
+        return FrozenDict(d)
+
+    def __reduce__(self) -> Any:  # copy/deepcopy support; mml never pickles
+        return (FrozenDict, (self._data,))
+
+
+def _hashable(v: Any) -> Any:
+    if isinstance(v, np.ndarray):
+        return (v.shape, str(v.dtype), v.tobytes()[:64])
+    try:
+        hash(v)
+    except TypeError:
+        return id(type(v))
+    return v
+
+
+def _values_equal(a: Any, b: Any) -> bool:
+    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        return arrays_equal(a, b)
+    if type(a).__module__.startswith("torch") or type(b).__module__.startswith("torch"):
+        import torch
+
+        return bool(
+            isinstance(a, torch.Tensor)
+            and isinstance(b, torch.Tensor)
+            and a.shape == b.shape
+            and a.dtype == b.dtype
+            and torch.equal(a.cpu(), b.cpu())
+        )
+    r = a == b
+    if isinstance(r, (bool, np.bool_)):
+        return bool(r)
+    return bool(np.all(r))
+
+
+def frozen_dict(value: Mapping[Any, Any] | None) -> FrozenDict[Any, Any]:
+    """attrs converter: any mapping (or ``None``) to a :class:`FrozenDict`."""
+    if isinstance(value, FrozenDict):
+        return value
+    return FrozenDict(value or {})
+
+
+def readonly_array(value: Any) -> np.ndarray:
+    """attrs converter: an array that cannot be written to (no copy when already an array).
+
+    A view is taken so that freezing never changes the flags of the caller's array.
+
+    >>> a = np.zeros(3)
+    >>> b = readonly_array(a)
+    >>> a.flags.writeable, b.flags.writeable
+    (True, False)
+    """
+    arr = np.asarray(value)
+    if arr.flags.writeable:
+        arr = arr.view()
+        arr.flags.writeable = False
+    return arr
+
+
+def arrays_equal(a: Any, b: Any) -> bool:
+    """Value equality for arrays: same shape, dtype kind and elements (NaN equal to NaN)."""
+    a = np.asarray(a)
+    b = np.asarray(b)
+    if a.shape != b.shape or a.dtype != b.dtype:
+        return False
+    if a.dtype.kind in "fc":
+        return bool(np.array_equal(a, b, equal_nan=True))
+    return bool(np.array_equal(a, b))
+
+
+def array_field(**kwargs: Any) -> Any:
+    """An attrs field holding a read-only numpy array, compared by value, not hashed."""
+    return attrs.field(
+        converter=readonly_array,
+        eq=attrs.cmp_using(eq=arrays_equal),
+        hash=False,
+        **kwargs,
+    )
+
+
+def _optional_readonly(value: Any) -> np.ndarray | None:
+    return None if value is None else readonly_array(value)
+
+
+def _optional_equal(a: Any, b: Any) -> bool:
+    if a is None or b is None:
+        return a is None and b is None
+    return arrays_equal(a, b)
+
+
+def optional_array_field(**kwargs: Any) -> Any:
+    """Like :func:`array_field` but ``None`` is allowed (and is the default)."""
+    kwargs.setdefault("default", None)
+    return attrs.field(
+        converter=_optional_readonly,
+        eq=attrs.cmp_using(eq=_optional_equal),
+        hash=False,
+        **kwargs,
+    )

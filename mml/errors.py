@@ -1,0 +1,89 @@
+"""The exception hierarchy of mml.
+
+Every error mml raises on purpose is a subclass of :class:`MMLError`. Messages name the
+offending column, node, shape or file and say how to fix it.
+
+>>> import mml
+>>> issubclass(mml.SchemaError, mml.MMLError)
+True
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "MMLError",
+    "DataError",
+    "SchemaError",
+    "SplitError",
+    "ScalerError",
+    "NotInvertibleError",
+    "SamplerError",
+    "GraphError",
+    "ShapeError",
+    "BackendError",
+    "ConfigError",
+    "ArtifactError",
+    "TrainingError",
+    "DeviceError",
+    "CallbackError",
+]
+
+
+class MMLError(Exception):
+    """Base class of every error raised by mml."""
+
+
+class DataError(MMLError, ValueError):
+    """Bad data: wrong lengths, NaN where forbidden, non-numeric values, empty input."""
+
+
+class SchemaError(DataError):
+    """A bad column or key name, an unknown key, a key in two domains."""
+
+
+class SplitError(DataError):
+    """A splitter got bad ratios, an unknown split name, or produced an invalid split."""
+
+
+class ScalerError(DataError):
+    """A scaler could not be found, fitted or applied."""
+
+
+class NotInvertibleError(ScalerError):
+    """The inverse of a transform was asked for but the transform has none."""
+
+
+class SamplerError(DataError):
+    """A sampler is misconfigured or cannot produce batches from the data it was given."""
+
+
+class GraphError(MMLError, ValueError):
+    """An invalid model graph: a cycle, a dangling reference, a duplicate label, ..."""
+
+
+class ShapeError(GraphError):
+    """Shapes of two connected stages do not agree."""
+
+
+class BackendError(MMLError):
+    """A backend (torch, tensorflow, scikit-learn) is missing or was misused."""
+
+
+class ConfigError(MMLError, ValueError):
+    """A configuration value (name, option, file) is invalid."""
+
+
+class ArtifactError(MMLError):
+    """A saved artifact is missing, corrupted, tampered with or of the wrong kind."""
+
+
+class TrainingError(MMLError):
+    """Training failed: a NaN loss, a loss bound to an unknown node, a missing split."""
+
+
+class DeviceError(MMLError):
+    """A requested device (``"cuda"``, ``"mps"``) is not available."""
+
+
+class CallbackError(TrainingError):
+    """A user callback raised; the run is marked failed and the state is kept."""
