@@ -15,7 +15,7 @@ never executes code: no pickle, no eval, no exec.
 >>> import mml, tempfile, os
 >>> k = mml.random.key(7)
 >>> d = tempfile.mkdtemp()
->>> mml.save(k, os.path.join(d, "key"))
+>>> _ = mml.save(k, os.path.join(d, "key"))
 >>> mml.load(os.path.join(d, "key")) == k
 True
 """

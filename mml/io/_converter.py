@@ -26,7 +26,8 @@ from __future__ import annotations
 import functools
 import importlib
 from collections.abc import Mapping
-from typing import Any, get_args, get_origin
+from types import UnionType
+from typing import Any, Union, get_args, get_origin
 
 import attrs
 import cattrs
@@ -98,6 +99,20 @@ def _is_frozendict_type(t: Any) -> bool:
     return t is FrozenDict or get_origin(t) is FrozenDict
 
 
+_SCALARS = (bool, int, float, str, type(None))
+
+
+def _is_scalar_union(t: Any) -> bool:
+    args = get_args(t)
+    return bool(args) and get_origin(t) in (Union, UnionType) and all(a in _SCALARS for a in args)
+
+
+def _structure_scalar_union(v: Any, t: Any) -> Any:
+    if not isinstance(v, get_args(t)):
+        raise ConfigError(f"expected one of {get_args(t)}, got {type(v).__name__} {v!r}")
+    return v
+
+
 def make_converter() -> cattrs.Converter:
     """Build a fresh converter configured for mml (``cattrs.global_converter`` is never touched)."""
     conv = cattrs.Converter()
@@ -129,6 +144,9 @@ def make_converter() -> cattrs.Converter:
     conv.register_unstructure_hook_func(
         _is_frozendict_type, lambda m: {k: conv.unstructure(v) for k, v in m.items()}
     )
+
+    # Unions of plain scalars (e.g. ``bool | int | float | str``) pass through as they are.
+    conv.register_structure_hook_func(_is_scalar_union, _structure_scalar_union)
 
     # 3. Tagged unions. Concrete components carry their kind and import path.
     def _concrete_unstructure_factory(cls: type) -> Any:

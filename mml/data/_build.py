@@ -1,0 +1,196 @@
+"""Turning user arrays into Arrow columns (and back) with the mml schema.
+
+Scalar keys become primitive columns, tensor keys one fixed-size-list column whose field
+metadata records the per-sample shape. Numeric data is converted without copying where
+Arrow allows (C-contiguous numpy arrays).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from mml.data._schema import UUID_COLUMN, column_name, field_shape, shape_metadata, validate_key
+from mml.errors import DataError, SchemaError
+from mml.random import Key, fold_in, key, numpy_rng
+
+__all__ = ["to_arrow_column", "column_to_numpy", "make_uuids", "build_table", "as_key_list"]
+
+
+def as_key_list(keys: str | Sequence[str] | None, what: str) -> tuple[str, ...]:
+    if keys is None:
+        return ()
+    if isinstance(keys, str):
+        return (keys,)
+    try:
+        out = tuple(keys)
+    except TypeError:
+        raise SchemaError(f"{what}= takes a key name or a list of key names, got {keys!r}") from None
+    for k in out:
+        if not isinstance(k, str):
+            raise SchemaError(f"{what}= takes key names (str), got {k!r}")
+    return out
+
+
+def _numpy_of(name: str, value: Any) -> np.ndarray:
+    if isinstance(value, (pa.Array, pa.ChunkedArray)):
+        value = column_to_numpy(value, ())
+    try:
+        arr = np.asarray(value)
+    except ValueError as exc:  # ragged nested lists
+        raise DataError(
+            f"key {name!r} has ragged data ({exc}); every sample of a key must have the same shape — "
+            "pad or resample to a common length"
+        ) from None
+    if arr.dtype == object:
+        first = arr.flat[0] if arr.size else None
+        if isinstance(first, (list, tuple, np.ndarray)):
+            try:
+                arr = np.stack([np.asarray(v) for v in arr])
+            except ValueError:
+                lengths = sorted({len(v) for v in arr})
+                raise DataError(
+                    f"key {name!r} has ragged data: per-sample lengths {lengths[:5]}; every sample of a key "
+                    "must have the same shape — pad or resample to a common length"
+                ) from None
+    return arr
+
+
+def to_arrow_column(domain: str, name: str, value: Any) -> tuple[pa.Array, pa.Field]:
+    """One user key as an Arrow array and field (``(n, *shape)`` → fixed-size list when shape ≠ ())."""
+    if isinstance(value, pa.ChunkedArray):
+        value = value.combine_chunks()
+    if isinstance(value, pa.Array) and (pa.types.is_string(value.type) or pa.types.is_large_string(value.type)):
+        if domain != "tags":
+            raise DataError(f"{domain} key {name!r} holds strings; features and targets must be numeric")
+        if value.null_count:
+            raise DataError(f"tag {name!r} has {value.null_count} missing values; fill them first")
+        return value, pa.field(column_name(domain, name), value.type)
+    arr = _numpy_of(name, value)
+    if arr.ndim == 0:
+        raise DataError(f"key {name!r} is a single value; give one value per sample")
+    kind = arr.dtype.kind
+    if kind in "US" or (kind == "O" and domain == "tags"):
+        if domain != "tags":
+            raise DataError(
+                f"{domain} key {name!r} holds {arr.dtype} values; features and targets must be numeric "
+                f"(encode it, or pass it as a tag)"
+            )
+        if arr.ndim != 1:
+            raise DataError(f"tag {name!r} holds strings of shape {arr.shape[1:]}; string tags are scalar per sample")
+        try:
+            col = pa.array(arr.astype(str), type=pa.string())
+        except (pa.ArrowException, TypeError, ValueError) as exc:
+            raise DataError(f"tag {name!r} cannot be stored as strings: {exc}") from None
+        return col, pa.field(column_name(domain, name), pa.string())
+    if kind not in "biuf":
+        raise DataError(
+            f"{domain} key {name!r} has dtype {arr.dtype}; only numbers and booleans can be stored "
+            "(strings are allowed for tags)"
+        )
+    if kind == "f" and arr.dtype.itemsize < 4:
+        arr = arr.astype(np.float32)
+    arr = np.ascontiguousarray(arr)
+    shape = arr.shape[1:]
+    if not shape:
+        col = pa.array(arr)
+        return col, pa.field(column_name(domain, name), col.type)
+    width = int(np.prod(shape))
+    if width == 0:
+        raise DataError(f"key {name!r} has per-sample shape {shape} with no elements")
+    flat = pa.array(arr.reshape(-1))
+    col = pa.FixedSizeListArray.from_arrays(flat, width)
+    return col, pa.field(column_name(domain, name), col.type, metadata=shape_metadata(shape))
+
+
+def column_to_numpy(col: pa.Array | pa.ChunkedArray, shape: tuple[int, ...]) -> np.ndarray:
+    """A column as a numpy array of shape ``(n, *shape)``; zero-copy when Arrow allows.
+
+    The result is read-only.
+    """
+    if isinstance(col, pa.ChunkedArray):
+        col = col.chunk(0) if col.num_chunks == 1 else col.combine_chunks()
+    if pa.types.is_fixed_size_list(col.type):
+        values = col.flatten()
+        out = values.to_numpy(zero_copy_only=False)
+        width = col.type.list_size
+        shape = shape or (width,)
+        out = out.reshape((len(col), *shape))
+    elif pa.types.is_fixed_size_binary(col.type):
+        buf = col.buffers()[1]
+        width = col.type.byte_width
+        out = np.frombuffer(buf, dtype=f"S{width}", count=len(col) + col.offset)[col.offset :]
+    elif pa.types.is_string(col.type) or pa.types.is_large_string(col.type):
+        out = np.asarray(col.to_numpy(zero_copy_only=False), dtype=object)
+    else:
+        zero = col.null_count == 0 and not pa.types.is_boolean(col.type)
+        out = col.to_numpy(zero_copy_only=zero)
+    if out.flags.writeable:
+        out = out.view()
+        out.flags.writeable = False
+    return out
+
+
+def make_uuids(n: int, k: Key) -> pa.FixedSizeBinaryArray:
+    """``n`` random version-4 UUIDs (16 bytes each) derived from the key."""
+    raw = np.frombuffer(numpy_rng(k).bytes(16 * n), dtype=np.uint8).reshape(n, 16).copy()
+    raw[:, 6] = (raw[:, 6] & 0x0F) | 0x40
+    raw[:, 8] = (raw[:, 8] & 0x3F) | 0x80
+    return pa.FixedSizeBinaryArray.from_buffers(pa.binary(16), n, [None, pa.py_buffer(raw)])
+
+
+def build_table(
+    data: Mapping[str, Any],
+    *,
+    features: Sequence[str],
+    targets: Sequence[str],
+    tags: Sequence[str],
+    label: str,
+    uuid_key: Key | None,
+) -> pa.Table:
+    """Assemble the Arrow table of a new FeatureSet, validating keys and lengths."""
+    domains = {"features": features, "targets": targets, "tags": tags}
+    seen: dict[str, str] = {}
+    problems: list[str] = []
+    for domain, keys in domains.items():
+        for k in keys:
+            validate_key(k)
+            if k in seen:
+                problems.append(f"key {k!r} is listed in both {seen[k]}= and {domain}=; a key belongs to one domain")
+            seen[k] = domain
+            if k not in data:
+                available = ", ".join(sorted(map(str, data))) or "(none)"
+                problems.append(f"{domain}= names key {k!r}, which is not in the data (available: {available})")
+    if not features:
+        problems.append("no features= given; name at least one feature key")
+    if problems:
+        raise SchemaError("; ".join(problems))
+    arrays: list[pa.Array] = []
+    fields: list[pa.Field] = []
+    lengths: dict[str, int] = {}
+    for domain, keys in domains.items():
+        for k in keys:
+            col, field = to_arrow_column(domain, k, data[k])
+            arrays.append(col)
+            fields.append(field)
+            lengths[k] = len(col)
+    if len(set(lengths.values())) > 1:
+        raise DataError(
+            "keys have different numbers of samples: "
+            + ", ".join(f"{k}={n}" for k, n in lengths.items())
+            + "; every key needs one entry per sample"
+        )
+    n = next(iter(lengths.values()))
+    if n == 0:
+        raise DataError(f"FeatureSet {label!r} would be empty; give at least one sample")
+    ukey = uuid_key if uuid_key is not None else fold_in(key(0), f"uuids/{label}")
+    arrays.append(make_uuids(n, ukey))
+    fields.append(pa.field(UUID_COLUMN, pa.binary(16)))
+    return pa.Table.from_arrays(arrays, schema=pa.schema(fields))
+
+
+def shape_of(field: pa.Field) -> tuple[int, ...]:
+    return field_shape(field)

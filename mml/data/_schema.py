@@ -1,0 +1,103 @@
+"""Column naming: ``domain.key.representation``.
+
+>>> column_name("features", "voltage", "raw")
+'features.voltage.raw'
+>>> parse_column("targets.soh.transformed")
+('targets', 'soh', 'transformed')
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable
+
+import numpy as np
+import pyarrow as pa
+
+from mml.errors import SchemaError
+
+__all__ = [
+    "DOMAINS",
+    "DATA_DOMAINS",
+    "REPS",
+    "UUID_COLUMN",
+    "column_name",
+    "parse_column",
+    "validate_key",
+    "field_shape",
+    "SHAPE_META",
+]
+
+DATA_DOMAINS = ("features", "targets", "tags")
+DOMAINS = (*DATA_DOMAINS, "sample_uuids")
+REPS = ("raw", "transformed")
+UUID_COLUMN = "sample_uuids"
+SHAPE_META = b"mml.shape"
+_RESERVED = {*DOMAINS, *REPS, "outputs", "inputs", "default"}
+_KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]*$")
+
+
+def validate_key(key: str) -> str:
+    """Check that a user key can be used in a column name; returns it.
+
+    >>> validate_key("voltage")
+    'voltage'
+    >>> validate_key("bad key")
+    Traceback (most recent call last):
+    ...
+    mml.errors.SchemaError: key 'bad key' is not allowed: ...
+    """
+    if not isinstance(key, str):
+        raise SchemaError(f"keys are strings, got {type(key).__name__} {key!r}")
+    if key in _RESERVED:
+        raise SchemaError(f"key {key!r} is a reserved word ({', '.join(sorted(_RESERVED))}); rename it")
+    if not _KEY_RE.match(key):
+        raise SchemaError(
+            f"key {key!r} is not allowed: use letters, digits, '_' or '-', starting with a letter or '_' "
+            "(no '.', '/', spaces)"
+        )
+    return key
+
+
+def column_name(domain: str, key: str, rep: str = "raw") -> str:
+    """The Arrow column name of ``key`` in ``domain`` with representation ``rep``."""
+    if domain not in DATA_DOMAINS:
+        raise SchemaError(f"unknown domain {domain!r}; use one of {', '.join(DATA_DOMAINS)}")
+    if rep not in REPS:
+        raise SchemaError(f"unknown representation {rep!r}; use one of {', '.join(REPS)}")
+    return f"{domain}.{key}.{rep}"
+
+
+def parse_column(name: str) -> tuple[str, str, str]:
+    """Split a column name into ``(domain, key, rep)``."""
+    parts = name.split(".")
+    if len(parts) != 3 or parts[0] not in DATA_DOMAINS or parts[2] not in REPS:
+        raise SchemaError(f"{name!r} is not an mml column name (domain.key.rep)")
+    return parts[0], parts[1], parts[2]
+
+
+def field_shape(field: pa.Field) -> tuple[int, ...]:
+    """Per-sample shape of a column: ``()`` for scalars, from metadata for tensor columns."""
+    meta = field.metadata or {}
+    if SHAPE_META in meta:
+        return tuple(json.loads(meta[SHAPE_META]))
+    if pa.types.is_fixed_size_list(field.type):
+        return (field.type.list_size,)
+    return ()
+
+
+def shape_metadata(shape: Iterable[int]) -> dict[bytes, bytes]:
+    return {SHAPE_META: json.dumps([int(s) for s in shape]).encode()}
+
+
+def is_numeric_type(t: pa.DataType) -> bool:
+    if pa.types.is_fixed_size_list(t):
+        t = t.value_type
+    return bool(pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_boolean(t))
+
+
+def numpy_dtype(t: pa.DataType) -> np.dtype:
+    if pa.types.is_fixed_size_list(t):
+        t = t.value_type
+    return np.dtype(t.to_pandas_dtype())
