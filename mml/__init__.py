@@ -18,19 +18,47 @@ from typing import Any
 from mml import random as random
 from mml.errors import (
     ArtifactError as ArtifactError,
+)
+from mml.errors import (
     BackendError as BackendError,
+)
+from mml.errors import (
     CallbackError as CallbackError,
+)
+from mml.errors import (
     ConfigError as ConfigError,
+)
+from mml.errors import (
     DataError as DataError,
+)
+from mml.errors import (
     DeviceError as DeviceError,
+)
+from mml.errors import (
     GraphError as GraphError,
+)
+from mml.errors import (
     MMLError as MMLError,
+)
+from mml.errors import (
     NotInvertibleError as NotInvertibleError,
+)
+from mml.errors import (
     SamplerError as SamplerError,
+)
+from mml.errors import (
     ScalerError as ScalerError,
+)
+from mml.errors import (
     SchemaError as SchemaError,
+)
+from mml.errors import (
     ShapeError as ShapeError,
+)
+from mml.errors import (
     SplitError as SplitError,
+)
+from mml.errors import (
     TrainingError as TrainingError,
 )
 
@@ -113,7 +141,7 @@ def __dir__() -> list[str]:
     return sorted(set(globals()) | set(_LAZY))
 
 
-__all__ = [  # noqa: PLE0604
+__all__ = [
     "ArtifactError",
     "BackendError",
     "CallbackError",

@@ -22,7 +22,14 @@ from typing import Any, TypeVar
 import attrs
 import numpy as np
 
-__all__ = ["FrozenDict", "frozen_dict", "readonly_array", "array_field", "arrays_equal", "optional_array_field"]
+__all__ = [
+    "FrozenDict",
+    "frozen_dict",
+    "readonly_array",
+    "array_field",
+    "arrays_equal",
+    "optional_array_field",
+]
 
 K = TypeVar("K")
 V = TypeVar("V")

@@ -84,12 +84,12 @@ def as_key(seed_or_key: Key | int) -> Key:
 def _data_words(data: int | str) -> tuple[int, ...]:
     if isinstance(data, str):
         digest = hashlib.blake2b(data.encode("utf-8"), digest_size=16).digest()
-        return (1,) + tuple(int.from_bytes(digest[i : i + 4], "little") for i in range(0, 16, 4))
+        return (1, *tuple(int.from_bytes(digest[i:i + 4], "little") for i in range(0, 16, 4)))
     if isinstance(data, (int, np.integer)) and not isinstance(data, bool):
         v = int(data)
         if v < 0:
             raise ConfigError(f"fold_in takes a non-negative int or a str, got {data!r}")
-        return (2,) + tuple((v >> (32 * i)) & _MASK32 for i in range(4))
+        return (2, *tuple(v >> 32 * i & _MASK32 for i in range(4)))
     raise ConfigError(f"fold_in takes a non-negative int or a str, got {type(data).__name__} {data!r}")
 
 

@@ -125,7 +125,9 @@ class SampleData:
                 raise DataError(f"the batch has no tag {key!r}; tags: {', '.join(self.tags) or '(none)'}")
             return self.tags[key]
         if domain not in ("features", "targets", "weights", "mask", "sample_uuids"):
-            raise DataError(f"unknown batch field {domain!r}; use features, targets, weights, mask or tags.<key>")
+            raise DataError(
+                f"unknown batch field {domain!r}; use features, targets, weights, mask or tags.<key>"
+            )
         value = getattr(self, domain)
         if value is None:
             raise DataError(f"the batch has no {domain}; bind a FeatureSet with {domain} to this input")

@@ -63,7 +63,9 @@ def to_arrow_column(domain: str, name: str, value: Any) -> tuple[pa.Array, pa.Fi
     """One user key as an Arrow array and field (``(n, *shape)`` → fixed-size list when shape ≠ ())."""
     if isinstance(value, pa.ChunkedArray):
         value = value.combine_chunks()
-    if isinstance(value, pa.Array) and (pa.types.is_string(value.type) or pa.types.is_large_string(value.type)):
+    if isinstance(value, pa.Array) and (
+        pa.types.is_string(value.type) or pa.types.is_large_string(value.type)
+    ):
         if domain != "tags":
             raise DataError(f"{domain} key {name!r} holds strings; features and targets must be numeric")
         if value.null_count:
@@ -80,7 +82,9 @@ def to_arrow_column(domain: str, name: str, value: Any) -> tuple[pa.Array, pa.Fi
                 f"(encode it, or pass it as a tag)"
             )
         if arr.ndim != 1:
-            raise DataError(f"tag {name!r} holds strings of shape {arr.shape[1:]}; string tags are scalar per sample")
+            raise DataError(
+                f"tag {name!r} holds strings of shape {arr.shape[1:]}; string tags are scalar per sample"
+            )
         try:
             col = pa.array(arr.astype(str), type=pa.string())
         except (pa.ArrowException, TypeError, ValueError) as exc:
@@ -159,11 +163,15 @@ def build_table(
         for k in keys:
             validate_key(k)
             if k in seen:
-                problems.append(f"key {k!r} is listed in both {seen[k]}= and {domain}=; a key belongs to one domain")
+                problems.append(
+                    f"key {k!r} is listed in both {seen[k]}= and {domain}=; a key belongs to one domain"
+                )
             seen[k] = domain
             if k not in data:
                 available = ", ".join(sorted(map(str, data))) or "(none)"
-                problems.append(f"{domain}= names key {k!r}, which is not in the data (available: {available})")
+                problems.append(
+                    f"{domain}= names key {k!r}, which is not in the data (available: {available})"
+                )
     if not features:
         problems.append("no features= given; name at least one feature key")
     if problems:

@@ -65,7 +65,9 @@ def _check_table(instance: FeatureSet, attribute: Any, table: pa.Table) -> None:
     if not isinstance(table, pa.Table):
         raise DataError(f"FeatureSet.table must be a pyarrow.Table, got {type(table).__name__}")
     if UUID_COLUMN not in table.column_names:
-        raise SchemaError(f"the table has no {UUID_COLUMN!r} column; build FeatureSets with FeatureSet.from_*")
+        raise SchemaError(
+            f"the table has no {UUID_COLUMN!r} column; build FeatureSets with FeatureSet.from_*"
+        )
     keys: dict[str, str] = {}
     for name in table.column_names:
         if name == UUID_COLUMN:
@@ -242,8 +244,10 @@ class FeatureSet:
         for c in wanted:
             values = df[c].to_numpy()[order]
             first = values[starts]
-            constant = bool((values == first[sorted_codes]).all()) if values.dtype.kind != "f" else bool(
-                np.array_equal(values, first[sorted_codes], equal_nan=True)
+            constant = (
+                bool((values == first[sorted_codes]).all())
+                if values.dtype.kind != "f"
+                else bool(np.array_equal(values, first[sorted_codes], equal_nan=True))
             )
             if constant:
                 data[c] = first
@@ -253,7 +257,9 @@ class FeatureSet:
                     f"({int(counts.min())}..{int(counts.max())} rows); resample to a common length first"
                 )
             elif c in tag_keys:
-                raise DataError(f"tag {c!r} varies within groups of {group_by!r}; a tag is one value per sample")
+                raise DataError(
+                    f"tag {c!r} varies within groups of {group_by!r}; a tag is one value per sample"
+                )
             else:
                 data[c] = values.reshape(n_groups, int(counts[0]))
         if group_by not in wanted:
@@ -412,7 +418,7 @@ class FeatureSet:
                 arr = arr.reshape(-1, 1)
             return arr if arr.flags.c_contiguous else np.ascontiguousarray(arr)
         dtypes = [self.key_dtype(domain, k, rep) for k in key_list]
-        if any(d == object for d in dtypes):
+        if any(d.kind == "O" for d in dtypes):
             raise SchemaError(f"{domain} keys {list(key_list)} include strings; read them one at a time")
         dtype = np.result_type(*dtypes)
         n = len(self) if indices is None else len(indices)
@@ -496,7 +502,9 @@ class FeatureSet:
             return attrs.evolve(self, split_indices={})
         for n in names:
             self[n]
-        return attrs.evolve(self, split_indices={k: v for k, v in self.split_indices.items() if k not in names})
+        return attrs.evolve(
+            self, split_indices={k: v for k, v in self.split_indices.items() if k not in names}
+        )
 
     def with_record(self, record: AbstractRecord) -> FeatureSet:
         """A new FeatureSet with ``record`` appended to its records."""
@@ -505,7 +513,9 @@ class FeatureSet:
     def replace_table(self, table: pa.Table) -> FeatureSet:
         """A new FeatureSet with another table of the same rows (e.g. new transformed columns)."""
         if table.num_rows != self.table.num_rows:
-            raise DataError(f"the new table has {table.num_rows} rows, FeatureSet {self.label!r} has {len(self)}")
+            raise DataError(
+                f"the new table has {table.num_rows} rows, FeatureSet {self.label!r} has {len(self)}"
+            )
         return attrs.evolve(self, table=table)
 
     # -- processing (Layer 2 does the work) --------------------------------------------------
@@ -521,7 +531,11 @@ class FeatureSet:
         return apply_split(self, splitter, on=on)
 
     def fit_transform(
-        self, scaler: Any, *, domain: str = "features", keys: str | Sequence[str] | None = None,
+        self,
+        scaler: Any,
+        *,
+        domain: str = "features",
+        keys: str | Sequence[str] | None = None,
         fit_on: str | None = "train",
     ) -> FeatureSet:
         """Fit a scaler on ``fit_on`` rows, apply it to all rows as ``transformed`` columns.
@@ -592,7 +606,9 @@ class FeatureSet:
         )
 
     def __hash__(self) -> int:
-        return hash((self.label, self.table.num_rows, tuple(self.table.column_names), tuple(self.split_indices)))
+        return hash(
+            (self.label, self.table.num_rows, tuple(self.table.column_names), tuple(self.split_indices))
+        )
 
     def __repr__(self) -> str:
         lines = [f"FeatureSet({self.label!r}, {len(self)} samples)"]
@@ -603,12 +619,15 @@ class FeatureSet:
                 for k in keys:
                     shape = self.key_shape(domain, k)
                     reps = "+".join(self.reps(domain, k))
-                    desc.append(f"{k}{list(shape) if shape else ''}:{self.key_dtype(domain, k, 'raw')}[{reps}]")
+                    desc.append(
+                        f"{k}{list(shape) if shape else ''}:{self.key_dtype(domain, k, 'raw')}[{reps}]"
+                    )
                 lines.append(f"  {domain}: {', '.join(desc)}")
         if self.split_indices:
             lines.append("  splits: " + ", ".join(f"{n}={len(i)}" for n, i in self.split_indices.items()))
         for r in self.records:
-            lines.append(f"  record: {getattr(r, 'describe', lambda: type(r).__name__)()}")
+            describe = getattr(r, "describe", None)
+            lines.append(f"  record: {describe() if callable(describe) else type(r).__name__}")
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:

@@ -114,7 +114,9 @@ class Between(AbstractPredicate):
     column: str
     low: float
     high: float
-    inclusive: str = attrs.field(default="both", validator=attrs.validators.in_(("both", "left", "right", "neither")))
+    inclusive: str = attrs.field(
+        default="both", validator=attrs.validators.in_(("both", "left", "right", "neither"))
+    )
 
     def evaluate(self, source: Any) -> np.ndarray:
         v = _column_values(source, self.column)

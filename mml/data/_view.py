@@ -151,7 +151,9 @@ class FeatureSetView:
         for domain, keys in zip(DATA_DOMAINS, (features, targets, tags)):
             for k in as_key_list(keys, domain):
                 self._check_visible(domain, k)
-                reps = self.parent.reps(domain, k) if rep is None else (self.parent.resolve_rep(domain, k, rep),)
+                reps = (
+                    self.parent.reps(domain, k) if rep is None else (self.parent.resolve_rep(domain, k, rep),)
+                )
                 cols.extend(column_name(domain, k, r) for r in reps)
         return attrs.evolve(self, columns=tuple(cols))
 

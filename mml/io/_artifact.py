@@ -39,7 +39,16 @@ from returns.result import Failure, Result, Success
 from mml.errors import ArtifactError, ConfigError, MMLError
 from mml.io._converter import import_type, structure, type_path, unstructure
 
-__all__ = ["save", "load", "try_load", "read_manifest", "to_document", "from_document", "FORMAT", "FORMAT_VERSION"]
+__all__ = [
+    "save",
+    "load",
+    "try_load",
+    "read_manifest",
+    "to_document",
+    "from_document",
+    "FORMAT",
+    "FORMAT_VERSION",
+]
 
 FORMAT = "mml-artifact"
 FORMAT_VERSION = 1
@@ -260,9 +269,15 @@ def load(path: str | os.PathLike[str], cls: type | None = None) -> Any:
         if ".." in Path(name).parts or not fpath.is_file():
             raise ArtifactError(f"{fpath} is listed in the manifest but missing; the artifact is incomplete")
         if _sha256(fpath) != digest:
-            raise ArtifactError(f"{fpath} does not match its SHA-256 in the manifest: the file is corrupted or was modified")
+            raise ArtifactError(
+                f"{fpath} does not match its SHA-256 in the manifest: the file is corrupted or was modified"
+            )
     for p in root.rglob("*"):
-        if p.is_file() and p.relative_to(root).as_posix() not in manifest["files"] and p.name != "manifest.json":
+        if (
+            p.is_file()
+            and p.relative_to(root).as_posix() not in manifest["files"]
+            and p.name != "manifest.json"
+        ):
             raise ArtifactError(f"{p} is not listed in the manifest; the artifact was tampered with")
     try:
         config = json.loads((root / "config.json").read_text(encoding="utf-8"))
@@ -310,5 +325,3 @@ def try_load(path: str | os.PathLike[str], cls: type | None = None) -> Result[An
         return Success(load(path, cls))
     except ArtifactError as exc:
         return Failure(exc)
-
-

@@ -38,7 +38,15 @@ from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn
 from mml._fields import FrozenDict, readonly_array
 from mml.errors import ConfigError
 
-__all__ = ["make_converter", "get_converter", "unstructure", "structure", "type_path", "import_type", "find_kind"]
+__all__ = [
+    "make_converter",
+    "get_converter",
+    "unstructure",
+    "structure",
+    "type_path",
+    "import_type",
+    "find_kind",
+]
 
 
 def type_path(cls: type) -> str:
@@ -171,7 +179,9 @@ def make_converter() -> cattrs.Converter:
         lambda t: _has_kind(t) and not _is_union_base(t), _concrete_structure_factory
     )
 
-    conv.register_unstructure_hook_func(_is_union_base, lambda obj: conv.unstructure(obj, unstructure_as=type(obj)))
+    conv.register_unstructure_hook_func(
+        _is_union_base, lambda obj: conv.unstructure(obj, unstructure_as=type(obj))
+    )
 
     def _structure_union(value: Any, base: type) -> Any:
         if isinstance(value, base):
