@@ -43,6 +43,8 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = ["FeatureSet"]
 
+_GATHER_BLOCK = 8192
+
 
 def _check_label(instance: Any, attribute: Any, value: str) -> None:
     if not isinstance(value, str) or not value or any(c in value for c in "./\\:") or value != value.strip():
@@ -423,15 +425,23 @@ class FeatureSet:
         dtype = np.result_type(*dtypes)
         n = len(self) if indices is None else len(indices)
         if all(self.key_shape(domain, k) == () for k in key_list):
-            # Scalar columns: gather each into a row of a (k, n) buffer, then one transpose copy.
-            buf = np.empty((len(key_list), n), dtype=dtype)
-            for j, k in enumerate(key_list):
-                col = self.column_array(domain, k, rep)
-                if indices is None:
-                    buf[j] = col
-                else:
-                    np.take(col, indices, out=buf[j])
-            return np.ascontiguousarray(buf.T)
+            # Scalar columns: gather a block of rows of every column into a small (k, block)
+            # buffer (contiguous writes), then transpose the block into place while it is in cache.
+            cols = [self.column_array(domain, k, rep) for k in key_list]
+            out2 = np.empty((n, len(cols)), dtype=dtype)
+            block = _GATHER_BLOCK
+            buf = np.empty((len(cols), min(block, max(n, 1))), dtype=dtype)
+            for start in range(0, n, block):
+                stop = min(start + block, n)
+                rows = None if indices is None else indices[start:stop]
+                m = stop - start
+                for j, col in enumerate(cols):
+                    if rows is None:
+                        buf[j, :m] = col[start:stop]
+                    else:
+                        np.take(col, rows, out=buf[j, :m])
+                out2[start:stop] = buf[:, :m].T
+            return out2
         out = np.empty((n, *out_shape), dtype=dtype)
         off = 0
         for k in key_list:
