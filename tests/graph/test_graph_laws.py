@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 
 import attrs
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 
 import mml.io
 from mml.graph import (
@@ -210,7 +210,7 @@ def test_validation_rejects_every_cycle_and_names_it(g: ModelGraph, data: st.Dat
     path = re.search(r"cycle: (.*?);", cycles[0].message).group(1).split(" -> ")  # type: ignore[union-attr]
     assert path[0] == path[-1] and len(path) >= 2
     by_label = {n.label: n for n in nodes}
-    for up, down in zip(path, path[1:]):
+    for up, down in itertools.pairwise(path):
         assert up in by_label[down].node_upstreams
     assert " -> ".join(path) in str(error)
     with pytest.raises(InvalidGraphError):
