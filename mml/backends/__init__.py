@@ -1,0 +1,89 @@
+"""Backends: run model specs on PyTorch, Keras 3 (TensorFlow) or scikit-learn behind one protocol.
+
+``init(spec, input_shape, output_shape, key=...)`` makes a parameter record;
+``apply(spec, params, x, training=..., key=...)`` runs it and returns ``(y, new_params)``;
+``value_and_grad`` and ``fit`` train it. torch, tensorflow and sklearn are imported only when a
+backend is first used. See ``docs/models.md``.
+
+>>> import mml, numpy as np
+>>> from mml.models import SequentialMLP
+>>> spec = SequentialMLP(hidden=(4,), output_shape=(1,))
+>>> p = mml.backends.init(spec, (2,), key=mml.random.key(0))
+>>> tuple(mml.backends.apply(spec, p, np.ones((3, 2), np.float32))[0].shape)
+(3, 1)
+"""
+
+from typing import Any
+
+from mml.backends._convert import (
+    backend_of as backend_of,
+    resolve_device as resolve_device,
+    to_backend as to_backend,
+    to_numpy as to_numpy,
+)
+from mml.backends._params import (
+    AbstractNodeParams as AbstractNodeParams,
+    KerasParams as KerasParams,
+    SklearnFitted as SklearnFitted,
+    SklearnParams as SklearnParams,
+    TorchParams as TorchParams,
+)
+from mml.backends._protocol import (
+    Backend as Backend,
+    apply as apply,
+    fit as fit,
+    get_backend as get_backend,
+    init as init,
+    partial_fit as partial_fit,
+    value_and_grad as value_and_grad,
+)
+from mml.models._base import AbstractModel
+from mml.random import Key
+
+
+def torch_forward(
+    spec: AbstractModel,
+    params: TorchParams,
+    x: Any,
+    *,
+    training: bool,
+    key: Key | None = None,
+    device: Any = None,
+) -> tuple[Any, TorchParams]:
+    """Differentiable torch forward pass ``(y, new_params)`` (see :func:`mml.backends._torch.torch_forward`).
+
+    For graph-wise training: make the parameter tensors leaves that require grad, chain
+    ``torch_forward`` through several torch nodes, then run one backward pass.
+
+    >>> import mml, torch
+    >>> from mml.models import SequentialMLP
+    >>> spec = SequentialMLP(hidden=(2,), output_shape=(1,))
+    >>> p = init(spec, (3,), key=mml.random.key(0))
+    >>> y, _ = torch_forward(spec, p, torch.ones(1, 3), training=False)
+    >>> tuple(y.shape)
+    (1, 1)
+    """
+    from mml.backends._torch import torch_forward as _tf
+
+    return _tf(spec, params, x, training=training, key=key, device=device)
+
+
+__all__ = [
+    "AbstractNodeParams",
+    "Backend",
+    "KerasParams",
+    "SklearnFitted",
+    "SklearnParams",
+    "TorchParams",
+    "apply",
+    "backend_of",
+    "fit",
+    "get_backend",
+    "init",
+    "partial_fit",
+    "resolve_device",
+    "to_backend",
+    "to_numpy",
+    "torch_forward",
+    "value_and_grad",
+]

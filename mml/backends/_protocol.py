@@ -1,0 +1,215 @@
+"""The backend protocol and the dispatching functions the graph and the training loop call.
+
+One small protocol (``init`` / ``apply`` / ``value_and_grad`` / ``fit`` / ``partial_fit``),
+one implementation per backend, chosen by ``spec.backend``. All functions are pure: they
+return new parameter records and never modify their inputs.
+
+>>> import mml, numpy as np
+>>> from mml.models import SequentialMLP
+>>> spec = SequentialMLP(hidden=(8,), output_shape=(1,))
+>>> params = init(spec, (4,), (1,), key=mml.random.key(0))
+>>> y, params2 = apply(spec, params, np.zeros((2, 4), np.float32))
+>>> tuple(y.shape), params2 is params
+((2, 1), True)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Protocol, runtime_checkable
+
+from mml.backends._params import AbstractNodeParams
+from mml.errors import BackendError
+from mml.models._base import AbstractModel
+from mml.random import Key
+
+__all__ = ["Backend", "get_backend", "init", "apply", "value_and_grad", "fit", "partial_fit"]
+
+LossFn = Callable[[Any], tuple[Any, Any]]
+
+
+@runtime_checkable
+class Backend(Protocol):
+    """What every backend implements (see ``docs/models.md``).
+
+    >>> isinstance(get_backend("torch"), Backend)
+    True
+    """
+
+    name: str
+
+    def init(
+        self,
+        spec: AbstractModel,
+        input_shape: tuple[int, ...],
+        output_shape: tuple[int, ...],
+        *,
+        key: Key,
+        device: Any = "cpu",
+    ) -> AbstractNodeParams:
+        """Fresh params for per-sample shapes; same key ⇒ identical params."""
+        ...
+
+    def apply(
+        self,
+        spec: AbstractModel,
+        params: Any,
+        x: Any,
+        *,
+        training: bool = False,
+        key: Key | None = None,
+        device: Any = None,
+    ) -> tuple[Any, Any]:
+        """``(y, new_params)``; ``new_params`` carries updated buffers (training mode) else is ``params``."""
+        ...
+
+    def value_and_grad(
+        self,
+        spec: AbstractModel,
+        params: Any,
+        x: Any,
+        loss_fn: LossFn,
+        *,
+        key: Key | None = None,
+        training: bool = True,
+    ) -> tuple[tuple[Any, Any], Any, Any]:
+        """``((loss, aux), grads, new_params)`` for gradient-trained backends."""
+        ...
+
+    def fit(self, spec: AbstractModel, params: Any, x: Any, y: Any = None, *, key: Key) -> Any:
+        """Closed-form fit (scikit-learn); other backends raise :class:`~mml.BackendError`."""
+        ...
+
+    def partial_fit(self, spec: AbstractModel, params: Any, x: Any, y: Any = None, *, key: Key) -> Any:
+        """One incremental fit step (scikit-learn estimators with ``partial_fit``)."""
+        ...
+
+
+_BACKENDS: dict[str, Backend] = {}
+
+
+def get_backend(name_or_spec: str | AbstractModel) -> Backend:
+    """The backend for a name (``"torch"``, ``"tensorflow"``, ``"sklearn"``) or a spec.
+
+    >>> get_backend("sklearn").name
+    'sklearn'
+    """
+    name = name_or_spec if isinstance(name_or_spec, str) else getattr(name_or_spec, "backend", None)
+    backend = _BACKENDS.get(name)  # type: ignore[arg-type]
+    if backend is not None:
+        return backend
+    if name == "torch":
+        try:
+            from mml.backends._torch import TorchBackend
+        except ImportError as exc:  # pragma: no cover - depends on the environment
+            raise BackendError("the torch backend needs PyTorch: pip install 'mml[torch]'") from exc
+        backend = TorchBackend()
+    elif name == "tensorflow":
+        from mml.backends._keras import KerasBackend
+
+        backend = KerasBackend()
+    elif name == "sklearn":
+        from mml.backends._sklearn import SklearnBackend
+
+        backend = SklearnBackend()
+    else:
+        raise BackendError(f"unknown backend {name!r}; use 'torch', 'tensorflow' or 'sklearn'")
+    _BACKENDS[name] = backend  # a memo of stateless backend values
+    return backend
+
+
+def init(
+    spec: AbstractModel,
+    input_shape: tuple[int, ...],
+    output_shape: tuple[int, ...] | None = None,
+    *,
+    key: Key,
+    device: Any = "cpu",
+    target_shape: tuple[int, ...] | None = None,
+) -> AbstractNodeParams:
+    """Fresh params for ``spec`` at per-sample ``input_shape``.
+
+    ``output_shape=None`` asks the spec (``spec.infer_output_shape(input_shape, target_shape)``).
+
+    >>> import mml
+    >>> from mml.models import SequentialMLP
+    >>> init(SequentialMLP(hidden=(2,)), (3,), target_shape=(1,), key=mml.random.key(0)).output_shape
+    (1,)
+    """
+    input_shape = tuple(int(v) for v in input_shape)
+    if output_shape is None:
+        output_shape = spec.infer_output_shape(input_shape, target_shape)
+    return get_backend(spec).init(spec, input_shape, tuple(output_shape), key=key, device=device)
+
+
+def apply(
+    spec: AbstractModel,
+    params: Any,
+    x: Any,
+    *,
+    training: bool = False,
+    key: Key | None = None,
+    device: Any = None,
+) -> tuple[Any, Any]:
+    """Run ``spec`` with ``params`` on a batch: ``(y, new_params)``. ``y`` is the backend's array type.
+
+    >>> import mml, numpy as np
+    >>> from mml.models import SequentialMLP
+    >>> spec = SequentialMLP(hidden=(2,), output_shape=(1,), dropout=0.5)
+    >>> p = init(spec, (3,), key=mml.random.key(0))
+    >>> a, _ = apply(spec, p, np.ones((4, 3), np.float32), training=True, key=mml.random.key(1))
+    >>> b, _ = apply(spec, p, np.ones((4, 3), np.float32), training=True, key=mml.random.key(1))
+    >>> bool((a == b).all())
+    True
+    """
+    backend = _BACKENDS.get(spec.backend) or get_backend(spec)
+    return backend.apply(spec, params, x, training=training, key=key, device=device)
+
+
+def value_and_grad(
+    spec: AbstractModel,
+    params: Any,
+    x: Any,
+    loss_fn: LossFn,
+    *,
+    key: Key | None = None,
+    training: bool = True,
+) -> tuple[tuple[Any, Any], Any, Any]:
+    """``((loss, aux), grads, new_params)`` of ``loss_fn(model(x))``; ``loss_fn(y) -> (loss, aux)``.
+
+    >>> import mml, torch
+    >>> from mml.models import SequentialMLP
+    >>> spec = SequentialMLP(hidden=(2,), output_shape=(1,))
+    >>> p = init(spec, (3,), key=mml.random.key(0))
+    >>> (loss, _), grads, _ = value_and_grad(spec, p, torch.ones(4, 3), lambda y: (y.pow(2).mean(), None))
+    >>> loss.ndim, len(grads)
+    (0, 4)
+    """
+    return get_backend(spec).value_and_grad(spec, params, x, loss_fn, key=key, training=training)
+
+
+def fit(spec: AbstractModel, params: Any, x: Any, y: Any = None, *, key: Key) -> Any:
+    """Closed-form fit (scikit-learn): new params; the spec and ``params`` are untouched.
+
+    >>> import mml, numpy as np
+    >>> from mml.models import SklearnModel
+    >>> spec = SklearnModel(estimator="sklearn.linear_model:LinearRegression")
+    >>> p = init(spec, (1,), key=mml.random.key(0))
+    >>> p = fit(spec, p, np.array([[0.0], [1.0]]), np.array([[1.0], [3.0]]), key=mml.random.key(0))
+    >>> apply(spec, p, np.array([[2.0]]))[0].round(6).tolist()
+    [[5.0]]
+    """
+    return get_backend(spec).fit(spec, params, x, y, key=key)
+
+
+def partial_fit(spec: AbstractModel, params: Any, x: Any, y: Any = None, *, key: Key) -> Any:
+    """One incremental fit step for estimators with ``partial_fit`` (new params returned).
+
+    >>> import mml, numpy as np
+    >>> from mml.models import SklearnModel
+    >>> spec = SklearnModel(estimator="sklearn.preprocessing:StandardScaler")
+    >>> p = partial_fit(spec, init(spec, (1,), key=mml.random.key(0)), np.ones((2, 1)), key=mml.random.key(0))
+    >>> p.is_fitted
+    True
+    """
+    return get_backend(spec).partial_fit(spec, params, x, y, key=key)

@@ -1,0 +1,525 @@
+"""The PyTorch backend: parameters as a dict of tensors, pure forward functions.
+
+Built-in models (:class:`~mml.models.SequentialMLP`, :class:`~mml.models.SequentialCNN`,
+:class:`~mml.models.TemporalCNN`) run as plain functions of their parameter dict
+(``torch.nn.functional`` calls, no module objects), which keeps the per-call overhead near
+zero. A user :class:`~mml.models.TorchModule` runs through
+``torch.func.functional_call`` on a module skeleton memoised per (spec, shapes, mode).
+
+Randomness: initial weights are drawn from a ``torch.Generator`` seeded by the key; dropout in
+built-in models draws its masks from a generator seeded by the key. User modules (whose
+``reset_parameters`` and ``nn.Dropout`` use torch's default generator) run inside
+``torch.random.fork_rng`` seeded from the key, so the global generator is left as it was.
+
+>>> import mml, torch
+>>> from mml.models import SequentialMLP
+>>> spec = SequentialMLP(hidden=(8,), output_shape=(1,))
+>>> params = init(spec, (4,), (1,), key=mml.random.key(0))
+>>> y, _ = apply(spec, params, torch.zeros(5, 4), training=False)
+>>> tuple(y.shape)
+(5, 1)
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import math
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import attrs
+import numpy as np
+
+from mml._fields import FrozenDict
+from mml.backends._convert import resolve_device
+from mml.backends._params import TorchParams
+from mml.errors import BackendError, ConfigError, ShapeError
+from mml.models._base import AbstractModel, numel
+from mml.models._builtin import SequentialCNN, SequentialMLP, TemporalCNN, signal_shape
+from mml.models._wrappers import TorchModule, call_factory, import_object
+from mml.random import Key, fold_in, seed_int, torch_generator
+
+__all__ = ["init", "apply", "torch_forward", "value_and_grad", "dry_run_shape", "TorchBackend"]
+
+
+# -- activations and keyed dropout ---------------------------------------------------------
+
+
+@functools.cache
+def _activation(name: str) -> Callable[[Any], Any]:
+    import torch
+    import torch.nn.functional as F
+
+    table: dict[str, Callable[[Any], Any]] = {
+        "relu": torch.relu,
+        "gelu": F.gelu,
+        "tanh": torch.tanh,
+        "sigmoid": torch.sigmoid,
+        "elu": F.elu,
+        "leaky_relu": F.leaky_relu,  # negative slope 0.01, as in Keras' builtins here
+        "silu": F.silu,
+    }
+    return table[name]
+
+
+def _dropout(h: Any, rate: float, gen: Any) -> Any:
+    import torch
+
+    mask = torch.empty_like(h).bernoulli_(1.0 - rate, generator=gen)
+    return h * mask * (1.0 / (1.0 - rate))
+
+
+# -- plans: parameter layout and forward function of a built-in --------------------------
+
+
+@attrs.frozen
+class _Plan:
+    """What a spec needs at run time: parameter names/shapes/fan-ins and a forward function."""
+
+    shapes: tuple[tuple[str, tuple[int, ...], int], ...]  # (name, shape, fan_in)
+    forward: Callable[..., Any]
+    stochastic: bool
+
+
+def _mlp_plan(spec: SequentialMLP, input_shape: tuple[int, ...], output_shape: tuple[int, ...]) -> _Plan:
+    sizes = [numel(input_shape), *spec.hidden, numel(output_shape)]
+    shapes = []
+    for i, (a, b) in enumerate(itertools.pairwise(sizes)):
+        shapes += [(f"layers.{i}.weight", (b, a), a), (f"layers.{i}.bias", (b,), a)]
+    names = [(f"layers.{i}.weight", f"layers.{i}.bias") for i in range(len(sizes) - 1)]
+    hidden_names, (w_out, b_out) = names[:-1], names[-1]
+    act = _activation(spec.activation)
+    rate = spec.dropout
+    out = tuple(output_shape)
+
+    import torch.nn.functional as F
+
+    linear = F.linear
+
+    def forward(p: Mapping[str, Any], x: Any, training: bool, gen: Any) -> Any:
+        n = x.shape[0]
+        h = x.reshape(n, -1)
+        for w, b in hidden_names:
+            h = act(linear(h, p[w], p[b]))
+            if training and rate:
+                h = _dropout(h, rate, gen)
+        return linear(h, p[w_out], p[b_out]).reshape(n, *out)
+
+    return _Plan(tuple(shapes), forward, rate > 0)
+
+
+def _cnn_plan(spec: SequentialCNN, input_shape: tuple[int, ...], output_shape: tuple[int, ...]) -> _Plan:
+    import torch.nn.functional as F
+
+    c_in, _ = signal_shape(spec, input_shape)
+    k = spec.kernel_size
+    shapes = []
+    for i, c in enumerate(spec.channels):
+        shapes += [(f"convs.{i}.weight", (c, c_in, k), c_in * k), (f"convs.{i}.bias", (c,), c_in * k)]
+        c_in = c
+    fmap = spec.feature_map_shape(input_shape)
+    if spec.flatten_output:
+        flat = numel(fmap)
+        shapes += [
+            ("head.weight", (numel(output_shape), flat), flat),
+            ("head.bias", (numel(output_shape),), flat),
+        ]
+    convs = [(f"convs.{i}.weight", f"convs.{i}.bias") for i in range(len(spec.channels))]
+    act = _activation(spec.activation)
+    rate, pool, flatten, out = spec.dropout, spec.pooling, spec.flatten_output, tuple(output_shape)
+    unsqueeze = len(input_shape) == 1
+
+    def forward(p: Mapping[str, Any], x: Any, training: bool, gen: Any) -> Any:
+        h = x.unsqueeze(1) if unsqueeze else x
+        for w, b in convs:
+            h = act(F.conv1d(h, p[w], p[b], padding="same"))
+            if pool > 1:
+                h = F.max_pool1d(h, pool)
+            if training and rate:
+                h = _dropout(h, rate, gen)
+        if not flatten:
+            return h
+        return F.linear(h.flatten(1), p["head.weight"], p["head.bias"]).reshape(x.shape[0], *out)
+
+    return _Plan(tuple(shapes), forward, rate > 0)
+
+
+def _tcn_plan(spec: TemporalCNN, input_shape: tuple[int, ...], output_shape: tuple[int, ...]) -> _Plan:
+    import torch.nn.functional as F
+
+    c_in, _ = signal_shape(spec, input_shape)
+    k = spec.kernel_size
+    shapes = []
+    blocks = []
+    for i, c in enumerate(spec.channels):
+        pre = f"blocks.{i}"
+        shapes += [(f"{pre}.conv.weight", (c, c_in, k), c_in * k), (f"{pre}.conv.bias", (c,), c_in * k)]
+        down = None
+        if c_in != c:
+            shapes += [
+                (f"{pre}.downsample.weight", (c, c_in, 1), c_in),
+                (f"{pre}.downsample.bias", (c,), c_in),
+            ]
+            down = (f"{pre}.downsample.weight", f"{pre}.downsample.bias")
+        blocks.append((f"{pre}.conv.weight", f"{pre}.conv.bias", 2**i, (k - 1) * 2**i, down))
+        c_in = c
+    n_out = numel(output_shape)
+    shapes += [("head.weight", (n_out, c_in), c_in), ("head.bias", (n_out,), c_in)]
+    act = _activation(spec.activation)
+    rate, out = spec.dropout, tuple(output_shape)
+    unsqueeze = len(input_shape) == 1
+
+    def forward(p: Mapping[str, Any], x: Any, training: bool, gen: Any) -> Any:
+        h = x.unsqueeze(1) if unsqueeze else x
+        for w, b, dilation, pad, down in blocks:
+            y = act(F.conv1d(F.pad(h, (pad, 0)), p[w], p[b], dilation=dilation))
+            if training and rate:
+                y = _dropout(y, rate, gen)
+            res = h if down is None else F.conv1d(h, p[down[0]], p[down[1]])
+            h = act(y + res)
+        return F.linear(h[:, :, -1], p["head.weight"], p["head.bias"]).reshape(x.shape[0], *out)
+
+    return _Plan(tuple(shapes), forward, rate > 0)
+
+
+_PLANS: dict[type, Callable[..., _Plan]] = {
+    SequentialMLP: _mlp_plan,
+    SequentialCNN: _cnn_plan,
+    TemporalCNN: _tcn_plan,
+}
+
+
+@functools.lru_cache(maxsize=256)
+def _plan(spec: AbstractModel, input_shape: tuple[int, ...], output_shape: tuple[int, ...]) -> _Plan:
+    return _PLANS[type(spec)](spec, input_shape, output_shape)
+
+
+# -- user modules ------------------------------------------------------------------------
+
+
+def _build_module(
+    spec: TorchModule, input_shape: tuple[int, ...], output_shape: tuple[int, ...] | None
+) -> Any:
+    import torch
+
+    factory = import_object(spec.factory, "TorchModule factory")
+    module = call_factory(factory, spec.kwargs, input_shape, output_shape)
+    if not isinstance(module, torch.nn.Module):
+        raise BackendError(
+            f"TorchModule factory {spec.factory!r} returned a {type(module).__name__}, not a torch.nn.Module"
+        )
+    return module
+
+
+@functools.lru_cache(maxsize=64)
+def _skeleton(
+    spec: TorchModule, input_shape: tuple[int, ...], output_shape: tuple[int, ...] | None, training: bool
+) -> Any:
+    # A memo of a pure builder: the module only lends its structure; its own tensors are never
+    # read because functional_call substitutes every parameter and buffer.
+    module = _build_module(spec, input_shape, output_shape)
+    module.train(training)
+    return module
+
+
+def dry_run_shape(
+    spec: TorchModule, input_shape: tuple[int, ...], target_shape: tuple[int, ...] | None
+) -> tuple[int, ...]:
+    """Per-sample output shape of a user module: one eval-mode forward pass on zeros.
+
+    >>> from mml.models import TorchModule
+    >>> dry_run_shape(TorchModule(factory="torch.nn:Flatten"), (2, 3), None)
+    (6,)
+    """
+    import torch
+
+    module = _skeleton(spec, tuple(input_shape), target_shape, False)
+    with torch.no_grad():
+        y = module(torch.zeros((1, *input_shape)))
+    if not isinstance(y, torch.Tensor):
+        raise BackendError(f"TorchModule {spec.factory!r} must return one tensor, got {type(y).__name__}")
+    return tuple(int(v) for v in y.shape[1:])
+
+
+# -- init ----------------------------------------------------------------------------------
+
+
+def init(
+    spec: AbstractModel,
+    input_shape: tuple[int, ...],
+    output_shape: tuple[int, ...],
+    *,
+    key: Key,
+    device: Any = "cpu",
+) -> TorchParams:
+    """Fresh parameters for ``spec``: same key ⇒ bit-identical tensors.
+
+    Built-ins use PyTorch's default scheme (uniform in ``±1/sqrt(fan_in)`` for weights and
+    biases) drawn from a generator seeded by ``key``; user modules keep their own
+    initialisation, run under a forked RNG seeded by ``key``.
+
+    >>> import mml
+    >>> from mml.models import SequentialMLP
+    >>> p = init(SequentialMLP(hidden=(4,)), (3,), (1,), key=mml.random.key(0))
+    >>> [tuple(t.shape) for t in p.params.values()]
+    [(4, 3), (4,), (1, 4), (1,)]
+    """
+    import torch
+
+    dev = resolve_device(device)
+    input_shape = tuple(int(v) for v in input_shape)
+    output_shape = tuple(int(v) for v in output_shape)
+    if isinstance(spec, TorchModule):
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed_int(fold_in(key, "init")))
+            module = _build_module(spec, input_shape, output_shape)
+        params = {k: v.detach().clone().to(dev) for k, v in module.named_parameters()}
+        buffers = {k: v.detach().clone().to(dev) for k, v in module.named_buffers()}
+        return TorchParams(params, buffers, input_shape, output_shape)
+    if type(spec) not in _PLANS:
+        raise BackendError(f"the torch backend cannot run a {type(spec).__name__} (backend {spec.backend!r})")
+    plan = _plan(spec, input_shape, output_shape)
+    gen = torch_generator(fold_in(key, "init"))
+    params = {}
+    for name, shape, fan_in in plan.shapes:
+        bound = 1.0 / math.sqrt(fan_in)
+        t = torch.empty(shape, dtype=torch.float32).uniform_(-bound, bound, generator=gen)
+        params[name] = t.to(dev)
+    return TorchParams(params, {}, input_shape, output_shape)
+
+
+# -- apply ---------------------------------------------------------------------------------
+
+
+def _as_tensor(v: Any, device: Any = None) -> Any:
+    import torch
+
+    if isinstance(v, torch.Tensor):
+        return v if device is None or v.device == device else v.to(device)
+    arr = np.asarray(v)
+    t = torch.from_numpy(np.array(arr, copy=True))
+    return t if device is None else t.to(device)
+
+
+def _tensors(m: Mapping[str, Any], device: Any) -> Mapping[str, Any]:
+    import torch
+
+    tensor = torch.Tensor
+    for v in m.values():
+        if type(v) is not tensor or (device is not None and v.device != device):
+            return {k: _as_tensor(v, device) for k, v in m.items()}
+    return m
+
+
+def _input(x: Any, params: TorchParams, like: Any) -> Any:
+    import torch
+
+    if not isinstance(x, torch.Tensor):
+        arr = np.asarray(x)
+        if not arr.flags.writeable or not arr.flags.c_contiguous:
+            arr = np.array(arr, copy=True, order="C")
+        x = torch.from_numpy(arr)
+    if x.dtype != like.dtype or x.device != like.device:
+        x = x.to(
+            device=like.device,
+            dtype=like.dtype if x.is_floating_point() or like.is_floating_point() else None,
+        )
+    if tuple(x.shape[1:]) != params.input_shape:
+        raise ShapeError(
+            f"the torch node was built for per-sample input shape {params.input_shape}, got a batch of shape "
+            f"{tuple(x.shape)}; expected ({'n, ' + ', '.join(map(str, params.input_shape))})"
+        )
+    return x
+
+
+def torch_forward(
+    spec: AbstractModel,
+    params: TorchParams,
+    x: Any,
+    *,
+    training: bool,
+    key: Key | None = None,
+    device: Any = None,
+) -> tuple[Any, TorchParams]:
+    """Differentiable forward pass: ``(y, new_params)``.
+
+    ``y`` is differentiable with respect to the tensors in ``params.params`` (nothing is
+    detached), so a training loop can chain several torch nodes and run one backward pass
+    through all of them. ``new_params`` equals ``params`` except for updated buffers (BatchNorm
+    running statistics in training mode), which are new tensors: the caller's buffers are
+    never written to. ``key`` drives dropout and is required when ``training`` is true and the
+    model is stochastic.
+
+    >>> import mml, torch
+    >>> from mml.models import SequentialMLP
+    >>> spec = SequentialMLP(hidden=(4,), output_shape=(1,))
+    >>> p = init(spec, (3,), (1,), key=mml.random.key(0))
+    >>> leaves = {k: v.clone().requires_grad_() for k, v in p.params.items()}
+    >>> y, _ = torch_forward(spec, p.replace_params(leaves), torch.ones(2, 3), training=True)
+    >>> y.sum().backward(); leaves["layers.0.weight"].grad is not None
+    True
+    """
+
+    dev = None if device is None else resolve_device(device)
+    p = _tensors(params.params, dev)
+    if not p:
+        raise BackendError(f"{type(spec).__name__} has no parameters; was it built with init()?")
+    like = next(iter(p.values()))
+    x = _input(x, params, like)
+    if isinstance(spec, TorchModule):
+        return _module_forward(spec, params, p, x, training, key, dev)
+    plan = _plan(spec, params.input_shape, params.output_shape)
+    gen = None
+    if training and plan.stochastic:
+        if key is None:
+            raise ConfigError(
+                f"{type(spec).__name__} uses dropout: training=True needs a key (key=mml.random.fold_in(k, step))"
+            )
+        gen = torch_generator(key, like.device)
+    y = plan.forward(p, x, training, gen)
+    if p is params.params:
+        return y, params
+    return y, attrs.evolve(params, params=p)
+
+
+def _module_forward(
+    spec: TorchModule,
+    params: TorchParams,
+    p: Mapping[str, Any],
+    x: Any,
+    training: bool,
+    key: Key | None,
+    dev: Any,
+) -> tuple[Any, TorchParams]:
+    import torch
+    from torch.func import functional_call
+
+    module = _skeleton(spec, params.input_shape, params.output_shape, training)
+    buffers = _tensors(params.buffers, dev)
+    if training and buffers:
+        # functional_call lets BatchNorm update its running stats in place: hand it copies.
+        buffers = {k: v.clone() for k, v in buffers.items()}
+    if training:
+        if key is None:
+            raise ConfigError("a TorchModule in training mode needs a key (its dropout draws from it)")
+        devices = [x.device.index or 0] if x.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices):
+            torch.manual_seed(seed_int(key))
+            y = functional_call(module, (dict(p), dict(buffers)), (x,))
+    else:
+        y = functional_call(module, (dict(p), dict(buffers)), (x,))
+    if p is params.params and buffers is params.buffers:
+        return y, params
+    return y, attrs.evolve(params, params=p, buffers=FrozenDict(buffers))
+
+
+def apply(
+    spec: AbstractModel,
+    params: TorchParams,
+    x: Any,
+    *,
+    training: bool = False,
+    key: Key | None = None,
+    device: Any = None,
+) -> tuple[Any, TorchParams]:
+    """Run the model: ``(y, new_params)``. Same as :func:`torch_forward` (torch tensors out).
+
+    >>> import mml, numpy as np
+    >>> from mml.models import SequentialMLP
+    >>> spec = SequentialMLP(hidden=(4,), output_shape=(2,))
+    >>> p = init(spec, (3,), (2,), key=mml.random.key(1))
+    >>> tuple(apply(spec, p, np.zeros((5, 3), np.float32))[0].shape)
+    (5, 2)
+    """
+    return torch_forward(spec, params, x, training=training, key=key, device=device)
+
+
+def value_and_grad(
+    spec: AbstractModel,
+    params: TorchParams,
+    x: Any,
+    loss_fn: Callable[[Any], tuple[Any, Any]],
+    *,
+    key: Key | None = None,
+    training: bool = True,
+) -> tuple[tuple[Any, Any], Mapping[str, Any], TorchParams]:
+    """``((loss, aux), grads, new_params)`` of ``loss_fn(model(x))`` with respect to ``params.params``.
+
+    ``loss_fn(y) -> (scalar loss tensor, aux)``. ``grads`` is keyed like ``params.params``
+    (zeros for unused parameters). The caller's tensors are never modified.
+
+    >>> import mml, torch
+    >>> from mml.models import SequentialMLP
+    >>> spec = SequentialMLP(hidden=(4,), output_shape=(1,))
+    >>> p = init(spec, (3,), (1,), key=mml.random.key(0))
+    >>> (loss, aux), g, _ = value_and_grad(spec, p, torch.ones(8, 3), lambda y: ((y**2).mean(), None))
+    >>> sorted(g) == sorted(p.params)
+    True
+    """
+    import torch
+
+    leaves = {k: _as_tensor(v).detach().requires_grad_(True) for k, v in params.params.items()}
+    with torch.enable_grad():
+        y, new = torch_forward(spec, attrs.evolve(params, params=leaves), x, training=training, key=key)
+        loss, aux = loss_fn(y)
+        values = list(leaves.values())
+        grads = torch.autograd.grad(loss, values, allow_unused=True)
+    gmap = {k: (torch.zeros_like(v) if g is None else g) for (k, v), g in zip(leaves.items(), grads)}
+    new_params = attrs.evolve(new, params=params.params)
+    return (loss.detach(), aux), FrozenDict(gmap), new_params
+
+
+@attrs.frozen
+class TorchBackend:
+    """The torch implementation of the backend protocol (a stateless value).
+
+    >>> TorchBackend().name
+    'torch'
+    """
+
+    name: str = "torch"
+
+    def init(
+        self,
+        spec: AbstractModel,
+        input_shape: tuple[int, ...],
+        output_shape: tuple[int, ...],
+        *,
+        key: Key,
+        device: Any = "cpu",
+    ) -> TorchParams:
+        """See :func:`init`."""
+        return init(spec, input_shape, output_shape, key=key, device=device)
+
+    def apply(
+        self,
+        spec: AbstractModel,
+        params: Any,
+        x: Any,
+        *,
+        training: bool = False,
+        key: Key | None = None,
+        device: Any = None,
+    ) -> tuple[Any, Any]:
+        """See :func:`apply`."""
+        return torch_forward(spec, params, x, training=training, key=key, device=device)
+
+    def value_and_grad(
+        self,
+        spec: AbstractModel,
+        params: Any,
+        x: Any,
+        loss_fn: Callable[[Any], tuple[Any, Any]],
+        *,
+        key: Key | None = None,
+        training: bool = True,
+    ) -> tuple[tuple[Any, Any], Any, Any]:
+        """See :func:`value_and_grad`."""
+        return value_and_grad(spec, params, x, loss_fn, key=key, training=training)
+
+    def fit(self, spec: AbstractModel, params: Any, x: Any, y: Any = None, *, key: Key) -> Any:
+        """Torch models are trained by gradients, not fitted: a :class:`~mml.BackendError`."""
+        raise BackendError(f"{type(spec).__name__} is a torch model: train it with a TrainPhase, not fit()")
+
+    partial_fit = fit

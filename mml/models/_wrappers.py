@@ -1,0 +1,314 @@
+"""Specs that wrap user models: a torch module factory, a Keras model factory, a sklearn estimator.
+
+A wrapper holds an import path and JSON-able keyword arguments — data, never the object —
+so it can be saved, compared and rebuilt anywhere the named code is importable.
+
+>>> from mml.models import SklearnModel
+>>> spec = SklearnModel(estimator="sklearn.decomposition:PCA", params={"n_components": 2})
+>>> spec.infer_output_shape((5,), None)
+(2,)
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+import attrs
+
+from mml._fields import FrozenDict
+from mml.errors import ConfigError, ShapeError
+from mml.models._base import AbstractModel, numel, optional_shape
+
+__all__ = ["TorchModule", "KerasModel", "SklearnModel", "import_object", "json_data", "SKLEARN_METHODS"]
+
+SKLEARN_METHODS: tuple[str, ...] = ("auto", "predict", "transform", "predict_proba")
+
+
+def import_object(path: str, what: str = "factory") -> Any:
+    """Import ``"package.module:Name"`` (``Name`` may be dotted). A :class:`~mml.ConfigError` if it fails.
+
+    >>> import_object("math:sqrt")(4.0)
+    2.0
+    """
+    if not isinstance(path, str):
+        raise ConfigError(f"a {what} is named by an import path string 'package.module:Name', got {path!r}")
+    module_name, sep, qualname = path.partition(":")
+    if not sep or not module_name or not qualname:
+        raise ConfigError(f"a {what} path looks like 'package.module:Name', got {path!r}")
+    try:
+        obj: Any = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ConfigError(
+            f"cannot import module {module_name!r} of {what} {path!r} ({exc}); check the spelling and that "
+            "the package is installed and on sys.path"
+        ) from exc
+    for part in qualname.split("."):
+        try:
+            obj = getattr(obj, part)
+        except AttributeError as exc:
+            raise ConfigError(
+                f"module {module_name!r} has no attribute {qualname!r} (the {what} {path!r}); check the name"
+            ) from exc
+    return obj
+
+
+def json_data(value: Any, where: str = "kwargs") -> Any:
+    """Normalise JSON-able data: dicts become read-only mappings, lists become tuples.
+
+    Anything else (objects, callables, arrays) is a :class:`~mml.ConfigError`: hyperparameters
+    are data, so that a spec can be saved and compared.
+
+    >>> json_data({"sizes": [1, 2], "name": "x"})
+    FrozenDict({'sizes': (1, 2), 'name': 'x'})
+    """
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if type(value).__module__ == "numpy" and hasattr(value, "item") and getattr(value, "ndim", 1) == 0:
+        return value.item()
+    if isinstance(value, Mapping):
+        out = {}
+        for k, v in value.items():
+            if not isinstance(k, str):
+                raise ConfigError(f"{where} keys must be strings, got {k!r}")
+            out[k] = json_data(v, f"{where}[{k!r}]")
+        return FrozenDict(out)
+    if isinstance(value, (list, tuple)):
+        return tuple(json_data(v, f"{where}[{i}]") for i, v in enumerate(value))
+    raise ConfigError(
+        f"{where} must be JSON-able data (numbers, strings, bools, None, lists, dicts), got "
+        f"{type(value).__module__}.{type(value).__qualname__}; pass data and build objects inside your factory"
+    )
+
+
+def _json_mapping(value: Mapping[str, Any] | None) -> FrozenDict[str, Any]:
+    return json_data(dict(value or {}))  # type: ignore[no-any-return]
+
+
+def plain_data(value: Any) -> Any:
+    """Inverse of :func:`json_data`: plain ``dict`` and ``list`` for calling user code.
+
+    >>> plain_data(json_data({"a": [1]}))
+    {'a': [1]}
+    """
+    if isinstance(value, Mapping):
+        return {k: plain_data(v) for k, v in value.items()}
+    if isinstance(value, tuple):
+        return [plain_data(v) for v in value]
+    return value
+
+
+def call_factory(
+    factory: Any,
+    kwargs: Mapping[str, Any],
+    input_shape: tuple[int, ...],
+    output_shape: tuple[int, ...] | None,
+) -> Any:
+    """Call a user factory with its kwargs, adding ``input_shape``/``output_shape`` if it declares them.
+
+    >>> call_factory(dict, {"a": 1}, (3,), None)
+    {'a': 1}
+    """
+    kw = plain_data(kwargs)
+    try:
+        sig = inspect.signature(factory)
+        names = set(sig.parameters)
+    except (TypeError, ValueError):
+        names = set()
+    if "input_shape" in names and "input_shape" not in kw:
+        kw["input_shape"] = input_shape
+    if "output_shape" in names and "output_shape" not in kw and output_shape is not None:
+        kw["output_shape"] = output_shape
+    return factory(**kw)
+
+
+def _check_factory(instance: Any, attribute: Any, value: str) -> None:
+    obj = import_object(value, f"{type(instance).__name__} factory")
+    if not callable(obj):
+        raise ConfigError(f"{type(instance).__name__} factory {value!r} is not callable")
+
+
+@attrs.frozen
+class TorchModule(AbstractModel):
+    """A user ``torch.nn.Module`` built by ``factory(**kwargs)`` (the factory is imported by path).
+
+    If the factory declares ``input_shape`` / ``output_shape`` parameters, they are passed.
+    ``output_shape=None`` means: ask the module (one dry forward pass on zeros).
+
+    >>> spec = TorchModule(factory="torch.nn:Linear", kwargs={"in_features": 4, "out_features": 2})
+    >>> spec.infer_output_shape((4,), None)
+    (2,)
+    """
+
+    kind: ClassVar[str] = "model.torch_module"
+    backend: ClassVar[str] = "torch"
+
+    factory: str = attrs.field(validator=_check_factory)
+    kwargs: Mapping[str, Any] = attrs.field(factory=FrozenDict, converter=_json_mapping)
+    output_shape: tuple[int, ...] | None = attrs.field(default=None, converter=optional_shape)
+
+    def infer_output_shape(
+        self, input_shape: tuple[int, ...], target_shape: tuple[int, ...] | None
+    ) -> tuple[int, ...]:
+        """Declared ``output_shape``, else the module's output on one zero sample."""
+        if self.output_shape is not None:
+            return self.output_shape
+        from mml.backends._torch import dry_run_shape
+
+        return dry_run_shape(self, input_shape, target_shape)
+
+
+@attrs.frozen
+class KerasModel(AbstractModel):
+    """A user ``keras.Model`` built by ``factory(**kwargs)`` for the given input shape.
+
+    >>> spec = KerasModel(factory="keras:Sequential", kwargs={}, output_shape=(1,))
+    >>> spec.backend
+    'tensorflow'
+    """
+
+    kind: ClassVar[str] = "model.keras_model"
+    backend: ClassVar[str] = "tensorflow"
+
+    factory: str = attrs.field(validator=_check_factory)
+    kwargs: Mapping[str, Any] = attrs.field(factory=FrozenDict, converter=_json_mapping)
+    output_shape: tuple[int, ...] | None = attrs.field(default=None, converter=optional_shape)
+
+    def infer_output_shape(
+        self, input_shape: tuple[int, ...], target_shape: tuple[int, ...] | None
+    ) -> tuple[int, ...]:
+        """Declared ``output_shape``, else the built model's output shape."""
+        if self.output_shape is not None:
+            return self.output_shape
+        from mml.backends._keras import built_output_shape
+
+        return built_output_shape(self, input_shape, target_shape)
+
+
+def _check_estimator(instance: Any, attribute: Any, value: str) -> None:
+    from sklearn.base import BaseEstimator
+
+    cls = import_object(value, "sklearn estimator")
+    if not (isinstance(cls, type) and issubclass(cls, BaseEstimator)):
+        raise ConfigError(
+            f"{value!r} is not a scikit-learn estimator class (a subclass of sklearn.base.BaseEstimator)"
+        )
+
+
+def _check_method(instance: Any, attribute: Any, value: str) -> None:
+    if value not in SKLEARN_METHODS:
+        raise ConfigError(f"SklearnModel.method must be one of {', '.join(SKLEARN_METHODS)}, got {value!r}")
+
+
+def public_class_path(cls: type) -> str:
+    """The shortest importable ``"module:Name"`` of a class (``sklearn.decomposition:PCA``).
+
+    >>> from sklearn.decomposition import PCA
+    >>> public_class_path(PCA)
+    'sklearn.decomposition:PCA'
+    """
+    parts = cls.__module__.split(".")
+    for i in range(1, len(parts) + 1):
+        mod_name = ".".join(parts[:i])
+        try:
+            mod = importlib.import_module(mod_name)
+        except ImportError:
+            continue
+        if getattr(mod, cls.__qualname__, None) is cls:
+            return f"{mod_name}:{cls.__qualname__}"
+    return f"{cls.__module__}:{cls.__qualname__}"
+
+
+@attrs.frozen
+class SklearnModel(AbstractModel):
+    """A scikit-learn estimator named by class path plus its constructor params (data only).
+
+    ``method``: ``"auto"`` calls ``predict`` if the estimator has it, else ``transform``;
+    or force ``"predict"``, ``"transform"`` or ``"predict_proba"``.
+
+    >>> from sklearn.preprocessing import StandardScaler
+    >>> SklearnModel.from_estimator(StandardScaler(with_mean=False)).params["with_mean"]
+    False
+    """
+
+    kind: ClassVar[str] = "model.sklearn"
+    backend: ClassVar[str] = "sklearn"
+
+    estimator: str = attrs.field(validator=_check_estimator)
+    params: Mapping[str, Any] = attrs.field(factory=FrozenDict, converter=_json_mapping)
+    method: str = attrs.field(default="auto", validator=_check_method)
+    output_shape: tuple[int, ...] | None = attrs.field(default=None, converter=optional_shape)
+
+    def __attrs_post_init__(self) -> None:
+        cls = import_object(self.estimator, "sklearn estimator")
+        try:
+            est = cls(**plain_data(self.params))
+        except TypeError as exc:
+            raise ConfigError(
+                f"{self.estimator} does not accept params {dict(self.params)!r}: {exc}"
+            ) from exc
+        method = self.resolved_method(est)
+        if not hasattr(est, method):
+            raise ConfigError(
+                f"{self.estimator} has no method {method!r}; choose another SklearnModel.method"
+            )
+
+    @classmethod
+    def from_estimator(cls, estimator: Any, *, method: str = "auto") -> SklearnModel:
+        """The spec of an (unfitted) estimator instance: its class path and ``get_params(deep=False)``.
+
+        >>> from sklearn.linear_model import Ridge
+        >>> SklearnModel.from_estimator(Ridge(alpha=2.0)).params["alpha"]
+        2.0
+        """
+        from sklearn.base import BaseEstimator
+
+        if not isinstance(estimator, BaseEstimator):
+            raise ConfigError(
+                f"from_estimator takes a scikit-learn estimator, got {type(estimator).__name__}"
+            )
+        path = public_class_path(type(estimator))
+        params = estimator.get_params(deep=False)
+        try:
+            data = json_data(params, f"{type(estimator).__name__} params")
+        except ConfigError as exc:
+            raise ConfigError(
+                f"{exc}. {type(estimator).__name__} has a non-data parameter (a nested estimator, a "
+                "callable or a type), which cannot be saved safely; use a plain estimator"
+            ) from exc
+        return cls(estimator=path, params=data, method=method)
+
+    def resolved_method(self, estimator: Any = None) -> str:
+        """The method ``apply`` calls (``"auto"`` resolved against the estimator class).
+
+        >>> SklearnModel(estimator="sklearn.decomposition:PCA").resolved_method()
+        'transform'
+        """
+        if self.method != "auto":
+            return self.method
+        target = estimator if estimator is not None else import_object(self.estimator, "sklearn estimator")
+        return "predict" if hasattr(target, "predict") else "transform"
+
+    def infer_output_shape(
+        self, input_shape: tuple[int, ...], target_shape: tuple[int, ...] | None
+    ) -> tuple[int, ...]:
+        """Declared ``output_shape``; else ``(n_components,)`` or the flattened input for transforms,
+        and the target shape (or ``(1,)``) for ``predict``."""
+        if self.output_shape is not None:
+            return self.output_shape
+        method = self.resolved_method()
+        if method == "transform":
+            n = self.params.get("n_components")
+            if isinstance(n, int) and not isinstance(n, bool):
+                return (n,)
+            if "n_clusters" in self.params and isinstance(self.params["n_clusters"], int):
+                return (self.params["n_clusters"],)
+            return (numel(input_shape),)
+        if method == "predict":
+            return (1,) if target_shape is None else tuple(target_shape)
+        raise ShapeError(
+            f"SklearnModel({self.estimator}, method='predict_proba'): the number of classes is not known "
+            "before fitting; pass output_shape=(n_classes,)"
+        )
