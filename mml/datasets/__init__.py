@@ -8,14 +8,8 @@
 
 from mml.datasets._battery import (
     BATTERY_DURATION_S as BATTERY_DURATION_S,
-)
-from mml.datasets._battery import (
     BATTERY_PULSE_S as BATTERY_PULSE_S,
-)
-from mml.datasets._battery import (
     battery_pulses as battery_pulses,
-)
-from mml.datasets._battery import (
     load_battery as load_battery,
 )
 

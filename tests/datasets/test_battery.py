@@ -6,8 +6,7 @@ import time
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 
 import mml
 from mml.datasets import BATTERY_PULSE_S, battery_pulses
@@ -99,3 +98,31 @@ def test_outputs_are_fresh_arrays() -> None:
     a = battery_pulses(5, seed=0)
     a["voltage"][:] = 0
     assert not np.all(battery_pulses(5, seed=0)["voltage"] == 0)
+
+
+def test_load_battery_featureset() -> None:
+    from mml.datasets import load_battery
+
+    fs = load_battery(60, seed=2, label="cells")
+    assert fs.label == "cells" and len(fs) == 60
+    assert fs.keys("features") == ("voltage",) and fs.keys("targets") == ("soh",)
+    assert set(fs.keys("tags")) == {"cell_id", "group_id", "pulse_type", "soc", "temperature"}
+    assert fs.to_numpy("features").shape == (60, 101)
+    raw = battery_pulses(60, seed=2)
+    assert np.array_equal(fs.column_array("features", "voltage"), raw["voltage"])
+    assert np.array_equal(fs.column_array("targets", "soh"), raw["soh"])
+    assert fs.column_array("tags", "pulse_type").tolist() == raw["pulse_type"].tolist()
+    # deterministic, UUIDs included; a different seed gives other data and other UUIDs
+    assert load_battery(60, seed=2, label="cells") == fs
+    other = load_battery(60, seed=3, label="cells")
+    assert other != fs and not np.array_equal(other.sample_uuids, fs.sample_uuids)
+    assert mml.io.roundtrip(fs) == fs
+
+
+def test_load_battery_splits_by_cell() -> None:
+    from mml.datasets import load_battery
+
+    fs = load_battery(300, seed=0).split(mml.RandomSplitter(seed=0, group_by="cell_id"))
+    cells = fs.column_array("tags", "cell_id")
+    train, test = set(cells[fs.split_indices["train"]]), set(cells[fs.split_indices["test"]])
+    assert not train & test
