@@ -120,7 +120,7 @@ def as_samples(x: Any, who: str) -> np.ndarray:
 
 def as_2d(x: np.ndarray) -> np.ndarray:
     """The ``(n, prod(key_shape))`` view of ``x`` (copies only if ``x`` is not contiguous)."""
-    return x.reshape(x.shape[0], -1)
+    return x.reshape(x.shape[0], int(np.prod(x.shape[1:], dtype=np.int64)))
 
 
 def float_dtype(x: np.ndarray) -> np.dtype[Any]:

@@ -187,7 +187,7 @@ def fit_transform(
     for k in key_list:
         rep = fs.resolve_rep(domain, k)
         x_all = fs.column_array(domain, k, rep)
-        x_fit = x_all if rows is None else fs.column_array(domain, k, rep, indices=rows)
+        x_fit = x_all if rows is None else np.take(x_all, rows, axis=0)  # faster than x[rows]
         sub_key = None
         if key is not None:
             from mml.random import fold_in
