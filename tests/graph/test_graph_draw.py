@@ -61,7 +61,7 @@ def test_shapes_are_drawn_and_unknown_labels_rejected() -> None:
     assert "in: (8,), (4,)<br/>out: (12,)" in mer
     assert 'train<br/>out: (2,)")]' in mer
     assert "in: (2,)\\nout: (8,)" in to_dot(_graph(), shapes)
-    with pytest.raises(GraphError, match="'ecn'.*did you mean 'enc'"):
+    with pytest.raises(GraphError, match=r"'ecn'.*did you mean 'enc'"):
         to_mermaid(_graph(), {"ecn": ((1,), (1,))})
 
 

@@ -168,7 +168,7 @@ def test_bad_edits() -> None:
         g.insert_after("head", ConcatNode("x", (NodeRef("a"), NodeRef("b"))))
     with pytest.raises(GraphError, match="only ModelNodes"):
         g.freeze("cat")
-    with pytest.raises(InvalidGraphError, match="duplicate|used by 2"):
+    with pytest.raises(InvalidGraphError, match=r"used by 2"):
         g.add(m("a", FS))
     with pytest.raises(GraphError, match="takes a node"):
         g.add("a")  # type: ignore[arg-type]
