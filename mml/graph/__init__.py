@@ -47,3 +47,14 @@ __all__ = [
     "to_dot",
     "to_mermaid",
 ]
+
+from mml.graph._build import (  # noqa: E402
+    ForwardResult as ForwardResult,
+    GraphState as GraphState,
+    NodeShapes as NodeShapes,
+    build as build,
+    forward as forward,
+    gradient_stops as gradient_stops,
+)
+
+__all__ += ["ForwardResult", "GraphState", "NodeShapes", "build", "forward", "gradient_stops"]
