@@ -117,7 +117,7 @@ def test_sklearn_pca_into_torch_head():
 def test_missing_featureset_and_shape_mismatch():
     fs = _fs()
     g = ModelGraph.of(ModelNode("mlp", SequentialMLP(hidden=(8,)), FeatureSetRef("other")))
-    with pytest.raises(mml.GraphError, match="'other'.*available: fs"):
+    with pytest.raises(mml.GraphError, match=r"'other'.*available: fs"):
         build(g, {"fs": fs}, key=mml.random.key(0))
     bad = ModelGraph.of(
         ModelNode("enc", SequentialMLP(hidden=(8,), output_shape=(5,)), FeatureSetRef("fs")),
