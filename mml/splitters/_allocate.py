@@ -77,7 +77,8 @@ def assign_labels(
     sizes = _stratum_sizes(counts, ratios, rng)
     # Rows grouped by stratum, in random order within each stratum ...
     order = rng.permutation(n)
-    order = order[np.argsort(strata[order], kind="stable")]
+    small = strata.astype(np.uint16 if counts.shape[0] <= 2**16 else np.int64)
+    order = order[np.argsort(small[order], kind="stable")]  # radix sort for small codes
     # ... receive the per-stratum label blocks laid end to end.
     seq = np.repeat(np.tile(np.arange(k, dtype=dtype), counts.shape[0]), sizes.ravel())
     labels = np.empty(n, dtype=dtype)

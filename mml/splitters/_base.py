@@ -202,6 +202,15 @@ def read_column(view: FeatureSetView, name: str, owner: str, role: str) -> np.nd
 
 def codes_of(values: np.ndarray, owner: str, role: str, name: str) -> tuple[np.ndarray, int]:
     """Integer codes ``0..m-1`` of a column's distinct values (sorted), and ``m``."""
+    if values.dtype.kind in "iub" and values.size:
+        # Small-range integers (ids, classes): a lookup table instead of a sort.
+        lo, hi = int(values.min()), int(values.max())
+        if hi - lo <= 4 * values.size + 1024:
+            shifted = values.astype(np.int64) - lo
+            present = np.zeros(hi - lo + 1, dtype=bool)
+            present[shifted] = True
+            table = np.cumsum(present) - 1
+            return table[shifted], int(present.sum())
     try:
         uniq, inverse = np.unique(values, return_inverse=True)
     except TypeError as exc:
