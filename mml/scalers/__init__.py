@@ -7,34 +7,39 @@
 [0.0, 1.0]
 """
 
-from mml.scalers._base import AbstractScaler as AbstractScaler
-from mml.scalers._base import AbstractScalerParams as AbstractScalerParams
-from mml.scalers._base import NoParams as NoParams
-from mml.scalers._elementwise import Absolute as Absolute
-from mml.scalers._elementwise import AbsoluteParams as AbsoluteParams
-from mml.scalers._elementwise import Log1p as Log1p
-from mml.scalers._elementwise import Negate as Negate
-from mml.scalers._elementwise import PerSampleMinMax as PerSampleMinMax
-from mml.scalers._elementwise import PerSampleZeroStart as PerSampleZeroStart
-from mml.scalers._featureset import ScalerRecord as ScalerRecord
-from mml.scalers._featureset import fit_transform as fit_transform
-from mml.scalers._featureset import inverse_transform as inverse_transform
-from mml.scalers._featureset import undo_all_transforms as undo_all_transforms
-from mml.scalers._featureset import undo_last_transform as undo_last_transform
-from mml.scalers._featurewise import MaxAbs as MaxAbs
-from mml.scalers._featurewise import MaxAbsParams as MaxAbsParams
-from mml.scalers._featurewise import MinMax as MinMax
-from mml.scalers._featurewise import MinMaxParams as MinMaxParams
-from mml.scalers._featurewise import Robust as Robust
-from mml.scalers._featurewise import RobustParams as RobustParams
-from mml.scalers._featurewise import Standard as Standard
-from mml.scalers._featurewise import StandardParams as StandardParams
-from mml.scalers._lookup import get_scaler as get_scaler
-from mml.scalers._lookup import scaler_names as scaler_names
-from mml.scalers._segmented import Segmented as Segmented
-from mml.scalers._segmented import SegmentedParams as SegmentedParams
-from mml.scalers._sklearn import SklearnParams as SklearnParams
-from mml.scalers._sklearn import SklearnScaler as SklearnScaler
+from mml.scalers._base import (
+    AbstractScaler as AbstractScaler,
+    AbstractScalerParams as AbstractScalerParams,
+    NoParams as NoParams,
+)
+from mml.scalers._elementwise import (
+    Absolute as Absolute,
+    AbsoluteParams as AbsoluteParams,
+    Log1p as Log1p,
+    Negate as Negate,
+    PerSampleMinMax as PerSampleMinMax,
+    PerSampleZeroStart as PerSampleZeroStart,
+)
+from mml.scalers._featureset import (
+    ScalerRecord as ScalerRecord,
+    fit_transform as fit_transform,
+    inverse_transform as inverse_transform,
+    undo_all_transforms as undo_all_transforms,
+    undo_last_transform as undo_last_transform,
+)
+from mml.scalers._featurewise import (
+    MaxAbs as MaxAbs,
+    MaxAbsParams as MaxAbsParams,
+    MinMax as MinMax,
+    MinMaxParams as MinMaxParams,
+    Robust as Robust,
+    RobustParams as RobustParams,
+    Standard as Standard,
+    StandardParams as StandardParams,
+)
+from mml.scalers._lookup import get_scaler as get_scaler, scaler_names as scaler_names
+from mml.scalers._segmented import Segmented as Segmented, SegmentedParams as SegmentedParams
+from mml.scalers._sklearn import SklearnParams as SklearnParams, SklearnScaler as SklearnScaler
 
 __all__ = [
     "AbstractScaler",
