@@ -221,13 +221,13 @@ def test_errors_name_the_thing() -> None:
         fit_transform(fs, "minmax", keys="soh")  # a target, not a feature
     with pytest.raises(SchemaError, match="domain"):
         fit_transform(fs, "minmax", domain="inputs")
-    with pytest.raises(SplitError, match="fit_on='val'.*train, test"):
+    with pytest.raises(SplitError, match=r"fit_on='val'.*train, test"):
         fit_transform(fs, "minmax", fit_on="val")
     with pytest.raises(ScalerError, match="valid names"):
         fit_transform(fs, "minmux")
     with pytest.raises(ScalerError, match="no scaler records"):
         undo_last_transform(fs)
-    with pytest.raises(ScalerError, match="features key 'temp'.*> -1"):
+    with pytest.raises(ScalerError, match=r"features key 'temp'.*> -1"):
         fit_transform(fs.fit_transform(Negate(), keys="temp"), Log1p(), keys="temp")
     with pytest.raises(ScalerError, match="0 samples"):
         fit_transform(fs.with_split("empty", np.array([], dtype=np.int64)), "minmax", fit_on="empty")
