@@ -1,0 +1,51 @@
+"""Training as a fold: state records, losses, phases, the loop, results, the experiment.
+
+>>> import mml.training as t
+>>> t.Loss("mse").name
+'mse'
+"""
+
+from mml.training._devices import resolve_device
+from mml.training._experiment import Experiment
+from mml.training._loop import evaluate, fit_nodes, init, run, run_phase, steps
+from mml.training._losses import LOSSES, AppliedLoss, Loss, compile_loss
+from mml.training._phases import (
+    AbstractPhase,
+    EvalPhase,
+    FitPhase,
+    InputBinding,
+    PhaseGroup,
+    TrainPhase,
+    iter_phases,
+)
+from mml.training._results import EvalResult, History, PhaseResult
+from mml.training._state import GRAPH_OPTIMIZER, Boxed, ExecutionContext, TrainState
+
+__all__ = [
+    "GRAPH_OPTIMIZER",
+    "LOSSES",
+    "AbstractPhase",
+    "AppliedLoss",
+    "Boxed",
+    "EvalPhase",
+    "EvalResult",
+    "ExecutionContext",
+    "Experiment",
+    "FitPhase",
+    "History",
+    "InputBinding",
+    "Loss",
+    "PhaseGroup",
+    "PhaseResult",
+    "TrainPhase",
+    "TrainState",
+    "compile_loss",
+    "evaluate",
+    "fit_nodes",
+    "init",
+    "iter_phases",
+    "resolve_device",
+    "run",
+    "run_phase",
+    "steps",
+]

@@ -1,0 +1,270 @@
+"""The :class:`Experiment`: FeatureSets, a graph and a plan, validated together at construction.
+
+>>> import mml
+>>> from mml.graph import ModelGraph, ModelNode, FeatureSetRef
+>>> from mml.models import SequentialMLP
+>>> from mml.training import Experiment, TrainPhase, AppliedLoss
+>>> fs = mml.FeatureSet.from_dict({"x": [0.0, 1.0, 2.0, 3.0], "y": [0.0, 2.0, 4.0, 6.0]},
+...                               features="x", targets="y", label="toy")
+>>> fs = fs.with_split("train", [0, 1, 2, 3])
+>>> g = ModelGraph.of(ModelNode("mlp", SequentialMLP(hidden=(4,)), FeatureSetRef("toy"), optimizer=mml.optim.adam()))
+>>> exp = Experiment({"toy": fs}, g, TrainPhase.simple("fit", featureset="toy", heads=["mlp"],
+...                  losses=AppliedLoss("mse", "mlp"), sampler=mml.SimpleSampler(2)))
+>>> exp.label
+'experiment'
+>>> Experiment({"toy": fs}, g, TrainPhase.simple("fit", featureset="toy", heads=["mlp"],
+...            losses=AppliedLoss("mse", "mpl")))
+Traceback (most recent call last):
+...
+mml.errors.TrainingError: phase 'fit': loss 'mpl.mse' is bound to unknown node 'mpl' (did you mean 'mlp'?); the graph's nodes are 'mlp'
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import attrs
+
+from mml._fields import FrozenDict
+from mml.callbacks._base import AbstractCallback
+from mml.data import FeatureSet
+from mml.errors import ConfigError, TrainingError
+from mml.graph import ModelGraph
+from mml.training._losses import AppliedLoss, check_loss_backend
+from mml.training._phases import (
+    AbstractPhase,
+    EvalPhase,
+    FitPhase,
+    InputBinding,
+    PhaseGroup,
+    TrainPhase,
+    iter_phases,
+)
+
+__all__ = ["Experiment", "heads_of", "node_backend"]
+
+
+def _featuresets(value: Any) -> FrozenDict[str, Any]:
+    if isinstance(value, FeatureSet):
+        value = [value]
+    if not isinstance(value, Mapping):
+        value = {fs.label: fs for fs in value}
+    for k, fs in value.items():
+        if not isinstance(fs, FeatureSet):
+            raise ConfigError(f"featureset {k!r} must be a FeatureSet, got {type(fs).__name__}")
+    return FrozenDict(value)
+
+
+def _graph(value: Any) -> Any:
+    if not isinstance(value, ModelGraph):
+        raise ConfigError(f"Experiment.graph must be a ModelGraph, got {type(value).__name__}")
+    return value
+
+
+def _plan(value: Any) -> AbstractPhase:
+    if isinstance(value, (list, tuple)):
+        value = PhaseGroup("plan", value)
+    if not isinstance(value, AbstractPhase):
+        raise ConfigError(f"Experiment.plan must be a phase or a PhaseGroup, got {type(value).__name__}")
+    return value
+
+
+def _callbacks(value: Any) -> tuple[AbstractCallback, ...]:
+    out = tuple(value or ())
+    for cb in out:
+        if not isinstance(cb, AbstractCallback):
+            raise ConfigError(f"Experiment callbacks must be AbstractCallback values, got {cb!r}")
+    return out
+
+
+def node_backend(graph: Any, label: str) -> str | None:
+    """The backend of a model node (``None`` for joining nodes)."""
+    node = graph[label]
+    model = getattr(node, "model", None)
+    return getattr(model, "backend", None)
+
+
+def heads_of(graph: Any, label: str) -> tuple[str, ...]:
+    """The head nodes upstream of (or equal to) ``label``, in topological order."""
+    seen = {label}
+    stack = [label]
+    while stack:
+        for up in graph[stack.pop()].node_upstreams:
+            if up not in seen:
+                seen.add(up)
+                stack.append(up)
+    return tuple(h for h in graph.topological_order if h in seen and graph[h].is_head)
+
+
+def _hint(name: str, options: Sequence[str]) -> str:
+    from mml.graph._refs import close_matches
+
+    return close_matches(name, options)
+
+
+def _check_binding(
+    exp: Experiment, phase: AbstractPhase, head: str, b: InputBinding, problems: list[str]
+) -> None:
+    g = exp.graph
+    where = f"phase {phase.label!r}"
+    if head not in g:
+        problems.append(f"{where}: input bound to unknown node {head!r}{_hint(head, list(g))}")
+        return
+    if not g[head].is_head:
+        problems.append(f"{where}: node {head!r} is not a head of the graph (heads: {', '.join(g.heads)})")
+    if b.featureset not in exp.featuresets:
+        problems.append(
+            f"{where}: head {head!r} is bound to unknown FeatureSet {b.featureset!r}"
+            f"{_hint(b.featureset, list(exp.featuresets))}; FeatureSets: {', '.join(exp.featuresets)}"
+        )
+        return
+    fs = exp.featuresets[b.featureset]
+    if b.split is not None and b.split not in fs.split_indices:
+        problems.append(
+            f"{where}: head {head!r} reads split {b.split!r} of FeatureSet {b.featureset!r}, which has "
+            f"splits {', '.join(fs.split_indices) or '(none)'}; split it first (fs.split(RandomSplitter(...))) "
+            "or bind an existing split"
+        )
+
+
+def _target_keys(exp: Experiment, phase: Any, head: str) -> tuple[str, ...]:
+    from mml.graph._refs import resolve_keys
+
+    b = phase.inputs.get(head)
+    if b is None or b.featureset not in exp.featuresets:
+        return ()
+    node = exp.graph[head]
+    refs = [r for r in node.upstream_refs if hasattr(r, "featureset")]
+    fs = exp.featuresets[b.featureset]
+    out: list[str] = []
+    for r in refs:
+        try:
+            out.extend(resolve_keys(r, fs, "targets"))
+        except Exception:
+            pass
+    return tuple(out)
+
+
+def _check_loss(exp: Experiment, phase: Any, applied: AppliedLoss, problems: list[str]) -> None:
+    g = exp.graph
+    where = f"phase {phase.label!r}"
+    if applied.node not in g:
+        nodes = ", ".join(repr(n) for n in g)
+        problems.append(
+            f"{where}: loss {applied.name!r} is bound to unknown node {applied.node!r}"
+            f"{_hint(applied.node, list(g))}; the graph's nodes are {nodes}"
+        )
+        return
+    check_loss_backend(applied, node_backend(g, applied.node))
+    heads = heads_of(g, applied.node)
+    unbound = [h for h in heads if h not in phase.inputs]
+    if unbound and isinstance(phase, TrainPhase):
+        problems.append(
+            f"{where}: loss {applied.name!r} needs head node(s) {', '.join(map(repr, unbound))} but the phase "
+            "binds no input to them; add them to inputs="
+        )
+        return
+    for spec in applied.specs:
+        if spec.source == "targets" and heads and not any(_target_keys(exp, phase, h) for h in heads):
+            problems.append(
+                f"{where}: loss {applied.name!r} reads targets, but the FeatureSet bound to "
+                f"{', '.join(map(repr, heads))} has no targets; add targets to the FeatureSet or bind the loss "
+                "to other inputs"
+            )
+
+
+def validate(exp: Experiment) -> None:
+    """Check every phase against the graph and the FeatureSets (raises :class:`~mml.TrainingError`)."""
+    problems: list[str] = []
+    labels: list[str] = []
+    for phase in iter_phases(exp.plan):
+        labels.append(phase.label)
+        inputs = getattr(phase, "inputs", {})
+        for head, b in inputs.items():
+            _check_binding(exp, phase, head, b, problems)
+        for applied in getattr(phase, "losses", ()):
+            _check_loss(exp, phase, applied, problems)
+        for name in (getattr(phase, "active_nodes", None) or ()) + (getattr(phase, "trainable", None) or ()):
+            if name not in exp.graph:
+                problems.append(f"phase {phase.label!r}: unknown node {name!r}{_hint(name, list(exp.graph))}")
+        if isinstance(phase, FitPhase):
+            for name in phase.nodes or ():
+                if name not in exp.graph:
+                    problems.append(
+                        f"phase {phase.label!r}: unknown node {name!r}{_hint(name, list(exp.graph))}"
+                    )
+        if isinstance(phase, (TrainPhase, EvalPhase)) and not inputs:
+            problems.append(f"phase {phase.label!r} binds no inputs; pass inputs={{head: InputBinding(...)}}")
+    dup = sorted({n for n in labels if labels.count(n) > 1})
+    if dup:
+        problems.append(f"phase labels must be unique in a plan; repeated: {', '.join(dup)}")
+    if problems:
+        raise TrainingError("; ".join(problems))
+
+
+@attrs.frozen
+class Experiment:
+    """FeatureSets (label → FeatureSet), a :class:`~mml.graph.ModelGraph` and a plan.
+
+    Validated at construction: losses bound to unknown nodes, missing targets, bindings to
+    missing FeatureSets or splits and loss/node backend mismatches are errors here, not in
+    the middle of a run. ``callbacks`` are experiment-level (``on_experiment_*``,
+    ``on_group_*`` and ``on_phase_*`` across phases).
+    """
+
+    featuresets: Mapping[str, FeatureSet] = attrs.field(converter=_featuresets)
+    graph: ModelGraph = attrs.field(converter=_graph)
+    plan: AbstractPhase = attrs.field(converter=_plan)
+    label: str = "experiment"
+    callbacks: tuple[AbstractCallback, ...] = attrs.field(default=(), converter=_callbacks)
+
+    def __attrs_post_init__(self) -> None:
+        validate(self)
+
+    @property
+    def phases(self) -> tuple[AbstractPhase, ...]:
+        """The leaf phases of the plan, in order."""
+        return tuple(iter_phases(self.plan))
+
+    def phase(self, label: str) -> AbstractPhase:
+        """A phase (or group) of the plan by label."""
+        stack = [self.plan]
+        while stack:
+            p = stack.pop()
+            if p.label == label:
+                return p
+            if isinstance(p, PhaseGroup):
+                stack.extend(p.phases)
+        raise TrainingError(f"no phase {label!r} in experiment {self.label!r}")
+
+    @classmethod
+    def from_config(
+        cls, config: Mapping[str, Any], featuresets: Mapping[str, Any] | None = None
+    ) -> Experiment:
+        """Build from a plain dict (e.g. parsed JSON/YAML), the document form of :mod:`mml.io`.
+
+        ``config`` has ``graph`` and ``plan`` documents (as ``mml.io.unstructure`` writes
+        them: components tagged with ``kind``), an optional ``label`` and ``callbacks``, and
+        ``featuresets`` — unless FeatureSets are passed in directly (e.g. loaded by the CLI).
+        """
+        from mml.io import structure
+
+        fss = featuresets if featuresets is not None else config.get("featuresets")
+        if fss is None:
+            raise ConfigError(
+                "Experiment.from_config needs FeatureSets: a 'featuresets' entry or featuresets="
+            )
+        graph = (
+            config["graph"]
+            if isinstance(config["graph"], ModelGraph)
+            else structure(config["graph"], ModelGraph)
+        )
+        plan = config["plan"]
+        if not isinstance(plan, AbstractPhase):
+            plan = structure(plan, AbstractPhase)
+        cbs = tuple(
+            cb if isinstance(cb, AbstractCallback) else structure(cb, AbstractCallback)
+            for cb in config.get("callbacks", ())
+        )
+        return cls(fss, graph, plan, config.get("label", "experiment"), cbs)

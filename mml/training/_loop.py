@@ -1,0 +1,1021 @@
+"""Execution as a fold: :func:`steps` lazily yields ``(state, context)``; :func:`run_phase`
+and :func:`run` fold it.
+
+The functional core lives here: no printing, no files. Every step takes a
+:class:`~mml.training.TrainState` and returns a new one; the input state and the experiment
+are never changed, so the same ``(experiment, state)`` run twice gives bit-identical results
+on the CPU, and a "preview" is simply a run whose result is dropped.
+
+>>> import mml
+>>> callable(steps) and callable(run_phase) and callable(run)
+True
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+import attrs
+import numpy as np
+
+from mml._fields import FrozenDict
+from mml.callbacks._base import AbstractCallback, Event
+from mml.errors import CallbackError, MMLError, TrainingError
+from mml.random import Key, as_key, fold_in
+from mml.training._devices import resolve_device
+from mml.training._experiment import Experiment, heads_of
+from mml.training._losses import AppliedLoss, compile_loss
+from mml.training._phases import AbstractPhase, EvalPhase, FitPhase, InputBinding, PhaseGroup, TrainPhase
+from mml.training._results import EvalResult, History, PhaseResult
+from mml.training._state import GRAPH_OPTIMIZER, ExecutionContext, TrainState
+
+__all__ = ["init", "steps", "run_phase", "run", "evaluate", "fit_nodes"]
+
+
+def init(experiment: Experiment, key: Key | int) -> TrainState:
+    """Build the graph and initialise every node from ``key``: the run's first state.
+
+    The same key gives bit-identical params. Optimizer states are created when a training
+    phase first needs them.
+    """
+    from mml.graph import build
+
+    key = as_key(key)
+    gstate = build(experiment.graph, experiment.featuresets, fold_in(key, "init"))
+    return TrainState(graph=gstate, key=key)
+
+
+# -- phase preparation (once per phase) ---------------------------------------------------
+
+
+class _LossPlan:
+    """One applied loss, resolved once per phase (not a value: never saved)."""
+
+    __slots__ = ("applied", "fn", "getters", "head", "name", "node", "weight", "weight_role")
+
+    def __init__(self, applied: AppliedLoss, graph: Any, bound: Sequence[str]) -> None:
+        self.applied = applied
+        self.fn = compile_loss(applied.loss)
+        self.name = applied.name
+        self.node = applied.node
+        self.weight = applied.weight
+        heads = [h for h in heads_of(graph, applied.node) if h in bound]
+        self.head = heads[0] if heads else None
+        self.getters = [(s.role or "default", s.source, s.key) for s in applied.specs]
+        self.weight_role = self.getters[0][0]
+
+    def value(self, outputs: Mapping[str, Any], data: Mapping[str, Any]) -> Any:
+        import torch
+
+        args = []
+        for role, source, key in self.getters:
+            if source == "outputs":
+                try:
+                    y = outputs[role][self.node]
+                except KeyError:
+                    raise TrainingError(_missing(self, role, outputs)) from None
+            else:
+                try:
+                    sd = data[role][self.head]
+                except KeyError:
+                    raise TrainingError(_missing(self, role, data)) from None
+                y = sd.tags[key] if source == "tags" else getattr(sd, source)
+                if y is None:
+                    raise TrainingError(
+                        f"loss {self.name!r} reads {source} but the batch of {self.head!r} has none"
+                    )
+            if not isinstance(y, torch.Tensor):
+                y = torch.as_tensor(np.asarray(y))
+            args.append(y)
+        sd = data.get(self.weight_role, {}).get(self.head) if self.head is not None else None
+        w = None if sd is None else sd.weights
+        m = None if sd is None else sd.mask
+        return self.fn(args, w, m)
+
+
+def _missing(lp: _LossPlan, role: str, found: Mapping[str, Any]) -> str:
+    return (
+        f"loss {lp.name!r} reads role {role!r} but the batch has roles {', '.join(found)}; qualify the "
+        "inputs with a role, e.g. inputs=('anchor.outputs', 'positive.outputs', 'negative.outputs')"
+    )
+
+
+def _ancestors(graph: Any, labels: Sequence[str]) -> set[str]:
+    seen = set(labels)
+    stack = list(labels)
+    while stack:
+        for up in graph[stack.pop()].node_upstreams:
+            if up not in seen:
+                seen.add(up)
+                stack.append(up)
+    return seen
+
+
+def _needs_key(graph: Any, labels: Sequence[str]) -> bool:
+    for label in labels:
+        model = getattr(graph[label], "model", None)
+        if model is None or getattr(model, "backend", None) == "sklearn":
+            continue
+        if hasattr(model, "dropout"):
+            if float(model.dropout) > 0:
+                return True
+            continue
+        return True  # user modules and Keras models may draw random numbers
+    return False
+
+
+def _resolve_keys(experiment: Experiment, head: str, binding: InputBinding) -> dict[str, Any]:
+    from mml.graph._refs import resolve_keys
+
+    node = experiment.graph[head]
+    ref = node.upstream_refs[0]
+    fs = experiment.featuresets[binding.featureset]
+    out = {d: list(resolve_keys(ref, fs, d)) for d in ("features", "targets", "tags")}
+    out["rep"] = ref.rep
+    return out
+
+
+def _view(experiment: Experiment, head: str, binding: InputBinding, split: str | None = None) -> Any:
+    fs = experiment.featuresets[binding.featureset]
+    split = binding.split if split is None else split
+    if split is not None and split not in fs.split_indices:
+        raise TrainingError(
+            f"FeatureSet {binding.featureset!r} has no split {split!r} (splits: {', '.join(fs.split_indices) or 'none'})"
+        )
+    view = fs[split] if split is not None else fs.view()
+    keys = _resolve_keys(experiment, head, binding)
+    return view.select(features=keys["features"], targets=keys["targets"], tags=keys["tags"], rep=keys["rep"])
+
+
+def _to_torch(sd: Any, device: Any) -> Any:
+    """SampleData (numpy) → SampleData of torch tensors on ``device`` (floats as float32), once per batch."""
+    import torch
+
+    from mml.data import SampleData
+
+    def conv(a: Any) -> Any:
+        if a is None:
+            return None
+        if isinstance(a, torch.Tensor):
+            t = a
+        else:
+            a = np.asarray(a)
+            if a.dtype.kind == "f":
+                if a.dtype != np.float32 or not a.flags.writeable:
+                    a = a.astype(np.float32)
+            elif a.dtype.kind in "iub":
+                if not a.flags.writeable:
+                    a = a.copy()
+            else:
+                return a
+            t = torch.from_numpy(a)
+        if device is not None and t.device != device:
+            t = t.to(device, non_blocking=True)
+        return t
+
+    return SampleData(
+        conv(sd.features),
+        conv(sd.targets),
+        sd.tags,
+        sd.sample_uuids,
+        conv(sd.weights),
+        conv(sd.mask),
+    )
+
+
+def _params_device(state: TrainState, label: str) -> Any:
+    rec = state.graph.params[label]
+    params = getattr(rec, "params", None)
+    if params:
+        v = next(iter(params.values()))
+        return getattr(v, "device", None)
+    return None
+
+
+def _move_params(state: TrainState, label: str, device: Any) -> TrainState:
+    import torch
+
+    rec = state.graph.params[label]
+    params = getattr(rec, "params", None)
+    if not params:
+        return state
+    if all(isinstance(v, torch.Tensor) and v.device == device for v in params.values()):
+        return state
+    moved = {
+        k: torch.as_tensor(np.asarray(v)) if not isinstance(v, torch.Tensor) else v for k, v in params.items()
+    }
+    moved = {k: v.to(device) for k, v in moved.items()}
+    new = attrs.evolve(rec, params=moved)
+    if getattr(rec, "buffers", None):
+        new = attrs.evolve(
+            new,
+            buffers={
+                k: torch.as_tensor(np.asarray(v)).to(device)
+                if not isinstance(v, torch.Tensor)
+                else v.to(device)
+                for k, v in rec.buffers.items()
+            },
+        )
+    return state.with_params(label, new)
+
+
+class _TrainPlan:
+    """What a training phase resolves once before its first step."""
+
+    def __init__(self, experiment: Experiment, phase: TrainPhase, state: TrainState) -> None:
+        graph = experiment.graph
+        self.graph = graph
+        self.phase = phase
+        self.stagewise = phase.mode == "stagewise"
+        bound = tuple(phase.inputs)
+        self.losses = [_LossPlan(a, graph, bound) for a in phase.losses]
+        loss_nodes = [lp.node for lp in self.losses]
+        self.active = (
+            frozenset(phase.active_nodes)
+            if phase.active_nodes is not None
+            else frozenset(_ancestors(graph, loss_nodes))
+        )
+        missing_heads = [h for h in graph.heads if h in self.active and h not in phase.inputs]
+        if missing_heads:
+            raise TrainingError(
+                f"phase {phase.label!r}: active head node(s) {', '.join(map(repr, missing_heads))} have no input "
+                "binding; add them to inputs= or restrict active_nodes="
+            )
+        frozen = set(state.fitted) | {n for n in graph if getattr(graph[n], "frozen", False)}
+        gradient_nodes = [
+            n
+            for n in graph.topological_order
+            if n in self.active and getattr(getattr(graph[n], "model", None), "backend", None) in ("torch",)
+        ]
+        if phase.trainable is not None:
+            bad = [n for n in phase.trainable if n in frozen]
+            if bad:
+                raise TrainingError(
+                    f"phase {phase.label!r}: node(s) {', '.join(map(repr, bad))} are frozen (in the graph or fitted "
+                    "by a FitPhase) but listed as trainable; unfreeze them with graph.unfreeze(...) first"
+                )
+            other = [n for n in phase.trainable if n not in gradient_nodes]
+            if other:
+                raise TrainingError(
+                    f"phase {phase.label!r}: node(s) {', '.join(map(repr, other))} cannot be trained by gradients "
+                    "here (inactive, joining or non-torch nodes); fit scikit-learn nodes with a FitPhase"
+                )
+            trainable = [n for n in graph.topological_order if n in phase.trainable]
+        else:
+            trainable = [n for n in gradient_nodes if n not in frozen]
+            if self.stagewise:
+                trainable = [n for n in trainable if n in loss_nodes]
+        if self.stagewise:
+            no_loss = [n for n in trainable if n not in loss_nodes]
+            if no_loss:
+                raise TrainingError(
+                    f"phase {phase.label!r} (stage-wise): trainable node(s) {', '.join(map(repr, no_loss))} have no "
+                    "loss bound; gradients stop between nodes, so bind a loss to each or use mode='graphwise'"
+                )
+        if not trainable:
+            raise TrainingError(
+                f"phase {phase.label!r} has no trainable node (all frozen, fitted or without a loss); "
+                "unfreeze a node or bind a loss to a torch node"
+            )
+        self.trainable = tuple(trainable)
+        self.optimizers: dict[str, Any] = {}
+        if self.stagewise:
+            for n in trainable:
+                opt = graph[n].optimizer or phase.optimizer or graph.optimizer
+                if opt is None:
+                    raise TrainingError(
+                        f"phase {phase.label!r}: node {n!r} has no optimizer; set ModelNode(optimizer=mml.optim.adam()) "
+                        "or TrainPhase(optimizer=...)"
+                    )
+                self.optimizers[n] = opt
+        else:
+            opt = graph.optimizer or phase.optimizer
+            if opt is None:
+                raise TrainingError(
+                    f"phase {phase.label!r} (graph-wise) needs one optimizer: ModelGraph(optimizer=...) or "
+                    "TrainPhase(optimizer=...)"
+                )
+            self.optimizers[GRAPH_OPTIMIZER] = opt
+        self.needs_key = _needs_key(graph, sorted(self.active))
+        self.phase_key = fold_in(state.key, phase.label)
+        self.sampler_key = fold_in(self.phase_key, "sampler")
+        # devices: the node's own wins over the phase's
+        self.devices: dict[str, Any] = {}
+        for n in graph.topological_order:
+            if n in self.active and getattr(graph[n], "model", None) is not None:
+                name = getattr(graph[n], "device", None) or phase.device
+                if name is not None:
+                    self.devices[n] = resolve_device(name)
+        # data: one prepared stream per head
+        self.heads = [h for h in graph.topological_order if h in phase.inputs and h in self.active]
+        self.prepared: dict[str, Any] = {}
+        self.nbatches: dict[str, int] = {}
+        for h in self.heads:
+            b = phase.inputs[h]
+            self.prepared[h] = b.sampler.prepare(_view(experiment, h, b))
+            self.nbatches[h] = b.sampler.num_batches(self.prepared[h], b.stream)
+        groups: dict[tuple[Any, ...], list[str]] = {}
+        for h in self.heads:
+            b = phase.inputs[h]
+            groups.setdefault((b.featureset, b.split, b.sampler, b.stream), []).append(h)
+        self.groups = list(groups.values())
+        counts = {h: self.nbatches[h] for h in self.heads}
+        if phase.batch_schedule.endswith("strict") and len(set(counts.values())) > 1:
+            raise TrainingError(
+                f"phase {phase.label!r} uses batch_schedule={phase.batch_schedule!r} but its inputs give different "
+                f"numbers of batches per epoch ({counts}); use a '*_cycle' schedule or matching samplers"
+            )
+        self.callbacks: tuple[AbstractCallback, ...] = phase.callbacks
+        self.slots = tuple(f"{phase.label}/{i}" for i in range(len(phase.callbacks)))
+        self.batch_callbacks = any(cb.has_batch_hooks for cb in phase.callbacks)
+        self.lr_callbacks = [
+            (cb, s)
+            for cb, s in zip(phase.callbacks, self.slots)
+            if type(cb).lr_scale is not AbstractCallback.lr_scale
+        ]
+
+    def head_batches(self, head: str, epoch: int) -> Iterator[Any]:
+        b = self.phase.inputs[head]
+        fskey = fold_in(self.sampler_key, f"{b.featureset}/{b.split}")
+        return b.sampler.batches(self.prepared[head], key=fskey, epoch=epoch, stream=b.stream)
+
+    def schedule(self, epoch: int) -> Iterator[dict[str, Any]]:
+        """Per step: head → Batch (all heads for zip, one group for alternate)."""
+        mode = self.phase.batch_schedule
+        cycle = mode.endswith("cycle")
+        longest = max(self.nbatches[h] for h in self.heads)
+        iters = {h: self.head_batches(h, epoch) for h in self.heads}
+        restarts = dict.fromkeys(self.heads, 0)
+
+        def nxt(h: str) -> Any:
+            try:
+                return next(iters[h])
+            except StopIteration:
+                restarts[h] += 1
+                iters[h] = self.head_batches(h, epoch * 1_000_003 + restarts[h])
+                return next(iters[h])
+
+        if mode.startswith("zip"):
+            if len(self.heads) == 1 and not cycle:
+                h = self.heads[0]
+                for batch in iters[h]:
+                    yield {h: batch}
+                return
+            for _ in range(longest):
+                yield {h: nxt(h) for h in self.heads}
+        else:
+            for _ in range(longest):
+                for group in self.groups:
+                    if not cycle and restarts[group[0]] > 0:
+                        continue
+                    yield {h: nxt(h) for h in group}
+
+    def lr_scale(self, state: TrainState) -> float:
+        scale = 1.0
+        for cb, slot in self.lr_callbacks:
+            scale *= cb.lr_scale(state.callback_state(slot))
+        return scale
+
+
+# -- callbacks ---------------------------------------------------------------------------
+
+
+def _dispatch(
+    callbacks: Sequence[AbstractCallback],
+    slots: Sequence[str],
+    hook: str,
+    event: Event,
+    state: TrainState,
+) -> tuple[TrainState, dict[str, float], bool]:
+    metrics: dict[str, float] = dict(event.metrics)
+    logged: dict[str, float] = {}
+    stop = False
+    for cb, slot in zip(callbacks, slots):
+        if not cb.overrides(hook):
+            continue
+        ev = attrs.evolve(event, state=state, metrics=metrics)
+        try:
+            res = getattr(cb, hook)(ev, state.callback_state(slot))
+        except MMLError as exc:
+            if isinstance(exc, CallbackError):
+                raise
+            raise CallbackError(
+                f"callback {type(cb).__name__} failed in {hook} (phase {event.phase!r}, epoch {event.epoch}, "
+                f"batch {event.batch}): {exc}"
+            ) from exc
+        except Exception as exc:
+            raise CallbackError(
+                f"callback {type(cb).__name__} raised {type(exc).__name__} in {hook} (phase {event.phase!r}, "
+                f"epoch {event.epoch}, batch {event.batch}): {exc}; the run is marked failed and the state "
+                "before this hook is kept"
+            ) from exc
+        if res is None:
+            continue
+        state = state.with_callback_state(slot, res.state)
+        for k, v in res.metrics.items():
+            metrics[k] = logged[k] = float(v)
+        if res.restore is not None:
+            state = state.with_graph(res.restore)
+        stop = stop or res.stop
+    return state, logged, stop
+
+
+# -- the training step -------------------------------------------------------------------
+
+
+def _train_step(
+    plan: _TrainPlan, state: TrainState, batches: Mapping[str, Any], epoch: int, index: int
+) -> tuple[TrainState, ExecutionContext, Any]:
+    import torch
+
+    from mml.graph import forward
+
+    phase = plan.phase
+    graph = plan.graph
+    first = next(iter(batches.values()))
+    roles = tuple(first.roles)
+    devices = plan.devices
+    data = {r: {h: _to_torch(b.roles[r], devices.get(h)) for h, b in batches.items()} for r in roles}
+
+    gs = state.graph
+    nodes = gs.params
+    leaves: dict[str, dict[str, Any]] = {}
+    flat: list[Any] = []
+    with_leaves: dict[str, Any] = {}
+    for label in plan.trainable:
+        rec = nodes[label]
+        lv = {k: v.detach().requires_grad_() for k, v in rec.params.items()}
+        leaves[label] = lv
+        flat.extend(lv.values())
+        with_leaves[label] = rec.replace_params(lv)
+    gs = gs.with_params(with_leaves)
+    key = fold_in(plan.phase_key, state.step) if plan.needs_key else None
+    outputs: dict[str, Any] = {}
+    buffers: dict[str, Any] = {}
+    active = plan.active
+    with torch.enable_grad():
+        for r in roles:
+            k = key if key is None or len(roles) == 1 else fold_in(key, r)
+            res = forward(
+                graph, gs, data[r], training=True, key=k, active_nodes=active, stop_gradients=plan.stagewise
+            )
+            outputs[r] = res.outputs
+            if res.params:
+                buffers.update({n: getattr(p, "buffers", None) for n, p in res.params.items()})
+        total = None
+        values = []
+        for lp in plan.losses:
+            v = lp.value(outputs, data)
+            values.append(v)
+            t = v if lp.weight == 1.0 else v * lp.weight
+            total = t if total is None else total + t
+    losses = {lp.name: float(v.detach()) for lp, v in zip(plan.losses, values)}
+    total_f = float(total) if len(values) > 1 else next(iter(losses.values())) * plan.losses[0].weight
+    losses["loss"] = total_f
+    if not math.isfinite(total_f):
+        bad = [n for n, v in losses.items() if not math.isfinite(v)]
+        err = TrainingError(
+            f"non-finite loss in phase {phase.label!r}, epoch {epoch}, batch {index} (step {state.step}): "
+            f"{', '.join(f'{n}={losses[n]}' for n in bad)}; the state of the last good step is kept — lower the "
+            "learning rate, check the inputs for NaN/inf, or scale the data"
+        )
+        raise err
+    new_graph = state.graph
+    updates: dict[str, Any] = {}
+    if total.requires_grad:
+        grads = torch.autograd.grad(total, flat, allow_unused=True)
+        scale = plan.lr_scale(state) if plan.lr_callbacks else 1.0
+        opt_states = dict(state.opt_states)
+        opt_steps = dict(state.opt_steps)
+        i = 0
+        named_grads: dict[str, dict[str, Any]] = {}
+        for label in plan.trainable:
+            lv = leaves[label]
+            g = {}
+            for k, p in lv.items():
+                gi = grads[i]
+                i += 1
+                g[k] = torch.zeros_like(p) if gi is None else gi
+            named_grads[label] = g
+        if plan.stagewise:
+            for label in plan.trainable:
+                rec = nodes[label]
+                opt = plan.optimizers[label]
+                n = opt_steps.get(label, 0)
+                new_p, new_s = opt.update(
+                    named_grads[label], opt_states[label].value, rec.params, n, lr_scale=scale
+                )
+                from mml.training._state import box
+
+                opt_states[label] = box(new_s)
+                opt_steps[label] = n + 1
+                updates[label] = rec.replace_params(new_p)
+        else:
+            recs = {label: nodes[label] for label in plan.trainable}
+            flat_p = {f"{label}/{k}": v for label, rec in recs.items() for k, v in rec.params.items()}
+            flat_g = {f"{label}/{k}": v for label, g in named_grads.items() for k, v in g.items()}
+            opt = plan.optimizers[GRAPH_OPTIMIZER]
+            n = opt_steps.get(GRAPH_OPTIMIZER, 0)
+            new_flat, new_s = opt.update(flat_g, opt_states[GRAPH_OPTIMIZER].value, flat_p, n, lr_scale=scale)
+            from mml.training._state import box
+
+            opt_states[GRAPH_OPTIMIZER] = box(new_s)
+            opt_steps[GRAPH_OPTIMIZER] = n + 1
+            for label, rec in recs.items():
+                updates[label] = rec.replace_params({k: new_flat[f"{label}/{k}"] for k in rec.params})
+        for label, buf in buffers.items():
+            if buf:
+                rec = updates.get(label, nodes[label])
+                updates[label] = attrs.evolve(rec, buffers=buf)
+        new_graph = new_graph.with_params(updates)
+        new_state = attrs.evolve(
+            state,
+            graph=new_graph,
+            opt_states=FrozenDict(opt_states),
+            opt_steps=FrozenDict(opt_steps),
+            step=state.step + 1,
+            epoch=epoch,
+            batch=index + 1,
+        )
+    else:
+        new_state = attrs.evolve(state, step=state.step + 1, epoch=epoch, batch=index + 1)
+    ctx = ExecutionContext(
+        phase.label,
+        epoch,
+        index,
+        state.step,
+        data,
+        outputs,
+        losses,
+        first.stream,
+    )
+    return new_state, ctx, None
+
+
+def _detach_outputs(ctx: ExecutionContext) -> ExecutionContext:
+    outs = {
+        r: {n: (y.detach() if hasattr(y, "detach") else y) for n, y in o.items()}
+        for r, o in ctx.outputs.items()
+    }
+    return attrs.evolve(ctx, outputs=outs)
+
+
+def _prepare_train_state(plan: _TrainPlan, state: TrainState) -> TrainState:
+    for label, dev in plan.devices.items():
+        state = _move_params(state, label, dev)
+    for label, opt in plan.optimizers.items():
+        if state.opt_state(label) is None:
+            if label == GRAPH_OPTIMIZER:
+                params = {f"{n}/{k}": v for n in plan.trainable for k, v in state.params(n).params.items()}
+            else:
+                params = state.params(label).params
+            state = state.with_opt_state(label, opt.init(params)).with_opt_steps(label, 0)
+    return state
+
+
+def _train_steps(
+    experiment: Experiment, phase: TrainPhase, state: TrainState
+) -> Iterator[tuple[TrainState, ExecutionContext]]:
+    plan = _TrainPlan(experiment, phase, state)
+    state = attrs.evolve(_prepare_train_state(plan, state), epoch=0, batch=0, stop=False)
+    cbs, slots = plan.callbacks, plan.slots
+    for cb, slot in zip(cbs, slots):
+        state = state.with_callback_state(slot, cb.init())
+    base = Event("on_phase_start", phase=phase.label, experiment=experiment, phase_value=phase)
+    state, _, stop = _dispatch(cbs, slots, "on_phase_start", base, state)
+    stopped = stop
+    for epoch in range(phase.n_epochs):
+        if stopped:
+            break
+        ev = attrs.evolve(base, hook="on_epoch_start", epoch=epoch, step=state.step)
+        state, _, stop = _dispatch(cbs, slots, "on_epoch_start", ev, state)
+        sums: dict[str, float] = {}
+        n = 0
+        index = -1
+        for index, batches in enumerate(plan.schedule(epoch)):
+            if plan.batch_callbacks:
+                ev = attrs.evolve(base, hook="on_batch_start", epoch=epoch, batch=index, step=state.step)
+                state, _, stop = _dispatch(cbs, slots, "on_batch_start", ev, state)
+            try:
+                new_state, ctx, _ = _train_step(plan, state, batches, epoch, index)
+            except TrainingError as exc:
+                exc.state = state  # type: ignore[attr-defined]
+                raise
+            state = new_state
+            for k, v in ctx.losses.items():
+                sums[k] = sums.get(k, 0.0) + v
+            n += 1
+            if plan.batch_callbacks:
+                ev = attrs.evolve(
+                    base, hook="on_batch_end", epoch=epoch, batch=index, step=state.step, context=ctx
+                )
+                state, logged, stop = _dispatch(cbs, slots, "on_batch_end", ev, state)
+                if logged:
+                    ctx = attrs.evolve(ctx, metrics=logged)
+                stopped = stopped or stop
+            yield state, ctx
+            if stopped:
+                break
+        means = {k: v / max(n, 1) for k, v in sums.items()}
+        ev = attrs.evolve(base, hook="on_epoch_end", epoch=epoch, batch=index, step=state.step, metrics=means)
+        state, logged, stop = _dispatch(cbs, slots, "on_epoch_end", ev, state)
+        stopped = stopped or stop
+        state = attrs.evolve(state, epoch=epoch + 1, stop=stopped)
+        yield (
+            state,
+            ExecutionContext(
+                phase.label, epoch, -1, state.step, {}, {}, means, event="epoch_end", metrics=logged
+            ),
+        )
+    ev = attrs.evolve(base, hook="on_phase_end", epoch=state.epoch, step=state.step)
+    state, logged, _ = _dispatch(cbs, slots, "on_phase_end", ev, state)
+    state = attrs.evolve(state, stop=stopped)
+    yield (
+        state,
+        ExecutionContext(
+            phase.label, state.epoch, -1, state.step, {}, {}, {}, event="phase_end", metrics=logged
+        ),
+    )
+
+
+# -- evaluation and fitting --------------------------------------------------------------
+
+
+def _full_batches(
+    experiment: Experiment, head: str, binding: InputBinding, batch_size: int, split: str | None
+) -> Iterator[Any]:
+    from mml.samplers import SimpleSampler
+
+    sampler = SimpleSampler(batch_size, shuffle=False)
+    prepared = sampler.prepare(_view(experiment, head, binding, split))
+    return sampler.batches(prepared, key=as_key(0), epoch=0)
+
+
+def evaluate(
+    experiment: Experiment,
+    state: TrainState,
+    inputs: Mapping[str, InputBinding],
+    *,
+    losses: Sequence[AppliedLoss] = (),
+    batch_size: int = 1024,
+    nodes: Sequence[str] | None = None,
+    inverse_transform: bool = False,
+    split: str | None = None,
+    label: str = "eval",
+) -> EvalResult:
+    """Forward the bound splits in order (no training), compute ``losses`` and stack outputs.
+
+    ``split`` overrides the split of every binding (``Evaluation(split="val")`` uses it).
+    Losses are averaged over samples (batch losses weighted by batch size).
+    """
+    import torch
+
+    from mml.graph import forward
+
+    graph = experiment.graph
+    heads = [h for h in graph.topological_order if h in inputs]
+    want = (
+        list(nodes) if nodes is not None else list(dict.fromkeys([*graph.tails, *(a.node for a in losses)]))
+    )
+    active = frozenset(_ancestors(graph, want))
+    lplans = [_LossPlan(a, graph, heads) for a in losses]
+    iters = {h: _full_batches(experiment, h, inputs[h], batch_size, split) for h in heads if h in active}
+    devices = {h: _params_device(state, h) for h in iters}
+    outs: dict[str, list[Any]] = {n: [] for n in want}
+    tgts: dict[str, list[Any]] = {n: [] for n in want}
+    uuids: list[Any] = []
+    sums: dict[str, float] = {}
+    count = 0
+    node_heads = {n: next(iter([h for h in heads_of(graph, n) if h in iters]), None) for n in want}
+    with torch.no_grad():
+        for batch_tuple in zip(*iters.values()):
+            batches = dict(zip(iters, batch_tuple))
+            first = batch_tuple[0]
+            roles = tuple(first.roles)
+            data = {r: {h: _to_torch(b.roles[r], devices.get(h)) for h, b in batches.items()} for r in roles}
+            outputs = {}
+            for r in roles:
+                outputs[r] = forward(graph, state.graph, data[r], training=False, active_nodes=active).outputs
+            nb = len(first)
+            count += nb
+            for lp in lplans:
+                sums[lp.name] = sums.get(lp.name, 0.0) + float(lp.value(outputs, data)) * nb
+            r0 = roles[0]
+            for n in want:
+                y = outputs[r0].get(n)
+                if y is not None:
+                    outs[n].append(y.detach().cpu().numpy() if hasattr(y, "detach") else np.asarray(y))
+                h = node_heads[n]
+                if h is not None and batches[h].roles[r0].targets is not None:
+                    tgts[n].append(np.asarray(batches[h].roles[r0].targets))
+            if first.roles[r0].sample_uuids is not None:
+                uuids.append(np.asarray(first.roles[r0].sample_uuids))
+    loss_means = {k: v / max(count, 1) for k, v in sums.items()}
+    if lplans:
+        loss_means["loss"] = sum(lp.weight * loss_means[lp.name] for lp in lplans)
+    stacked = {n: np.concatenate(v) for n, v in outs.items() if v}
+    targets = {n: np.concatenate(v) for n, v in tgts.items() if v}
+    if inverse_transform:
+        stacked, targets = _inverse(experiment, inputs, node_heads, stacked, targets)
+    ids = {"default": np.concatenate(uuids)} if uuids else {}
+    return EvalResult(label, loss_means, stacked, targets, ids)
+
+
+def _inverse(
+    experiment: Experiment,
+    inputs: Mapping[str, InputBinding],
+    node_heads: Mapping[str, Any],
+    outs: dict[str, Any],
+    tgts: dict[str, Any],
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    new_o, new_t = dict(outs), dict(tgts)
+    for n, h in node_heads.items():
+        if h is None or n not in tgts:
+            continue
+        b = inputs[h]
+        fs = experiment.featuresets[b.featureset]
+        keys = _resolve_keys(experiment, h, b)["targets"]
+        new_t[n] = fs.inverse_transform(tgts[n], domain="targets", keys=keys)
+        if n in outs and outs[n].shape == tgts[n].shape:
+            new_o[n] = fs.inverse_transform(outs[n], domain="targets", keys=keys)
+    return new_o, new_t
+
+
+def fit_nodes(
+    experiment: Experiment, phase: FitPhase, state: TrainState
+) -> Iterator[tuple[TrainState, ExecutionContext]]:
+    """The steps of a :class:`FitPhase`: one per fitted node, in topological order."""
+    from mml.backends import fit
+    from mml.graph import forward
+
+    graph = experiment.graph
+    heads = [h for h in graph.topological_order if h in phase.inputs]
+    reachable = {
+        n
+        for n in graph.topological_order
+        if set(heads_of(graph, n)) & set(heads) and set(heads_of(graph, n)) <= set(heads)
+    }
+    if phase.nodes is not None:
+        todo = list(phase.nodes)
+        bad = [n for n in todo if n not in reachable]
+        if bad:
+            raise TrainingError(
+                f"phase {phase.label!r}: node(s) {', '.join(map(repr, bad))} are not fed by its inputs"
+            )
+    else:
+        todo = [
+            n
+            for n in graph.topological_order
+            if n in reachable
+            and getattr(getattr(graph[n], "model", None), "backend", None) == "sklearn"
+            and n not in state.fitted
+        ]
+    if not todo:
+        raise TrainingError(
+            f"FitPhase {phase.label!r} has nothing to fit (no unfitted scikit-learn node fed by its inputs)"
+        )
+    key = fold_in(state.key, phase.label)
+    for i, label in enumerate(graph.topological_order):
+        if label not in todo:
+            continue
+        node = graph[label]
+        model = getattr(node, "model", None)
+        if model is None or getattr(model, "backend", None) != "sklearn":
+            raise TrainingError(
+                f"FitPhase {phase.label!r}: node {label!r} is not a scikit-learn node; train it with a TrainPhase"
+            )
+        ups = node.node_upstreams
+        data = {}
+        for h in heads_of(graph, label):
+            b = phase.inputs[h]
+            view = _view(experiment, h, b)
+            batch = next(iter(_full_batches(experiment, h, b, max(len(view), 1), None)))
+            data[h] = batch.roles[next(iter(batch.roles))]
+        if node.is_head:
+            x = data[label].features
+        else:
+            import torch
+
+            with torch.no_grad():
+                res = forward(
+                    graph,
+                    state.graph,
+                    {h: _to_torch(d, None) for h, d in data.items()},
+                    training=False,
+                    active_nodes=frozenset(_ancestors(graph, ups)),
+                )
+            x = res.outputs[ups[0]]
+            x = x.detach().cpu().numpy() if hasattr(x, "detach") else np.asarray(x)
+        h0 = heads_of(graph, label)[0]
+        y = data[h0].targets
+        params = fit(model, state.params(label), x, y, key=fold_in(key, label))
+        state = state.with_params(label, params)
+        if phase.freeze_after_fit:
+            state = state.mark_fitted(label)
+        yield state, ExecutionContext(phase.label, 0, i, state.step, {}, {}, {}, event="fit")
+
+
+def _eval_steps(
+    experiment: Experiment, phase: EvalPhase, state: TrainState
+) -> Iterator[tuple[TrainState, ExecutionContext]]:
+    res = evaluate(
+        experiment,
+        state,
+        phase.inputs,
+        losses=phase.losses,
+        batch_size=phase.batch_size,
+        nodes=phase.nodes,
+        inverse_transform=phase.inverse_transform,
+        label=phase.label,
+    )
+    ctx = ExecutionContext(
+        phase.label, 0, -1, state.step, {}, {"default": res.outputs}, res.losses, event="eval"
+    )
+    yield state, ctx
+
+
+def steps(
+    experiment: Experiment, phase: AbstractPhase, state: TrainState
+) -> Iterator[tuple[TrainState, ExecutionContext]]:
+    """Lazily yield ``(state, context)`` for every step of ``phase`` (a scan over batches).
+
+    Training phases yield one ``"batch"`` context per update, then an ``"epoch_end"``
+    context per epoch and a ``"phase_end"`` context; eval phases yield one ``"eval"``
+    context; fit phases one ``"fit"`` context per fitted node. ``state`` is never changed.
+    """
+    if isinstance(phase, TrainPhase):
+        return _train_steps(experiment, phase, state)
+    if isinstance(phase, EvalPhase):
+        return _eval_steps(experiment, phase, state)
+    if isinstance(phase, FitPhase):
+        return fit_nodes(experiment, phase, state)
+    if isinstance(phase, PhaseGroup):
+        return _group_steps(experiment, phase, state)
+    raise TrainingError(f"unknown phase type {type(phase).__name__}")
+
+
+def _group_steps(
+    experiment: Experiment, group: PhaseGroup, state: TrainState
+) -> Iterator[tuple[TrainState, ExecutionContext]]:
+    for p in group.phases:
+        last = state
+        for last, ctx in steps(experiment, p, state):
+            yield last, ctx
+        state = last
+
+
+# -- folding -----------------------------------------------------------------------------
+
+
+def run_phase(
+    experiment: Experiment, phase: AbstractPhase, state: TrainState, *, observer: Any = None
+) -> tuple[TrainState, History]:
+    """Fold :func:`steps` of one (leaf) phase: ``(final state, History)``.
+
+    A failure (non-finite loss, a callback that raised) does not raise: the History has
+    status ``"failed"`` and the error, and the returned state is the last good one.
+    ``observer(state, ctx)`` (the shell's effects) sees every yielded pair.
+    """
+    if isinstance(phase, PhaseGroup):
+        raise TrainingError("run_phase takes one phase; use run() for a plan or a PhaseGroup")
+    t0 = time.perf_counter()
+    rows: list[tuple[str, int, int, int, str, float]] = []
+    recorded: list[ExecutionContext] = []
+    record = getattr(phase, "record", "none")
+    status = "completed"
+    error: BaseException | None = None
+    eval_result = None
+    n_steps = 0
+    current = state
+    label = phase.label
+    try:
+        if isinstance(phase, EvalPhase):
+            eval_result = evaluate(
+                experiment,
+                state,
+                phase.inputs,
+                losses=phase.losses,
+                batch_size=phase.batch_size,
+                nodes=phase.nodes,
+                inverse_transform=phase.inverse_transform,
+                label=label,
+            )
+            rows.extend((label, 0, -1, state.step, k, v) for k, v in eval_result.losses.items())
+            if observer is not None:
+                ctx = ExecutionContext(
+                    label,
+                    0,
+                    -1,
+                    state.step,
+                    {},
+                    {"default": eval_result.outputs},
+                    eval_result.losses,
+                    event="eval",
+                )
+                observer(current, ctx)
+        else:
+            for current, ctx in steps(experiment, phase, state):
+                ev = ctx.event
+                if ev == "batch":
+                    n_steps += 1
+                    e, b, s = ctx.epoch, ctx.batch, ctx.step + 1
+                    for name, v in ctx.losses.items():
+                        rows.append((label, e, b, s, name, v))
+                    for name, v in ctx.metrics.items():
+                        rows.append((label, e, b, s, name, v))
+                    if record != "none":
+                        if record == "last_epoch" and recorded and recorded[-1].epoch != ctx.epoch:
+                            recorded.clear()
+                        recorded.append(_detach_outputs(ctx))
+                elif ev in ("epoch_end", "phase_end"):
+                    for name, v in ctx.losses.items():
+                        rows.append((label, ctx.epoch, -1, ctx.step, name, v))
+                    for name, v in ctx.metrics.items():
+                        rows.append((label, ctx.epoch, -1, ctx.step, name, v))
+                if observer is not None:
+                    observer(current, ctx)
+            if current.stop:
+                status = "stopped"
+    except TrainingError as exc:
+        status = "failed"
+        error = exc
+        good = getattr(exc, "state", None)
+        current = good if good is not None else current
+    result = PhaseResult(
+        label, phase.kind, status, error, n_steps, time.perf_counter() - t0, eval_result, tuple(recorded)
+    )
+    current = attrs.evolve(current, stop=False) if current.stop else current
+    return current, History.from_rows(rows, status=status, phases=(result,), error=error)
+
+
+def run(
+    experiment: Experiment,
+    state: TrainState,
+    *,
+    progress: bool | None = None,
+    log: str | None = None,
+) -> tuple[TrainState, History]:
+    """Run the whole plan: ``(final state, History)``. Neither argument is changed.
+
+    Effects live in the shell: ``progress`` (default: on when stdout is a TTY and not in CI)
+    draws a progress display; ``log`` writes metrics to a ``.jsonl`` or ``.csv`` file. They
+    never change the numbers. A failed phase stops the run; the History says where and why.
+    """
+    from mml.training._shell import Shell
+
+    shell = Shell.create(progress=progress, log=log)
+    try:
+        return _run_plan(experiment, state, shell)
+    finally:
+        shell.close()
+
+
+def _run_plan(experiment: Experiment, state: TrainState, shell: Any) -> tuple[TrainState, History]:
+    cbs = experiment.callbacks
+    slots = tuple(f"experiment/{i}" for i in range(len(cbs)))
+    history = History()
+    base = Event("on_experiment_start", experiment=experiment)
+    try:
+        for cb, slot in zip(cbs, slots):
+            state = state.with_callback_state(slot, cb.init())
+        state, _, _ = _dispatch(cbs, slots, "on_experiment_start", base, state)
+    except CallbackError as exc:
+        return state, History(status="failed", error=exc)
+
+    def walk(plan: AbstractPhase, state: TrainState, history: History) -> tuple[TrainState, History]:
+        if isinstance(plan, PhaseGroup):
+            ev = attrs.evolve(base, hook="on_group_start", group=plan.label, state=state)
+            state, _, _ = _dispatch(cbs, slots, "on_group_start", ev, state)
+            for p in plan.phases:
+                state, history = walk(p, state, history)
+                if history.status == "failed":
+                    return state, history
+            ev = attrs.evolve(base, hook="on_group_end", group=plan.label, state=state)
+            state, _, _ = _dispatch(cbs, slots, "on_group_end", ev, state)
+            return state, history
+        ev = attrs.evolve(base, hook="on_phase_start", phase=plan.label, phase_value=plan, state=state)
+        state, _, _ = _dispatch(cbs, slots, "on_phase_start", ev, state)
+        shell.phase_start(plan)
+        state, h = run_phase(experiment, plan, state, observer=shell.observe)
+        shell.phase_end(plan, h)
+        history = history.merge(h)
+        ev = attrs.evolve(base, hook="on_phase_end", phase=plan.label, phase_value=plan, state=state)
+        state, logged, _ = _dispatch(cbs, slots, "on_phase_end", ev, state)
+        if logged:
+            history = history.merge(
+                History.from_rows(
+                    [(plan.label, state.epoch, -1, state.step, k, v) for k, v in logged.items()]
+                )
+            )
+        return state, history
+
+    try:
+        state, history = walk(experiment.plan, state, history)
+        ev = attrs.evolve(base, hook="on_experiment_end", state=state)
+        state, _, _ = _dispatch(cbs, slots, "on_experiment_end", ev, state)
+    except CallbackError as exc:
+        history = history.merge(History(status="failed", error=exc))
+    return state, history

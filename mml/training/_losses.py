@@ -1,0 +1,405 @@
+"""Losses as values: :class:`Loss` (what to compute) and :class:`AppliedLoss` (on what).
+
+A :class:`Loss` names its function — a built-in name (``"mse"``, ``"mae"``, ``"huber"``,
+``"bce"``, ``"bce_with_logits"``, ``"cross_entropy"``, ``"triplet_margin"``,
+``"contrastive"``), a backend loss class by import path (``"torch.nn:SmoothL1Loss"``) or any
+function by import path (``"my_pkg.losses:focal"``) — plus keyword arguments. No lambdas:
+a lambda cannot be saved. An :class:`AppliedLoss` binds a loss to a node's output and to
+the batch's targets (or features, tags, or role-qualified inputs such as
+``"anchor.outputs"``).
+
+>>> import torch
+>>> loss = Loss("mse")
+>>> fn = compile_loss(loss)
+>>> float(fn([torch.ones(4, 1), torch.zeros(4, 1)], None, None))
+1.0
+>>> AppliedLoss(loss, "mlp").name
+'mlp.mse'
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import attrs
+
+from mml._fields import FrozenDict, frozen_dict
+from mml.errors import BackendError, ConfigError, TrainingError
+
+__all__ = ["Loss", "AppliedLoss", "LOSSES", "compile_loss", "parse_input", "InputSpec"]
+
+#: built-in loss names (implemented in torch; outputs of other backends are converted)
+LOSSES: tuple[str, ...] = (
+    "mse",
+    "mae",
+    "huber",
+    "bce",
+    "bce_with_logits",
+    "cross_entropy",
+    "triplet_margin",
+    "contrastive",
+)
+_N_INPUTS = {"triplet_margin": 3, "contrastive": 3}
+_SOURCES = ("outputs", "targets", "features", "weights", "mask")
+
+
+def _import(path: str, what: str) -> Any:
+    module_name, _, qualname = path.partition(":")
+    if not module_name or not qualname:
+        raise ConfigError(f"a {what} path looks like 'package.module:name', got {path!r}")
+    try:
+        obj: Any = importlib.import_module(module_name)
+        for part in qualname.split("."):
+            obj = getattr(obj, part)
+    except (ImportError, AttributeError) as exc:
+        raise ConfigError(
+            f"cannot import {what} {path!r} ({exc}); it must be importable by that path"
+        ) from exc
+    if qualname.split(".")[-1] == "<lambda>" or getattr(obj, "__name__", "") == "<lambda>":
+        raise ConfigError(
+            f"{path!r} is a lambda; name a module-level function instead (lambdas cannot be saved)"
+        )
+    if not callable(obj):
+        raise ConfigError(f"{what} {path!r} is not callable")
+    return obj
+
+
+def _check_fn(instance: Any, attribute: Any, value: Any) -> None:
+    if not isinstance(value, str):
+        raise ConfigError(
+            f"Loss takes a name ({', '.join(LOSSES)}) or an import path 'module:name', got {value!r}; "
+            "lambdas and function objects cannot be saved — define the function in a module and name it"
+        )
+    if value in LOSSES:
+        return
+    if ":" not in value:
+        import difflib
+
+        hint = difflib.get_close_matches(value, LOSSES, n=1)
+        raise ConfigError(
+            f"unknown loss {value!r}"
+            + (f" (did you mean {hint[0]!r}?)" if hint else "")
+            + f"; use one of {', '.join(LOSSES)} or an import path such as 'torch.nn:SmoothL1Loss'"
+        )
+    _import(value, "loss")
+
+
+def _json_kwargs(value: Mapping[str, Any] | None) -> FrozenDict[str, Any]:
+    kw = frozen_dict(value)
+    for k, v in kw.items():
+        if not isinstance(v, (bool, int, float, str, type(None), tuple, list)):
+            raise ConfigError(f"loss kwarg {k}={v!r} is not plain data (numbers, strings, lists)")
+    return kw
+
+
+@attrs.frozen
+class Loss:
+    """A loss function, named by a built-in name or an import path, plus keyword arguments.
+
+    >>> Loss("huber", {"delta": 0.5}).kwargs["delta"]
+    0.5
+    >>> Loss("torch.nn:SmoothL1Loss").backend
+    'torch'
+    >>> Loss("msee")
+    Traceback (most recent call last):
+    ...
+    mml.errors.ConfigError: unknown loss 'msee' (did you mean 'mse'?); use one of mse, mae, huber, bce, bce_with_logits, cross_entropy, triplet_margin, contrastive or an import path such as 'torch.nn:SmoothL1Loss'
+    """
+
+    fn: str = attrs.field(validator=_check_fn)
+    kwargs: Mapping[str, Any] = attrs.field(factory=FrozenDict, converter=_json_kwargs)
+
+    @property
+    def name(self) -> str:
+        """A short name: the built-in name or the last part of the import path."""
+        return self.fn if self.fn in LOSSES else self.fn.rpartition(":")[2].split(".")[-1]
+
+    @property
+    def backend(self) -> str | None:
+        """``"torch"``/``"tensorflow"`` for backend loss classes, ``None`` for any backend."""
+        if self.fn in LOSSES:
+            return None
+        module = self.fn.partition(":")[0]
+        if module.split(".")[0] == "torch":
+            return "torch"
+        if module.split(".")[0] in ("tensorflow", "keras"):
+            return "tensorflow"
+        return None
+
+    @property
+    def n_inputs(self) -> int | None:
+        """How many inputs the built-in loss takes (``None`` when unknown)."""
+        if self.fn in LOSSES:
+            return _N_INPUTS.get(self.fn, 2)
+        return None
+
+
+@attrs.frozen
+class InputSpec:
+    """One parsed loss input: ``[role.]source[.key]``.
+
+    >>> parse_input("anchor.outputs")
+    InputSpec(role='anchor', source='outputs', key=None)
+    >>> parse_input("tags.similar")
+    InputSpec(role=None, source='tags', key='similar')
+    """
+
+    role: str | None
+    source: str
+    key: str | None = None
+
+
+def parse_input(text: str) -> InputSpec:
+    """Parse a loss input name (see :class:`InputSpec`)."""
+    if not isinstance(text, str) or not text:
+        raise ConfigError(
+            f"a loss input is a string such as 'outputs', 'targets' or 'anchor.outputs', got {text!r}"
+        )
+    parts = text.split(".")
+    role: str | None = None
+    if parts[0] not in (*_SOURCES, "tags"):
+        role, parts = parts[0], parts[1:]
+    if not parts or parts[0] not in (*_SOURCES, "tags"):
+        raise ConfigError(
+            f"loss input {text!r}: use [role.]outputs, targets, features, weights, mask or tags.<key> "
+            "(e.g. 'outputs', 'targets', 'anchor.outputs', 'tags.similar')"
+        )
+    source = parts[0]
+    if source == "tags":
+        if len(parts) != 2:
+            raise ConfigError(f"loss input {text!r}: a tag input is 'tags.<key>'")
+        return InputSpec(role, source, parts[1])
+    if len(parts) != 1:
+        raise ConfigError(f"loss input {text!r} has extra parts after {source!r}")
+    return InputSpec(role, source, None)
+
+
+def _check_inputs(instance: Any, attribute: Any, value: tuple[str, ...]) -> None:
+    for text in value:
+        parse_input(text)
+    n = instance.loss.n_inputs if isinstance(instance.loss, Loss) else None
+    if n is not None and len(value) != n:
+        raise ConfigError(
+            f"loss {instance.loss.fn!r} takes {n} inputs, got {len(value)} ({', '.join(value)}); e.g. "
+            + (
+                "inputs=('anchor.outputs', 'positive.outputs', 'negative.outputs')"
+                if instance.loss.fn == "triplet_margin"
+                else "inputs=('anchor.outputs', 'pair.outputs', 'tags.similar')"
+                if instance.loss.fn == "contrastive"
+                else "inputs=('outputs', 'targets')"
+            )
+        )
+
+
+def _as_loss(value: Any) -> Any:
+    if isinstance(value, str):
+        return Loss(value)
+    if isinstance(value, Mapping) and "fn" in value:
+        return Loss(value["fn"], value.get("kwargs"))
+    return value
+
+
+def _inputs_tuple(value: Any) -> tuple[str, ...]:
+    return (value,) if isinstance(value, str) else tuple(value)
+
+
+def _check_weight(instance: Any, attribute: Any, value: float) -> None:
+    if not value == value or value < 0:
+        raise ConfigError(f"AppliedLoss weight must be a number >= 0, got {value!r}")
+
+
+@attrs.frozen
+class AppliedLoss:
+    """A :class:`Loss` bound to a node's output and to batch data.
+
+    ``inputs`` are, in order, the arguments of the loss: ``"outputs"`` (the node's output),
+    ``"targets"``, ``"features"``, ``"weights"``, ``"mask"``, ``"tags.<key>"``, each optionally
+    qualified by a sampler role (``"anchor.outputs"``, ``"negative.outputs"``). ``weight``
+    scales the loss in the phase total; ``label`` names it in the History (default
+    ``"<node>.<loss name>"``). Per-sample ``weights`` and ``mask`` of the batch are honoured.
+
+    >>> AppliedLoss("mae", "head", weight=0.5).loss
+    Loss(fn='mae', kwargs=FrozenDict({}))
+    """
+
+    loss: Loss = attrs.field(converter=_as_loss, validator=attrs.validators.instance_of(Loss))
+    node: str = attrs.field(validator=attrs.validators.instance_of(str))
+    inputs: tuple[str, ...] = attrs.field(
+        default=("outputs", "targets"), converter=_inputs_tuple, validator=_check_inputs
+    )
+    weight: float = attrs.field(default=1.0, converter=float, validator=_check_weight)
+    label: str | None = None
+
+    @property
+    def name(self) -> str:
+        """The label under which the History records this loss."""
+        return self.label if self.label is not None else f"{self.node}.{self.loss.name}"
+
+    @property
+    def specs(self) -> tuple[InputSpec, ...]:
+        """The parsed inputs."""
+        return tuple(parse_input(t) for t in self.inputs)
+
+    @property
+    def roles(self) -> tuple[str, ...]:
+        """The sampler roles this loss reads (``("default",)`` when unqualified)."""
+        return tuple(dict.fromkeys(s.role or "default" for s in self.specs))
+
+
+# -- computing ---------------------------------------------------------------------------
+
+LossFn = Callable[[Sequence[Any], Any, Any], Any]
+
+
+def _reduce(per: Any, weights: Any, mask: Any) -> Any:
+    """Mean of per-sample (or per-element) losses honouring sample weights and a validity mask."""
+    if weights is None and mask is None:
+        return per.mean()
+    n = per.shape[0]
+    per = per.reshape(n, -1).mean(dim=1) if per.dim() > 1 else per
+    w = per.new_ones(n) if weights is None else weights.reshape(n).to(per.dtype)
+    if mask is not None:
+        w = w * mask.reshape(n).to(per.dtype)
+    return (per * w).sum() / w.sum().clamp_min(1e-12)
+
+
+def _same_shape(o: Any, t: Any) -> Any:
+    if t.shape != o.shape and t.numel() == o.numel():
+        return t.reshape(o.shape)
+    return t
+
+
+def _builtin(name: str, kwargs: Mapping[str, Any]) -> LossFn:
+    import torch
+    import torch.nn.functional as F
+
+    kw = dict(kwargs)
+
+    if name == "mse":
+
+        def mse(args: Sequence[Any], w: Any, m: Any) -> Any:
+            o, t = args
+            t = _same_shape(o, t)
+            if w is None and m is None:
+                return F.mse_loss(o, t)
+            return _reduce((o - t) ** 2, w, m)
+
+        return mse
+    if name == "mae":
+
+        def mae(args: Sequence[Any], w: Any, m: Any) -> Any:
+            o, t = args
+            t = _same_shape(o, t)
+            if w is None and m is None:
+                return F.l1_loss(o, t)
+            return _reduce((o - t).abs(), w, m)
+
+        return mae
+    if name == "huber":
+        delta = float(kw.get("delta", 1.0))
+
+        def huber(args: Sequence[Any], w: Any, m: Any) -> Any:
+            o, t = args
+            return _reduce(F.huber_loss(o, _same_shape(o, t), reduction="none", delta=delta), w, m)
+
+        return huber
+    if name == "bce":
+
+        def bce(args: Sequence[Any], w: Any, m: Any) -> Any:
+            o, t = args
+            return _reduce(F.binary_cross_entropy(o, _same_shape(o, t).to(o.dtype), reduction="none"), w, m)
+
+        return bce
+    if name == "bce_with_logits":
+
+        def bce_logits(args: Sequence[Any], w: Any, m: Any) -> Any:
+            o, t = args
+            return _reduce(
+                F.binary_cross_entropy_with_logits(o, _same_shape(o, t).to(o.dtype), reduction="none"), w, m
+            )
+
+        return bce_logits
+    if name == "cross_entropy":
+        smoothing = float(kw.get("label_smoothing", 0.0))
+
+        def cross_entropy(args: Sequence[Any], w: Any, m: Any) -> Any:
+            o, t = args
+            if t.is_floating_point() and t.shape == o.shape:
+                per = F.cross_entropy(o, t, reduction="none", label_smoothing=smoothing)
+            else:
+                per = F.cross_entropy(
+                    o, t.reshape(o.shape[0]).long(), reduction="none", label_smoothing=smoothing
+                )
+            return _reduce(per, w, m)
+
+        return cross_entropy
+    if name == "triplet_margin":
+        margin = float(kw.get("margin", 1.0))
+        p = float(kw.get("p", 2.0))
+
+        def triplet(args: Sequence[Any], w: Any, m: Any) -> Any:
+            a, pos, neg = (x.reshape(x.shape[0], -1) for x in args)
+            return _reduce(F.triplet_margin_loss(a, pos, neg, margin=margin, p=p, reduction="none"), w, m)
+
+        return triplet
+    if name == "contrastive":
+        margin = float(kw.get("margin", 1.0))
+
+        def contrastive(args: Sequence[Any], w: Any, m: Any) -> Any:
+            a, b, same = args
+            a = a.reshape(a.shape[0], -1)
+            b = b.reshape(b.shape[0], -1)
+            d = torch.linalg.vector_norm(a - b, dim=1)
+            y = same.reshape(a.shape[0]).to(d.dtype)
+            per = y * d**2 + (1 - y) * torch.clamp(margin - d, min=0) ** 2
+            return _reduce(per, w, m)
+
+        return contrastive
+    raise ConfigError(f"unknown loss {name!r}")  # pragma: no cover - validated by Loss
+
+
+def compile_loss(loss: Loss) -> LossFn:
+    """The function computing ``loss``: ``fn(inputs, weights, mask) -> scalar tensor``.
+
+    Backend loss classes are built once with ``reduction="none"`` when they accept it (so
+    that sample weights and masks are honoured); user functions get the inputs as
+    positional arguments plus ``**kwargs`` and may return per-sample or scalar losses.
+    """
+    if loss.fn in LOSSES:
+        return _builtin(loss.fn, loss.kwargs)
+    obj = _import(loss.fn, "loss")
+    kwargs = dict(loss.kwargs)
+    if isinstance(obj, type):
+        try:
+            module = obj(**{**kwargs, "reduction": "none"})
+        except TypeError:
+            try:
+                module = obj(**kwargs)
+            except TypeError as exc:
+                raise ConfigError(f"{loss.fn} does not accept kwargs {kwargs!r}: {exc}") from exc
+
+        def module_loss(args: Sequence[Any], w: Any, m: Any) -> Any:
+            out = module(*args)
+            return out if out.dim() == 0 else _reduce(out, w, m)
+
+        return module_loss
+
+    def user_loss(args: Sequence[Any], w: Any, m: Any) -> Any:
+        out = obj(*args, **kwargs)
+        if not hasattr(out, "dim"):
+            raise TrainingError(f"loss function {loss.fn} returned a {type(out).__name__}, not a tensor")
+        return out if out.dim() == 0 else _reduce(out, w, m)
+
+    return user_loss
+
+
+def check_loss_backend(applied: AppliedLoss, node_backend: str | None) -> None:
+    """A :class:`~mml.BackendError` when a backend loss class does not match the node's backend."""
+    lb = applied.loss.backend
+    if lb is not None and node_backend is not None and lb != node_backend:
+        raise BackendError(
+            f"loss {applied.name!r} is a {lb} loss ({applied.loss.fn}) but node {applied.node!r} runs on "
+            f"{node_backend}; use a built-in loss name (e.g. 'mse') or a {node_backend} loss"
+        )

@@ -1,0 +1,221 @@
+"""State records threaded through a run: :class:`TrainState` and :class:`ExecutionContext`.
+
+A :class:`TrainState` holds every learned or evolving number of a run: the graph state (params
+and buffers per node), the optimizer state per node (or one for the whole graph), the step,
+epoch and batch cursor, the RNG key, the callbacks' own states and the stop flag. Helpers
+return new records; nothing is changed in place.
+
+>>> import mml
+>>> s = TrainState(graph=None, key=mml.random.key(0))
+>>> s.advance(batch=3).step, s.step
+(1, 0)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import attrs
+
+from mml._fields import FrozenDict, frozen_dict
+from mml.random import Key
+
+__all__ = ["Boxed", "TrainState", "ExecutionContext", "GRAPH_OPTIMIZER", "box", "unbox"]
+
+#: key of the one graph-wide optimizer state in :attr:`TrainState.opt_states`
+GRAPH_OPTIMIZER = "*graph*"
+
+
+def _revive(value: Any, self: Boxed) -> Any:
+    # a Boxed value read back from a document is the value's own document: rebuild it from
+    # the stored type path (an attrs class is imported, no code is executed)
+    if self.type and isinstance(value, Mapping) and not isinstance(value, FrozenDict):
+        from mml.io._converter import import_type, structure
+
+        cls = import_type(self.type)
+        if not isinstance(value, cls):
+            return structure(dict(value), cls)
+    return value
+
+
+@attrs.frozen
+class Boxed:
+    """A value of any attrs class (or plain data) together with its type path.
+
+    Optimizer states and callback states are of many unrelated record types; boxing them
+    with their type path lets :mod:`mml.io` save and load them without a common base class.
+
+    >>> import mml
+    >>> b = box(mml.random.key(1))
+    >>> b.type
+    'mml.random:Key'
+    >>> mml.io.roundtrip(b) == b
+    True
+    """
+
+    type: str
+    value: Any = attrs.field(converter=attrs.Converter(_revive, takes_self=True), hash=False)
+
+
+def box(value: Any) -> Boxed:
+    """Wrap ``value`` in a :class:`Boxed` (plain data gets an empty type path).
+
+    >>> box(3).type, box(3).value
+    ('', 3)
+    """
+    if isinstance(value, Boxed):
+        return value
+    if attrs.has(type(value)):
+        from mml.io._converter import type_path
+
+        return Boxed(type_path(type(value)), value)
+    return Boxed("", value)
+
+
+def unbox(value: Boxed | None) -> Any:
+    """The value inside a :class:`Boxed` (``None`` stays ``None``).
+
+    >>> unbox(box(2.5))
+    2.5
+    """
+    return None if value is None else value.value
+
+
+def _revive_graph_state(value: Any) -> Any:
+    if (
+        isinstance(value, Mapping)
+        and not isinstance(value, FrozenDict)
+        and "params" in value
+        and "shapes" in value
+    ):
+        from mml.graph import GraphState
+        from mml.io._converter import structure
+
+        return structure(dict(value), GraphState)
+    return value
+
+
+def _boxed_map(value: Mapping[str, Any] | None) -> FrozenDict[str, Boxed]:
+    if isinstance(value, FrozenDict) and all(isinstance(v, Boxed) for v in value.values()):
+        return value
+    return FrozenDict({k: box(v) for k, v in (value or {}).items()})
+
+
+@attrs.frozen
+class TrainState:
+    """Everything that evolves during a run, as one frozen record.
+
+    * ``graph``: the :class:`mml.graph.GraphState` (params and buffers per node);
+    * ``opt_states``: optimizer state per trainable node label (stage-wise training), or
+      under :data:`GRAPH_OPTIMIZER` for graph-wise training;
+    * ``opt_steps``: how many updates each optimizer state has made (drives its schedule
+      and bias corrections);
+    * ``step`` (global update counter, drives schedules), ``epoch`` and ``batch`` (cursor
+      inside the current phase);
+    * ``key``: the run's root key (dropout keys are ``fold_in(fold_in(key, phase), step)``);
+    * ``callback_states``: each callback's own state, keyed by ``"<phase>/<index>"``;
+    * ``fitted``: labels of nodes fitted and frozen by a ``FitPhase(freeze_after_fit=True)``
+      — later phases treat them as frozen (the graph value itself is never edited);
+    * ``stop``: set by a callback (early stopping) to end the current phase.
+
+    >>> import mml
+    >>> s = TrainState(graph=None, key=mml.random.key(0))
+    >>> s.with_opt_state("mlp", 1.5).opt_state("mlp")
+    1.5
+    """
+
+    graph: Any = attrs.field(converter=_revive_graph_state)
+    key: Key
+    opt_states: Mapping[str, Boxed] = attrs.field(factory=FrozenDict, converter=_boxed_map)
+    opt_steps: Mapping[str, int] = attrs.field(factory=FrozenDict, converter=frozen_dict)
+    step: int = 0
+    epoch: int = 0
+    batch: int = 0
+    callback_states: Mapping[str, Boxed] = attrs.field(factory=FrozenDict, converter=_boxed_map)
+    fitted: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    stop: bool = False
+
+    # -- readers ------------------------------------------------------------------------
+    def opt_state(self, label: str) -> Any:
+        """The optimizer state of node ``label`` (or :data:`GRAPH_OPTIMIZER`), ``None`` if none."""
+        return unbox(self.opt_states.get(label))
+
+    def callback_state(self, slot: str) -> Any:
+        """The state of the callback in ``slot`` (``None`` before it first ran)."""
+        return unbox(self.callback_states.get(slot))
+
+    def params(self, label: str) -> Any:
+        """The backend params record of node ``label``."""
+        return self.graph.params[label]
+
+    # -- new records -------------------------------------------------------------------
+    def with_graph(self, graph: Any) -> TrainState:
+        """The same state with another graph state."""
+        return attrs.evolve(self, graph=graph)
+
+    def with_params(self, label: str, params: Any) -> TrainState:
+        """The same state with node ``label``'s params record replaced."""
+        return attrs.evolve(self, graph=self.graph.with_params({label: params}))
+
+    def with_opt_state(self, label: str, opt_state: Any) -> TrainState:
+        """The same state with the optimizer state of ``label`` replaced."""
+        return attrs.evolve(self, opt_states=self.opt_states.set(label, box(opt_state)))
+
+    def with_opt_steps(self, label: str, n: int) -> TrainState:
+        """The same state with optimizer ``label``'s update count set to ``n``."""
+        return attrs.evolve(self, opt_steps=self.opt_steps.set(label, n))
+
+    def with_callback_state(self, slot: str, cb_state: Any) -> TrainState:
+        """The same state with one callback's state replaced."""
+        return attrs.evolve(self, callback_states=self.callback_states.set(slot, box(cb_state)))
+
+    def advance(self, *, batch: int) -> TrainState:
+        """The state after one update: ``step + 1`` and the batch cursor set."""
+        return attrs.evolve(self, step=self.step + 1, batch=batch)
+
+    def with_stop(self, stop: bool = True) -> TrainState:
+        """The same state with the stop flag set (or cleared)."""
+        return attrs.evolve(self, stop=stop)
+
+    def mark_fitted(self, label: str) -> TrainState:
+        """The same state with ``label`` recorded as fitted-and-frozen."""
+        if label in self.fitted:
+            return self
+        return attrs.evolve(self, fitted=(*self.fitted, label))
+
+
+@attrs.frozen(eq=False)
+class ExecutionContext:
+    """One step of a phase, as the fold produced it (visible to losses and callbacks).
+
+    ``inputs`` maps role → head node → the :class:`mml.data.SampleData` fed to it;
+    ``outputs`` maps role → node → backend output; ``losses`` maps each applied loss label
+    (and ``"loss"``, the weighted total) to a float. ``event`` is ``"batch"`` for a step;
+    the fold also yields one ``"epoch_end"`` and one ``"phase_end"`` context per epoch and
+    phase, whose ``metrics`` hold what callbacks logged (``val_loss``, ...). With one role (``"default"``),
+    :meth:`output` and :meth:`input` need no role.
+
+    >>> ctx = ExecutionContext("fit", 0, 0, 0, {}, {"default": {"mlp": 1.0}}, {"loss": 0.5})
+    >>> ctx.output("mlp"), ctx.losses["loss"]
+    (1.0, 0.5)
+    """
+
+    phase: str
+    epoch: int
+    batch: int
+    step: int
+    inputs: Mapping[str, Mapping[str, Any]]
+    outputs: Mapping[str, Mapping[str, Any]]
+    losses: Mapping[str, float]
+    stream: str = "default"
+    event: str = "batch"
+    metrics: Mapping[str, float] = attrs.field(factory=FrozenDict)
+
+    def output(self, node: str, role: str = "default") -> Any:
+        """The output of ``node`` for ``role``."""
+        return self.outputs[role][node]
+
+    def input(self, node: str, role: str = "default") -> Any:
+        """The :class:`~mml.data.SampleData` fed to head ``node`` for ``role``."""
+        return self.inputs[role][node]
