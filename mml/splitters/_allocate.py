@@ -116,7 +116,8 @@ def _exact_labels(
     pool = np.concatenate(moved)
     rng.shuffle(pool)
     short = np.flatnonzero(counts < sizes)
-    labels[pool] = np.repeat(short.astype(dtype), (sizes - counts)[short])
+    deficit = np.asarray(sizes - counts, dtype=np.int64)[short]
+    labels[pool] = np.repeat(short.astype(dtype), deficit)
     return labels
 
 
