@@ -762,7 +762,7 @@ class ModelGraph:
                 if node.device is not None:
                     extra += f", device={node.device!r}"
             else:
-                fields = {a.name: getattr(node, a.name) for a in attrs.fields(type(node))}
+                fields = {a.name: getattr(node, a.name) for a in attrs.fields(type(node))}  # type: ignore[arg-type]
                 extra = ", ".join(f"{k}={v!r}" for k, v in fields.items() if k not in ("label", "upstreams"))
             lines.append(f"    {label:<{width}}  {type(node).__name__}({extra})")
         lines.append("  edges:")

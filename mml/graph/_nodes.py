@@ -18,7 +18,7 @@ from __future__ import annotations
 import abc
 import functools
 import operator
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar
 
 import attrs
@@ -56,7 +56,7 @@ def revive_spec(value: Any) -> Any:
     return value
 
 
-def _check_label(_: Any, __: Any, value: object) -> None:
+def _check_label(_: Any, __: Any, value: Any) -> None:
     check_label(value)
 
 
@@ -132,7 +132,7 @@ class AbstractNode(abc.ABC):
 # -- ModelNode ----------------------------------------------------------------------------
 
 
-def _check_single_upstream(inst: Any, _: Any, value: object) -> None:
+def _check_single_upstream(inst: Any, _: Any, value: Any) -> None:
     if isinstance(value, (FeatureSetRef, NodeRef)):
         return
     label = getattr(inst, "label", "?")
@@ -150,12 +150,12 @@ def _check_single_upstream(inst: Any, _: Any, value: object) -> None:
     )
 
 
-def _check_model(inst: Any, _: Any, value: object) -> None:
+def _check_model(inst: Any, _: Any, value: Any) -> None:
     if value is None:
         raise GraphError(f"ModelNode {getattr(inst, 'label', '?')!r} needs a model spec, got None")
 
 
-def _check_bool(inst: Any, attribute: Any, value: object) -> None:
+def _check_bool(inst: Any, attribute: Any, value: Any) -> None:
     if not isinstance(value, bool):
         raise GraphError(
             f"{type(inst).__name__} {getattr(inst, 'label', '?')!r}: {attribute.name} must be True or False, "
@@ -163,7 +163,7 @@ def _check_bool(inst: Any, attribute: Any, value: object) -> None:
         )
 
 
-def _check_device(inst: Any, _: Any, value: object) -> None:
+def _check_device(inst: Any, _: Any, value: Any) -> None:
     if value is not None and not isinstance(value, str):
         raise GraphError(
             f"ModelNode {getattr(inst, 'label', '?')!r}: device must be None or a string such as 'cpu' or "
@@ -336,6 +336,11 @@ def _rank_check(node: Any, shapes: list[Shape]) -> None:
 
 class _Ops:
     """The few array operations joining nodes need, for numpy, torch or tensorflow values."""
+
+    name: str
+    concat: Callable[[Sequence[Any], int], Any]
+    stack: Callable[[Sequence[Any], int], Any]
+    pad: Callable[[Any, list[tuple[int, int]], float], Any]
 
     def __init__(self, example: Any) -> None:
         module = type(example).__module__
@@ -607,7 +612,7 @@ class ConcatNode(AbstractNode):
 _MERGE_STRATEGIES = ("sum", "mean", "stack")
 
 
-def _check_merge_strategy(inst: Any, _: Any, value: object) -> None:
+def _check_merge_strategy(inst: Any, _: Any, value: Any) -> None:
     if value not in _MERGE_STRATEGIES:
         raise GraphError(
             f"MergeNode {getattr(inst, 'label', '?')!r}: strategy must be one of "

@@ -90,12 +90,12 @@ def _key_tuple(value: str | Iterable[str] | None) -> tuple[str, ...]:
     return out
 
 
-def _check_featureset_label(_: Any, __: Any, value: object) -> None:
+def _check_featureset_label(_: Any, __: Any, value: Any) -> None:
     if not isinstance(value, str) or not value:
         raise GraphError(f"FeatureSetRef needs the label of a FeatureSet (a non-empty string), got {value!r}")
 
 
-def _check_rep(_: Any, __: Any, value: object) -> None:
+def _check_rep(_: Any, __: Any, value: Any) -> None:
     if value not in _REPS:
         raise GraphError(
             f"FeatureSetRef rep must be None (transformed if present, else raw), 'raw' or 'transformed'; "
@@ -156,7 +156,7 @@ class FeatureSetRef:
         return "; ".join(parts)
 
 
-def _check_node_label(_: Any, __: Any, value: object) -> None:
+def _check_node_label(_: Any, __: Any, value: Any) -> None:
     check_label(value)
 
 
