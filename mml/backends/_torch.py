@@ -130,10 +130,17 @@ def _cnn_plan(spec: SequentialCNN, input_shape: tuple[int, ...], output_shape: t
     rate, pool, flatten, out = spec.dropout, spec.pooling, spec.flatten_output, tuple(output_shape)
     unsqueeze = len(input_shape) == 1
 
+    # "same" padding, extra zero on the right for even kernels (as torch's and Keras' "same").
+    pad_left, pad_right = (k - 1) // 2, (k - 1) - (k - 1) // 2
+    symmetric = pad_left == pad_right
+
     def forward(p: Mapping[str, Any], x: Any, training: bool, gen: Any) -> Any:
         h = x.unsqueeze(1) if unsqueeze else x
         for w, b in convs:
-            h = act(F.conv1d(h, p[w], p[b], padding="same"))
+            if symmetric:
+                h = act(F.conv1d(h, p[w], p[b], padding=pad_left))
+            else:
+                h = act(F.conv1d(F.pad(h, (pad_left, pad_right)), p[w], p[b]))
             if pool > 1:
                 h = F.max_pool1d(h, pool)
             if training and rate:
@@ -218,7 +225,11 @@ def _skeleton(
 ) -> Any:
     # A memo of a pure builder: the module only lends its structure; its own tensors are never
     # read because functional_call substitutes every parameter and buffer.
-    module = _build_module(spec, input_shape, output_shape)
+    import torch
+
+    with torch.random.fork_rng(devices=[]):  # building draws initial weights: keep the global RNG as it was
+        torch.manual_seed(0)
+        module = _build_module(spec, input_shape, output_shape)
     module.train(training)
     return module
 

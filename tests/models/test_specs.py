@@ -1,0 +1,165 @@
+"""Laws and errors of the model specs (no backend needed)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+from hypothesis import given, settings, strategies as st
+
+import mml
+from mml.errors import ConfigError, ShapeError
+from mml.models import (
+    ACTIVATIONS,
+    AbstractModel,
+    SequentialCNN,
+    SequentialMLP,
+    SklearnModel,
+    TemporalCNN,
+    output_shape,
+)
+
+sizes = st.tuples(st.integers(1, 64)) | st.tuples(st.integers(1, 64), st.integers(1, 64))
+shapes = st.none() | st.tuples(st.integers(1, 5)) | st.tuples(st.integers(1, 3), st.integers(1, 3))
+backends = st.sampled_from(["torch", "tensorflow"])
+
+
+@st.composite
+def nn_specs(draw: st.DrawFn) -> AbstractModel:
+    kind = draw(st.sampled_from(["mlp", "cnn", "tcn"]))
+    act = draw(st.sampled_from(ACTIVATIONS))
+    drop = draw(st.sampled_from([0.0, 0.1, 0.5]))
+    out = draw(shapes)
+    backend = draw(backends)
+    if kind == "mlp":
+        return SequentialMLP(draw(sizes), act, drop, out, backend)
+    if kind == "cnn":
+        return SequentialCNN(
+            draw(sizes), draw(st.integers(1, 5)), draw(st.integers(1, 3)), drop, True, act, out, backend
+        )
+    return TemporalCNN(draw(sizes), draw(st.integers(1, 4)), drop, out, act, backend)
+
+
+@settings(max_examples=30)
+@given(nn_specs())
+def test_builtin_specs_roundtrip(spec: AbstractModel) -> None:
+    assert mml.io.roundtrip(spec) == spec
+    doc = mml.io.unstructure(spec)
+    json.dumps(doc)
+    assert doc["kind"] == spec.kind
+
+
+def test_wrapper_specs_roundtrip() -> None:
+    specs = [
+        SklearnModel(estimator="sklearn.decomposition:PCA", params={"n_components": 3, "whiten": True}),
+        SklearnModel(
+            estimator="sklearn.linear_model:LogisticRegression", method="predict_proba", output_shape=(2,)
+        ),
+        mml.models.TorchModule(factory="torch.nn:Linear", kwargs={"in_features": 2, "out_features": 3}),
+        mml.models.KerasModel(factory="keras:Sequential", kwargs={"name": "m"}, output_shape=(1,)),
+    ]
+    for spec in specs:
+        back = mml.io.roundtrip(spec)
+        assert back == spec and hash(back) == hash(spec)
+
+
+def test_nested_kwargs_normalised_and_roundtrip() -> None:
+    spec = mml.models.TorchModule(factory="torch.nn:Identity", kwargs={"a": [1, [2, 3]], "b": {"c": None}})
+    assert spec.kwargs["a"] == (1, (2, 3))
+    assert mml.io.roundtrip(spec) == spec
+
+
+def test_unknown_activation_lists_valid_ones() -> None:
+    with pytest.raises(ConfigError, match=r"swish.*relu, gelu, tanh, sigmoid, elu, leaky_relu, silu"):
+        SequentialMLP(activation="swish")
+    with pytest.raises(ConfigError, match="activation"):
+        TemporalCNN(activation="nope")
+
+
+@pytest.mark.parametrize(
+    ("factory", "match"),
+    [
+        ("no_such_pkg_xyz.mod:Net", "cannot import module 'no_such_pkg_xyz.mod'"),
+        ("math:NoSuchThing", "has no attribute 'NoSuchThing'"),
+        ("math.pi", "looks like 'package.module:Name'"),
+        ("math:pi", "not callable"),
+    ],
+)
+def test_bad_factory_path(factory: str, match: str) -> None:
+    with pytest.raises(ConfigError, match=match):
+        mml.models.TorchModule(factory=factory)
+
+
+def test_non_data_kwargs_rejected() -> None:
+    with pytest.raises(ConfigError, match="JSON-able"):
+        mml.models.TorchModule(factory="torch.nn:Identity", kwargs={"f": len})
+
+
+def test_bad_estimator() -> None:
+    with pytest.raises(ConfigError, match="cannot import module"):
+        SklearnModel(estimator="sklearn.nope:PCA")
+    with pytest.raises(ConfigError, match="not a scikit-learn estimator"):
+        SklearnModel(estimator="math:sqrt")
+    with pytest.raises(ConfigError, match="does not accept params"):
+        SklearnModel(estimator="sklearn.decomposition:PCA", params={"bogus": 1})
+    with pytest.raises(ConfigError, match="no method 'transform'"):
+        SklearnModel(estimator="sklearn.linear_model:Ridge", method="transform")
+    with pytest.raises(ConfigError, match="method must be one of"):
+        SklearnModel(estimator="sklearn.linear_model:Ridge", method="fit")
+
+
+def test_from_estimator_stores_data_only() -> None:
+    from sklearn.decomposition import PCA
+    from sklearn.pipeline import make_pipeline
+
+    est = PCA(n_components=3)
+    spec = SklearnModel.from_estimator(est)
+    assert spec.estimator == "sklearn.decomposition:PCA"
+    assert spec.params["n_components"] == 3
+    assert all(not hasattr(v, "fit") for v in spec.params.values())
+    with pytest.raises(ConfigError, match="cannot be saved safely"):
+        SklearnModel.from_estimator(make_pipeline(PCA()))
+
+
+def test_cnn_wrong_rank_is_shape_error() -> None:
+    with pytest.raises(ShapeError, match=r"\(length,\) or \(channels, length\).*rank 3"):
+        SequentialCNN().infer_output_shape((2, 3, 4), (1,))
+    with pytest.raises(ShapeError, match="shorter than pooling"):
+        SequentialCNN(channels=(4, 4, 4), pooling=4).infer_output_shape((8,), (1,))
+
+
+def test_output_shape_rules() -> None:
+    assert output_shape(SequentialMLP(), (4,), (2, 3)) == (2, 3)
+    assert output_shape(SequentialMLP(output_shape=5), (4,), (2, 3)) == (5,)
+    with pytest.raises(ShapeError, match="output_shape=None"):
+        output_shape(SequentialMLP(), (4,), None)
+    assert SequentialCNN(channels=(4,), pooling=2, flatten_output=False).infer_output_shape(
+        (3, 10), None
+    ) == (4, 5)
+    with pytest.raises(ShapeError, match="feature map"):
+        SequentialCNN(channels=(4,), flatten_output=False, output_shape=(3,)).infer_output_shape((10,), None)
+    assert output_shape(SklearnModel(estimator="sklearn.preprocessing:StandardScaler"), (2, 3)) == (6,)
+    assert output_shape(SklearnModel(estimator="sklearn.linear_model:Ridge"), (3,), (2,)) == (2,)
+    with pytest.raises(ShapeError, match="n_classes"):
+        output_shape(
+            SklearnModel(estimator="sklearn.linear_model:LogisticRegression", method="predict_proba"), (3,)
+        )
+
+
+def test_bad_hyperparameters() -> None:
+    with pytest.raises(ConfigError, match="dropout"):
+        SequentialMLP(dropout=1.0)
+    with pytest.raises(ConfigError, match="backend"):
+        SequentialMLP(backend="jax")
+    with pytest.raises(ConfigError, match="kernel_size"):
+        SequentialCNN(kernel_size=0)
+    with pytest.raises(ConfigError, match="positive"):
+        SequentialMLP(hidden=(0,))
+
+
+def test_import_is_lazy() -> None:
+    code = "import sys, mml.models, mml.backends; print(any(m in sys.modules for m in ('torch', 'tensorflow', 'keras')))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
