@@ -4,11 +4,12 @@ import time
 
 import numpy as np
 import pytest
-from conftest import batches_equal, make_fs
 from hypothesis import given, settings, strategies as st
 
 import mml
 from mml.samplers import NSampler, PairedSampler, SimilarityCondition, TripletSampler, dissimilar, similar
+
+from .helpers import batches_equal, make_fs
 
 KEY = mml.random.key(0)
 conditions = st.builds(

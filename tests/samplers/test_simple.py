@@ -2,11 +2,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import batches_equal, make_fs
 from hypothesis import given, settings, strategies as st
 
 import mml
 from mml.samplers import SimpleSampler, stratified_order
+
+from .helpers import batches_equal, make_fs
 
 KEY = mml.random.key(0)
 

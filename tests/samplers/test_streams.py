@@ -2,10 +2,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import batches_equal, make_fs
 
 import mml
 from mml.samplers import MultiStreamSampler, PairedSampler, SimpleSampler, similar
+
+from .helpers import batches_equal, make_fs
 
 KEY = mml.random.key(0)
 
