@@ -473,7 +473,9 @@ def _train_step(
             t = v if lp.weight == 1.0 else v * lp.weight
             total = t if total is None else total + t
     losses = {lp.name: float(v.detach()) for lp, v in zip(plan.losses, values)}
-    total_f = float(total) if len(values) > 1 else next(iter(losses.values())) * plan.losses[0].weight
+    total_f = (
+        float(total.detach()) if len(values) > 1 else next(iter(losses.values())) * plan.losses[0].weight
+    )
     losses["loss"] = total_f
     if not math.isfinite(total_f):
         bad = [n for n, v in losses.items() if not math.isfinite(v)]
