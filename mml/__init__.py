@@ -18,47 +18,19 @@ from typing import Any
 from mml import random as random
 from mml.errors import (
     ArtifactError as ArtifactError,
-)
-from mml.errors import (
     BackendError as BackendError,
-)
-from mml.errors import (
     CallbackError as CallbackError,
-)
-from mml.errors import (
     ConfigError as ConfigError,
-)
-from mml.errors import (
     DataError as DataError,
-)
-from mml.errors import (
     DeviceError as DeviceError,
-)
-from mml.errors import (
     GraphError as GraphError,
-)
-from mml.errors import (
     MMLError as MMLError,
-)
-from mml.errors import (
     NotInvertibleError as NotInvertibleError,
-)
-from mml.errors import (
     SamplerError as SamplerError,
-)
-from mml.errors import (
     ScalerError as ScalerError,
-)
-from mml.errors import (
     SchemaError as SchemaError,
-)
-from mml.errors import (
     ShapeError as ShapeError,
-)
-from mml.errors import (
     SplitError as SplitError,
-)
-from mml.errors import (
     TrainingError as TrainingError,
 )
 
@@ -90,6 +62,13 @@ _LAZY: dict[str, str] = {
     "NSampler": "mml.samplers",
     "PairedSampler": "mml.samplers",
     "TripletSampler": "mml.samplers",
+    "MultiStreamSampler": "mml.samplers",
+    "SimilarityCondition": "mml.samplers",
+    "similar": "mml.samplers",
+    "dissimilar": "mml.samplers",
+    "get_scaler": "mml.scalers",
+    "SplitterRecord": "mml.splitters",
+    "ScalerRecord": "mml.scalers",
     # graph
     "graph": "mml.graph",
     "models": "mml.models",
@@ -104,6 +83,7 @@ _LAZY: dict[str, str] = {
     "build": "mml.graph",
     "forward": "mml.graph",
     "to_mermaid": "mml.graph",
+    "to_dot": "mml.graph",
     # training
     "optim": "mml.optim",
     "training": "mml.training",

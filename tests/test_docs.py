@@ -36,6 +36,7 @@ def test_page_examples_run(page, tmp_path, monkeypatch):
         if code.lstrip().startswith(">>>"):
             test = parser.get_doctest(code, namespace, name, str(page), 0)
             result = runner.run(test, clear_globs=False)
+            namespace.update(test.globs)  # DocTest works on a copy of the namespace
             assert result.failed == 0, f"{name}: {result.failed} doctest example(s) failed (see output above)"
         else:
             exec(compile(code, name, "exec"), namespace)

@@ -12,13 +12,14 @@ per-sample weights and a validity mask for one role). With a single role (named
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Mapping
 from typing import Any
 
 import attrs
 import numpy as np
 
-from mml._fields import FrozenDict, frozen_dict
+from mml._fields import FrozenDict, _values_equal, frozen_dict
 from mml.errors import DataError, DeviceError
 
 __all__ = ["SampleData", "Batch", "DEFAULT_ROLE", "to_torch", "to_tf"]
@@ -40,11 +41,14 @@ def to_torch(x: Any, device: Any = None, dtype: Any = None) -> Any:
         arr = np.asarray(x)
         if arr.dtype.kind in "OUS":
             return arr
-        if not arr.flags.writeable:
-            # torch cannot represent read-only memory; tensors are never written in place by mml,
-            # so wrapping is safe, but torch warns. Copy small arrays, wrap large ones via a buffer.
-            arr = np.array(arr, copy=True)
-        t = torch.from_numpy(arr)
+        if arr.flags.writeable:
+            t = torch.from_numpy(arr)
+        else:
+            # torch has no read-only tensors and warns when wrapping read-only memory. mml never
+            # writes a tensor in place (every step makes new tensors), so sharing is safe here.
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)
+                t = torch.from_numpy(arr)
     if dtype is not None and t.dtype != dtype and t.is_floating_point():
         t = t.to(dtype)
     if device is not None and str(t.device) != str(device):
@@ -75,6 +79,15 @@ def _to_numpy(x: Any) -> Any:
     return np.asarray(x)
 
 
+def _optional_equal(a: Any, b: Any) -> bool:
+    if a is None or b is None:
+        return a is None and b is None
+    return _values_equal(a, b)
+
+
+_ARRAY_EQ = attrs.cmp_using(eq=_optional_equal)
+
+
 @attrs.frozen
 class SampleData:
     """The data of one role in one batch: arrays with the samples on the first axis.
@@ -84,12 +97,12 @@ class SampleData:
     (per-sample validity, default all valid) are honoured by losses.
     """
 
-    features: Any
-    targets: Any = None
+    features: Any = attrs.field(eq=_ARRAY_EQ, hash=False)
+    targets: Any = attrs.field(default=None, eq=_ARRAY_EQ, hash=False)
     tags: Mapping[str, Any] = attrs.field(factory=FrozenDict, converter=frozen_dict)
-    sample_uuids: Any = None
-    weights: Any = None
-    mask: Any = None
+    sample_uuids: Any = attrs.field(default=None, eq=_ARRAY_EQ, hash=False)
+    weights: Any = attrs.field(default=None, eq=_ARRAY_EQ, hash=False)
+    mask: Any = attrs.field(default=None, eq=_ARRAY_EQ, hash=False)
 
     def __len__(self) -> int:
         return int(self.features.shape[0])

@@ -57,6 +57,8 @@ def _freeze_splits(value: Mapping[str, Any] | None) -> FrozenDict[str, np.ndarra
     out = {}
     for name, idx in (value or {}).items():
         arr = np.asarray(idx)
+        if arr.size == 0:
+            arr = arr.astype(np.int64)
         if arr.dtype.kind not in "iu":
             raise SplitError(f"split {name!r} must hold integer row indices, got dtype {arr.dtype}")
         out[name] = readonly_array(arr.astype(np.int64, copy=False))
@@ -530,15 +532,15 @@ class FeatureSet:
 
     # -- processing (Layer 2 does the work) --------------------------------------------------
 
-    def split(self, splitter: Any, *, on: str | None = None) -> FeatureSet:
+    def split(self, splitter: Any, *, on: str | None = None, key: Key | None = None) -> FeatureSet:
         """Apply a splitter; returns a new FeatureSet with the splits and a record.
 
         See :mod:`mml.splitters` (``on="train"`` splits an existing split, naming the
-        results ``train/<name>``).
+        results ``train/<name>``; ``key`` overrides the splitter's seed).
         """
         from mml.splitters import apply_split
 
-        return apply_split(self, splitter, on=on)
+        return apply_split(self, splitter, on=on, key=key)
 
     def fit_transform(
         self,
@@ -547,14 +549,15 @@ class FeatureSet:
         domain: str = "features",
         keys: str | Sequence[str] | None = None,
         fit_on: str | None = "train",
+        key: Key | None = None,
     ) -> FeatureSet:
         """Fit a scaler on ``fit_on`` rows, apply it to all rows as ``transformed`` columns.
 
-        See :mod:`mml.scalers`.
+        See :mod:`mml.scalers` (``key`` seeds scikit-learn transformers that subsample).
         """
         from mml.scalers import fit_transform
 
-        return fit_transform(self, scaler, domain=domain, keys=keys, fit_on=fit_on)
+        return fit_transform(self, scaler, domain=domain, keys=keys, fit_on=fit_on, key=key)
 
     def undo_last_transform(self) -> FeatureSet:
         """The FeatureSet as it was before the last :meth:`fit_transform`."""
