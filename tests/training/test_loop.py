@@ -44,7 +44,7 @@ def test_steps_is_lazy_and_matches_run_phase(toy):
     assert ctx.event == "batch" and ctx.batch == 0 and state.step == 1
     assert set(ctx.losses) == {"mlp.mse", "loss"}
     last = None
-    for last, _ in mml.steps(exp, exp.plan, s0):
+    for last, _ in mml.steps(exp, exp.plan, s0):  # noqa: B007 - the fold keeps the last state
         pass
     folded, _ = mml.run_phase(exp, exp.plan, s0)
     assert same_params(params_of(last), params_of(folded))
@@ -81,7 +81,7 @@ def test_eval_phase_stacks_outputs_and_targets(toy):
         "val", featureset="toy", heads=["mlp"], split="val", losses=[AppliedLoss("mse", "mlp")], batch_size=7
     )
     exp = Experiment({"toy": toy}, mlp_graph(), PhaseGroup("plan", [train, ev]))
-    state, h = mml.run(exp, mml.init(exp, 0))
+    _state, h = mml.run(exp, mml.init(exp, 0))
     res = h.eval_result("val")
     assert res.outputs["mlp"].shape == (30, 1) and res.targets["mlp"].shape == (30, 1)
     mse = float(np.mean((res.outputs["mlp"] - res.targets["mlp"]) ** 2))
