@@ -8,38 +8,18 @@
 
 from mml.io._artifact import (
     FORMAT as FORMAT,
-)
-from mml.io._artifact import (
     FORMAT_VERSION as FORMAT_VERSION,
-)
-from mml.io._artifact import (
     from_document as from_document,
-)
-from mml.io._artifact import (
     load as load,
-)
-from mml.io._artifact import (
     read_manifest as read_manifest,
-)
-from mml.io._artifact import (
     save as save,
-)
-from mml.io._artifact import (
     to_document as to_document,
-)
-from mml.io._artifact import (
     try_load as try_load,
 )
 from mml.io._converter import (
     get_converter as get_converter,
-)
-from mml.io._converter import (
     make_converter as make_converter,
-)
-from mml.io._converter import (
     structure as structure,
-)
-from mml.io._converter import (
     unstructure as unstructure,
 )
 

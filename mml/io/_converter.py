@@ -202,6 +202,21 @@ def make_converter() -> cattrs.Converter:
         return conv.structure(value, cls)
 
     conv.register_structure_hook_func(_is_union_base, _structure_union)
+
+    # 4. Fields annotated ``Any`` may hold components (a model spec, an optimizer): their
+    # documents carry ``kind`` and ``type``, so they are rebuilt rather than left as dicts.
+    def _revive(value: Any) -> Any:
+        if isinstance(value, Mapping):
+            if isinstance(value.get("kind"), str) and isinstance(value.get("type"), str):
+                cls = import_type(value["type"])
+                if cls.__dict__.get("kind") == value["kind"]:
+                    return conv.structure(value, cls)
+            return {k: _revive(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [_revive(v) for v in value]
+        return value
+
+    conv.register_structure_hook_func(lambda t: t is Any, lambda v, _: _revive(v))
     return conv
 
 

@@ -132,3 +132,17 @@ def test_random_keys():
     b = mml.random.numpy_rng(k).random(3)
     np.testing.assert_array_equal(a, b)
     assert mml.io.roundtrip(k) == k
+
+
+def test_components_in_any_fields_are_rebuilt():
+    from typing import Any
+
+    @attrs.frozen
+    class Holder:
+        spec: Any
+        extra: Any = None
+
+    h = Holder(mml.random.key(3), {"keys": [mml.data.col("t") > 1], "n": 2})
+    back = mml.io.roundtrip(Holder(mml.data.col("t") > 1, {"keys": [mml.data.col("t") < 1], "n": 2}))
+    assert back == Holder(mml.data.col("t") > 1, {"keys": [mml.data.col("t") < 1], "n": 2})
+    assert mml.io.roundtrip(h).extra["n"] == 2
