@@ -154,8 +154,6 @@ def _to_torch(sd: Any, device: Any) -> Any:
     """SampleData (numpy) → SampleData of torch tensors on ``device`` (floats as float32), once per batch."""
     import torch
 
-    from mml.data import SampleData
-
     def conv(a: Any) -> Any:
         if a is None:
             return None
@@ -176,13 +174,12 @@ def _to_torch(sd: Any, device: Any) -> Any:
             t = t.to(device, non_blocking=True)
         return t
 
-    return SampleData(
-        conv(sd.features),
-        conv(sd.targets),
-        sd.tags,
-        sd.sample_uuids,
-        conv(sd.weights),
-        conv(sd.mask),
+    return _replace(
+        sd,
+        features=conv(sd.features),
+        targets=conv(sd.targets),
+        weights=conv(sd.weights),
+        mask=conv(sd.mask),
     )
 
 
@@ -426,6 +423,20 @@ def _dispatch(
 # -- the training step -------------------------------------------------------------------
 
 
+def _replace(inst: Any, **changes: Any) -> Any:
+    """``attrs.evolve`` without re-running converters and validators.
+
+    Only for values the loop itself just built from already-valid parts (the hot path):
+    re-validating a frozen record every step costs more than the step's arithmetic.
+    """
+    cls = inst.__class__
+    new = object.__new__(cls)
+    for a in cls.__attrs_attrs__:
+        name = a.name
+        object.__setattr__(new, name, changes[name] if name in changes else getattr(inst, name))
+    return new
+
+
 def _train_step(
     plan: _TrainPlan, state: TrainState, batches: Mapping[str, Any], epoch: int, index: int
 ) -> tuple[TrainState, ExecutionContext, Any]:
@@ -450,8 +461,8 @@ def _train_step(
         lv = {k: v.detach().requires_grad_() for k, v in rec.params.items()}
         leaves[label] = lv
         flat.extend(lv.values())
-        with_leaves[label] = rec.replace_params(lv)
-    gs = gs.with_params(with_leaves)
+        with_leaves[label] = _replace(rec, params=lv)
+    gs = _replace(gs, params=FrozenDict({**nodes, **with_leaves}))
     key = fold_in(plan.phase_key, state.step) if plan.needs_key else None
     outputs: dict[str, Any] = {}
     buffers: dict[str, Any] = {}
@@ -514,7 +525,7 @@ def _train_step(
 
                 opt_states[label] = box(new_s)
                 opt_steps[label] = n + 1
-                updates[label] = rec.replace_params(new_p)
+                updates[label] = _replace(rec, params=FrozenDict(new_p))
         else:
             recs = {label: nodes[label] for label in plan.trainable}
             flat_p = {f"{label}/{k}": v for label, rec in recs.items() for k, v in rec.params.items()}
@@ -527,13 +538,15 @@ def _train_step(
             opt_states[GRAPH_OPTIMIZER] = box(new_s)
             opt_steps[GRAPH_OPTIMIZER] = n + 1
             for label, rec in recs.items():
-                updates[label] = rec.replace_params({k: new_flat[f"{label}/{k}"] for k in rec.params})
+                updates[label] = _replace(
+                    rec, params=FrozenDict({k: new_flat[f"{label}/{k}"] for k in rec.params})
+                )
         for label, buf in buffers.items():
             if buf:
                 rec = updates.get(label, nodes[label])
-                updates[label] = attrs.evolve(rec, buffers=buf)
-        new_graph = new_graph.with_params(updates)
-        new_state = attrs.evolve(
+                updates[label] = _replace(rec, buffers=FrozenDict(buf))
+        new_graph = _replace(new_graph, params=FrozenDict({**nodes, **updates}))
+        new_state = _replace(
             state,
             graph=new_graph,
             opt_states=FrozenDict(opt_states),
@@ -543,7 +556,7 @@ def _train_step(
             batch=index + 1,
         )
     else:
-        new_state = attrs.evolve(state, step=state.step + 1, epoch=epoch, batch=index + 1)
+        new_state = _replace(state, step=state.step + 1, epoch=epoch, batch=index + 1)
     ctx = ExecutionContext(
         phase.label,
         epoch,

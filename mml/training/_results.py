@@ -31,7 +31,12 @@ _AXES = ("phase", "epoch", "batch", "step", "name")
 
 
 def _str_array(values: Sequence[str]) -> np.ndarray:
-    return np.asarray(list(values), dtype=str) if len(values) else np.zeros(0, dtype="<U1")
+    if not len(values):
+        return np.zeros(0, dtype="<U1")
+    # few distinct names repeated many times: encode once, then index
+    uniq: dict[str, int] = {}
+    codes = np.fromiter((uniq.setdefault(v, len(uniq)) for v in values), dtype=np.int64, count=len(values))
+    return np.asarray(list(uniq), dtype=str)[codes]
 
 
 @attrs.frozen
