@@ -48,7 +48,7 @@ __all__ = [
     "to_mermaid",
 ]
 
-from mml.graph._build import (  # noqa: E402
+from mml.graph._build import (
     ForwardResult as ForwardResult,
     GraphState as GraphState,
     NodeShapes as NodeShapes,

@@ -30,6 +30,7 @@ import attrs
 import numpy as np
 
 from mml._fields import FrozenDict, frozen_dict
+from mml.backends import apply, to_backend
 from mml.backends._params import AbstractNodeParams
 from mml.data import Batch, FeatureSet, SampleData
 from mml.errors import GraphError, MMLError, ShapeError
@@ -344,8 +345,6 @@ def forward(
     there. With ``stop_gradients=True`` torch outputs are detached between nodes (stage-wise
     training). Inputs are never mutated.
     """
-    from mml.backends import apply, to_backend
-
     active = None if active_nodes is None else frozenset(active_nodes)
     steps = _plan(graph, active)
     feed = head_inputs(inputs)

@@ -360,7 +360,7 @@ def _describe_ref(ref: Ref) -> str:
     return f"[{ref.featureset}]" + (f" ({sel})" if sel else "")
 
 
-@attrs.frozen(repr=False)
+@attrs.frozen(repr=False, cache_hash=True)
 class ModelGraph:
     """A validated DAG of nodes plus an optional graph-wide optimizer spec (a frozen value).
 

@@ -109,7 +109,7 @@ def to_document(obj: Any) -> tuple[dict[str, Any], dict[str, np.ndarray], dict[s
             if x.dtype.kind not in "biuf" and x.dtype != np.bool_:
                 raise ArtifactError(f"cannot save an array of dtype {x.dtype} at {path}")
             name = f"a{len(arrays)}"
-            arrays[name] = np.ascontiguousarray(x)
+            arrays[name] = np.ascontiguousarray(x).reshape(x.shape)
             ref: dict[str, Any] = {"$array": name}
             if framework:
                 ref["framework"] = framework

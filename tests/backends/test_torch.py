@@ -147,12 +147,7 @@ def test_init_same_key_identical_different_key_different(spec: object) -> None:
     assert any(not torch.equal(a.params[k], c.params[k]) for k in a.params)
 
 
-_IO_BUG = pytest.mark.xfail(
-    strict=True, reason="mml.io bug: np.ascontiguousarray makes 0-d tensors (num_batches_tracked) 1-d on save"
-)
-
-
-@pytest.mark.parametrize("spec", [*SPECS[:3], pytest.param(SPECS[3], marks=_IO_BUG)], ids=IDS)
+@pytest.mark.parametrize("spec", SPECS, ids=IDS)
 def test_params_roundtrip(spec: object) -> None:
     a = init(spec, (16,), (2,), key=K0)
     back = mml.io.roundtrip(a)
