@@ -96,7 +96,9 @@ def _adam_torch(
     import torch
 
     beta1, beta2 = opt.betas
-    lr, wd, p, g = prep.lr, opt.weight_decay, prep.params, prep.grads
+    lr, wd = prep.lr, opt.weight_decay
+    p: Any = prep.params
+    g: Any = prep.grads
     with torch.no_grad():
         if wd != 0 and not decoupled:
             g = torch._foreach_add(g, p, alpha=wd)

@@ -59,8 +59,8 @@ def clip_list(grads: list[Any], framework: str, max_norm: float | None, max_valu
             if max_norm is not None:
                 total = _torch_global_norm(grads)
                 coef = torch.clamp(max_norm / (total + 1e-6), max=1.0)
-                grads = torch._foreach_mul(grads, coef)
-        return list(grads)
+                grads = list(torch._foreach_mul(grads, coef))
+        return grads
     import tensorflow as tf
 
     grads = [tf.convert_to_tensor(g) for g in grads]

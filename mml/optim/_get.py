@@ -62,7 +62,7 @@ def get(optimizer: str | AbstractOptimizer, /, **hyperparameters: Any) -> Abstra
         raise ConfigError(
             f"unknown optimizer {optimizer!r}; valid names: {', '.join(map(repr, sorted(OPTIMIZERS)))}"
         )
-    fields = [a.name for a in attrs.fields(cls)]
+    fields = list(attrs.fields_dict(cls))  # type: ignore[arg-type]
     unknown = [k for k in hyperparameters if k not in fields]
     if unknown:
         raise ConfigError(

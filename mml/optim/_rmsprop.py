@@ -108,7 +108,9 @@ def _rmsprop_torch(
 ) -> _Lists:
     import torch
 
-    alpha, p, g = opt.alpha, prep.params, prep.grads
+    alpha = opt.alpha
+    p: Any = prep.params
+    g: Any = prep.grads
     with torch.no_grad():
         if opt.weight_decay != 0:
             g = torch._foreach_add(g, p, alpha=opt.weight_decay)

@@ -105,11 +105,12 @@ def _sgd_torch(
 ) -> tuple[list[Any], list[Any] | None]:
     import torch
 
-    p, g = prep.params, prep.grads
+    p: Any = prep.params
+    g: Any = prep.grads
     with torch.no_grad():
         if opt.weight_decay != 0:
             g = torch._foreach_add(g, p, alpha=opt.weight_decay)
-        new_bufs = None
+        new_bufs: Any = None
         if bufs is not None:
             if first:
                 # a copy: the state must not alias the caller's gradient tensors
