@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
 __all__ = ["main"]
 
@@ -60,9 +61,79 @@ def _cmd_demo_data(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_run(args: argparse.Namespace) -> int:
-    from mml.training._config import run_config_file
+def _metrics_table(history: Any) -> Any:
+    import numpy as np
+    from rich.table import Table
 
+    table = Table(title="final metrics", title_justify="left")
+    for col in ("phase", "metric", "value"):
+        table.add_column(col, justify="right" if col == "value" else "left")
+    for result in history.phases:
+        phase = result.label
+        rows = history.where(phase=phase)
+        if result.kind == "phase.eval":
+            items = sorted((n, rows.last(n)) for n in rows.names())
+            ev = result.eval
+            for node in sorted(ev.outputs) if ev is not None else ():
+                y = np.asarray(ev.targets.get(node)) if node in ev.targets else None
+                p = np.asarray(ev.outputs[node])
+                if y is None or y.shape != p.shape or p.dtype.kind != "f":
+                    continue
+                err = p - y
+                var = float(np.var(y))
+                items.append((f"{node} rmse", float(np.sqrt(np.mean(err**2)))))
+                items.append((f"{node} mae", float(np.mean(np.abs(err)))))
+                if var > 0:
+                    items.append((f"{node} r2", 1.0 - float(np.mean(err**2)) / var))
+        elif len(rows.epochs()):
+            epochs = rows.epochs()
+            items = sorted((n, epochs.last(n)) for n in epochs.names())
+            items.append(("epochs run", float(epochs.epoch.max() + 1)))
+        else:
+            items = []
+        for name, value in items:
+            table.add_row(phase, name, f"{value:.6g}")
+    return table
+
+
+def run_config_file(config: str, *, out: str | None, quiet: bool, overrides: list[str]) -> int:
+    """``mml run``: build the experiment a config file describes, run it, report and save."""
+    import time
+
+    from rich.console import Console
+
+    import mml
+    from mml.config import apply_overrides, experiment_from_config, load_config
+
+    console = Console()
+    path = Path(config)
+    cfg = apply_overrides(load_config(path), overrides)
+    t0 = time.perf_counter()
+    experiment, seed = experiment_from_config(cfg, base=path.parent)
+    state = mml.init(experiment, seed)
+    if not quiet:
+        for fs in experiment.featuresets.values():
+            console.print(repr(fs), highlight=False)
+        console.print(repr(experiment.graph), highlight=False)
+    out_dir = Path(out) if out else Path("runs") / experiment.label
+    out_dir.mkdir(parents=True, exist_ok=True)
+    final, history = mml.run(
+        experiment, state, progress=None if not quiet else False, log=str(out_dir / "metrics.jsonl")
+    )
+    elapsed = time.perf_counter() - t0
+    console.print(_metrics_table(history))
+    mml.save(experiment, out_dir / "experiment")
+    mml.save(state, out_dir / "initial_state")
+    mml.save(final, out_dir / "final_state")
+    history.to_pandas().to_csv(out_dir / "history.csv", index=False)
+    console.print(f"status: {history.status} in {elapsed:.1f} s; run saved to {out_dir}", highlight=False)
+    if history.status == "failed":
+        console.print(f"[red]error:[/red] {history.error}")
+        return 1
+    return 0
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
     return run_config_file(args.config, out=args.out, quiet=args.quiet, overrides=args.set or [])
 
 

@@ -1,0 +1,258 @@
+"""Experiment configs: a YAML / TOML / JSON file that describes data, graph and plan.
+
+The ``graph`` and ``plan`` sections are cattrs documents of :class:`~mml.ModelGraph` and a
+phase (what ``mml.io.unstructure`` writes), with defaults left out and components named by
+their ``kind`` tag alone (``kind: model.mlp``); a loss may be written as its name. The
+``featuresets`` section says where each FeatureSet comes from and what is done to it:
+
+.. code-block:: yaml
+
+    featuresets:
+      battery:
+        dataset: battery            # built-in demo data (or: parquet: PATH, or: artifact: PATH)
+        n_samples: 2000
+        split: {kind: splitter.random, ratios: {train: 0.7, val: 0.15, test: 0.15}, seed: 0}
+        transforms:
+          - {scaler: per_sample_zero_start, domain: features}
+          - {scaler: standard, domain: targets}
+
+See ``examples/battery.yaml`` for a complete file and ``mml run --help``.
+
+>>> cfg = {"label": "toy", "seed": 1,
+...        "featuresets": {"battery": {"dataset": "battery", "n_samples": 60,
+...                        "split": {"kind": "splitter.random", "ratios": {"train": 0.8, "test": 0.2}}}},
+...        "graph": {"nodes": [{"kind": "node.model", "label": "lin",
+...                  "model": {"kind": "model.sklearn", "estimator": "sklearn.linear_model:Ridge"},
+...                  "upstream": {"featureset": "battery"}}]},
+...        "plan": {"kind": "phase.fit", "label": "fit",
+...                 "inputs": {"lin": {"featureset": "battery", "split": "train"}}}}
+>>> exp, seed = experiment_from_config(cfg)
+>>> exp.label, seed, len(exp.featuresets["battery"]["train"])
+('toy', 1, 48)
+"""
+
+from __future__ import annotations
+
+import copy
+import importlib
+import json
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from mml.errors import ConfigError
+
+__all__ = ["load_config", "apply_overrides", "experiment_from_config", "featureset_from_config", "kind_table"]
+
+_COMPONENT_PACKAGES = (
+    "mml.data",
+    "mml.splitters",
+    "mml.scalers",
+    "mml.samplers",
+    "mml.models",
+    "mml.backends",
+    "mml.optim",
+    "mml.graph",
+    "mml.callbacks",
+    "mml.training",
+)
+
+
+def load_config(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read a YAML (``.yaml``/``.yml``), TOML (``.toml``) or JSON file into a dict."""
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"config file {p} does not exist")
+    text = p.read_text(encoding="utf-8")
+    try:
+        if p.suffix in (".yaml", ".yml"):
+            import yaml
+
+            data = yaml.safe_load(text)
+        elif p.suffix == ".toml":
+            import tomllib
+
+            data = tomllib.loads(text)
+        elif p.suffix == ".json":
+            data = json.loads(text)
+        else:
+            raise ConfigError(f"config file {p} must end in .yaml, .yml, .toml or .json")
+    except ConfigError:
+        raise
+    except Exception as exc:  # the parsers raise their own error types
+        raise ConfigError(f"config file {p} cannot be parsed: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {p} must hold a mapping at the top level")
+    return data
+
+
+def apply_overrides(config: Mapping[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """A copy of ``config`` with ``KEY=VALUE`` overrides (dotted keys; list items by index).
+
+    Values are parsed as YAML (``3`` is an int, ``[64, 64]`` a list, ``adam`` a string).
+
+    >>> apply_overrides({"a": {"b": [1, {"c": 2}]}}, ["a.b.1.c=5", "seed=3"])
+    {'a': {'b': [1, {'c': 5}]}, 'seed': 3}
+    """
+    import yaml
+
+    out = copy.deepcopy(dict(config))
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"override {item!r} must look like KEY=VALUE (e.g. seed=3)")
+        path, raw = item.split("=", 1)
+        value = yaml.safe_load(raw)
+        parts = path.split(".")
+        cur: Any = out
+        for i, part in enumerate(parts):
+            last = i == len(parts) - 1
+            if isinstance(cur, list):
+                try:
+                    idx = int(part)
+                    if last:
+                        cur[idx] = value
+                    else:
+                        cur = cur[idx]
+                except (ValueError, IndexError):
+                    raise ConfigError(
+                        f"override {item!r}: {part!r} is not an index of a list of {len(cur)}"
+                    ) from None
+            elif isinstance(cur, dict):
+                if last:
+                    cur[part] = value
+                else:
+                    cur = cur.setdefault(part, {})
+            else:
+                raise ConfigError(f"override {item!r}: {'.'.join(parts[:i])} is not a mapping or list")
+    return out
+
+
+def kind_table() -> dict[str, str]:
+    """``kind`` tag → import path of every component class currently loaded."""
+    for name in _COMPONENT_PACKAGES:
+        importlib.import_module(name)
+    from mml.io._converter import type_path
+
+    table: dict[str, str] = {}
+    stack = list(object.__subclasses__())
+    seen: set[type] = set()
+    while stack:
+        cls = stack.pop()
+        if cls in seen:
+            continue
+        seen.add(cls)
+        try:
+            stack.extend(cls.__subclasses__())
+        except TypeError:  # type.__subclasses__ needs an argument
+            continue
+        kind = cls.__dict__.get("kind")
+        if isinstance(kind, str) and hasattr(cls, "__attrs_attrs__"):
+            table.setdefault(kind, type_path(cls))
+    return table
+
+
+def _desugar(value: Any, table: Mapping[str, str], where: str) -> Any:
+    if isinstance(value, dict):
+        out = {k: _desugar(v, table, f"{where}.{k}") for k, v in value.items()}
+        if isinstance(out.get("kind"), str) and "type" not in out:
+            kind = out["kind"]
+            if kind not in table:
+                import difflib
+
+                close = difflib.get_close_matches(kind, list(table), n=3)
+                hint = f" (did you mean {', '.join(close)}?)" if close else ""
+                raise ConfigError(f"{where}: unknown kind {kind!r}{hint}")
+            out["type"] = table[kind]
+        if isinstance(out.get("loss"), str):
+            out["loss"] = {"fn": out["loss"]}
+        return out
+    if isinstance(value, list):
+        return [_desugar(v, table, f"{where}[{i}]") for i, v in enumerate(value)]
+    return value
+
+
+def featureset_from_config(label: str, spec: Mapping[str, Any], *, base: Path | None = None) -> Any:
+    """Build one FeatureSet from its config entry (source, then split, then transforms)."""
+    import mml
+    from mml.io import structure
+    from mml.splitters import AbstractSplitter
+
+    spec = dict(spec)
+    base = base or Path.cwd()
+    sources = [k for k in ("dataset", "parquet", "artifact") if k in spec]
+    if len(sources) != 1:
+        raise ConfigError(f"featuresets.{label}: give exactly one of dataset:, parquet:, artifact:")
+    source = sources[0]
+    if source == "dataset":
+        if spec["dataset"] != "battery":
+            raise ConfigError(f"featuresets.{label}: unknown dataset {spec['dataset']!r}; built-in: battery")
+        fs = mml.datasets.load_battery(
+            int(spec.get("n_samples", 1000)), seed=int(spec.get("seed", 0)), label=label
+        )
+    elif source == "parquet":
+        fs = mml.FeatureSet.from_parquet(
+            base / spec["parquet"],
+            features=spec.get("features"),
+            targets=spec.get("targets", ()),
+            tags=spec.get("tags", ()),
+            label=label,
+        )
+    else:
+        fs = mml.load(base / spec["artifact"], mml.FeatureSet)
+        if fs.label != label:
+            import attrs
+
+            fs = attrs.evolve(fs, label=label)
+    table = kind_table()
+    if "split" in spec:
+        splitter = structure(_desugar(spec["split"], table, f"featuresets.{label}.split"), AbstractSplitter)
+        fs = fs.split(splitter)
+    for i, t in enumerate(spec.get("transforms", ())):
+        if not isinstance(t, Mapping) or "scaler" not in t:
+            raise ConfigError(f"featuresets.{label}.transforms[{i}] needs a scaler: entry")
+        scaler = t["scaler"]
+        if isinstance(scaler, Mapping):
+            from mml.scalers import AbstractScaler
+
+            scaler = structure(
+                _desugar(dict(scaler), table, f"featuresets.{label}.transforms[{i}]"), AbstractScaler
+            )
+        fs = fs.fit_transform(
+            scaler, domain=t.get("domain", "features"), keys=t.get("keys"), fit_on=t.get("fit_on", "train")
+        )
+    return fs
+
+
+def experiment_from_config(
+    config: Mapping[str, Any], *, base: str | os.PathLike[str] | None = None
+) -> tuple[Any, int]:
+    """``(Experiment, seed)`` from a config dict (see the module docstring)."""
+    from mml.training import Experiment
+
+    unknown = sorted(
+        set(config) - {"label", "seed", "featuresets", "graph", "plan", "callbacks", "description"}
+    )
+    if unknown:
+        raise ConfigError(
+            f"unknown top-level config entries {unknown}; use label, seed, featuresets, graph, plan"
+        )
+    for required in ("featuresets", "graph", "plan"):
+        if required not in config:
+            raise ConfigError(f"the config has no {required}: section")
+    base_path = Path(base) if base is not None else None
+    featuresets = {
+        label: featureset_from_config(label, spec, base=base_path)
+        for label, spec in config["featuresets"].items()
+    }
+    table = kind_table()
+    doc = {
+        "label": config.get("label", "experiment"),
+        "graph": _desugar(config["graph"], table, "graph"),
+        "plan": _desugar(config["plan"], table, "plan"),
+        "callbacks": _desugar(list(config.get("callbacks", ())), table, "callbacks"),
+    }
+    seed = config.get("seed", 0)
+    if not isinstance(seed, int) or isinstance(seed, bool):
+        raise ConfigError(f"seed must be an int, got {seed!r}")
+    return Experiment.from_config(doc, featuresets), seed

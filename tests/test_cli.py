@@ -1,0 +1,78 @@
+"""The ``mml`` command line: run, inspect, demo-data, errors."""
+
+import json
+import pathlib
+import subprocess
+import sys
+
+import pytest
+
+import mml
+from mml.cli import main
+
+pytest.importorskip("torch")
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+FAST = ["featuresets.battery.n_samples=200", "plan.phases.0.n_epochs=2"]
+
+
+def _run(tmp_path, *extra):
+    return main(
+        ["run", str(ROOT / "examples" / "battery.yaml"), "--quiet", "--out", str(tmp_path / "run")]
+        + [a for o in [*FAST, *extra] for a in ("--set", o)]
+    )
+
+
+def test_run_saves_a_complete_run(tmp_path, capsys):
+    assert _run(tmp_path) == 0
+    out = capsys.readouterr().out
+    assert "final metrics" in out and "mlp r2" in out and "status:" in out
+    run = tmp_path / "run"
+    for name in ("experiment", "initial_state", "final_state"):
+        assert (run / name / "manifest.json").is_file()
+    exp = mml.load(run / "experiment")
+    assert exp.label == "battery-soh" and len(exp.featuresets["battery"]) == 200
+    lines = (run / "metrics.jsonl").read_text().splitlines()
+    assert lines and "value" in json.loads(lines[0])
+    assert (run / "history.csv").read_text().startswith("phase,")
+
+
+def test_run_is_deterministic(tmp_path):
+    assert _run(tmp_path / "a") == 0
+    assert _run(tmp_path / "b") == 0
+    a = mml.load(tmp_path / "a" / "run" / "final_state")
+    b = mml.load(tmp_path / "b" / "run" / "final_state")
+    assert a == b
+
+
+def test_inspect_and_demo_data(tmp_path, capsys):
+    assert main(["demo-data", str(tmp_path / "demo"), "--n-samples", "50"]) == 0
+    assert main(["inspect", str(tmp_path / "demo")]) == 0
+    out = capsys.readouterr().out
+    assert "FeatureSet('battery', 50 samples)" in out and "manifest" not in out and "config.json" in out
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("graph.nodes.0.model.kind=model.mpl", "did you mean model.mlp"),
+        ("featuresets.battery.dataset=iris", "unknown dataset"),
+        ("plan.phases.0.losses.0.node=nope", "nope"),
+    ],
+)
+def test_bad_config_is_a_clear_error(tmp_path, capsys, override, message):
+    assert _run(tmp_path, override) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_missing_file_and_bad_override(tmp_path, capsys):
+    assert main(["run", str(tmp_path / "nope.yaml")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    assert _run(tmp_path, "noequals") == 2
+    assert "KEY=VALUE" in capsys.readouterr().err
+
+
+def test_console_script_version():
+    out = subprocess.run(
+        [sys.executable, "-m", "mml.cli", "--version"], capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == f"mml {mml.__version__}"
