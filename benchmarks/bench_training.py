@@ -5,7 +5,11 @@ Adam(1e-3), 3 epochs, then a test evaluation. Every measurement runs in its own 
 (same thread count); medians of ``--repeats`` runs. Targets: time ratio <= 1.15 at batch 256
 and <= 1.5 at batch 32; peak RSS ratio <= 1.3.
 
-    python benchmarks/bench_training.py [--repeats 3] [--batch 256 32] [--threads 1]
+    python benchmarks/bench_training.py [--repeats 3] [--batch 256 32] [--threads 1] [--n 100000]
+                                        [--device cpu|cuda]
+
+With ``--device cuda`` both sides keep the model and the data on the GPU (mml via the phases'
+``device=``; the hand-written loop via ``.to("cuda")``), and timings synchronize the device.
 """
 
 from __future__ import annotations
@@ -17,7 +21,11 @@ import subprocess
 import sys
 import time
 
-N, F, EPOCHS = 100_000, 16, 3
+import os
+
+N = int(os.environ.get("MML_BENCH_N", 100_000))
+F, EPOCHS = 16, 3
+DEVICE = os.environ.get("MML_BENCH_DEVICE", "cpu")
 
 
 def make_featureset():  # type: ignore[no-untyped-def]
@@ -58,9 +66,15 @@ def run_mml(batch: int) -> float:
                 losses=AppliedLoss("mse", "mlp"),
                 n_epochs=EPOCHS,
                 sampler=mml.SimpleSampler(batch),
+                device=DEVICE,
             ),
             EvalPhase.simple(
-                "test", featureset="bench", heads=["mlp"], losses=[AppliedLoss("mse", "mlp")], batch_size=4096
+                "test",
+                featureset="bench",
+                heads=["mlp"],
+                losses=[AppliedLoss("mse", "mlp")],
+                batch_size=4096,
+                device=DEVICE,
             ),
         ],
     )
@@ -72,6 +86,7 @@ def run_mml(batch: int) -> float:
 
     t0 = time.perf_counter()
     _, h = mml.run(exp, state, progress=False)
+    _sync()
     dt = time.perf_counter() - t0
     assert h.status == "completed", h.error
     return dt
@@ -97,13 +112,14 @@ def run_torch(batch: int) -> float:
         torch.nn.Linear(64, 64),
         torch.nn.ReLU(),
         torch.nn.Linear(64, 1),
-    )
+    ).to(DEVICE)
+    xtr, ytr, xte, yte = (t.to(DEVICE) for t in (xtr, ytr, xte, yte))
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     rng = np.random.default_rng(0)
     t0 = time.perf_counter()
     n = len(xtr)
     for _ in range(EPOCHS):
-        perm = torch.from_numpy(rng.permutation(n))
+        perm = torch.from_numpy(rng.permutation(n)).to(DEVICE)
         for i in range(0, n, batch):
             idx = perm[i : i + batch]
             xb, yb = xtr[idx], ytr[idx]
@@ -114,7 +130,15 @@ def run_torch(batch: int) -> float:
             loss.item()
     with torch.no_grad():
         float(torch.nn.functional.mse_loss(model(xte), yte))
+    _sync()
     return time.perf_counter() - t0
+
+
+def _sync() -> None:
+    if DEVICE.startswith("cuda"):
+        import torch
+
+        torch.cuda.synchronize()
 
 
 def child(which: str, batch: int, threads: int) -> None:
@@ -144,11 +168,16 @@ def main() -> None:
     ap.add_argument("--batch", type=int, nargs="+", default=[256, 32])
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--child", choices=["mml", "torch"])
+    ap.add_argument("--n", type=int, default=N, help="number of samples")
+    ap.add_argument("--device", default=DEVICE)
     args = ap.parse_args()
+    os.environ["MML_BENCH_N"] = str(args.n)
+    os.environ["MML_BENCH_DEVICE"] = args.device
     if args.child:
         child(args.child, args.batch[0], args.threads)
         return
     targets = {256: 1.15, 32: 1.5}
+    print(f"# {args.n:,} samples, device {args.device}, {args.threads} torch thread(s), medians of {args.repeats}")
     for batch in args.batch:
         res = {w: [measure(w, batch, args.threads) for _ in range(args.repeats)] for w in ("torch", "mml")}
         t = {w: statistics.median(r["seconds"] for r in res[w]) for w in res}
