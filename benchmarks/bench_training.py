@@ -16,12 +16,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
 import time
-
-import os
 
 N = int(os.environ.get("MML_BENCH_N", 100_000))
 F, EPOCHS = 16, 3
