@@ -1,6 +1,7 @@
 """The ``mml`` command line.
 
 ``mml run CONFIG``      train and evaluate an experiment described by a YAML/TOML/JSON file
+``mml replay RUN_DIR``  run a saved run again from its initial state (``--verify``: bit-identical?)
 ``mml inspect PATH``    summarise any saved artifact (never executes code from it)
 ``mml demo-data OUT``   write the bundled battery demo FeatureSet as an artifact
 ``mml --version``
@@ -133,6 +134,52 @@ def run_config_file(config: str, *, out: str | None, quiet: bool, overrides: lis
     return 0
 
 
+def _differences(a: Any, b: Any) -> list[str]:
+    """Where two TrainStates differ: node/tensor names, step, epoch."""
+    out = []
+    for field in ("step", "epoch"):
+        if getattr(a, field, None) != getattr(b, field, None):
+            out.append(f"{field}: {getattr(a, field, None)} != {getattr(b, field, None)}")
+    pa, pb = a.graph.params, b.graph.params
+    for label in sorted(set(pa) | set(pb)):
+        if pa.get(label) != pb.get(label):
+            out.append(f"node {label!r}: params differ")
+    if not out and a != b:
+        out.append("optimizer or callback state differs")
+    return out
+
+
+def replay_run(run_dir: str, *, verify: bool) -> int:
+    """``mml replay``: run a saved experiment again from its saved initial state."""
+    from rich.console import Console
+
+    import mml
+
+    console = Console()
+    root = Path(run_dir)
+    experiment = mml.load(root / "experiment")
+    initial = mml.load(root / "initial_state")
+    final, history = mml.run(experiment, initial, progress=False)
+    mml.save(final, root / "replayed_state")
+    console.print(_metrics_table(history))
+    if not verify:
+        console.print(f"replayed; state saved to {root / 'replayed_state'}", highlight=False)
+        return 0
+    recorded = mml.load(root / "final_state")
+    diffs = _differences(final, recorded)
+    if diffs:
+        console.print("[red]replay differs from the recorded final state:[/red]")
+        for d in diffs:
+            console.print(f"  {d}", highlight=False)
+        return 1
+    console.print("replay verified: final state is bit-identical to the recorded one", highlight=False)
+    return 0
+
+
+def _cmd_replay(args: argparse.Namespace) -> int:
+    return replay_run(args.run_dir, verify=args.verify)
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     return run_config_file(args.config, out=args.out, quiet=args.quiet, overrides=args.set or [])
 
@@ -151,6 +198,10 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--quiet", action="store_true", help="no progress display")
     r.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config value (dotted key)")
     r.set_defaults(func=_cmd_run)
+    rp = sub.add_parser("replay", help="run a saved run again from its initial state (mml run --out DIR)")
+    rp.add_argument("run_dir")
+    rp.add_argument("--verify", action="store_true", help="fail unless the result is bit-identical")
+    rp.set_defaults(func=_cmd_replay)
     i = sub.add_parser("inspect", help="summarise a saved artifact")
     i.add_argument("path")
     i.set_defaults(func=_cmd_inspect)

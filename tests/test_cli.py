@@ -76,3 +76,14 @@ def test_console_script_version():
         [sys.executable, "-m", "mml.cli", "--version"], capture_output=True, text=True, check=True
     )
     assert out.stdout.strip() == f"mml {mml.__version__}"
+
+
+def test_replay_verifies_bit_for_bit(tmp_path, capsys):
+    assert _run(tmp_path) == 0
+    assert main(["replay", str(tmp_path / "run"), "--verify"]) == 0
+    assert "bit-identical" in capsys.readouterr().out
+    # tamper with the recorded result: verification must fail and say where
+    final = mml.load(tmp_path / "run" / "initial_state")
+    mml.save(final, tmp_path / "run" / "final_state")
+    assert main(["replay", str(tmp_path / "run"), "--verify"]) == 1
+    assert "differs" in capsys.readouterr().out
