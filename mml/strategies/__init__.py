@@ -1,0 +1,88 @@
+"""Execution strategies: cross-validation, sweeps and the executors that run their jobs.
+
+They sit outside the experiment: each builds many independent experiments (one per fold
+or per trial), runs them through an executor — in this process by default, in worker
+processes or on a Ray cluster — and gathers frozen results.
+
+>>> import mml.strategies as s
+>>> s.LocalExecutor()
+LocalExecutor()
+>>> s.get_path({"a": (1, 2)}, "a.1")
+2
+"""
+
+from mml.strategies._cv import (
+    CVResult as CVResult,
+    FoldResult as FoldResult,
+    cross_validate as cross_validate,
+    fold_featureset as fold_featureset,
+    pool_predictions as pool_predictions,
+)
+from mml.strategies._distributions import (
+    AbstractDistribution as AbstractDistribution,
+    Choice as Choice,
+    IntUniform as IntUniform,
+    LogUniform as LogUniform,
+    Uniform as Uniform,
+)
+from mml.strategies._executors import (
+    AbstractExecutor as AbstractExecutor,
+    LocalExecutor as LocalExecutor,
+    ProcessExecutor as ProcessExecutor,
+    RayExecutor as RayExecutor,
+)
+from mml.strategies._jobs import (
+    Job as Job,
+    RunOutcome as RunOutcome,
+    history_metrics as history_metrics,
+    pack_value as pack_value,
+    prediction_metrics as prediction_metrics,
+    run_job as run_job,
+    run_job_bytes as run_job_bytes,
+    unpack_value as unpack_value,
+)
+from mml.strategies._paths import get_path as get_path, set_path as set_path
+from mml.strategies._predictions import Predictions as Predictions, regression_metrics as regression_metrics
+from mml.strategies._sweep import (
+    SweepResult as SweepResult,
+    Trial as Trial,
+    apply_params as apply_params,
+    grid_trials as grid_trials,
+    random_trials as random_trials,
+    sweep as sweep,
+)
+
+__all__ = [
+    "AbstractDistribution",
+    "AbstractExecutor",
+    "CVResult",
+    "Choice",
+    "FoldResult",
+    "IntUniform",
+    "Job",
+    "LocalExecutor",
+    "LogUniform",
+    "Predictions",
+    "ProcessExecutor",
+    "RayExecutor",
+    "RunOutcome",
+    "SweepResult",
+    "Trial",
+    "Uniform",
+    "apply_params",
+    "cross_validate",
+    "fold_featureset",
+    "get_path",
+    "grid_trials",
+    "history_metrics",
+    "pack_value",
+    "pool_predictions",
+    "prediction_metrics",
+    "random_trials",
+    "regression_metrics",
+    "run_job",
+    "run_job_bytes",
+    "set_path",
+    "sweep",
+    "unpack_value",
+]

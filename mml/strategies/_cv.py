@@ -1,0 +1,324 @@
+"""k-fold cross-validation of an experiment: :func:`cross_validate` and its :class:`CVResult`.
+
+For each fold the FeatureSet gets the fold's rows as its ``train_split`` / ``val_split``,
+its recorded scalers are re-fitted on the fold's training rows only (no statistics leak
+from the validation fold), and the experiment runs from ``mml.init(exp_i, fold_in(key, i))``.
+The eval phases on ``val_split`` are pooled into one out-of-fold prediction per sample.
+
+>>> import mml, numpy as np
+>>> fs = mml.FeatureSet.from_dict({"x": np.arange(8.0), "y": np.arange(8.0)}, features="x", targets="y",
+...                               label="toy").fit_transform("minmax", fit_on=None)
+>>> train, val = np.arange(0, 6), np.arange(6, 8)
+>>> f0 = fold_featureset(fs, train, val, key=mml.random.key(0))
+>>> sorted(f0.split_indices), float(f0.column_array("features", "x")[train].max())
+(['train', 'val'], 1.0)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import attrs
+import numpy as np
+
+from mml._fields import FrozenDict, array_field, frozen_dict
+from mml.data import FeatureSet
+from mml.errors import ConfigError, SplitError, TrainingError
+from mml.random import Key, as_key, fold_in
+from mml.scalers import ScalerRecord
+from mml.splitters import KFoldSplitter
+from mml.strategies._executors import AbstractExecutor, resolve_executor
+from mml.strategies._jobs import Job, RunOutcome, prediction_metrics
+from mml.strategies._predictions import Predictions, uuid_bytes
+from mml.training import EvalPhase, Experiment, History, TrainState
+
+__all__ = ["cross_validate", "CVResult", "FoldResult", "fold_featureset", "pool_predictions"]
+
+
+def fold_featureset(
+    fs: FeatureSet,
+    train: Any,
+    val: Any,
+    *,
+    train_split: str = "train",
+    val_split: str = "val",
+    refit_scalers: bool = True,
+    key: Key | int,
+) -> FeatureSet:
+    """``fs`` with splits ``train_split`` = ``train`` and ``val_split`` = ``val`` (absolute row indices).
+
+    With ``refit_scalers`` every recorded scaler is undone and re-fitted, in order, with the
+    same spec, domain and keys but ``fit_on=train_split`` — so the params depend on the
+    fold's training rows only. Other splits are kept; ``fs`` is unchanged. ``key`` seeds
+    stochastic (scikit-learn) scalers.
+    """
+    if train_split == val_split:
+        raise SplitError(f"train_split and val_split must differ, both are {train_split!r}")
+    key = as_key(key)
+    records = [r for r in fs.records if isinstance(r, ScalerRecord)]
+    base = fs.undo_all_transforms() if refit_scalers and records else fs
+    drop = [s for s in (train_split, val_split) if s in base.split_indices]
+    if drop:
+        base = base.without_splits(*drop)
+    out = base.with_split(train_split, np.asarray(train, np.int64)).with_split(
+        val_split, np.asarray(val, np.int64)
+    )
+    if refit_scalers:
+        for j, rec in enumerate(records):
+            out = out.fit_transform(
+                rec.scaler, domain=rec.domain, keys=rec.keys, fit_on=train_split, key=fold_in(key, j)
+            )
+    return out
+
+
+@attrs.frozen
+class FoldResult:
+    """One fold: its index, training and validation rows (absolute) and the run's outcome.
+
+    >>> import numpy as np
+    >>> f = FoldResult(0, np.arange(3), np.arange(3, 4), RunOutcome(History(), "completed"))
+    >>> f.status, len(f.val_rows)
+    ('completed', 1)
+    """
+
+    fold: int
+    train_rows: np.ndarray = array_field(repr=lambda a: f"<{len(a)} rows>")  # noqa: RUF009 - an attrs field
+    val_rows: np.ndarray = array_field(repr=lambda a: f"<{len(a)} rows>")  # noqa: RUF009 - an attrs field
+    outcome: RunOutcome
+
+    @property
+    def history(self) -> History:
+        """The fold's metrics (see :class:`~mml.strategies.RunOutcome`)."""
+        return self.outcome.history
+
+    @property
+    def state(self) -> TrainState | None:
+        """The final state (``None`` unless ``keep_states=True``)."""
+        return self.outcome.state
+
+    @property
+    def status(self) -> str:
+        """``completed``, ``stopped`` or ``failed``."""
+        return self.outcome.status
+
+    @property
+    def predictions(self) -> Mapping[str, Predictions]:
+        """Eval phase label → this fold's :class:`Predictions`."""
+        return self.outcome.predictions
+
+    def metrics(self) -> dict[str, float]:
+        """History metrics (``phase/name``) plus ``phase/node/mse|mae|r2`` of every eval phase's predictions."""
+        return self.outcome.metrics()
+
+
+@attrs.frozen
+class CVResult:
+    """Per-fold results of :func:`cross_validate` and the pooled out-of-fold predictions.
+
+    ``pooled[phase]`` holds, for each eval phase on the validation split, every folded
+    sample exactly once (in row order of the folded rows) with the fold that predicted it.
+    ``to_pandas()`` is the tidy table ``(fold, metric, value)``; ``summary()`` its mean and
+    standard deviation per metric, with the pooled value beside prediction metrics.
+
+    >>> r = CVResult("toy", "train", "val", ())
+    >>> r.n_folds, r.status
+    (0, 'completed')
+    """
+
+    featureset: str
+    train_split: str
+    val_split: str
+    folds: tuple[FoldResult, ...] = attrs.field(converter=tuple)
+    pooled: Mapping[str, Predictions] = attrs.field(factory=FrozenDict, converter=frozen_dict)
+
+    @property
+    def n_folds(self) -> int:
+        """The number of folds."""
+        return len(self.folds)
+
+    @property
+    def histories(self) -> tuple[History, ...]:
+        """Each fold's History."""
+        return tuple(f.history for f in self.folds)
+
+    @property
+    def states(self) -> tuple[TrainState | None, ...]:
+        """Each fold's final state (``None`` entries unless ``keep_states=True``)."""
+        return tuple(f.state for f in self.folds)
+
+    @property
+    def status(self) -> str:
+        """The worst fold status (``failed`` > ``stopped`` > ``completed``)."""
+        rank = {"completed": 0, "stopped": 1, "failed": 2}
+        return max((f.status for f in self.folds), key=rank.__getitem__, default="completed")
+
+    def raise_for_status(self) -> CVResult:
+        """Raise a :class:`~mml.TrainingError` naming the failed folds, else return ``self``."""
+        failed = [f for f in self.folds if f.status == "failed"]
+        if failed:
+            raise TrainingError(
+                "cross-validation folds failed: "
+                + "; ".join(f"fold {f.fold}: {f.outcome.error}" for f in failed)
+            )
+        return self
+
+    def to_pandas(self) -> Any:
+        """Tidy per-fold metrics: columns ``fold``, ``metric``, ``value``."""
+        import pandas as pd
+
+        rows = [(f.fold, m, v) for f in self.folds for m, v in f.metrics().items()]
+        return pd.DataFrame(rows, columns=["fold", "metric", "value"])
+
+    def pooled_metrics(self) -> dict[str, float]:
+        """``phase/node/mse|mae|r2`` on the pooled out-of-fold predictions."""
+        out: dict[str, float] = {}
+        for label, preds in self.pooled.items():
+            out.update(prediction_metrics(label, preds))
+        return out
+
+    def summary(self) -> Any:
+        """Per metric: ``mean`` and ``std`` (ddof=1) over folds, ``n`` folds, and ``pooled`` (NaN where none)."""
+        df = self.to_pandas()
+        stats = df.groupby("metric", sort=False)["value"].agg(["mean", "std", "count"])
+        stats = stats.rename(columns={"count": "n"})
+        pooled = self.pooled_metrics()
+        stats["pooled"] = [pooled.get(m, float("nan")) for m in stats.index]
+        return stats
+
+
+def pool_predictions(
+    label: str, per_fold: Sequence[Predictions], uuids: np.ndarray, *, folds: Sequence[int] | None = None
+) -> Predictions:
+    """Stack per-fold predictions into one row per sample of ``uuids`` (``S16``), in that order.
+
+    Every UUID must be predicted by exactly one fold; anything else raises
+    :class:`~mml.TrainingError` naming the phase.
+    """
+    uuids = np.asarray(uuids)
+    position = {bytes(u): i for i, u in enumerate(uuid_bytes(uuids))}
+    n = len(position)
+    folds = list(range(len(per_fold))) if folds is None else list(folds)
+    fold_of = np.full(n, -1, np.int64)
+    nodes = set.intersection(*(set(p.nodes) for p in per_fold)) if per_fold else set()
+    slots: list[np.ndarray] = []
+    for fi, preds in zip(folds, per_fold):
+        pos = []
+        for u in preds.sample_uuids:
+            i = position.get(bytes(u))
+            if i is None:
+                raise TrainingError(
+                    f"eval phase {label!r} of fold {fi} predicted a sample outside the folded rows; pooled "
+                    "predictions need an EvalPhase on the validation split (see pooled_eval=)"
+                )
+            pos.append(i)
+        p = np.asarray(pos, np.int64)
+        if (fold_of[p] >= 0).any() or len(np.unique(p)) != len(p):
+            raise TrainingError(f"eval phase {label!r} predicted a sample in more than one fold")
+        fold_of[p] = fi
+        slots.append(p)
+    if (fold_of < 0).any():
+        raise TrainingError(
+            f"pooled predictions of eval phase {label!r} miss {int((fold_of < 0).sum())} of {n} samples; the "
+            "phase must evaluate the whole validation split of every fold"
+        )
+    outputs: dict[str, np.ndarray] = {}
+    targets: dict[str, np.ndarray] = {}
+    for node in sorted(nodes):
+        for src, dst in (("outputs", outputs), ("targets", targets)):
+            parts = [np.asarray(getattr(pr, src)[node]) for pr in per_fold]
+            arr = np.empty((n, *parts[0].shape[1:]), dtype=np.result_type(*parts))
+            for p, part in zip(slots, parts):
+                arr[p] = part
+            dst[node] = arr
+    return Predictions(label, outputs, targets, uuids, fold=fold_of)
+
+
+def _pooled_phases(exp: Experiment, featureset: str, val_split: str, pooled_eval: Any) -> tuple[str, ...]:
+    evals = {p.label: p for p in exp.phases if isinstance(p, EvalPhase)}
+    if pooled_eval is None:
+        return tuple(
+            label
+            for label, p in evals.items()
+            if any(b.featureset == featureset and b.split == val_split for b in p.inputs.values())
+        )
+    labels = (pooled_eval,) if isinstance(pooled_eval, str) else tuple(pooled_eval)
+    for label in labels:
+        if label not in evals:
+            raise ConfigError(
+                f"pooled_eval={label!r} is not an EvalPhase of experiment {exp.label!r}; eval phases: "
+                f"{', '.join(evals) or '(none)'}"
+            )
+    return labels
+
+
+def cross_validate(
+    experiment: Experiment,
+    *,
+    featureset: str,
+    splitter: KFoldSplitter,
+    on: str | None = None,
+    train_split: str = "train",
+    val_split: str = "val",
+    refit_scalers: bool = True,
+    key: Key | int,
+    executor: AbstractExecutor | None = None,
+    keep_states: bool = False,
+    pooled_eval: str | Sequence[str] | None = None,
+) -> CVResult:
+    """Run ``experiment`` once per fold of ``splitter`` over FeatureSet ``featureset``.
+
+    * The folds cover the rows of split ``on`` (all rows if ``None``) and are drawn from the
+      splitter's own seed (``group_by``/``stratify_by`` apply). For fold ``i`` the
+      FeatureSet's ``train_split``/``val_split`` become the fold's rows; other splits (say
+      an untouched ``test``) are kept. The experiment's plan binds these split names as usual.
+    * ``refit_scalers=True`` re-fits every recorded scaler on the fold's training rows
+      (:func:`fold_featureset`), so no statistics of the validation fold leak.
+    * Fold ``i`` runs from ``mml.init(exp_i, fold_in(key, i))`` through ``executor``
+      (default :class:`LocalExecutor`). Same key, same result, on every executor.
+    * The EvalPhases on ``val_split`` (or the ``pooled_eval`` labels) are pooled into
+      :attr:`CVResult.pooled`. Use ``EvalPhase(..., inverse_transform=True)`` to pool in raw
+      units when targets are scaled (each fold's scaler differs).
+
+    ``experiment`` is not changed. See ``docs/strategies.md`` for a full example.
+    """
+    if not isinstance(experiment, Experiment):
+        raise ConfigError(f"cross_validate takes an Experiment, got {type(experiment).__name__}")
+    if featureset not in experiment.featuresets:
+        raise ConfigError(
+            f"cross_validate: experiment {experiment.label!r} has no FeatureSet {featureset!r}; FeatureSets: "
+            f"{', '.join(experiment.featuresets)}"
+        )
+    if not isinstance(splitter, KFoldSplitter):
+        raise ConfigError(f"cross_validate takes splitter=KFoldSplitter(...), got {splitter!r}")
+    if train_split == val_split:
+        raise SplitError(f"train_split and val_split must differ, both are {train_split!r}")
+    key = as_key(key)
+    run_with = resolve_executor(executor)
+    fs = experiment.featuresets[featureset]
+    view = fs.view() if on is None else fs[on]
+    pooled_labels = _pooled_phases(experiment, featureset, val_split, pooled_eval)
+    pairs = splitter.folds(view)
+    jobs = []
+    for i, (train, val) in enumerate(pairs):
+        fs_i = fold_featureset(
+            fs,
+            train,
+            val,
+            train_split=train_split,
+            val_split=val_split,
+            refit_scalers=refit_scalers,
+            key=fold_in(fold_in(key, "scalers"), i),
+        )
+        exp_i = attrs.evolve(experiment, featuresets=experiment.featuresets.set(featureset, fs_i))
+        jobs.append(Job(exp_i, fold_in(key, i), keep_state=keep_states))
+    outcomes: tuple[RunOutcome, ...] = run_with.map(jobs)
+    folds = tuple(
+        FoldResult(i, train, val, outcome) for i, ((train, val), outcome) in enumerate(zip(pairs, outcomes))
+    )
+    pooled = {}
+    folded_uuids = fs.sample_uuids[np.asarray(view.indices)]
+    for label in pooled_labels:
+        if all(label in f.predictions for f in folds):
+            pooled[label] = pool_predictions(label, [f.predictions[label] for f in folds], folded_uuids)
+    return CVResult(featureset, train_split, val_split, folds, pooled)

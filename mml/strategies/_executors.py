@@ -1,0 +1,168 @@
+"""Executors run many independent :class:`~mml.strategies.Job` values and return their outcomes in order.
+
+* :class:`LocalExecutor` — in this process, one after the other (the default);
+* :class:`ProcessExecutor` — a pool of local worker processes;
+* :class:`RayExecutor` — tasks on a Ray cluster (``pip install 'mml[ray]'``).
+
+Executors are frozen values. The two remote ones send each job as a packed mml artifact
+(:func:`~mml.strategies.pack_value`) to the same job function,
+:func:`~mml.strategies.run_job_bytes`, and get a packed outcome back — no pickle of user
+objects. Every job carries its own key, so the outcomes do not depend on the executor, the
+number of workers or the order in which jobs finish.
+
+>>> LocalExecutor().map([])
+()
+>>> ProcessExecutor(max_workers=2).max_workers
+2
+"""
+
+from __future__ import annotations
+
+import abc
+import multiprocessing
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+import attrs
+
+from mml.errors import BackendError, ConfigError
+from mml.strategies._jobs import Job, RunOutcome, outcome_from_reply, pack_value, run_job, run_job_bytes
+
+__all__ = ["AbstractExecutor", "LocalExecutor", "ProcessExecutor", "RayExecutor", "resolve_executor"]
+
+
+class AbstractExecutor(abc.ABC):
+    """Runs jobs; ``map(jobs)`` returns one :class:`~mml.strategies.RunOutcome` per job, in order.
+
+    >>> issubclass(LocalExecutor, AbstractExecutor)
+    True
+    """
+
+    _mml_union = True
+    kind: ClassVar[str]
+
+    @abc.abstractmethod
+    def map(self, jobs: Sequence[Job]) -> tuple[RunOutcome, ...]:
+        """Run every job; the outcomes in the order of ``jobs``."""
+
+
+@attrs.frozen
+class LocalExecutor(AbstractExecutor):
+    """Run jobs in this process, sequentially (no serialization on the way).
+
+    >>> LocalExecutor() == LocalExecutor()
+    True
+    """
+
+    kind: ClassVar[str] = "executor.local"
+
+    def map(self, jobs: Sequence[Job]) -> tuple[RunOutcome, ...]:
+        return tuple(run_job(job) for job in jobs)
+
+
+def _check_workers(instance: Any, attribute: Any, value: Any) -> None:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+        raise ConfigError(
+            f"{type(instance).__name__}.{attribute.name} must be an int >= 1 or None, got {value!r}"
+        )
+
+
+_CONTEXTS = ("spawn", "forkserver", "fork")
+
+
+def _check_context(instance: Any, attribute: Any, value: Any) -> None:
+    if value not in _CONTEXTS:
+        raise ConfigError(
+            f"ProcessExecutor.start_method must be one of {', '.join(_CONTEXTS)}, got {value!r}"
+        )
+
+
+@attrs.frozen
+class ProcessExecutor(AbstractExecutor):
+    """Run jobs in a pool of ``max_workers`` local processes (``None``: one per CPU).
+
+    Jobs travel as packed artifacts, so everything in the experiment must be an mml value
+    whose classes import in a fresh process. ``start_method="spawn"`` (default) is safe with
+    torch's thread pools; scripts that use it need the usual
+    ``if __name__ == "__main__":`` guard.
+
+    >>> ProcessExecutor(2).start_method
+    'spawn'
+    """
+
+    kind: ClassVar[str] = "executor.process"
+    max_workers: int | None = attrs.field(default=None, validator=_check_workers)
+    start_method: str = attrs.field(default="spawn", validator=_check_context)
+
+    def map(self, jobs: Sequence[Job]) -> tuple[RunOutcome, ...]:
+        from concurrent.futures import ProcessPoolExecutor
+
+        if not jobs:
+            return ()
+        payloads = [pack_value(job) for job in jobs]
+        workers = min(self.max_workers or multiprocessing.cpu_count(), len(payloads))
+        ctx = multiprocessing.get_context(self.start_method)
+        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+            replies = list(pool.map(run_job_bytes, payloads))
+        return tuple(outcome_from_reply(r, i) for i, r in enumerate(replies))
+
+
+def _import_ray() -> Any:
+    try:
+        import ray
+    except ImportError as exc:
+        raise BackendError(
+            "RayExecutor needs Ray, which is not installed; install it with pip install 'mml[ray]' "
+            "(or pip install ray), or use LocalExecutor() / ProcessExecutor() on one machine"
+        ) from exc
+    return ray
+
+
+def _check_cpus(instance: Any, attribute: Any, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+        raise ConfigError(f"RayExecutor.num_cpus_per_trial must be a number > 0, got {value!r}")
+
+
+@attrs.frozen
+class RayExecutor(AbstractExecutor):
+    """Run jobs as Ray tasks (``address=None``: a running or a new local Ray instance; ``"auto"``; ``"ray://host:10001"``).
+
+    Ray is imported only when jobs are run; without it :meth:`map` raises
+    :class:`~mml.BackendError` (``pip install 'mml[ray]'``). Each task runs the same
+    document-based job function as :class:`ProcessExecutor` with ``num_cpus_per_trial``
+    CPUs; the cluster's workers need mml (and any user component modules) installed.
+    Ray is initialised if it is not already, and left running for the next call.
+
+    >>> RayExecutor(num_cpus_per_trial=2).num_cpus_per_trial
+    2
+    """
+
+    kind: ClassVar[str] = "executor.ray"
+    address: str | None = None
+    num_cpus_per_trial: float = attrs.field(default=1, validator=_check_cpus)
+
+    def map(self, jobs: Sequence[Job]) -> tuple[RunOutcome, ...]:
+        ray = _import_ray()
+        if not jobs:
+            return ()
+        if not ray.is_initialized():
+            ray.init(address=self.address, ignore_reinit_error=True)
+        task = ray.remote(num_cpus=self.num_cpus_per_trial)(run_job_bytes)
+        refs = [task.remote(pack_value(job)) for job in jobs]
+        replies = ray.get(refs)
+        return tuple(outcome_from_reply(r, i) for i, r in enumerate(replies))
+
+
+def resolve_executor(executor: AbstractExecutor | None) -> AbstractExecutor:
+    """``None`` → :class:`LocalExecutor`; an executor as it is; anything else is a :class:`~mml.ConfigError`.
+
+    >>> resolve_executor(None)
+    LocalExecutor()
+    """
+    if executor is None:
+        return LocalExecutor()
+    if not isinstance(executor, AbstractExecutor):
+        raise ConfigError(
+            f"executor= takes LocalExecutor(), ProcessExecutor(...) or RayExecutor(...), got {executor!r}"
+        )
+    return executor

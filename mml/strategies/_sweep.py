@@ -1,0 +1,215 @@
+"""Hyperparameter sweeps: a grid or a random search over dotted paths into an experiment.
+
+``grid`` maps a path (see :mod:`mml.strategies._paths`: ``"plan.phases.fit.n_epochs"``,
+``"graph.nodes.mlp.model.hidden"``) to candidate values (a list, or a :class:`Choice`)
+or, for random search (``n_trials=``), to a distribution (:class:`Uniform`,
+:class:`LogUniform`, :class:`IntUniform`, :class:`Choice`; a list means a Choice). Each
+trial is the experiment with those values set (:func:`apply_params`), run through an
+executor; :class:`SweepResult` ranks the trials by a metric.
+
+>>> grid_trials({"a": [1, 2], "b": ["x", "y"]})
+({'a': 1, 'b': 'x'}, {'a': 1, 'b': 'y'}, {'a': 2, 'b': 'x'}, {'a': 2, 'b': 'y'})
+>>> import mml
+>>> from mml.strategies import LogUniform
+>>> random_trials({"lr": LogUniform(1e-4, 1e-1)}, 2, key=mml.random.key(0)) == random_trials(
+...     {"lr": LogUniform(1e-4, 1e-1)}, 2, key=mml.random.key(0))
+True
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import attrs
+
+from mml._fields import FrozenDict
+from mml.errors import ConfigError, TrainingError
+from mml.random import Key, as_key, fold_in
+from mml.strategies._distributions import as_distribution
+from mml.strategies._executors import AbstractExecutor, resolve_executor
+from mml.strategies._jobs import Job, RunOutcome
+from mml.strategies._paths import parse_path, set_path
+from mml.training import Experiment
+
+__all__ = ["sweep", "SweepResult", "Trial", "grid_trials", "random_trials", "apply_params"]
+
+
+def _frozen(value: Any) -> Any:
+    if isinstance(value, (list, tuple)):
+        return tuple(_frozen(v) for v in value)
+    return value
+
+
+def _params(value: Any) -> FrozenDict[str, Any]:
+    return FrozenDict({str(k): _frozen(v) for k, v in dict(value).items()})
+
+
+def _check_grid(grid: Any) -> dict[str, Any]:
+    if not isinstance(grid, Mapping) or not grid:
+        raise ConfigError(
+            "a sweep grid is a non-empty mapping of path to values, e.g. {'plan.phases.fit.n_epochs': [1, 2]}"
+        )
+    for path in grid:
+        parse_path(path)
+    return dict(grid)
+
+
+def grid_trials(grid: Mapping[str, Any]) -> tuple[dict[str, Any], ...]:
+    """Every combination of the candidate values (the last path varies fastest).
+
+    Lists and :class:`Choice` enumerate their values, :class:`IntUniform` its range;
+    continuous distributions raise :class:`~mml.ConfigError` (use ``n_trials=``).
+    """
+    grid = _check_grid(grid)
+    options = [as_distribution(p, v).grid() for p, v in grid.items()]
+    return tuple(dict(zip(grid, combo)) for combo in itertools.product(*options))
+
+
+def random_trials(space: Mapping[str, Any], n_trials: int, *, key: Key | int) -> tuple[dict[str, Any], ...]:
+    """``n_trials`` draws from the distributions of ``space``; draw ``i`` of path ``p`` uses ``fold_in(fold_in(key, i), p)``.
+
+    Adding a path to ``space`` does not change the values drawn for the others.
+    """
+    space = _check_grid(space)
+    if isinstance(n_trials, bool) or not isinstance(n_trials, int) or n_trials < 1:
+        raise ConfigError(f"n_trials must be an int >= 1, got {n_trials!r}")
+    dists = {p: as_distribution(p, v) for p, v in space.items()}
+    key = as_key(key)
+    out = []
+    for i in range(n_trials):
+        k = fold_in(key, i)
+        out.append({p: d.sample(fold_in(k, p)) for p, d in dists.items()})
+    return tuple(out)
+
+
+def apply_params(experiment: Experiment, params: Mapping[str, Any]) -> Experiment:
+    """``experiment`` with each path of ``params`` set to its value (validated again; input unchanged).
+
+    >>> apply_params.__name__
+    'apply_params'
+    """
+    out = experiment
+    for path, value in params.items():
+        out = set_path(out, path, value)
+    return out
+
+
+@attrs.frozen
+class Trial:
+    """One sweep trial: its index, the values set at each path, and the run's outcome.
+
+    >>> from mml.training import History
+    >>> t = Trial(0, {"plan.n_epochs": [2]}, RunOutcome(History.from_rows([("fit", 0, -1, 1, "loss", .5)]), "completed"))
+    >>> t.params["plan.n_epochs"], t.metric("loss")
+    ((2,), 0.5)
+    """
+
+    index: int
+    params: Mapping[str, Any] = attrs.field(converter=_params)
+    outcome: RunOutcome
+
+    @property
+    def status(self) -> str:
+        """``completed``, ``stopped`` or ``failed``."""
+        return self.outcome.status
+
+    def metric(self, name: str) -> float:
+        """A metric of :meth:`RunOutcome.metrics`: ``"phase/name"``, or a bare name that occurs in one phase.
+
+        ``NaN`` when the trial did not log it.
+        """
+        metrics = self.outcome.metrics()
+        if name in metrics:
+            return metrics[name]
+        matches = [k for k in metrics if k.split("/", 1)[1] == name]
+        if len(matches) > 1:
+            raise ConfigError(
+                f"metric {name!r} is logged by several phases ({', '.join(matches)}); qualify it as 'phase/{name}'"
+            )
+        return metrics[matches[0]] if matches else math.nan
+
+
+def _check_mode(mode: str) -> None:
+    if mode not in ("min", "max"):
+        raise ConfigError(f"mode must be 'min' or 'max', got {mode!r}")
+
+
+@attrs.frozen
+class SweepResult:
+    """The trials of a sweep, in order. Rank them with :meth:`ranked` / :meth:`best`.
+
+    >>> SweepResult(("a",), ()).to_pandas().columns.tolist()
+    ['trial', 'status', 'a']
+    """
+
+    paths: tuple[str, ...] = attrs.field(converter=tuple)
+    trials: tuple[Trial, ...] = attrs.field(converter=tuple)
+
+    def ranked(self, metric: str, mode: str = "min") -> tuple[Trial, ...]:
+        """Trials that logged ``metric`` and did not fail, best first (ties keep trial order)."""
+        _check_mode(mode)
+        scored = [(t.metric(metric), t) for t in self.trials if t.status != "failed"]
+        scored = [(v, t) for v, t in scored if not math.isnan(v)]
+        sign = 1.0 if mode == "min" else -1.0
+        return tuple(t for _, t in sorted(scored, key=lambda vt: (sign * vt[0], vt[1].index)))
+
+    def best(self, metric: str, mode: str = "min") -> Trial:
+        """The trial with the lowest (``mode="min"``) or highest (``"max"``) ``metric``."""
+        ranked = self.ranked(metric, mode)
+        if not ranked:
+            logged = sorted({m for t in self.trials for m in t.outcome.metrics()})
+            raise TrainingError(
+                f"no successful trial logged metric {metric!r}; metrics logged: {', '.join(logged) or '(none)'}"
+            )
+        return ranked[0]
+
+    def to_pandas(self) -> Any:
+        """One row per trial: ``trial``, ``status``, one column per path, then every metric (``phase/name``)."""
+        import pandas as pd
+
+        rows = []
+        for t in self.trials:
+            row: dict[str, Any] = {"trial": t.index, "status": t.status}
+            row.update({p: t.params.get(p) for p in self.paths})
+            row.update(t.outcome.metrics())
+            rows.append(row)
+        return pd.DataFrame(rows, columns=None if rows else ["trial", "status", *self.paths])
+
+
+def sweep(
+    experiment: Experiment,
+    grid: Mapping[str, Any],
+    *,
+    key: Key | int,
+    executor: AbstractExecutor | None = None,
+    n_trials: int | None = None,
+    shared_key: bool = True,
+    keep_states: bool = False,
+) -> SweepResult:
+    """Run ``experiment`` once per point of ``grid`` (or ``n_trials`` random draws from it).
+
+    Without ``n_trials`` every combination of the candidates runs (:func:`grid_trials`);
+    with it, ``n_trials`` points are drawn from the distributions, seeded by
+    ``fold_in(key, "sample")`` (:func:`random_trials`). Every trial's experiment is built
+    first, so a bad path or value fails before anything runs. With ``shared_key`` (default)
+    every trial starts from ``mml.init(exp_t, key)`` — the same initialisation, so trials
+    differ only by their hyperparameters; otherwise trial ``t`` uses ``fold_in(key, t)``.
+    ``experiment`` is not changed; same key, same result, on every executor.
+    """
+    if not isinstance(experiment, Experiment):
+        raise ConfigError(f"sweep takes an Experiment, got {type(experiment).__name__}")
+    key = as_key(key)
+    grid = _check_grid(grid)
+    points = (
+        grid_trials(grid) if n_trials is None else random_trials(grid, n_trials, key=fold_in(key, "sample"))
+    )
+    jobs = [
+        Job(apply_params(experiment, p), key if shared_key else fold_in(key, t), keep_state=keep_states)
+        for t, p in enumerate(points)
+    ]
+    outcomes = resolve_executor(executor).map(jobs)
+    trials = tuple(Trial(t, p, o) for t, (p, o) in enumerate(zip(points, outcomes)))
+    return SweepResult(tuple(grid), trials)
