@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 import numpy as np
 
+from mml._fields import frozen_tuple
 from mml.errors import ConfigError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -51,7 +52,7 @@ class Key:
     Key(seed=42, words=...)
     """
 
-    words: tuple[int, ...] = attrs.field(converter=tuple, validator=_check_words)
+    words: tuple[int, ...] = attrs.field(converter=frozen_tuple, validator=_check_words)
 
     def __repr__(self) -> str:
         return f"Key(words={self.words})" if not _is_root(self) else f"Key(seed={self.words[3]}, words=...)"

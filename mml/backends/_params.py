@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeAlias
 
 import attrs
 import numpy as np
 
-from mml._fields import FrozenDict, frozen_dict
+from mml._fields import FrozenDict, frozen_dict, frozen_tuple
 
 __all__ = [
     "AbstractNodeParams",
@@ -27,6 +27,7 @@ __all__ = [
     "KerasParams",
     "SklearnParams",
     "SklearnFitted",
+    "ModelParams",
     "leaves_equal",
 ]
 
@@ -126,8 +127,10 @@ class KerasParams(AbstractNodeParams):
     kind: ClassVar[str] = "params.keras"
     backend: ClassVar[str] = "tensorflow"
 
-    trainable: tuple[Any, ...] = attrs.field(converter=tuple, eq=_LEAVES_EQ, hash=False)
-    non_trainable: tuple[Any, ...] = attrs.field(converter=tuple, eq=_LEAVES_EQ, hash=False, default=())
+    trainable: tuple[Any, ...] = attrs.field(converter=frozen_tuple, eq=_LEAVES_EQ, hash=False)
+    non_trainable: tuple[Any, ...] = attrs.field(
+        converter=frozen_tuple, eq=_LEAVES_EQ, hash=False, default=()
+    )
     input_shape: tuple[int, ...] = attrs.field(default=(), converter=_shape)
     output_shape: tuple[int, ...] = attrs.field(default=(), converter=_shape)
 
@@ -194,3 +197,8 @@ class SklearnParams(AbstractNodeParams):
     def is_fitted(self) -> bool:
         """Whether ``fit`` has been run."""
         return self.fitted is not None
+
+
+#: What a backend's ``init`` returns: the parameter record of a model node on one backend
+#: (all three carry the per-sample ``input_shape`` / ``output_shape`` the node was built for).
+ModelParams: TypeAlias = TorchParams | KerasParams | SklearnParams

@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Protocol, runtime_checkable
 
-from mml.backends._params import AbstractNodeParams
+from mml.backends._params import ModelParams
 from mml.errors import BackendError
 from mml.models._base import AbstractModel
 from mml.random import Key
@@ -36,7 +36,10 @@ class Backend(Protocol):
     True
     """
 
-    name: str
+    @property
+    def name(self) -> str:
+        """The backend's name: ``"torch"``, ``"tensorflow"`` or ``"sklearn"``."""
+        ...
 
     def init(
         self,
@@ -46,7 +49,7 @@ class Backend(Protocol):
         *,
         key: Key,
         device: Any = "cpu",
-    ) -> AbstractNodeParams:
+    ) -> ModelParams:
         """Fresh params for per-sample shapes; same key ⇒ identical params."""
         ...
 
@@ -126,7 +129,7 @@ def init(
     key: Key,
     device: Any = "cpu",
     target_shape: tuple[int, ...] | None = None,
-) -> AbstractNodeParams:
+) -> ModelParams:
     """Fresh params for ``spec`` at per-sample ``input_shape``.
 
     ``output_shape=None`` asks the spec (``spec.infer_output_shape(input_shape, target_shape)``).

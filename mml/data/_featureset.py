@@ -21,7 +21,7 @@ import attrs
 import numpy as np
 import pyarrow as pa
 
-from mml._fields import FrozenDict, arrays_equal, readonly_array
+from mml._fields import FrozenDict, arrays_equal, frozen_tuple, readonly_array
 from mml.data._build import as_key_list, build_table, column_to_numpy
 from mml.data._records import AbstractRecord
 from mml.data._schema import (
@@ -93,7 +93,7 @@ class FeatureSet:
     label: str = attrs.field(validator=_check_label)
     table: pa.Table = attrs.field(validator=_check_table)
     split_indices: Mapping[str, np.ndarray] = attrs.field(factory=FrozenDict, converter=_freeze_splits)
-    records: tuple[AbstractRecord, ...] = attrs.field(default=(), converter=tuple)
+    records: tuple[AbstractRecord, ...] = attrs.field(default=(), converter=frozen_tuple)
 
     def __attrs_post_init__(self) -> None:
         n = self.table.num_rows
@@ -228,7 +228,7 @@ class FeatureSet:
         if group_by is None:
             if sort_by is not None:
                 df = df.sort_values(sort_by, kind="stable")
-            data = {c: df[c].to_numpy() for c in wanted}
+            data: dict[str, Any] = {c: df[c].to_numpy() for c in wanted}
             return cls.from_dict(data, features=feats, targets=targs, tags=tag_keys, label=label, key=key)
         import pandas as pd
 
@@ -243,7 +243,7 @@ class FeatureSet:
         counts = np.bincount(codes, minlength=n_groups)
         sorted_codes = codes[order]
         starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
-        data: dict[str, Any] = {}
+        data = {}
         equal = bool((counts == counts[0]).all())
         for c in wanted:
             values = df[c].to_numpy()[order]
@@ -506,7 +506,7 @@ class FeatureSet:
             if rows.parent.table is not self.table and not rows.parent.table.equals(self.table):
                 raise SplitError(f"the view for split {name!r} belongs to another FeatureSet")
             rows = rows.indices
-        return attrs.evolve(self, split_indices=self.split_indices.set(name, np.asarray(rows)))
+        return attrs.evolve(self, split_indices={**self.split_indices, name: np.asarray(rows)})
 
     def without_splits(self, *names: str) -> FeatureSet:
         """A new FeatureSet without the named splits (all splits when none are named)."""

@@ -21,6 +21,7 @@ from typing import Any, ClassVar
 import attrs
 import numpy as np
 
+from mml._fields import frozen_tuple
 from mml.errors import SchemaError
 
 __all__ = ["AbstractPredicate", "Compare", "IsIn", "Between", "And", "Or", "Not", "ColumnExpr", "col"]
@@ -95,7 +96,7 @@ class IsIn(AbstractPredicate):
 
     kind: ClassVar[str] = "predicate.isin"
     column: str
-    values: tuple[Scalar, ...] = attrs.field(converter=tuple)
+    values: tuple[Scalar, ...] = attrs.field(converter=frozen_tuple)
     negate: bool = False
 
     def evaluate(self, source: Any) -> np.ndarray:
@@ -133,7 +134,7 @@ class And(AbstractPredicate):
     """All terms hold."""
 
     kind: ClassVar[str] = "predicate.and"
-    terms: tuple[AbstractPredicate, ...] = attrs.field(converter=tuple)
+    terms: tuple[AbstractPredicate, ...] = attrs.field(converter=frozen_tuple)
 
     def evaluate(self, source: Any) -> np.ndarray:
         out = self.terms[0].evaluate(source)
@@ -150,7 +151,7 @@ class Or(AbstractPredicate):
     """Any term holds."""
 
     kind: ClassVar[str] = "predicate.or"
-    terms: tuple[AbstractPredicate, ...] = attrs.field(converter=tuple)
+    terms: tuple[AbstractPredicate, ...] = attrs.field(converter=frozen_tuple)
 
     def evaluate(self, source: Any) -> np.ndarray:
         out = self.terms[0].evaluate(source)

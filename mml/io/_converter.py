@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import functools
 import importlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from types import UnionType
 from typing import Any, Union, get_args, get_origin
 
@@ -79,7 +79,7 @@ def _is_union_base(t: Any) -> bool:
 
 def _all_subclasses(base: type) -> list[type]:
     out: list[type] = []
-    stack = list(base.__subclasses__())
+    stack: list[type] = list(base.__subclasses__())
     while stack:
         c = stack.pop()
         out.append(c)
@@ -158,7 +158,7 @@ def make_converter() -> cattrs.Converter:
 
     # 3. Tagged unions. Concrete components carry their kind and import path.
     def _concrete_unstructure_factory(cls: type) -> Any:
-        base_fn = make_dict_unstructure_fn(cls, conv)
+        base_fn: Callable[[Any], dict[str, Any]] = make_dict_unstructure_fn(cls, conv)
         kind = cls.__dict__["kind"]
         path = type_path(cls)
 

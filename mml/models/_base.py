@@ -15,7 +15,7 @@ from __future__ import annotations
 import abc
 import math
 from collections.abc import Sequence
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from mml.errors import ConfigError, ShapeError
 
@@ -50,7 +50,12 @@ class AbstractModel(abc.ABC):
 
     _mml_union = True
     kind: ClassVar[str]
-    backend: Any
+
+    if TYPE_CHECKING:
+        # Concrete specs define ``backend`` as an attrs field or a ``ClassVar``; either is a
+        # read-only ``str`` attribute as far as callers are concerned.
+        @property
+        def backend(self) -> str: ...
 
     @abc.abstractmethod
     def infer_output_shape(

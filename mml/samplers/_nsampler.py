@@ -43,7 +43,7 @@ def _freeze_conditions(value: Any) -> FrozenDict[str, FrozenDict[str, Similarity
             "NSampler.conditions maps role → {column: SimilarityCondition}, e.g. "
             "{'pair': {'soh': mml.samplers.similar(0.05)}}; got " + repr(value)[:200]
         )
-    out = {}
+    out: dict[str, FrozenDict[str, SimilarityCondition]] = {}
     for role, conds in value.items():
         if not isinstance(role, str) or not role or role == ANCHOR_ROLE:
             raise SamplerError(

@@ -31,6 +31,7 @@ import attrs
 import numpy as np
 import pyarrow as pa
 
+from mml._fields import frozen_tuple
 from mml.data import AbstractRecord, FeatureSet, column_name
 from mml.errors import NotInvertibleError, ScalerError, SchemaError, SplitError
 from mml.scalers._base import AbstractScaler, AbstractScalerParams
@@ -60,11 +61,11 @@ class ScalerRecord(AbstractRecord):
 
     kind: ClassVar[str] = "record.scaler"
     scaler: AbstractScaler
-    params: tuple[AbstractScalerParams, ...] = attrs.field(converter=tuple)
+    params: tuple[AbstractScalerParams, ...] = attrs.field(converter=frozen_tuple)
     domain: str
-    keys: tuple[str, ...] = attrs.field(converter=tuple)
+    keys: tuple[str, ...] = attrs.field(converter=frozen_tuple)
     fit_on: str | None
-    input_reps: tuple[str, ...] = attrs.field(converter=tuple)
+    input_reps: tuple[str, ...] = attrs.field(converter=frozen_tuple)
     n_fit: int
 
     def describe(self) -> str:

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, final
 import attrs
 import numpy as np
 
+from mml._fields import frozen_tuple
 from mml.errors import ScalerError
 from mml.scalers._base import AbstractScaler, AbstractScalerParams, as_samples, check_params
 
@@ -73,7 +74,7 @@ class SegmentedParams(AbstractScalerParams):
     """
 
     kind: ClassVar[str] = "scaler_params.segmented"
-    params: tuple[AbstractScalerParams, ...] = attrs.field(converter=tuple)
+    params: tuple[AbstractScalerParams, ...] = attrs.field(converter=frozen_tuple)
 
 
 @final
@@ -88,7 +89,7 @@ class Segmented(AbstractScaler):
 
     kind: ClassVar[str] = "scaler.segmented"
     feature_wise: ClassVar[bool] = False
-    boundaries: tuple[int, ...] = attrs.field(converter=tuple, validator=_check_boundaries)
+    boundaries: tuple[int, ...] = attrs.field(converter=frozen_tuple, validator=_check_boundaries)
     scalers: tuple[AbstractScaler, ...] = attrs.field(converter=_scalers_tuple, validator=_check_scalers)
     axis: int = -1
 

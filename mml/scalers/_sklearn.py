@@ -129,7 +129,9 @@ def _freeze(value: Any, where: str) -> Any:
 
 def _split_estimator(est: Any, where: str) -> tuple[FrozenDict[str, Any], FrozenDict[str, Any]]:
     params = est.get_params(deep=False)
-    frozen_params = FrozenDict({k: _freeze(v, f"{where} parameter {k!r}") for k, v in params.items()})
+    frozen_params: FrozenDict[str, Any] = FrozenDict(
+        {k: _freeze(v, f"{where} parameter {k!r}") for k, v in params.items()}
+    )
     fitted = {k: _freeze(v, f"{where} attribute {k!r}") for k, v in vars(est).items() if k not in params}
     return frozen_params, FrozenDict(fitted)
 

@@ -31,6 +31,7 @@ import attrs
 import numpy as np
 
 import mml.random
+from mml._fields import frozen_tuple
 from mml.data import AbstractRecord, FeatureSet, FeatureSetView
 from mml.errors import SchemaError, SplitError
 from mml.random import Key
@@ -98,7 +99,7 @@ class SplitterRecord(AbstractRecord):
     kind: ClassVar[str] = "record.splitter"
     splitter: AbstractSplitter
     on: str | None = None
-    splits: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    splits: tuple[str, ...] = attrs.field(default=(), converter=frozen_tuple)
     key: Key | None = None
 
 
