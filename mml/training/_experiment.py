@@ -42,7 +42,10 @@ from mml.training._phases import (
     iter_phases,
 )
 
-__all__ = ["Experiment", "heads_of", "node_backend"]
+__all__ = ["Experiment", "heads_of", "node_backend", "check_graphwise_backends", "GRADIENT_BACKENDS"]
+
+#: backends whose nodes a TrainPhase trains by gradients
+GRADIENT_BACKENDS: tuple[str, ...] = ("torch", "tensorflow")
 
 
 def _featuresets(value: Any) -> FrozenDict[str, Any]:
@@ -95,6 +98,60 @@ def heads_of(graph: Any, label: str) -> tuple[str, ...]:
                 seen.add(up)
                 stack.append(up)
     return tuple(h for h in graph.topological_order if h in seen and graph[h].is_head)
+
+
+def check_graphwise_backends(phase: str, graph: Any, trainable: Sequence[str]) -> None:
+    """A :class:`~mml.TrainingError` when graph-wise training would span several backends.
+
+    >>> from mml.graph import ModelGraph, ModelNode, FeatureSetRef, NodeRef
+    >>> from mml.models import SequentialMLP
+    >>> g = ModelGraph.of(ModelNode("a", SequentialMLP(hidden=(2,), output_shape=(2,)), FeatureSetRef("fs")),
+    ...                   ModelNode("b", SequentialMLP(hidden=(2,), backend="tensorflow"), NodeRef("a")))
+    >>> check_graphwise_backends("fit", g, ["a", "b"])  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    mml.errors.TrainingError: phase 'fit' (graph-wise) would train nodes of 2 backends (tensorflow: 'b'; torch: 'a') ...
+    """
+    by_backend: dict[str, list[str]] = {}
+    for n in trainable:
+        by_backend.setdefault(node_backend(graph, n) or "?", []).append(n)
+    if len(by_backend) > 1:
+        groups = "; ".join(f"{b}: {', '.join(map(repr, ns))}" for b, ns in sorted(by_backend.items()))
+        raise TrainingError(
+            f"phase {phase!r} (graph-wise) would train nodes of {len(by_backend)} backends ({groups}) with one "
+            "backward pass, but gradients stop at a backend boundary; use mode='stagewise' (a loss and an "
+            "optimizer per node) or freeze the nodes of all but one backend (graph.freeze([...]))"
+        )
+
+
+def _graphwise_candidates(graph: Any, phase: TrainPhase) -> list[str]:
+    if phase.trainable is not None:
+        return [n for n in phase.trainable if n in graph]
+    if phase.active_nodes is not None:
+        active = set(phase.active_nodes)
+    else:
+        active = set()
+        for applied in phase.losses:
+            if applied.node in graph:
+                active |= {applied.node, *_ancestors_of(graph, applied.node)}
+    return [
+        n
+        for n in graph.topological_order
+        if n in active
+        and node_backend(graph, n) in GRADIENT_BACKENDS
+        and not getattr(graph[n], "frozen", False)
+    ]
+
+
+def _ancestors_of(graph: Any, label: str) -> set[str]:
+    seen: set[str] = set()
+    stack = [label]
+    while stack:
+        for up in graph[stack.pop()].node_upstreams:
+            if up not in seen:
+                seen.add(up)
+                stack.append(up)
+    return seen
 
 
 def _hint(name: str, options: Sequence[str]) -> str:
@@ -194,6 +251,11 @@ def validate(exp: Experiment) -> None:
                     problems.append(
                         f"phase {phase.label!r}: unknown node {name!r}{_hint(name, list(exp.graph))}"
                     )
+        if isinstance(phase, TrainPhase) and phase.mode == "graphwise":
+            try:
+                check_graphwise_backends(phase.label, exp.graph, _graphwise_candidates(exp.graph, phase))
+            except TrainingError as exc:
+                problems.append(str(exc))
         if isinstance(phase, (TrainPhase, EvalPhase)) and not inputs:
             problems.append(f"phase {phase.label!r} binds no inputs; pass inputs={{head: InputBinding(...)}}")
     dup = sorted({n for n in labels if labels.count(n) > 1})

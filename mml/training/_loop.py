@@ -26,11 +26,11 @@ from mml.callbacks._base import AbstractCallback, Event
 from mml.errors import CallbackError, MMLError, TrainingError
 from mml.random import Key, as_key, fold_in
 from mml.training._devices import resolve_device
-from mml.training._experiment import Experiment, heads_of
+from mml.training._experiment import GRADIENT_BACKENDS, Experiment, check_graphwise_backends, heads_of
 from mml.training._losses import AppliedLoss, compile_loss
 from mml.training._phases import AbstractPhase, EvalPhase, FitPhase, InputBinding, PhaseGroup, TrainPhase
 from mml.training._results import EvalResult, History, PhaseResult
-from mml.training._state import GRAPH_OPTIMIZER, ExecutionContext, TrainState
+from mml.training._state import GRAPH_OPTIMIZER, ExecutionContext, TrainState, box
 
 __all__ = ["init", "steps", "run_phase", "run", "evaluate", "fit_nodes"]
 
@@ -51,25 +51,40 @@ def init(experiment: Experiment, key: Key | int) -> TrainState:
 # -- phase preparation (once per phase) ---------------------------------------------------
 
 
+def loss_backend(graph: Any, label: str) -> str:
+    """The tensor library a loss bound to ``label`` computes in: ``"tensorflow"`` or ``"torch"``.
+
+    A model node's own backend (scikit-learn outputs are numpy and go to torch); a joining
+    node's is that of its inputs (torch wins, as when the graph combines them).
+    """
+    node = graph[label]
+    model = getattr(node, "model", None)
+    if model is not None:
+        return "tensorflow" if getattr(model, "backend", None) == "tensorflow" else "torch"
+    found = {loss_backend(graph, up) for up in node.node_upstreams}
+    return "tensorflow" if found == {"tensorflow"} else "torch"
+
+
 class _LossPlan:
     """One applied loss, resolved once per phase (not a value: never saved)."""
 
-    __slots__ = ("applied", "fn", "getters", "head", "name", "node", "weight", "weight_role")
+    __slots__ = ("applied", "fn", "getters", "head", "name", "node", "tf", "weight", "weight_roles")
 
     def __init__(self, applied: AppliedLoss, graph: Any, bound: Sequence[str]) -> None:
         self.applied = applied
-        self.fn = compile_loss(applied.loss)
+        self.tf = loss_backend(graph, applied.node) == "tensorflow"
+        self.fn = compile_loss(applied.loss, "tensorflow" if self.tf else "torch")
         self.name = applied.name
         self.node = applied.node
         self.weight = applied.weight
         heads = [h for h in heads_of(graph, applied.node) if h in bound]
         self.head = heads[0] if heads else None
         self.getters = [(s.role or "default", s.source, s.key) for s in applied.specs]
-        self.weight_role = self.getters[0][0]
+        # per-sample weights and masks of every role the loss reads are combined (product / and)
+        self.weight_roles = tuple(dict.fromkeys(g[0] for g in self.getters))
 
     def value(self, outputs: Mapping[str, Any], data: Mapping[str, Any]) -> Any:
-        import torch
-
+        tf = self.tf
         args = []
         for role, source, key in self.getters:
             if source == "outputs":
@@ -87,13 +102,39 @@ class _LossPlan:
                     raise TrainingError(
                         f"loss {self.name!r} reads {source} but the batch of {self.head!r} has none"
                     )
-            if not isinstance(y, torch.Tensor):
-                y = torch.as_tensor(np.asarray(y))
-            args.append(y)
-        sd = data.get(self.weight_role, {}).get(self.head) if self.head is not None else None
-        w = None if sd is None else sd.weights
-        m = None if sd is None else sd.mask
+            args.append(_as_tf(y) if tf else _as_torch(y))
+        w = m = None
+        if self.head is not None:
+            for role in self.weight_roles:
+                sd = data.get(role, {}).get(self.head)
+                if sd is None:
+                    continue
+                if sd.weights is not None:
+                    sw = _as_tf(sd.weights) if tf else _as_torch(sd.weights)
+                    w = sw if w is None else w * sw
+                if sd.mask is not None:
+                    sm = _as_tf(sd.mask) if tf else _as_torch(sd.mask)
+                    m = sm if m is None else m & sm
         return self.fn(args, w, m)
+
+
+def _as_torch(y: Any) -> Any:
+    import torch
+
+    if isinstance(y, torch.Tensor):
+        return y
+    if hasattr(y, "numpy"):  # a TensorFlow tensor crossing into torch
+        y = y.numpy()
+    a = np.asarray(y)
+    if a.dtype.kind in "biuf" and not a.flags.writeable:
+        a = a.copy()
+    return torch.as_tensor(a)
+
+
+def _as_tf(y: Any) -> Any:
+    from mml.training._losses_tf import as_tf
+
+    return as_tf(y)
 
 
 def _missing(lp: _LossPlan, role: str, found: Mapping[str, Any]) -> str:
@@ -183,6 +224,50 @@ def _to_torch(sd: Any, device: Any) -> Any:
     )
 
 
+def _to_tf(sd: Any, device: Any = None) -> Any:
+    """SampleData (numpy) → SampleData of TensorFlow tensors (floats as float32), once per batch."""
+    from mml.training._losses_tf import as_tf
+
+    def conv(a: Any) -> Any:
+        if a is None:
+            return None
+        if not hasattr(a, "dtype") or getattr(a.dtype, "kind", "f") not in "biuf":
+            return a
+        return as_tf(a)
+
+    return _replace(
+        sd,
+        features=conv(sd.features),
+        targets=conv(sd.targets),
+        weights=conv(sd.weights),
+        mask=conv(sd.mask),
+    )
+
+
+def _converter(graph: Any, head: str) -> Any:
+    """How the data of ``head`` is converted once per batch: to TensorFlow for Keras heads."""
+    return (
+        _to_tf if getattr(getattr(graph[head], "model", None), "backend", None) == "tensorflow" else _to_torch
+    )
+
+
+def _is_tf_params(rec: Any) -> bool:
+    return rec is not None and hasattr(rec, "trainable") and not hasattr(rec, "params")
+
+
+def param_dict(rec: Any) -> Mapping[str, Any]:
+    """A node's trainable tensors by name (Keras variables are named by position: ``"0"``, ``"1"``...)."""
+    if _is_tf_params(rec):
+        return {str(i): v for i, v in enumerate(rec.trainable)}
+    return rec.params  # type: ignore[no-any-return]
+
+
+def _with_param_dict(rec: Any, params: Mapping[str, Any]) -> Any:
+    if _is_tf_params(rec):
+        return _replace(rec, trainable=tuple(params[str(i)] for i in range(len(rec.trainable))))
+    return _replace(rec, params=FrozenDict(params))
+
+
 def _params_device(state: TrainState, label: str) -> Any:
     rec = state.graph.params[label]
     params = getattr(rec, "params", None)
@@ -219,6 +304,40 @@ def _move_params(state: TrainState, label: str, device: Any) -> TrainState:
     return state.with_params(label, new)
 
 
+def _fed_by(graph: Any, heads: Sequence[str]) -> frozenset[str]:
+    """The nodes whose every head is in ``heads`` (they can run on those heads' data alone)."""
+    hs = set(heads)
+    return frozenset(n for n in graph.topological_order if set(heads_of(graph, n)) <= hs)
+
+
+class _StepPlan:
+    """What one step runs: its heads, active nodes, losses and trainable nodes by backend.
+
+    One for every step under a ``zip_*`` schedule; one per binding group under
+    ``alternate_*``. Not a value: never saved.
+    """
+
+    __slots__ = ("active", "heads", "losses", "needs_key", "stagewise", "tf_nodes", "torch_nodes")
+
+    def __init__(
+        self,
+        heads: tuple[str, ...],
+        active: frozenset[str],
+        losses: tuple[_LossPlan, ...],
+        torch_nodes: tuple[str, ...],
+        tf_nodes: tuple[str, ...],
+        stagewise: bool,
+        needs_key: bool,
+    ) -> None:
+        self.heads = heads
+        self.active = active
+        self.losses = losses
+        self.torch_nodes = torch_nodes
+        self.tf_nodes = tf_nodes
+        self.stagewise = stagewise
+        self.needs_key = needs_key
+
+
 class _TrainPlan:
     """What a training phase resolves once before its first step."""
 
@@ -245,7 +364,8 @@ class _TrainPlan:
         gradient_nodes = [
             n
             for n in graph.topological_order
-            if n in self.active and getattr(getattr(graph[n], "model", None), "backend", None) in ("torch",)
+            if n in self.active
+            and getattr(getattr(graph[n], "model", None), "backend", None) in GRADIENT_BACKENDS
         ]
         if phase.trainable is not None:
             bad = [n for n in phase.trainable if n in frozen]
@@ -258,7 +378,7 @@ class _TrainPlan:
             if other:
                 raise TrainingError(
                     f"phase {phase.label!r}: node(s) {', '.join(map(repr, other))} cannot be trained by gradients "
-                    "here (inactive, joining or non-torch nodes); fit scikit-learn nodes with a FitPhase"
+                    "here (inactive, joining or scikit-learn nodes); fit scikit-learn nodes with a FitPhase"
                 )
             trainable = [n for n in graph.topological_order if n in phase.trainable]
         else:
@@ -275,9 +395,12 @@ class _TrainPlan:
         if not trainable:
             raise TrainingError(
                 f"phase {phase.label!r} has no trainable node (all frozen, fitted or without a loss); "
-                "unfreeze a node or bind a loss to a torch node"
+                "unfreeze a node or bind a loss to a torch or Keras node"
             )
         self.trainable = tuple(trainable)
+        self.tf_nodes = frozenset(n for n in trainable if graph[n].model.backend == "tensorflow")
+        if not self.stagewise:
+            check_graphwise_backends(phase.label, graph, trainable)
         self.optimizers: dict[str, Any] = {}
         if self.stagewise:
             for n in trainable:
@@ -296,7 +419,6 @@ class _TrainPlan:
                     "TrainPhase(optimizer=...)"
                 )
             self.optimizers[GRAPH_OPTIMIZER] = opt
-        self.needs_key = _needs_key(graph, sorted(self.active))
         self.phase_key = fold_in(state.key, phase.label)
         self.sampler_key = fold_in(self.phase_key, "sampler")
         # devices: the node's own wins over the phase's
@@ -318,13 +440,7 @@ class _TrainPlan:
         for h in self.heads:
             b = phase.inputs[h]
             groups.setdefault((b.featureset, b.split, b.sampler, b.stream), []).append(h)
-        self.groups = list(groups.values())
-        counts = {h: self.nbatches[h] for h in self.heads}
-        if phase.batch_schedule.endswith("strict") and len(set(counts.values())) > 1:
-            raise TrainingError(
-                f"phase {phase.label!r} uses batch_schedule={phase.batch_schedule!r} but its inputs give different "
-                f"numbers of batches per epoch ({counts}); use a '*_cycle' schedule or matching samplers"
-            )
+        self.groups = [tuple(g) for g in groups.values()]
         self.callbacks: tuple[AbstractCallback, ...] = phase.callbacks
         self.slots = tuple(f"{phase.label}/{i}" for i in range(len(phase.callbacks)))
         self.batch_callbacks = any(cb.has_batch_hooks for cb in phase.callbacks)
@@ -333,42 +449,98 @@ class _TrainPlan:
             for cb, s in zip(phase.callbacks, self.slots)
             if type(cb).lr_scale is not AbstractCallback.lr_scale
         ]
+        self.converters = {h: _converter(graph, h) for h in self.heads}
+        if phase.batch_schedule.startswith("zip") or len(self.groups) == 1:
+            every = self._step_plan(self.heads, self.losses)
+            self.step_plans = dict.fromkeys(self.groups, every)
+        else:
+            self.step_plans = self._alternate_plans(loss_nodes)
+
+    def _step_plan(self, heads: Sequence[str], losses: Sequence[_LossPlan]) -> _StepPlan:
+        active = self.active if len(heads) == len(self.heads) else self.active & _fed_by(self.graph, heads)
+        if self.stagewise:
+            own = {lp.node for lp in losses}
+            trainable = tuple(n for n in self.trainable if n in own)
+        else:
+            trainable = self.trainable  # a node no loss of the step reaches gets a zero gradient
+        return _StepPlan(
+            tuple(heads),
+            active,
+            tuple(losses),
+            tuple(n for n in trainable if n not in self.tf_nodes),
+            tuple(n for n in trainable if n in self.tf_nodes),
+            self.stagewise,
+            _needs_key(self.graph, sorted(active)),
+        )
+
+    def _alternate_plans(self, loss_nodes: Sequence[str]) -> dict[tuple[str, ...], _StepPlan]:
+        label = self.phase.label
+        owner: dict[tuple[str, ...], list[_LossPlan]] = {g: [] for g in self.groups}
+        for lp in self.losses:
+            heads = {h for h in heads_of(self.graph, lp.node) if h in self.heads}
+            found = [g for g in self.groups if heads <= set(g)]
+            if not found:
+                raise TrainingError(
+                    f"phase {label!r} (batch_schedule={self.phase.batch_schedule!r}): loss {lp.name!r} needs head(s) "
+                    f"{', '.join(map(repr, sorted(heads)))}, which are fed by different bindings; an alternate "
+                    "schedule feeds one binding per step — use a 'zip_*' schedule or bind those heads to the same data"
+                )
+            owner[found[0]].append(lp)
+        idle = [g for g, lps in owner.items() if not lps]
+        if idle:
+            raise TrainingError(
+                f"phase {label!r} (batch_schedule={self.phase.batch_schedule!r}): the binding of head(s) "
+                f"{', '.join(repr(h) for g in idle for h in g)} feeds no loss; bind a loss to a node below them "
+                "or drop the binding"
+            )
+        return {g: self._step_plan(g, owner[g]) for g in self.groups}
 
     def head_batches(self, head: str, epoch: int) -> Iterator[Any]:
         b = self.phase.inputs[head]
         fskey = fold_in(self.sampler_key, f"{b.featureset}/{b.split}")
         return b.sampler.batches(self.prepared[head], key=fskey, epoch=epoch, stream=b.stream)
 
-    def schedule(self, epoch: int) -> Iterator[dict[str, Any]]:
-        """Per step: head → Batch (all heads for zip, one group for alternate)."""
-        mode = self.phase.batch_schedule
-        cycle = mode.endswith("cycle")
-        longest = max(self.nbatches[h] for h in self.heads)
-        iters = {h: self.head_batches(h, epoch) for h in self.heads}
-        restarts = dict.fromkeys(self.heads, 0)
+    def schedule(self, epoch: int) -> Iterator[tuple[_StepPlan, dict[str, Any]]]:
+        """Per step: the step plan and head → Batch (see ``docs/training.md``, batch schedules).
 
-        def nxt(h: str) -> Any:
+        Heads bound to the same (FeatureSet, split, sampler, stream) form one group and share
+        each batch. With groups ``S1 = [b1, b2, b3]`` and ``S2 = [c1, c2]``: ``zip_strict``
+        gives ``(b1, c1), (b2, c2)``; ``zip_cycle`` ``(b1, c1), (b2, c2), (b3, c1)``;
+        ``alternate_strict`` ``b1, c1, b2, c2``; ``alternate_cycle`` ``b1, c1, b2, c2, b3, c1``.
+        A cycled group restarts the same epoch's stream (the same batches again).
+        """
+        mode = self.phase.batch_schedule
+        groups = self.groups
+        counts = [self.nbatches[g[0]] for g in groups]
+        n = max(counts) if mode.endswith("cycle") else min(counts)
+        plans = [self.step_plans[g] for g in groups]
+        if len(groups) == 1:
+            g, sp = groups[0], plans[0]
+            for batch in self.head_batches(g[0], epoch):
+                yield sp, dict.fromkeys(g, batch)
+            return
+        iters = [self.head_batches(g[0], epoch) for g in groups]
+
+        def nxt(i: int) -> Any:
             try:
-                return next(iters[h])
-            except StopIteration:
-                restarts[h] += 1
-                iters[h] = self.head_batches(h, epoch * 1_000_003 + restarts[h])
-                return next(iters[h])
+                return next(iters[i])
+            except StopIteration:  # only a '*_cycle' schedule gets here: restart the same stream
+                iters[i] = self.head_batches(groups[i][0], epoch)
+                return next(iters[i])
 
         if mode.startswith("zip"):
-            if len(self.heads) == 1 and not cycle:
-                h = self.heads[0]
-                for batch in iters[h]:
-                    yield {h: batch}
-                return
-            for _ in range(longest):
-                yield {h: nxt(h) for h in self.heads}
+            sp = plans[0]
+            for _ in range(n):
+                batches: dict[str, Any] = {}
+                for i, g in enumerate(groups):
+                    batch = nxt(i)
+                    for h in g:
+                        batches[h] = batch
+                yield sp, batches
         else:
-            for _ in range(longest):
-                for group in self.groups:
-                    if not cycle and restarts[group[0]] > 0:
-                        continue
-                    yield {h: nxt(h) for h in group}
+            for _ in range(n):
+                for i, g in enumerate(groups):
+                    yield plans[i], dict.fromkeys(g, nxt(i))
 
     def lr_scale(self, state: TrainState) -> float:
         scale = 1.0
@@ -438,136 +610,222 @@ def _replace(inst: Any, **changes: Any) -> Any:
 
 
 def _train_step(
-    plan: _TrainPlan, state: TrainState, batches: Mapping[str, Any], epoch: int, index: int
-) -> tuple[TrainState, ExecutionContext, Any]:
+    plan: _TrainPlan,
+    sp: _StepPlan,
+    state: TrainState,
+    batches: Mapping[str, Any],
+    epoch: int,
+    index: int,
+) -> tuple[TrainState, ExecutionContext]:
     import torch
 
     from mml.graph import forward
 
-    phase = plan.phase
-    graph = plan.graph
     first = next(iter(batches.values()))
     roles = tuple(first.roles)
     devices = plan.devices
-    data = {r: {h: _to_torch(b.roles[r], devices.get(h)) for h, b in batches.items()} for r in roles}
+    conv = plan.converters
+    data = {r: {h: conv[h](b.roles[r], devices.get(h)) for h, b in batches.items()} for r in roles}
 
     gs = state.graph
     nodes = gs.params
     leaves: dict[str, dict[str, Any]] = {}
     flat: list[Any] = []
-    with_leaves: dict[str, Any] = {}
-    for label in plan.trainable:
-        rec = nodes[label]
-        lv = {k: v.detach().requires_grad_() for k, v in rec.params.items()}
-        leaves[label] = lv
-        flat.extend(lv.values())
-        with_leaves[label] = _replace(rec, params=lv)
-    gs = _replace(gs, params=FrozenDict({**nodes, **with_leaves}))
-    key = fold_in(plan.phase_key, state.step) if plan.needs_key else None
+    if sp.torch_nodes:
+        with_leaves: dict[str, Any] = {}
+        for label in sp.torch_nodes:
+            rec = nodes[label]
+            lv = {k: v.detach().requires_grad_() for k, v in rec.params.items()}
+            leaves[label] = lv
+            flat.extend(lv.values())
+            with_leaves[label] = _replace(rec, params=lv)
+        gs = _replace(gs, params=FrozenDict({**nodes, **with_leaves}))
+    tape: Any = None
+    if sp.tf_nodes:
+        import tensorflow as tf
+
+        # a persistent tape: stage-wise, each Keras node takes the gradient of its own losses
+        tape = tf.GradientTape(
+            persistent=sp.stagewise and len(sp.tf_nodes) > 1, watch_accessed_variables=False
+        )
+    key = fold_in(plan.phase_key, state.step) if sp.needs_key else None
     outputs: dict[str, Any] = {}
-    buffers: dict[str, Any] = {}
-    active = plan.active
-    with torch.enable_grad():
+    changed: dict[str, Any] = {}
+    active = sp.active
+    with torch.enable_grad(), tape if tape is not None else _NO_TAPE:
+        if tape is not None:
+            for label in sp.tf_nodes:
+                for v in nodes[label].trainable:
+                    tape.watch(v)
         for r in roles:
             k = key if key is None or len(roles) == 1 else fold_in(key, r)
             res = forward(
-                graph, gs, data[r], training=True, key=k, active_nodes=active, stop_gradients=plan.stagewise
+                plan.graph,
+                gs,
+                data[r],
+                training=True,
+                key=k,
+                active_nodes=active,
+                stop_gradients=sp.stagewise,
             )
             outputs[r] = res.outputs
             if res.params:
-                buffers.update({n: getattr(p, "buffers", None) for n, p in res.params.items()})
-        total = None
+                changed.update(res.params)
+        total_t: Any = None
+        total_tf: Any = None
+        own_tf: dict[str, Any] = {}
         values = []
-        for lp in plan.losses:
+        for lp in sp.losses:
             v = lp.value(outputs, data)
             values.append(v)
             t = v if lp.weight == 1.0 else v * lp.weight
-            total = t if total is None else total + t
-    losses = {lp.name: float(v.detach()) for lp, v in zip(plan.losses, values)}
-    total_f = (
-        float(total.detach()) if len(values) > 1 else next(iter(losses.values())) * plan.losses[0].weight
-    )
+            if lp.tf:
+                total_tf = t if total_tf is None else total_tf + t
+                if sp.stagewise and lp.node in plan.tf_nodes:
+                    own_tf[lp.node] = t if lp.node not in own_tf else own_tf[lp.node] + t
+            else:
+                total_t = t if total_t is None else total_t + t
+    losses = {lp.name: float(v) if lp.tf else float(v.detach()) for lp, v in zip(sp.losses, values)}
+    total_f = 0.0
+    for lp in sp.losses:
+        total_f += losses[lp.name] * lp.weight
     losses["loss"] = total_f
     if not math.isfinite(total_f):
         bad = [n for n, v in losses.items() if not math.isfinite(v)]
-        err = TrainingError(
-            f"non-finite loss in phase {phase.label!r}, epoch {epoch}, batch {index} (step {state.step}): "
+        raise TrainingError(
+            f"non-finite loss in phase {plan.phase.label!r}, epoch {epoch}, batch {index} (step {state.step}): "
             f"{', '.join(f'{n}={losses[n]}' for n in bad)}; the state of the last good step is kept — lower the "
             "learning rate, check the inputs for NaN/inf, or scale the data"
         )
-        raise err
-    new_graph = state.graph
-    updates: dict[str, Any] = {}
-    if total.requires_grad:
-        grads = torch.autograd.grad(total, flat, allow_unused=True)
-        scale = plan.lr_scale(state) if plan.lr_callbacks else 1.0
-        opt_states = dict(state.opt_states)
-        opt_steps = dict(state.opt_steps)
+    named_grads: dict[str, dict[str, Any]] = {}
+    if flat and total_t is not None and total_t.requires_grad:
+        grads = torch.autograd.grad(total_t, flat, allow_unused=True)
         i = 0
-        named_grads: dict[str, dict[str, Any]] = {}
-        for label in plan.trainable:
-            lv = leaves[label]
+        for label in sp.torch_nodes:
             g = {}
-            for k, p in lv.items():
+            for k, p in leaves[label].items():
                 gi = grads[i]
                 i += 1
                 g[k] = torch.zeros_like(p) if gi is None else gi
             named_grads[label] = g
-        if plan.stagewise:
-            for label in plan.trainable:
-                rec = nodes[label]
-                opt = plan.optimizers[label]
-                n = opt_steps.get(label, 0)
-                new_p, new_s = opt.update(
-                    named_grads[label], opt_states[label].value, rec.params, n, lr_scale=scale
-                )
-                from mml.training._state import box
-
-                opt_states[label] = box(new_s)
-                opt_steps[label] = n + 1
-                updates[label] = _replace(rec, params=FrozenDict(new_p))
-        else:
-            recs = {label: nodes[label] for label in plan.trainable}
-            flat_p = {f"{label}/{k}": v for label, rec in recs.items() for k, v in rec.params.items()}
-            flat_g = {f"{label}/{k}": v for label, g in named_grads.items() for k, v in g.items()}
-            opt = plan.optimizers[GRAPH_OPTIMIZER]
-            n = opt_steps.get(GRAPH_OPTIMIZER, 0)
-            new_flat, new_s = opt.update(flat_g, opt_states[GRAPH_OPTIMIZER].value, flat_p, n, lr_scale=scale)
-            from mml.training._state import box
-
-            opt_states[GRAPH_OPTIMIZER] = box(new_s)
-            opt_steps[GRAPH_OPTIMIZER] = n + 1
-            for label, rec in recs.items():
-                updates[label] = _replace(
-                    rec, params=FrozenDict({k: new_flat[f"{label}/{k}"] for k in rec.params})
-                )
-        for label, buf in buffers.items():
-            if buf:
-                rec = updates.get(label, nodes[label])
-                updates[label] = _replace(rec, buffers=FrozenDict(buf))
-        new_graph = _replace(new_graph, params=FrozenDict({**nodes, **updates}))
-        new_state = _replace(
-            state,
-            graph=new_graph,
-            opt_states=FrozenDict(opt_states),
-            opt_steps=FrozenDict(opt_steps),
-            step=state.step + 1,
-            epoch=epoch,
-            batch=index + 1,
-        )
+    if tape is not None:
+        named_grads.update(_tf_grads(tape, sp, nodes, total_tf, own_tf))
+        del tape
+    if named_grads:
+        new_state = _apply_updates(plan, sp, state, named_grads, changed, epoch, index)
     else:
         new_state = _replace(state, step=state.step + 1, epoch=epoch, batch=index + 1)
-    ctx = ExecutionContext(
-        phase.label,
-        epoch,
-        index,
-        state.step,
-        data,
-        outputs,
-        losses,
-        first.stream,
+    ctx = ExecutionContext(plan.phase.label, epoch, index, state.step, data, outputs, losses, first.stream)
+    return new_state, ctx
+
+
+def _zeros(v: Any) -> Any:
+    if hasattr(v, "detach"):
+        import torch
+
+        return torch.zeros_like(v)
+    import tensorflow as tf
+
+    return tf.zeros_like(v)
+
+
+class _NoTape:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: Any) -> None:
+        return None
+
+
+_NO_TAPE = _NoTape()
+
+
+def _tf_grads(
+    tape: Any, sp: _StepPlan, nodes: Mapping[str, Any], total: Any, own: Mapping[str, Any]
+) -> dict[str, dict[str, Any]]:
+    import tensorflow as tf
+
+    zero = tf.UnconnectedGradients.ZERO
+    out: dict[str, dict[str, Any]] = {}
+    if sp.stagewise:
+        for label in sp.tf_nodes:
+            params = nodes[label].trainable
+            if label in own:
+                g = tape.gradient(own[label], list(params), unconnected_gradients=zero)
+            else:
+                g = [tf.zeros_like(v) for v in params]
+            out[label] = {str(i): gi for i, gi in enumerate(g)}
+        return out
+    flat = [v for label in sp.tf_nodes for v in nodes[label].trainable]
+    g = (
+        tape.gradient(total, flat, unconnected_gradients=zero)
+        if total is not None
+        else [tf.zeros_like(v) for v in flat]
     )
-    return new_state, ctx, None
+    i = 0
+    for label in sp.tf_nodes:
+        n = len(nodes[label].trainable)
+        out[label] = {str(j): g[i + j] for j in range(n)}
+        i += n
+    return out
+
+
+def _apply_updates(
+    plan: _TrainPlan,
+    sp: _StepPlan,
+    state: TrainState,
+    named_grads: Mapping[str, Mapping[str, Any]],
+    changed: Mapping[str, Any],
+    epoch: int,
+    index: int,
+) -> TrainState:
+    nodes = state.graph.params
+    scale = plan.lr_scale(state) if plan.lr_callbacks else 1.0
+    opt_states = dict(state.opt_states)
+    opt_steps = dict(state.opt_steps)
+    updates: dict[str, Any] = {}
+    if sp.stagewise:
+        for label, g in named_grads.items():
+            rec = nodes[label]
+            opt = plan.optimizers[label]
+            n = opt_steps.get(label, 0)
+            new_p, new_s = opt.update(g, opt_states[label].value, param_dict(rec), n, lr_scale=scale)
+            opt_states[label] = box(new_s)
+            opt_steps[label] = n + 1
+            updates[label] = _with_param_dict(rec, new_p)
+    else:
+        recs = {label: nodes[label] for label in plan.trainable}
+        flat_p = {f"{label}/{k}": v for label, rec in recs.items() for k, v in param_dict(rec).items()}
+        flat_g: dict[str, Any] = {}
+        for label, rec in recs.items():
+            g = named_grads.get(label)
+            if g is None:  # not run in this step (alternate schedule): a zero gradient
+                g = {k: _zeros(v) for k, v in param_dict(rec).items()}
+            for k, v in g.items():
+                flat_g[f"{label}/{k}"] = v
+        opt = plan.optimizers[GRAPH_OPTIMIZER]
+        n = opt_steps.get(GRAPH_OPTIMIZER, 0)
+        new_flat, new_s = opt.update(flat_g, opt_states[GRAPH_OPTIMIZER].value, flat_p, n, lr_scale=scale)
+        opt_states[GRAPH_OPTIMIZER] = box(new_s)
+        opt_steps[GRAPH_OPTIMIZER] = n + 1
+        for label, rec in recs.items():
+            updates[label] = _with_param_dict(rec, {k: new_flat[f"{label}/{k}"] for k in param_dict(rec)})
+    for label, new in changed.items():
+        # state the forward pass evolved (batch-norm statistics): torch buffers, Keras non-trainables
+        rec = updates.get(label, nodes[label])
+        if _is_tf_params(new):
+            updates[label] = _replace(rec, non_trainable=new.non_trainable)
+        elif getattr(new, "buffers", None):
+            updates[label] = _replace(rec, buffers=FrozenDict(new.buffers))
+    return _replace(
+        state,
+        graph=_replace(state.graph, params=FrozenDict({**nodes, **updates})),
+        opt_states=FrozenDict(opt_states),
+        opt_steps=FrozenDict(opt_steps),
+        step=state.step + 1,
+        epoch=epoch,
+        batch=index + 1,
+    )
 
 
 def _detach_outputs(ctx: ExecutionContext) -> ExecutionContext:
@@ -578,15 +836,38 @@ def _detach_outputs(ctx: ExecutionContext) -> ExecutionContext:
     return attrs.evolve(ctx, outputs=outs)
 
 
+def _to_tf_params(rec: Any) -> Any:
+    """A Keras node's record with TensorFlow tensors (a loaded state holds numpy arrays)."""
+    import tensorflow as tf
+
+    if all(isinstance(v, tf.Tensor) for v in (*rec.trainable, *rec.non_trainable)):
+        return rec
+    return attrs.evolve(
+        rec,
+        trainable=tuple(
+            tf.convert_to_tensor(np.asarray(v)) if not isinstance(v, tf.Tensor) else v for v in rec.trainable
+        ),
+        non_trainable=tuple(
+            tf.convert_to_tensor(np.asarray(v)) if not isinstance(v, tf.Tensor) else v
+            for v in rec.non_trainable
+        ),
+    )
+
+
 def _prepare_train_state(plan: _TrainPlan, state: TrainState) -> TrainState:
     for label, dev in plan.devices.items():
-        state = _move_params(state, label, dev)
+        if label not in plan.tf_nodes:
+            state = _move_params(state, label, dev)
+    for label in plan.tf_nodes:
+        state = state.with_params(label, _to_tf_params(state.params(label)))
     for label, opt in plan.optimizers.items():
         if state.opt_state(label) is None:
             if label == GRAPH_OPTIMIZER:
-                params = {f"{n}/{k}": v for n in plan.trainable for k, v in state.params(n).params.items()}
+                params = {
+                    f"{n}/{k}": v for n in plan.trainable for k, v in param_dict(state.params(n)).items()
+                }
             else:
-                params = state.params(label).params
+                params = param_dict(state.params(label))
             state = state.with_opt_state(label, opt.init(params)).with_opt_steps(label, 0)
     return state
 
@@ -608,21 +889,21 @@ def _train_steps(
         ev = attrs.evolve(base, hook="on_epoch_start", epoch=epoch, step=state.step)
         state, _, stop = _dispatch(cbs, slots, "on_epoch_start", ev, state)
         sums: dict[str, float] = {}
-        n = 0
+        counts: dict[str, int] = {}
         index = -1
-        for index, batches in enumerate(plan.schedule(epoch)):
+        for index, (sp, batches) in enumerate(plan.schedule(epoch)):
             if plan.batch_callbacks:
                 ev = attrs.evolve(base, hook="on_batch_start", epoch=epoch, batch=index, step=state.step)
                 state, _, stop = _dispatch(cbs, slots, "on_batch_start", ev, state)
             try:
-                new_state, ctx, _ = _train_step(plan, state, batches, epoch, index)
+                new_state, ctx = _train_step(plan, sp, state, batches, epoch, index)
             except TrainingError as exc:
                 exc.state = state  # type: ignore[attr-defined]
                 raise
             state = new_state
             for k, v in ctx.losses.items():
                 sums[k] = sums.get(k, 0.0) + v
-            n += 1
+                counts[k] = counts.get(k, 0) + 1
             if plan.batch_callbacks:
                 ev = attrs.evolve(
                     base, hook="on_batch_end", epoch=epoch, batch=index, step=state.step, context=ctx
@@ -634,7 +915,7 @@ def _train_steps(
             yield state, ctx
             if stopped:
                 break
-        means = {k: v / max(n, 1) for k, v in sums.items()}
+        means = {k: v / counts[k] for k, v in sums.items()}
         ev = attrs.evolve(base, hook="on_epoch_end", epoch=epoch, batch=index, step=state.step, metrics=means)
         state, logged, stop = _dispatch(cbs, slots, "on_epoch_end", ev, state)
         stopped = stopped or stop
@@ -699,6 +980,7 @@ def evaluate(
     lplans = [_LossPlan(a, graph, heads) for a in losses]
     iters = {h: _full_batches(experiment, h, inputs[h], batch_size, split) for h in heads if h in active}
     devices = {h: _params_device(state, h) for h in iters}
+    convs = {h: _converter(graph, h) for h in iters}
     outs: dict[str, list[Any]] = {n: [] for n in want}
     tgts: dict[str, list[Any]] = {n: [] for n in want}
     uuids: list[Any] = []
@@ -710,7 +992,7 @@ def evaluate(
             batches = dict(zip(iters, batch_tuple))
             first = batch_tuple[0]
             roles = tuple(first.roles)
-            data = {r: {h: _to_torch(b.roles[r], devices.get(h)) for h, b in batches.items()} for r in roles}
+            data = {r: {h: convs[h](b.roles[r], devices.get(h)) for h, b in batches.items()} for r in roles}
             outputs = {}
             for r in roles:
                 outputs[r] = forward(graph, state.graph, data[r], training=False, active_nodes=active).outputs
@@ -818,7 +1100,7 @@ def fit_nodes(
                 res = forward(
                     graph,
                     state.graph,
-                    {h: _to_torch(d, None) for h, d in data.items()},
+                    {h: _converter(graph, h)(d, None) for h, d in data.items()},
                     training=False,
                     active_nodes=frozenset(_ancestors(graph, ups)),
                 )

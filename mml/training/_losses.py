@@ -2,11 +2,15 @@
 
 A :class:`Loss` names its function — a built-in name (``"mse"``, ``"mae"``, ``"huber"``,
 ``"bce"``, ``"bce_with_logits"``, ``"cross_entropy"``, ``"triplet_margin"``,
-``"contrastive"``), a backend loss class by import path (``"torch.nn:SmoothL1Loss"``) or any
-function by import path (``"my_pkg.losses:focal"``) — plus keyword arguments. No lambdas:
-a lambda cannot be saved. An :class:`AppliedLoss` binds a loss to a node's output and to
-the batch's targets (or features, tags, or role-qualified inputs such as
-``"anchor.outputs"``).
+``"contrastive"``), a backend loss class by import path (``"torch.nn:SmoothL1Loss"``,
+``"keras.losses:Huber"``) or any function by import path (``"my_pkg.losses:focal"``) — plus
+keyword arguments. No lambdas: a lambda cannot be saved. An :class:`AppliedLoss` binds a loss
+to a node's output and to the batch's targets (or features, tags, or role-qualified inputs
+such as ``"anchor.outputs"``).
+
+Built-in losses run in the backend of the node they are bound to: torch ops for torch nodes
+(and scikit-learn outputs), TensorFlow ops (:mod:`mml.training._losses_tf`) for Keras nodes,
+so that gradients flow; the two implementations agree to float32 precision.
 
 >>> import torch
 >>> loss = Loss("mse")
@@ -28,9 +32,9 @@ import attrs
 from mml._fields import FrozenDict, frozen_dict
 from mml.errors import BackendError, ConfigError, TrainingError
 
-__all__ = ["Loss", "AppliedLoss", "LOSSES", "compile_loss", "parse_input", "InputSpec"]
+__all__ = ["Loss", "AppliedLoss", "LOSSES", "LOSS_BACKENDS", "compile_loss", "parse_input", "InputSpec"]
 
-#: built-in loss names (implemented in torch; outputs of other backends are converted)
+#: built-in loss names (implemented in torch and in TensorFlow)
 LOSSES: tuple[str, ...] = (
     "mse",
     "mae",
@@ -42,6 +46,8 @@ LOSSES: tuple[str, ...] = (
     "contrastive",
 )
 _N_INPUTS = {"triplet_margin": 3, "contrastive": 3}
+#: what compile_loss accepts as a backend
+LOSS_BACKENDS: tuple[str, ...] = ("torch", "tensorflow")
 _SOURCES = ("outputs", "targets", "features", "weights", "mask")
 
 
@@ -130,7 +136,16 @@ class Loss:
 
     @property
     def n_inputs(self) -> int | None:
-        """How many inputs the built-in loss takes (``None`` when unknown)."""
+        """How many inputs the built-in loss takes (``None`` when unknown).
+
+        ``contrastive`` takes ``(a, b, same)``, or ``(a, b)`` with ``kwargs={"similar": True}``
+        (every pair similar) or ``False`` (every pair dissimilar).
+
+        >>> Loss("contrastive").n_inputs, Loss("contrastive", {"similar": False}).n_inputs
+        (3, 2)
+        """
+        if self.fn == "contrastive" and "similar" in self.kwargs:
+            return 2
         if self.fn in LOSSES:
             return _N_INPUTS.get(self.fn, 2)
         return None
@@ -186,7 +201,8 @@ def _check_inputs(instance: Any, attribute: Any, value: tuple[str, ...]) -> None
             + (
                 "inputs=('anchor.outputs', 'positive.outputs', 'negative.outputs')"
                 if instance.loss.fn == "triplet_margin"
-                else "inputs=('anchor.outputs', 'pair.outputs', 'tags.similar')"
+                else "inputs=('anchor.outputs', 'pair.outputs', 'pair.tags.same') or Loss('contrastive', "
+                "{'similar': True}) with inputs=('anchor.outputs', 'pair.outputs')"
                 if instance.loss.fn == "contrastive"
                 else "inputs=('outputs', 'targets')"
             )
@@ -346,51 +362,81 @@ def _builtin(name: str, kwargs: Mapping[str, Any]) -> LossFn:
         return triplet
     if name == "contrastive":
         margin = float(kw.get("margin", 1.0))
+        fixed = kw.get("similar")
 
         def contrastive(args: Sequence[Any], w: Any, m: Any) -> Any:
-            a, b, same = args
-            a = a.reshape(a.shape[0], -1)
-            b = b.reshape(b.shape[0], -1)
-            d = torch.linalg.vector_norm(a - b, dim=1)
-            y = same.reshape(a.shape[0]).to(d.dtype)
-            per = y * d**2 + (1 - y) * torch.clamp(margin - d, min=0) ** 2
+            a = args[0].reshape(args[0].shape[0], -1)
+            b = args[1].reshape(args[1].shape[0], -1)
+            sq = ((a - b) ** 2).sum(dim=1)
+            d = sq.clamp_min(1e-12).sqrt()
+            if fixed is None:
+                y = args[2].reshape(a.shape[0]).to(d.dtype)
+            else:
+                y = torch.full_like(d, 1.0 if fixed else 0.0)
+            per = y * sq + (1 - y) * torch.clamp(margin - d, min=0) ** 2
             return _reduce(per, w, m)
 
         return contrastive
     raise ConfigError(f"unknown loss {name!r}")  # pragma: no cover - validated by Loss
 
 
-def compile_loss(loss: Loss) -> LossFn:
+def _ndim(x: Any) -> int:
+    shape = getattr(x, "shape", None)
+    if shape is None:
+        raise TrainingError(f"a loss returned a {type(x).__name__}, not a tensor")
+    return len(shape)
+
+
+def compile_loss(loss: Loss, backend: str = "torch") -> LossFn:
     """The function computing ``loss``: ``fn(inputs, weights, mask) -> scalar tensor``.
 
-    Backend loss classes are built once with ``reduction="none"`` when they accept it (so
-    that sample weights and masks are honoured); user functions get the inputs as
-    positional arguments plus ``**kwargs`` and may return per-sample or scalar losses.
+    ``backend`` (``"torch"`` or ``"tensorflow"``) is the tensor library of the inputs: built-in
+    losses have one implementation per backend. Backend loss classes are built once with
+    ``reduction="none"`` when they accept it (so that sample weights and masks are honoured);
+    a Keras loss class is called as Keras calls it, ``loss(y_true, y_pred)``, so its two
+    inputs are given in mml's order ``("outputs", "targets")`` and swapped for it. User
+    functions get the inputs as positional arguments plus ``**kwargs`` and may return
+    per-sample or scalar losses.
+
+    >>> import tensorflow as tf
+    >>> fn = compile_loss(Loss("mae"), "tensorflow")
+    >>> float(fn([tf.ones((2, 1)), tf.zeros((2, 1))], None, None))
+    1.0
     """
+    if backend not in LOSS_BACKENDS:
+        raise ConfigError(f"compile_loss: backend must be one of {', '.join(LOSS_BACKENDS)}, got {backend!r}")
+    tf = backend == "tensorflow"
+    if tf:
+        from mml.training._losses_tf import builtin_tf, reduce_tf
+
+        reduce: Callable[[Any, Any, Any], Any] = reduce_tf
+    else:
+        reduce = _reduce
     if loss.fn in LOSSES:
-        return _builtin(loss.fn, loss.kwargs)
+        return builtin_tf(loss.fn, loss.kwargs) if tf else _builtin(loss.fn, loss.kwargs)
     obj = _import(loss.fn, "loss")
     kwargs = dict(loss.kwargs)
     if isinstance(obj, type):
         try:
             module = obj(**{**kwargs, "reduction": "none"})
-        except TypeError:
+        except (TypeError, ValueError):
             try:
                 module = obj(**kwargs)
             except TypeError as exc:
                 raise ConfigError(f"{loss.fn} does not accept kwargs {kwargs!r}: {exc}") from exc
+        swap = loss.backend == "tensorflow"
 
         def module_loss(args: Sequence[Any], w: Any, m: Any) -> Any:
-            out = module(*args)
-            return out if out.dim() == 0 else _reduce(out, w, m)
+            out = module(args[1], args[0], *args[2:]) if swap and len(args) >= 2 else module(*args)
+            return out if _ndim(out) == 0 else reduce(out, w, m)
 
         return module_loss
 
     def user_loss(args: Sequence[Any], w: Any, m: Any) -> Any:
         out = obj(*args, **kwargs)
-        if not hasattr(out, "dim"):
+        if not hasattr(out, "shape") or not hasattr(out, "dtype"):
             raise TrainingError(f"loss function {loss.fn} returned a {type(out).__name__}, not a tensor")
-        return out if out.dim() == 0 else _reduce(out, w, m)
+        return out if _ndim(out) == 0 else reduce(out, w, m)
 
     return user_loss
 
