@@ -62,15 +62,14 @@ def main() -> None:
         ],
     )
     exp = Experiment({"battery": fs}, graph, plan)
-    state, history = mml.run(exp, mml.init(exp, 0))
+    _, history = mml.run(exp, mml.init(exp, 0))
     history.raise_for_status()
 
     res = history.eval_result("test")
     y, p = res.targets["head"], res.outputs["head"]
     rmse = float(np.sqrt(np.mean((p - y) ** 2)))
-    print(
-        f"epochs: {state.epoch}; first/last train loss: {history.epochs().values('loss')[[0, -1]].round(4)}"
-    )
+    losses = history.epochs().where(phase="fit").values("loss")
+    print(f"train loss: epoch 1 {losses[0]:.4f} -> epoch {len(losses)} {losses[-1]:.4f}")
     print(f"encoder_head: test RMSE {rmse:.4f} SOH (std of SOH {float(np.std(y)):.4f})")
 
 
