@@ -23,7 +23,7 @@ from mml.scalers import PerSampleZeroStart
 from mml.training import AppliedLoss, EvalPhase, Experiment, PhaseGroup, TrainPhase
 
 FAST = os.environ.get("MML_EXAMPLE_FAST") == "1"
-N_SAMPLES, N_EPOCHS = (300, 3) if FAST else (1000, 20)
+N_SAMPLES, N_EPOCHS = (300, 3) if FAST else (1000, 10)
 
 
 def main() -> None:
