@@ -16,13 +16,13 @@ The eval phases on ``val_split`` are pooled into one out-of-fold prediction per 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import attrs
 import numpy as np
 
-from mml._fields import FrozenDict, array_field, frozen_dict
+from mml._fields import FrozenDict, arrays_equal, frozen_dict, readonly_array
 from mml.data import FeatureSet
 from mml.errors import ConfigError, SplitError, TrainingError
 from mml.random import Key, as_key, fold_in
@@ -72,6 +72,14 @@ def fold_featureset(
     return out
 
 
+def _n_rows(rows: np.ndarray) -> str:
+    return f"<{len(rows)} rows>"
+
+
+def _folds(value: Iterable[FoldResult]) -> tuple[FoldResult, ...]:
+    return tuple(value)
+
+
 @attrs.frozen
 class FoldResult:
     """One fold: its index, training and validation rows (absolute) and the run's outcome.
@@ -83,8 +91,12 @@ class FoldResult:
     """
 
     fold: int
-    train_rows: np.ndarray = array_field(repr=lambda a: f"<{len(a)} rows>")  # noqa: RUF009 - an attrs field
-    val_rows: np.ndarray = array_field(repr=lambda a: f"<{len(a)} rows>")  # noqa: RUF009 - an attrs field
+    train_rows: np.ndarray = attrs.field(
+        converter=readonly_array, eq=attrs.cmp_using(eq=arrays_equal), hash=False, repr=_n_rows
+    )
+    val_rows: np.ndarray = attrs.field(
+        converter=readonly_array, eq=attrs.cmp_using(eq=arrays_equal), hash=False, repr=_n_rows
+    )
     outcome: RunOutcome
 
     @property
@@ -129,7 +141,7 @@ class CVResult:
     featureset: str
     train_split: str
     val_split: str
-    folds: tuple[FoldResult, ...] = attrs.field(converter=tuple)
+    folds: tuple[FoldResult, ...] = attrs.field(converter=_folds)
     pooled: Mapping[str, Predictions] = attrs.field(factory=FrozenDict, converter=frozen_dict)
 
     @property
@@ -310,7 +322,7 @@ def cross_validate(
             refit_scalers=refit_scalers,
             key=fold_in(fold_in(key, "scalers"), i),
         )
-        exp_i = attrs.evolve(experiment, featuresets=experiment.featuresets.set(featureset, fs_i))
+        exp_i = attrs.evolve(experiment, featuresets={**experiment.featuresets, featureset: fs_i})
         jobs.append(Job(exp_i, fold_in(key, i), keep_state=keep_states))
     outcomes: tuple[RunOutcome, ...] = run_with.map(jobs)
     folds = tuple(

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import attrs
@@ -132,6 +132,14 @@ class Trial:
         return metrics[matches[0]] if matches else math.nan
 
 
+def _strings(value: Iterable[str]) -> tuple[str, ...]:
+    return tuple(value)
+
+
+def _trials(value: Iterable[Trial]) -> tuple[Trial, ...]:
+    return tuple(value)
+
+
 def _check_mode(mode: str) -> None:
     if mode not in ("min", "max"):
         raise ConfigError(f"mode must be 'min' or 'max', got {mode!r}")
@@ -145,8 +153,8 @@ class SweepResult:
     ['trial', 'status', 'a']
     """
 
-    paths: tuple[str, ...] = attrs.field(converter=tuple)
-    trials: tuple[Trial, ...] = attrs.field(converter=tuple)
+    paths: tuple[str, ...] = attrs.field(converter=_strings)
+    trials: tuple[Trial, ...] = attrs.field(converter=_trials)
 
     def ranked(self, metric: str, mode: str = "min") -> tuple[Trial, ...]:
         """Trials that logged ``metric`` and did not fail, best first (ties keep trial order)."""
