@@ -110,6 +110,19 @@ _LAZY: dict[str, str] = {
     "run_phase": "mml.training",
     "run": "mml.training",
     "cross_validate": "mml.strategies",
+    "sweep": "mml.strategies",
+    "CVResult": "mml.strategies",
+    "SweepResult": "mml.strategies",
+    "LocalExecutor": "mml.strategies",
+    "ProcessExecutor": "mml.strategies",
+    "RayExecutor": "mml.strategies",
+    "Choice": "mml.strategies",
+    "Uniform": "mml.strategies",
+    "LogUniform": "mml.strategies",
+    "IntUniform": "mml.strategies",
+    "InputBinding": "mml.training",
+    "evaluate": "mml.training",
+    "EvalResult": "mml.training",
 }
 
 

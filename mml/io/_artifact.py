@@ -104,7 +104,12 @@ def to_document(obj: Any) -> tuple[dict[str, Any], dict[str, np.ndarray], dict[s
             framework = "tensorflow"
             x = np.asarray(x.numpy())
         if isinstance(x, np.ndarray):
-            if x.dtype.kind in "OUS":
+            if x.dtype.kind in "SV":  # fixed-width bytes (e.g. UUIDs): stored as uint8 rows
+                name = f"a{len(arrays)}"
+                width = x.dtype.itemsize
+                arrays[name] = np.ascontiguousarray(x).view(np.uint8).reshape(*x.shape, width)
+                return {"$array": name, "bytes": width, "dtype": x.dtype.str}
+            if x.dtype.kind in "OU":
                 return {"$strings": x.astype(str).tolist(), "shape": list(x.shape)}
             if x.dtype.kind not in "biuf" and x.dtype != np.bool_:
                 raise ArtifactError(f"cannot save an array of dtype {x.dtype} at {path}")
@@ -137,6 +142,8 @@ def from_document(doc: Any, arrays: dict[str, np.ndarray], tables: dict[str, pa.
                 if name not in arrays:
                     raise ArtifactError(f"the document refers to array {name!r} which is not in {_ARRAYS}")
                 arr = arrays[name]
+                if "bytes" in x:
+                    return arr.reshape(*arr.shape[:-1], -1).view(np.dtype(x.get("dtype", f"S{x['bytes']}")))[..., 0]
                 if x.get("framework") == "torch" and _torch_available():
                     import torch
 

@@ -146,3 +146,16 @@ def test_components_in_any_fields_are_rebuilt():
     back = mml.io.roundtrip(Holder(mml.data.col("t") > 1, {"keys": [mml.data.col("t") < 1], "n": 2}))
     assert back == Holder(mml.data.col("t") > 1, {"keys": [mml.data.col("t") < 1], "n": 2})
     assert mml.io.roundtrip(h).extra["n"] == 2
+
+
+def test_byte_arrays_roundtrip_exactly(tmp_path):
+    from typing import Any
+
+    @attrs.frozen
+    class Holder:
+        uuids: Any
+
+    raw = np.array([b"\x00" * 15 + b"\x01", b"\xff" * 16, b"ab" + b"\x00" * 14], dtype="S16")
+    back = mml.io.roundtrip(Holder(raw)).uuids
+    assert back.dtype == raw.dtype and back.shape == raw.shape
+    assert back.tobytes() == raw.tobytes()
