@@ -203,6 +203,21 @@ def _target_keys(exp: Experiment, phase: Any, head: str) -> tuple[str, ...]:
     return tuple(out)
 
 
+def _sampler_roles(sampler: Any, stream: str | None) -> tuple[str, ...] | None:
+    """The roles of the batches ``sampler`` makes (``None`` when it cannot tell before running)."""
+    from mml.samplers import MultiStreamSampler, NSampler, SimpleSampler
+
+    if isinstance(sampler, MultiStreamSampler):
+        names = tuple(sampler.streams)
+        name = stream if stream is not None else (names[0] if len(names) == 1 else None)
+        return _sampler_roles(sampler.streams[name], None) if name in sampler.streams else None
+    if isinstance(sampler, NSampler):
+        return tuple(sampler.roles)
+    if isinstance(sampler, SimpleSampler):
+        return ("default",)
+    return None
+
+
 def _check_loss(exp: Experiment, phase: Any, applied: AppliedLoss, problems: list[str]) -> None:
     g = exp.graph
     where = f"phase {phase.label!r}"
@@ -222,6 +237,20 @@ def _check_loss(exp: Experiment, phase: Any, applied: AppliedLoss, problems: lis
             "binds no input to them; add them to inputs="
         )
         return
+    for head in heads:
+        b = phase.inputs.get(head)
+        if b is None:
+            continue
+        # an EvalPhase reads each split in order with a SimpleSampler: one role, "default"
+        roles = _sampler_roles(b.sampler, b.stream) if isinstance(phase, TrainPhase) else ("default",)
+        missing = [r for r in applied.roles if roles is not None and r not in roles]
+        if missing:
+            problems.append(
+                f"{where}: loss {applied.name!r} reads role(s) {', '.join(map(repr, missing))} but the sampler "
+                f"bound to {head!r} makes batches with roles {', '.join(map(repr, roles or ()))}; qualify its inputs "
+                f"with those roles, e.g. inputs=({', '.join(repr(f'{r}.outputs') for r in (roles or ()))})"
+            )
+            return
     for spec in applied.specs:
         if spec.source == "targets" and heads and not any(_target_keys(exp, phase, h) for h in heads):
             problems.append(
