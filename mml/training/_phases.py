@@ -150,13 +150,17 @@ class TrainPhase(AbstractPhase):
     * ``inputs``: head node label → :class:`InputBinding`;
     * ``losses``: the :class:`AppliedLoss` values summed (by weight) into the step's loss;
     * ``batch_schedule``: how the batch streams of several bindings are combined —
-      ``zip_*`` steps every head together, ``alternate_*`` one binding per step in turn;
-      ``*_strict`` requires equal numbers of batches, ``*_cycle`` restarts the shorter streams;
+      ``zip_*`` feeds every head in each step, ``alternate_*`` one binding group per step in
+      turn; ``*_strict`` stops when the shortest stream ends, ``*_cycle`` restarts the shorter
+      streams (the same epoch's batches again) until the longest ends. With ``S1 = [b1, b2, b3]``
+      and ``S2 = [c1, c2]``: ``zip_strict`` → ``(b1, c1), (b2, c2)``; ``zip_cycle`` → ``(b1, c1),
+      (b2, c2), (b3, c1)``; ``alternate_strict`` → ``b1, c1, b2, c2``; ``alternate_cycle`` →
+      ``b1, c1, b2, c2, b3, c1``;
     * ``active_nodes``: nodes run in this phase (default: all); ``trainable``: nodes updated
-      (default: every active, unfrozen, gradient-trained node);
-    * ``mode``: ``"stagewise"`` (each node its own optimizer, gradients stop between nodes)
-      or ``"graphwise"`` (one optimizer — ``optimizer`` or the graph's — and one backward
-      pass through every unfrozen node);
+      (default: every active, unfrozen torch or Keras node);
+    * ``mode``: ``"stagewise"`` (each node its own optimizer, gradients stop between nodes;
+      torch and Keras nodes may be mixed) or ``"graphwise"`` (one optimizer — ``optimizer`` or
+      the graph's — and one backward pass through every unfrozen node, all of one backend);
     * ``optimizer``: used for nodes without their own (stage-wise) or for the graph
       (graph-wise) when the graph has none;
     * ``device``: ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"``, ``"auto"`` (node devices win);
