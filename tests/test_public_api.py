@@ -18,7 +18,9 @@ def test_import_is_fast_and_lazy():
         "mml.samplers, mml.graph, mml.models, mml.backends, mml.optim; dt = time.perf_counter() - t; "
         "print(dt, 'torch' in sys.modules, 'tensorflow' in sys.modules, 'sklearn' in sys.modules)"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.split()
     seconds, torch_loaded, tf_loaded, sklearn_loaded = float(out[0]), out[1], out[2], out[3]
     assert torch_loaded == "False" and tf_loaded == "False" and sklearn_loaded == "False"
     assert seconds < 2.0  # well under 1 s on an idle machine; generous for a loaded CI box

@@ -143,7 +143,9 @@ def from_document(doc: Any, arrays: dict[str, np.ndarray], tables: dict[str, pa.
                     raise ArtifactError(f"the document refers to array {name!r} which is not in {_ARRAYS}")
                 arr = arrays[name]
                 if "bytes" in x:
-                    return arr.reshape(*arr.shape[:-1], -1).view(np.dtype(x.get("dtype", f"S{x['bytes']}")))[..., 0]
+                    return arr.reshape(*arr.shape[:-1], -1).view(np.dtype(x.get("dtype", f"S{x['bytes']}")))[
+                        ..., 0
+                    ]
                 if x.get("framework") == "torch" and _torch_available():
                     import torch
 
