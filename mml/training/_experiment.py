@@ -192,7 +192,7 @@ def _target_keys(exp: Experiment, phase: Any, head: str) -> tuple[str, ...]:
     if b is None or b.featureset not in exp.featuresets:
         return ()
     node = exp.graph[head]
-    refs = [r for r in node.upstream_refs if hasattr(r, "featureset")]
+    refs: list[Any] = [r for r in node.upstream_refs if hasattr(r, "featureset")]
     fs = exp.featuresets[b.featureset]
     out: list[str] = []
     for r in refs:
@@ -210,7 +210,9 @@ def _sampler_roles(sampler: Any, stream: str | None) -> tuple[str, ...] | None:
     if isinstance(sampler, MultiStreamSampler):
         names = tuple(sampler.streams)
         name = stream if stream is not None else (names[0] if len(names) == 1 else None)
-        return _sampler_roles(sampler.streams[name], None) if name in sampler.streams else None
+        if name is None or name not in sampler.streams:
+            return None
+        return _sampler_roles(sampler.streams[name], None)
     if isinstance(sampler, NSampler):
         return tuple(sampler.roles)
     if isinstance(sampler, SimpleSampler):

@@ -26,7 +26,13 @@ from mml.callbacks._base import AbstractCallback, Event
 from mml.errors import CallbackError, MMLError, TrainingError
 from mml.random import Key, as_key, fold_in
 from mml.training._devices import resolve_device
-from mml.training._experiment import GRADIENT_BACKENDS, Experiment, check_graphwise_backends, heads_of
+from mml.training._experiment import (
+    GRADIENT_BACKENDS,
+    Experiment,
+    check_graphwise_backends,
+    heads_of,
+    node_backend,
+)
 from mml.training._losses import AppliedLoss, compile_loss
 from mml.training._phases import AbstractPhase, EvalPhase, FitPhase, InputBinding, PhaseGroup, TrainPhase
 from mml.training._results import EvalResult, History, PhaseResult
@@ -172,9 +178,9 @@ def _resolve_keys(experiment: Experiment, head: str, binding: InputBinding) -> d
     from mml.graph._refs import resolve_keys
 
     node = experiment.graph[head]
-    ref = node.upstream_refs[0]
+    ref: Any = node.upstream_refs[0]  # a head reads a FeatureSetRef
     fs = experiment.featuresets[binding.featureset]
-    out = {d: list(resolve_keys(ref, fs, d)) for d in ("features", "targets", "tags")}
+    out: dict[str, Any] = {d: list(resolve_keys(ref, fs, d)) for d in ("features", "targets", "tags")}
     out["rep"] = ref.rep
     return out
 
@@ -398,13 +404,13 @@ class _TrainPlan:
                 "unfreeze a node or bind a loss to a torch or Keras node"
             )
         self.trainable = tuple(trainable)
-        self.tf_nodes = frozenset(n for n in trainable if graph[n].model.backend == "tensorflow")
+        self.tf_nodes = frozenset(n for n in trainable if node_backend(graph, n) == "tensorflow")
         if not self.stagewise:
             check_graphwise_backends(phase.label, graph, trainable)
         self.optimizers: dict[str, Any] = {}
         if self.stagewise:
             for n in trainable:
-                opt = graph[n].optimizer or phase.optimizer or graph.optimizer
+                opt = getattr(graph[n], "optimizer", None) or phase.optimizer or graph.optimizer
                 if opt is None:
                     raise TrainingError(
                         f"phase {phase.label!r}: node {n!r} has no optimizer; set ModelNode(optimizer=mml.optim.adam()) "
@@ -454,7 +460,7 @@ class _TrainPlan:
             every = self._step_plan(self.heads, self.losses)
             self.step_plans = dict.fromkeys(self.groups, every)
         else:
-            self.step_plans = self._alternate_plans(loss_nodes)
+            self.step_plans = self._alternate_plans()
 
     def _step_plan(self, heads: Sequence[str], losses: Sequence[_LossPlan]) -> _StepPlan:
         active = self.active if len(heads) == len(self.heads) else self.active & _fed_by(self.graph, heads)
@@ -473,7 +479,7 @@ class _TrainPlan:
             _needs_key(self.graph, sorted(active)),
         )
 
-    def _alternate_plans(self, loss_nodes: Sequence[str]) -> dict[tuple[str, ...], _StepPlan]:
+    def _alternate_plans(self) -> dict[tuple[str, ...], _StepPlan]:
         label = self.phase.label
         owner: dict[tuple[str, ...], list[_LossPlan]] = {g: [] for g in self.groups}
         for lp in self.losses:
@@ -617,8 +623,6 @@ def _train_step(
     epoch: int,
     index: int,
 ) -> tuple[TrainState, ExecutionContext]:
-    import torch
-
     from mml.graph import forward
 
     first = next(iter(batches.values()))
@@ -631,7 +635,11 @@ def _train_step(
     nodes = gs.params
     leaves: dict[str, dict[str, Any]] = {}
     flat: list[Any] = []
+    grad_mode: Any = _NO_TAPE
     if sp.torch_nodes:
+        import torch
+
+        grad_mode = torch.enable_grad()
         with_leaves: dict[str, Any] = {}
         for label in sp.torch_nodes:
             rec = nodes[label]
@@ -652,7 +660,7 @@ def _train_step(
     outputs: dict[str, Any] = {}
     changed: dict[str, Any] = {}
     active = sp.active
-    with torch.enable_grad(), tape if tape is not None else _NO_TAPE:
+    with grad_mode, tape if tape is not None else _NO_TAPE:
         if tape is not None:
             for label in sp.tf_nodes:
                 for v in nodes[label].trainable:
@@ -702,11 +710,11 @@ def _train_step(
         grads = torch.autograd.grad(total_t, flat, allow_unused=True)
         i = 0
         for label in sp.torch_nodes:
-            g = {}
-            for k, p in leaves[label].items():
+            g: dict[str, Any] = {}
+            for name, p in leaves[label].items():
                 gi = grads[i]
                 i += 1
-                g[k] = torch.zeros_like(p) if gi is None else gi
+                g[name] = torch.zeros_like(p) if gi is None else gi
             named_grads[label] = g
     if tape is not None:
         named_grads.update(_tf_grads(tape, sp, nodes, total_tf, own_tf))
@@ -798,9 +806,9 @@ def _apply_updates(
         flat_p = {f"{label}/{k}": v for label, rec in recs.items() for k, v in param_dict(rec).items()}
         flat_g: dict[str, Any] = {}
         for label, rec in recs.items():
-            g = named_grads.get(label)
-            if g is None:  # not run in this step (alternate schedule): a zero gradient
-                g = {k: _zeros(v) for k, v in param_dict(rec).items()}
+            got = named_grads.get(label)
+            # a node not run in this step (alternate schedule) gets a zero gradient
+            g = got if got is not None else {k: _zeros(v) for k, v in param_dict(rec).items()}
             for k, v in g.items():
                 flat_g[f"{label}/{k}"] = v
         opt = plan.optimizers[GRAPH_OPTIMIZER]
@@ -862,6 +870,7 @@ def _prepare_train_state(plan: _TrainPlan, state: TrainState) -> TrainState:
         state = state.with_params(label, _to_tf_params(state.params(label)))
     for label, opt in plan.optimizers.items():
         if state.opt_state(label) is None:
+            params: Mapping[str, Any]
             if label == GRAPH_OPTIMIZER:
                 params = {
                     f"{n}/{k}": v for n in plan.trainable for k, v in param_dict(state.params(n)).items()
