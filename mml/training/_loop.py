@@ -161,19 +161,6 @@ def _ancestors(graph: Any, labels: Sequence[str]) -> set[str]:
     return seen
 
 
-def _needs_key(graph: Any, labels: Sequence[str]) -> bool:
-    for label in labels:
-        model = getattr(graph[label], "model", None)
-        if model is None or getattr(model, "backend", None) == "sklearn":
-            continue
-        if hasattr(model, "dropout"):
-            if float(model.dropout) > 0:
-                return True
-            continue
-        return True  # user modules and Keras models may draw random numbers
-    return False
-
-
 def _resolve_keys(experiment: Experiment, head: str, binding: InputBinding) -> dict[str, Any]:
     from mml.graph._refs import resolve_keys
 
@@ -323,7 +310,7 @@ class _StepPlan:
     ``alternate_*``. Not a value: never saved.
     """
 
-    __slots__ = ("active", "heads", "losses", "needs_key", "stagewise", "tf_nodes", "torch_nodes")
+    __slots__ = ("active", "heads", "losses", "stagewise", "tf_nodes", "torch_nodes")
 
     def __init__(
         self,
@@ -333,7 +320,6 @@ class _StepPlan:
         torch_nodes: tuple[str, ...],
         tf_nodes: tuple[str, ...],
         stagewise: bool,
-        needs_key: bool,
     ) -> None:
         self.heads = heads
         self.active = active
@@ -341,7 +327,6 @@ class _StepPlan:
         self.torch_nodes = torch_nodes
         self.tf_nodes = tf_nodes
         self.stagewise = stagewise
-        self.needs_key = needs_key
 
 
 class _TrainPlan:
@@ -476,7 +461,6 @@ class _TrainPlan:
             tuple(n for n in trainable if n not in self.tf_nodes),
             tuple(n for n in trainable if n in self.tf_nodes),
             self.stagewise,
-            _needs_key(self.graph, sorted(active)),
         )
 
     def _alternate_plans(self) -> dict[tuple[str, ...], _StepPlan]:
@@ -656,7 +640,7 @@ def _train_step(
         tape = tf.GradientTape(
             persistent=sp.stagewise and len(sp.tf_nodes) > 1, watch_accessed_variables=False
         )
-    key = fold_in(plan.phase_key, state.step) if sp.needs_key else None
+    key = fold_in(plan.phase_key, state.step)  # ~2 us: cheap enough to derive on every step
     outputs: dict[str, Any] = {}
     changed: dict[str, Any] = {}
     active = sp.active
@@ -666,7 +650,7 @@ def _train_step(
                 for v in nodes[label].trainable:
                     tape.watch(v)
         for r in roles:
-            k = key if key is None or len(roles) == 1 else fold_in(key, r)
+            k = key if len(roles) == 1 else fold_in(key, r)
             res = forward(
                 plan.graph,
                 gs,
