@@ -176,7 +176,9 @@ def main() -> None:
         child(args.child, args.batch[0], args.threads)
         return
     targets = {256: 1.15, 32: 1.5}
-    print(f"# {args.n:,} samples, device {args.device}, {args.threads} torch thread(s), medians of {args.repeats}")
+    print(
+        f"# {args.n:,} samples, device {args.device}, {args.threads} torch thread(s), medians of {args.repeats}"
+    )
     for batch in args.batch:
         res = {w: [measure(w, batch, args.threads) for _ in range(args.repeats)] for w in ("torch", "mml")}
         t = {w: statistics.median(r["seconds"] for r in res[w]) for w in res}
