@@ -258,7 +258,7 @@ def param_dict(rec: Any) -> Mapping[str, Any]:
 def _with_param_dict(rec: Any, params: Mapping[str, Any]) -> Any:
     if _is_tf_params(rec):
         return _replace(rec, trainable=tuple(params[str(i)] for i in range(len(rec.trainable))))
-    return _replace(rec, params=FrozenDict(params))
+    return _replace(rec, params=_frozen(dict(params)))
 
 
 def _params_device(state: TrainState, label: str) -> Any:
@@ -599,6 +599,14 @@ def _replace(inst: Any, **changes: Any) -> Any:
     return new
 
 
+def _frozen(d: dict[str, Any]) -> FrozenDict[str, Any]:
+    """A FrozenDict that takes ownership of ``d``, a fresh dict the loop just built (no copy)."""
+    fd: FrozenDict[str, Any] = FrozenDict.__new__(FrozenDict)
+    object.__setattr__(fd, "_data", d)
+    object.__setattr__(fd, "_hash", None)
+    return fd
+
+
 def _train_step(
     plan: _TrainPlan,
     sp: _StepPlan,
@@ -631,7 +639,9 @@ def _train_step(
             leaves[label] = lv
             flat.extend(lv.values())
             with_leaves[label] = _replace(rec, params=lv)
-        gs = _replace(gs, params=FrozenDict({**nodes, **with_leaves}))
+        merged = dict(nodes.items())
+        merged.update(with_leaves)
+        gs = _replace(gs, params=_frozen(merged))
     tape: Any = None
     if sp.tf_nodes:
         import tensorflow as tf
@@ -773,8 +783,8 @@ def _apply_updates(
 ) -> TrainState:
     nodes = state.graph.params
     scale = plan.lr_scale(state) if plan.lr_callbacks else 1.0
-    opt_states = dict(state.opt_states)
-    opt_steps = dict(state.opt_steps)
+    opt_states = dict(state.opt_states.items())
+    opt_steps = dict(state.opt_steps.items())
     updates: dict[str, Any] = {}
     if sp.stagewise:
         for label, g in named_grads.items():
@@ -808,12 +818,14 @@ def _apply_updates(
         if _is_tf_params(new):
             updates[label] = _replace(rec, non_trainable=new.non_trainable)
         elif getattr(new, "buffers", None):
-            updates[label] = _replace(rec, buffers=FrozenDict(new.buffers))
+            updates[label] = _replace(rec, buffers=_frozen(dict(new.buffers.items())))
+    merged = dict(nodes.items())
+    merged.update(updates)
     return _replace(
         state,
-        graph=_replace(state.graph, params=FrozenDict({**nodes, **updates})),
-        opt_states=FrozenDict(opt_states),
-        opt_steps=FrozenDict(opt_steps),
+        graph=_replace(state.graph, params=_frozen(merged)),
+        opt_states=_frozen(opt_states),
+        opt_steps=_frozen(opt_steps),
         step=state.step + 1,
         epoch=epoch,
         batch=index + 1,
