@@ -8,7 +8,7 @@
 from mml.training._devices import resolve_device
 from mml.training._experiment import Experiment
 from mml.training._loop import evaluate, fit_nodes, init, run, run_phase, steps
-from mml.training._losses import LOSSES, AppliedLoss, Loss, compile_loss
+from mml.training._losses import LOSS_BACKENDS, LOSSES, AppliedLoss, Loss, compile_loss
 from mml.training._phases import (
     AbstractPhase,
     EvalPhase,
@@ -24,6 +24,7 @@ from mml.training._state import GRAPH_OPTIMIZER, Boxed, ExecutionContext, TrainS
 __all__ = [
     "GRAPH_OPTIMIZER",
     "LOSSES",
+    "LOSS_BACKENDS",
     "AbstractPhase",
     "AppliedLoss",
     "Boxed",
