@@ -49,7 +49,6 @@ def _env() -> dict[str, str]:
 # sampler) share one batch prepared from the *first* head's column selection, so a second head
 # that reads other columns gets the wrong features. Strict: remove this entry once it is fixed.
 KNOWN_FAILURES: dict[str, str] = {
-    "two_branches_concat": "training loop feeds every head of a binding group the first head's columns",
 }
 
 

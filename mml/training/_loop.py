@@ -423,15 +423,26 @@ class _TrainPlan:
         self.heads = [h for h in graph.topological_order if h in phase.inputs and h in self.active]
         self.prepared: dict[str, Any] = {}
         self.nbatches: dict[str, int] = {}
+        columns: dict[str, Any] = {}
         for h in self.heads:
             b = phase.inputs[h]
-            self.prepared[h] = b.sampler.prepare(_view(experiment, h, b))
+            view = _view(experiment, h, b)
+            columns[h] = view.columns
+            self.prepared[h] = b.sampler.prepare(view)
             self.nbatches[h] = b.sampler.num_batches(self.prepared[h], b.stream)
         groups: dict[tuple[Any, ...], list[str]] = {}
         for h in self.heads:
             b = phase.inputs[h]
             groups.setdefault((b.featureset, b.split, b.sampler, b.stream), []).append(h)
         self.groups = [tuple(g) for g in groups.values()]
+        # Heads of one group see the same rows in the same order, but may read different columns:
+        # one stream per distinct column selection, all drawn with the same key (so they align).
+        self.readers: dict[tuple[str, ...], tuple[tuple[str, tuple[str, ...]], ...]] = {}
+        for g in self.groups:
+            by_cols: dict[Any, list[str]] = {}
+            for h in g:
+                by_cols.setdefault(columns[h], []).append(h)
+            self.readers[g] = tuple((hs[0], tuple(hs)) for hs in by_cols.values())
         self.callbacks: tuple[AbstractCallback, ...] = phase.callbacks
         self.slots = tuple(f"{phase.label}/{i}" for i in range(len(phase.callbacks)))
         self.batch_callbacks = any(cb.has_batch_hooks for cb in phase.callbacks)
@@ -504,33 +515,42 @@ class _TrainPlan:
         counts = [self.nbatches[g[0]] for g in groups]
         n = max(counts) if mode.endswith("cycle") else min(counts)
         plans = [self.step_plans[g] for g in groups]
-        if len(groups) == 1:
+        if len(groups) == 1 and len(self.readers[groups[0]]) == 1:
             g, sp = groups[0], plans[0]
             for batch in self.head_batches(g[0], epoch):
                 yield sp, dict.fromkeys(g, batch)
             return
-        iters = [self.head_batches(g[0], epoch) for g in groups]
+        iters = [self._group_batches(g, epoch) for g in groups]
 
-        def nxt(i: int) -> Any:
+        def nxt(i: int) -> dict[str, Any]:
             try:
                 return next(iters[i])
             except StopIteration:  # only a '*_cycle' schedule gets here: restart the same stream
-                iters[i] = self.head_batches(groups[i][0], epoch)
+                iters[i] = self._group_batches(groups[i], epoch)
                 return next(iters[i])
 
-        if mode.startswith("zip"):
+        if len(groups) == 1 or mode.startswith("zip"):
             sp = plans[0]
             for _ in range(n):
                 batches: dict[str, Any] = {}
-                for i, g in enumerate(groups):
-                    batch = nxt(i)
-                    for h in g:
-                        batches[h] = batch
+                for i in range(len(groups)):
+                    batches.update(nxt(i))
                 yield sp, batches
         else:
             for _ in range(n):
-                for i, g in enumerate(groups):
-                    yield plans[i], dict.fromkeys(g, nxt(i))
+                for i in range(len(groups)):
+                    yield plans[i], nxt(i)
+
+    def _group_batches(self, group: tuple[str, ...], epoch: int) -> Iterator[dict[str, Any]]:
+        """head → batch for one group; heads reading the same columns share one batch."""
+        readers = self.readers[group]
+        streams = [self.head_batches(first, epoch) for first, _ in readers]
+        for batches in zip(*streams):
+            out: dict[str, Any] = {}
+            for (_, heads), batch in zip(readers, batches):
+                for h in heads:
+                    out[h] = batch
+            yield out
 
     def lr_scale(self, state: TrainState) -> float:
         scale = 1.0

@@ -153,3 +153,47 @@ def test_alternate_with_a_loss_needing_both_heads_is_an_error():
     _, h = mml.run(exp, mml.init(exp, 0))
     assert h.status == "completed", h.error
     assert h.phase_result("fit").n_steps == 3
+
+
+def test_heads_on_one_binding_reading_different_columns_get_their_own_columns():
+    import numpy as np
+
+    import mml
+    from mml.graph import ConcatNode, FeatureSetRef, ModelGraph, ModelNode, NodeRef
+    from mml.models import SequentialMLP
+    from mml.training import AppliedLoss, Experiment, TrainPhase
+
+    rng = np.random.default_rng(0)
+    fs = mml.FeatureSet.from_dict(
+        {
+            "a": rng.random((64, 3), dtype=np.float32),
+            "b": rng.random((64, 2), dtype=np.float32),
+            "y": rng.random(64, dtype=np.float32),
+        },
+        features=["a", "b"],
+        targets="y",
+        label="t",
+    ).split(mml.RandomSplitter({"train": 1.0}, seed=0))
+    g = ModelGraph.of(
+        ModelNode("A", SequentialMLP(hidden=(4,), output_shape=(4,)), FeatureSetRef("t", features="a")),
+        ModelNode("B", SequentialMLP(hidden=(4,), output_shape=(4,)), FeatureSetRef("t", features="b")),
+        ConcatNode("j", (NodeRef("A"), NodeRef("B"))),
+        ModelNode("h", SequentialMLP(hidden=(4,)), NodeRef("j")),
+    ).with_optimizer(mml.optim.adam())
+    phase = TrainPhase.simple(
+        "fit",
+        featureset="t",
+        heads=["A", "B"],
+        losses=AppliedLoss("mse", "h"),
+        mode="graphwise",
+        sampler=mml.SimpleSampler(16),
+        record="all",
+    )
+    exp = Experiment({"t": fs}, g, phase)
+    _, history = mml.run(exp, mml.init(exp, 0), progress=False)
+    history.raise_for_status()
+    ctx = history.phase_result("fit").contexts[0]
+    a, b = ctx.inputs["default"]["A"], ctx.inputs["default"]["B"]
+    assert a.features.shape[1] == 3 and b.features.shape[1] == 2
+    # both heads saw the same samples, in the same order
+    np.testing.assert_array_equal(a.sample_uuids, b.sample_uuids)
