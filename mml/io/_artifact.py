@@ -170,6 +170,9 @@ def from_document(doc: Any, arrays: dict[str, np.ndarray], tables: dict[str, pa.
 
 
 def _sha256(path: Path) -> str:
+    if path.stat().st_size > 1 << 20:  # large files: hash the memory map, no copy into Python buffers
+        with pa.memory_map(str(path)) as mm:
+            return hashlib.sha256(memoryview(mm.read_buffer())).hexdigest()
     with open(path, "rb") as f:
         if hasattr(hashlib, "file_digest"):  # Python >= 3.11
             return hashlib.file_digest(f, "sha256").hexdigest()
@@ -177,6 +180,31 @@ def _sha256(path: Path) -> str:
         for chunk in iter(lambda: f.read(1 << 22), b""):
             h.update(chunk)
         return h.hexdigest()
+
+
+def _ipc_bytes(table: pa.Table) -> pa.Buffer:
+    import pyarrow.ipc as ipc
+
+    # Measure first, then serialize into one buffer of the exact size (no re-allocation copies).
+    mock = pa.MockOutputStream()
+    with ipc.new_file(mock, table.schema) as writer:
+        writer.write_table(table)
+    buf = pa.allocate_buffer(mock.size())
+    with ipc.new_file(pa.FixedSizeBufferWriter(buf), table.schema) as writer:
+        writer.write_table(table)
+    return buf
+
+
+def _write_hashed(path: Path, data: pa.Buffer) -> str:
+    """Write ``data`` to ``path`` while hashing it on another core (hashlib releases the GIL)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    view = memoryview(data)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        digest = pool.submit(lambda: hashlib.sha256(view).hexdigest())
+        with open(path, "wb") as f:
+            f.write(view)
+        return digest.result()
 
 
 def _write_json(path: Path, data: Any) -> None:
@@ -206,16 +234,14 @@ def save(obj: Any, path: str | os.PathLike[str], *, overwrite: bool = True) -> P
 
             save_file(arrays, str(tmp / _ARRAYS))
         if tables:
-            import pyarrow.ipc as ipc
-
             (tmp / "tables").mkdir()
             for name, table in tables.items():
-                with pa.OSFile(str(tmp / "tables" / f"{name}.arrow"), "wb") as sink:
-                    with ipc.new_file(sink, table.schema) as writer:
-                        writer.write_table(table)
+                rel = f"tables/{name}.arrow"
+                files[rel] = _write_hashed(tmp / rel, _ipc_bytes(table))
         for p in sorted(tmp.rglob("*")):
-            if p.is_file():
-                files[p.relative_to(tmp).as_posix()] = _sha256(p)
+            rel = p.relative_to(tmp).as_posix()
+            if p.is_file() and rel not in files:
+                files[rel] = _sha256(p)
         _write_json(
             tmp / "manifest.json",
             {
