@@ -33,6 +33,29 @@ def _map_arrays(x: Any, fn: Callable[[Any], Any]) -> Any:
 
 def to_torch(x: Any, device: Any = None, dtype: Any = None) -> Any:
     """A numpy array (or tensor) as a torch tensor, sharing memory where possible."""
+    with _sharing_read_only():
+        return _to_torch(x, device, dtype)
+
+
+class _sharing_read_only:
+    """Silence torch's warning about wrapping read-only numpy memory, for one conversion.
+
+    torch has no read-only tensors and warns when wrapping read-only memory. mml never writes a
+    tensor in place (every step makes new tensors), so sharing the memory is safe.
+    """
+
+    __slots__ = ("_ctx",)
+
+    def __enter__(self) -> None:
+        self._ctx = warnings.catch_warnings()
+        self._ctx.__enter__()
+        warnings.filterwarnings("ignore", "The given NumPy array is not writable", UserWarning)
+
+    def __exit__(self, *exc: Any) -> None:
+        self._ctx.__exit__(*exc)
+
+
+def _to_torch(x: Any, device: Any = None, dtype: Any = None) -> Any:
     import torch
 
     if isinstance(x, torch.Tensor):
@@ -41,14 +64,7 @@ def to_torch(x: Any, device: Any = None, dtype: Any = None) -> Any:
         arr = np.asarray(x)
         if arr.dtype.kind in "OUS":
             return arr
-        if arr.flags.writeable:
-            t = torch.from_numpy(arr)
-        else:
-            # torch has no read-only tensors and warns when wrapping read-only memory. mml never
-            # writes a tensor in place (every step makes new tensors), so sharing is safe here.
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", UserWarning)
-                t = torch.from_numpy(arr)
+        t = torch.from_numpy(arr)
     if dtype is not None and t.dtype != dtype and t.is_floating_point():
         t = t.to(dtype)
     if device is not None and str(t.device) != str(device):
@@ -124,7 +140,8 @@ class SampleData:
 
     def to_torch(self, device: Any = None, dtype: Any = None) -> SampleData:
         """Numeric arrays as torch tensors (on ``device``; floats cast to ``dtype`` if given)."""
-        return self.map(lambda x: to_torch(x, device, dtype))
+        with _sharing_read_only():
+            return self.map(lambda x: _to_torch(x, device, dtype))
 
     def to_tf(self) -> SampleData:
         """Numeric arrays as TensorFlow tensors."""
@@ -215,7 +232,8 @@ class Batch:
 
     def to_torch(self, device: Any = None, dtype: Any = None) -> Batch:
         """Numeric arrays as torch tensors."""
-        return self.map(lambda d: d.to_torch(device, dtype))
+        with _sharing_read_only():
+            return self.map(lambda d: d.map(lambda x: _to_torch(x, device, dtype)))
 
     def to_tf(self) -> Batch:
         """Numeric arrays as TensorFlow tensors."""
