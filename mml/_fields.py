@@ -54,6 +54,34 @@ class FrozenDict(Mapping[K, V]):
         object.__setattr__(self, "_data", dict(data))
         object.__setattr__(self, "_hash", None)
 
+    @classmethod
+    def wrap(cls, d: dict[K, V], /) -> FrozenDict[K, V]:
+        """A FrozenDict that takes ownership of ``d`` without copying it.
+
+        For hot paths that build a fresh dict only to freeze it. The caller hands ``d``
+        over and must not keep a reference it mutates afterwards: the FrozenDict reads
+        ``d`` directly and caches its hash, so a later change would silently break
+        immutability and hashing. When in doubt, use ``FrozenDict(d)`` (one copy).
+
+        >>> d = {"a": 1}
+        >>> fd = FrozenDict.wrap(d)
+        >>> fd, fd == FrozenDict({"a": 1})
+        (FrozenDict({'a': 1}), True)
+        >>> FrozenDict.wrap([("a", 1)])
+        Traceback (most recent call last):
+        ...
+        TypeError: FrozenDict.wrap takes a dict, got list; use FrozenDict(...) to copy other mappings
+        """
+        if type(d) is not dict:
+            raise TypeError(
+                f"FrozenDict.wrap takes a dict, got {type(d).__name__}; "
+                "use FrozenDict(...) to copy other mappings"
+            )
+        fd = cls.__new__(cls)
+        object.__setattr__(fd, "_data", d)
+        object.__setattr__(fd, "_hash", None)
+        return fd
+
     def __getitem__(self, key: K) -> V:
         return self._data[key]
 

@@ -258,7 +258,7 @@ def param_dict(rec: Any) -> Mapping[str, Any]:
 def _with_param_dict(rec: Any, params: Mapping[str, Any]) -> Any:
     if _is_tf_params(rec):
         return _replace(rec, trainable=tuple(params[str(i)] for i in range(len(rec.trainable))))
-    return _replace(rec, params=_frozen(dict(params)))
+    return _replace(rec, params=FrozenDict.wrap(dict(params)))
 
 
 def _params_device(state: TrainState, label: str) -> Any:
@@ -619,14 +619,6 @@ def _replace(inst: Any, **changes: Any) -> Any:
     return new
 
 
-def _frozen(d: dict[str, Any]) -> FrozenDict[str, Any]:
-    """A FrozenDict that takes ownership of ``d``, a fresh dict the loop just built (no copy)."""
-    fd: FrozenDict[str, Any] = FrozenDict.__new__(FrozenDict)
-    object.__setattr__(fd, "_data", d)
-    object.__setattr__(fd, "_hash", None)
-    return fd
-
-
 def _train_step(
     plan: _TrainPlan,
     sp: _StepPlan,
@@ -661,7 +653,7 @@ def _train_step(
             with_leaves[label] = _replace(rec, params=lv)
         merged = dict(nodes.items())
         merged.update(with_leaves)
-        gs = _replace(gs, params=_frozen(merged))
+        gs = _replace(gs, params=FrozenDict.wrap(merged))
     tape: Any = None
     if sp.tf_nodes:
         import tensorflow as tf
@@ -838,14 +830,14 @@ def _apply_updates(
         if _is_tf_params(new):
             updates[label] = _replace(rec, non_trainable=new.non_trainable)
         elif getattr(new, "buffers", None):
-            updates[label] = _replace(rec, buffers=_frozen(dict(new.buffers.items())))
+            updates[label] = _replace(rec, buffers=FrozenDict.wrap(dict(new.buffers.items())))
     merged = dict(nodes.items())
     merged.update(updates)
     return _replace(
         state,
-        graph=_replace(state.graph, params=_frozen(merged)),
-        opt_states=_frozen(opt_states),
-        opt_steps=_frozen(opt_steps),
+        graph=_replace(state.graph, params=FrozenDict.wrap(merged)),
+        opt_states=FrozenDict.wrap(opt_states),
+        opt_steps=FrozenDict.wrap(opt_steps),
         step=state.step + 1,
         epoch=epoch,
         batch=index + 1,
