@@ -18,7 +18,7 @@ from typing import Any
 
 import attrs
 
-from mml._fields import FrozenDict, frozen_dict
+from mml._fields import FrozenDict, frozen_dict, frozen_tuple
 from mml.random import Key
 
 __all__ = ["Boxed", "TrainState", "ExecutionContext", "GRAPH_OPTIMIZER", "box", "unbox"]
@@ -27,13 +27,13 @@ __all__ = ["Boxed", "TrainState", "ExecutionContext", "GRAPH_OPTIMIZER", "box", 
 GRAPH_OPTIMIZER = "*graph*"
 
 
-def _revive(value: Any, self: Boxed) -> Any:
+def _revive(value: Any, type_path: str) -> Any:
     # a Boxed value read back from a document is the value's own document: rebuild it from
     # the stored type path (an attrs class is imported, no code is executed)
-    if self.type and isinstance(value, Mapping) and not isinstance(value, FrozenDict):
+    if type_path and isinstance(value, Mapping) and not isinstance(value, FrozenDict):
         from mml.io._converter import import_type, structure
 
-        cls = import_type(self.type)
+        cls = import_type(type_path)
         if not isinstance(value, cls):
             return structure(dict(value), cls)
     return value
@@ -55,7 +55,14 @@ class Boxed:
     """
 
     type: str
-    value: Any = attrs.field(converter=attrs.Converter(_revive, takes_self=True), hash=False)
+    value: Any = attrs.field(hash=False)
+
+    def __attrs_post_init__(self) -> None:
+        # the revival needs ``type``, so it runs after both fields are set (a converter only
+        # sees its own field; ``attrs.Converter(takes_self=True)`` is opaque to type checkers)
+        revived = _revive(self.value, self.type)
+        if revived is not self.value:
+            object.__setattr__(self, "value", revived)
 
 
 def box(value: Any) -> Boxed:
@@ -133,7 +140,7 @@ class TrainState:
     epoch: int = 0
     batch: int = 0
     callback_states: Mapping[str, Boxed] = attrs.field(factory=FrozenDict, converter=_boxed_map)
-    fitted: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    fitted: tuple[str, ...] = attrs.field(default=(), converter=frozen_tuple)
     stop: bool = False
 
     # -- readers ------------------------------------------------------------------------
@@ -160,15 +167,15 @@ class TrainState:
 
     def with_opt_state(self, label: str, opt_state: Any) -> TrainState:
         """The same state with the optimizer state of ``label`` replaced."""
-        return attrs.evolve(self, opt_states=self.opt_states.set(label, box(opt_state)))
+        return attrs.evolve(self, opt_states=frozen_dict(self.opt_states).set(label, box(opt_state)))
 
     def with_opt_steps(self, label: str, n: int) -> TrainState:
         """The same state with optimizer ``label``'s update count set to ``n``."""
-        return attrs.evolve(self, opt_steps=self.opt_steps.set(label, n))
+        return attrs.evolve(self, opt_steps=frozen_dict(self.opt_steps).set(label, n))
 
     def with_callback_state(self, slot: str, cb_state: Any) -> TrainState:
         """The same state with one callback's state replaced."""
-        return attrs.evolve(self, callback_states=self.callback_states.set(slot, box(cb_state)))
+        return attrs.evolve(self, callback_states=frozen_dict(self.callback_states).set(slot, box(cb_state)))
 
     def advance(self, *, batch: int) -> TrainState:
         """The state after one update: ``step + 1`` and the batch cursor set."""
