@@ -67,7 +67,8 @@ def bench(batch: int, *, repeats: int = 7, iters: int = 2000) -> tuple[float, fl
 
 
 def main() -> None:
-    print(f"# torch {torch.__version__}, {torch.get_num_threads()} threads")
+    torch.set_num_threads(1)  # as the other forward benchmark: no thread-pool noise at these sizes
+    print(f"# torch {torch.__version__}, {torch.get_num_threads()} thread")
     for batch, target in ((256, 1.15), (32, 1.5)):
         m, b = bench(batch)
         verdict = "OK" if m / b <= target else f"ABOVE TARGET {target}"
