@@ -18,7 +18,7 @@ from mml.training._phases import (
     TrainPhase,
     iter_phases,
 )
-from mml.training._results import EvalResult, History, PhaseResult
+from mml.training._results import ErrorRecord, EvalResult, History, PhaseResult
 from mml.training._state import GRAPH_OPTIMIZER, Boxed, ExecutionContext, TrainState
 
 __all__ = [
@@ -28,6 +28,7 @@ __all__ = [
     "AbstractPhase",
     "AppliedLoss",
     "Boxed",
+    "ErrorRecord",
     "EvalPhase",
     "EvalResult",
     "ExecutionContext",

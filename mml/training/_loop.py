@@ -35,7 +35,7 @@ from mml.training._experiment import (
 )
 from mml.training._losses import AppliedLoss, compile_loss
 from mml.training._phases import AbstractPhase, EvalPhase, FitPhase, InputBinding, PhaseGroup, TrainPhase
-from mml.training._results import EvalResult, History, PhaseResult
+from mml.training._results import ErrorRecord, EvalResult, History, PhaseResult, _locate
 from mml.training._state import GRAPH_OPTIMIZER, ExecutionContext, TrainState, box
 
 __all__ = ["init", "steps", "run_phase", "run", "evaluate", "fit_nodes"]
@@ -562,6 +562,13 @@ class _TrainPlan:
 # -- callbacks ---------------------------------------------------------------------------
 
 
+def _locate_hook(exc: BaseException, hook: str, event: Event) -> None:
+    # only the axes the hook has: a phase-level hook's event carries epoch/batch defaults
+    epoch = event.epoch if "epoch" in hook or "batch" in hook else None
+    batch = event.batch if "batch" in hook else None
+    _locate(exc, event.phase, epoch, batch)
+
+
 def _dispatch(
     callbacks: Sequence[AbstractCallback],
     slots: Sequence[str],
@@ -581,16 +588,20 @@ def _dispatch(
         except MMLError as exc:
             if isinstance(exc, CallbackError):
                 raise
-            raise CallbackError(
+            err = CallbackError(
                 f"callback {type(cb).__name__} failed in {hook} (phase {event.phase!r}, epoch {event.epoch}, "
                 f"batch {event.batch}): {exc}"
-            ) from exc
+            )
+            _locate_hook(err, hook, event)
+            raise err from exc
         except Exception as exc:
-            raise CallbackError(
+            err = CallbackError(
                 f"callback {type(cb).__name__} raised {type(exc).__name__} in {hook} (phase {event.phase!r}, "
                 f"epoch {event.epoch}, batch {event.batch}): {exc}; the run is marked failed and the state "
                 "before this hook is kept"
-            ) from exc
+            )
+            _locate_hook(err, hook, event)
+            raise err from exc
         if res is None:
             continue
         state = state.with_callback_state(slot, res.state)
@@ -916,6 +927,7 @@ def _train_steps(
                 new_state, ctx = _train_step(plan, sp, state, batches, epoch, index)
             except TrainingError as exc:
                 exc.state = state  # type: ignore[attr-defined]
+                _locate(exc, phase.label, epoch, index)
                 raise
             state = new_state
             for k, v in ctx.losses.items():
@@ -1200,7 +1212,7 @@ def run_phase(
     recorded: list[ExecutionContext] = []
     record = getattr(phase, "record", "none")
     status = "completed"
-    error: BaseException | None = None
+    error: ErrorRecord | None = None
     eval_result = None
     n_steps = 0
     current = state
@@ -1255,7 +1267,7 @@ def run_phase(
                 status = "stopped"
     except TrainingError as exc:
         status = "failed"
-        error = exc
+        error = ErrorRecord.from_exception(exc, phase=label)
         good = getattr(exc, "state", None)
         current = good if good is not None else current
     result = PhaseResult(

@@ -15,16 +15,17 @@ Query by axis with :meth:`History.where` and :meth:`History.collapse`; export wi
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import attrs
 import numpy as np
 
-from mml._fields import FrozenDict, array_field, frozen_dict
+from mml._fields import FrozenDict, array_field, frozen_dict, frozen_tuple
 from mml.errors import ConfigError, TrainingError
+from mml.training._state import ExecutionContext
 
-__all__ = ["History", "PhaseResult", "EvalResult", "STATUSES"]
+__all__ = ["History", "PhaseResult", "EvalResult", "ErrorRecord", "STATUSES"]
 
 STATUSES: tuple[str, ...] = ("completed", "stopped", "failed")
 _AXES = ("phase", "epoch", "batch", "step", "name")
@@ -37,6 +38,115 @@ def _str_array(values: Sequence[str]) -> np.ndarray:
     uniq: dict[str, int] = {}
     codes = np.fromiter((uniq.setdefault(v, len(uniq)) for v in values), dtype=np.int64, count=len(values))
     return np.asarray(list(uniq), dtype=str)[codes]
+
+
+#: attribute the loop sets on an exception to say where it was raised: ``(phase, epoch, batch)``
+_LOCATION = "_mml_location"
+
+
+def _locate(
+    exc: BaseException, phase: str | None, epoch: int | None = None, batch: int | None = None
+) -> None:
+    """Record on ``exc`` where it was raised (the innermost, first call wins)."""
+    if getattr(exc, _LOCATION, None) is None:
+        setattr(exc, _LOCATION, (phase, epoch, batch))
+
+
+@attrs.frozen
+class ErrorRecord:
+    """Why a run failed, as data: the exception's type path and message, and where it happened.
+
+    A :class:`History` stores this record instead of the exception, so a failed run can be
+    saved and loaded. In the process that ran it, :meth:`to_exception` gives back the
+    original exception (with its traceback and cause); a loaded record rebuilds a
+    :class:`mml.errors.TrainingError` with the same message. ``phase``, ``epoch`` and
+    ``batch`` are ``None`` where they are unknown (an error outside any phase, a
+    phase-level callback hook).
+
+    >>> import mml
+    >>> r = ErrorRecord.from_exception(mml.TrainingError("loss is nan"), phase="fit", epoch=2, batch=5)
+    >>> r.type, str(r), (r.phase, r.epoch, r.batch)
+    ('mml.errors:TrainingError', 'loss is nan', ('fit', 2, 5))
+    >>> back = mml.io.roundtrip(r)
+    >>> back == r, type(back.to_exception()).__name__, str(back.to_exception())
+    (True, 'TrainingError', 'loss is nan')
+    """
+
+    type: str
+    message: str
+    phase: str | None = None
+    epoch: int | None = None
+    batch: int | None = None
+    # the live exception, only in the process that raised it: never saved (init=False fields
+    # are not part of the document), never compared
+    _exception: BaseException | None = attrs.field(default=None, init=False, eq=False, repr=False)
+
+    @classmethod
+    def from_exception(
+        cls,
+        exc: BaseException,
+        *,
+        phase: str | None = None,
+        epoch: int | None = None,
+        batch: int | None = None,
+    ) -> ErrorRecord:
+        """The record of ``exc``, holding ``exc`` itself for :meth:`to_exception`.
+
+        Where the training loop recorded a location on the exception (the phase, epoch and
+        batch of a failed step or callback hook), it wins over the arguments, which are the
+        fallback.
+
+        >>> ErrorRecord.from_exception(ValueError("bad"), phase="fit").type
+        'builtins:ValueError'
+        """
+        where = getattr(exc, _LOCATION, None)
+        if where is not None:
+            p, e, b = where
+            phase = p if p is not None else phase
+            epoch = e if e is not None else epoch
+            batch = b if b is not None else batch
+        t = type(exc)
+        rec = cls(f"{t.__module__}:{t.__qualname__}", str(exc), phase, epoch, batch)
+        object.__setattr__(rec, "_exception", exc)
+        return rec
+
+    def to_exception(self) -> BaseException:
+        """The original exception if this record was made in this process, else a :class:`~mml.errors.TrainingError`.
+
+        The rebuilt error has the same message; a note names the original type and place.
+
+        >>> e = ErrorRecord("mml.errors:CallbackError", "callback Boom failed", "fit").to_exception()
+        >>> type(e).__name__, str(e), e.__notes__
+        ('TrainingError', 'callback Boom failed', ["originally mml.errors:CallbackError in phase 'fit' (loaded from a saved History)"])
+        """
+        exc = self._exception
+        if exc is None:
+            exc = TrainingError(self.message)
+            exc.add_note(f"originally {self.type}{self._where()} (loaded from a saved History)")
+            object.__setattr__(self, "_exception", exc)  # cache: the same object on every call
+        return exc
+
+    def _where(self) -> str:
+        parts = []
+        if self.phase is not None:
+            parts.append(f"phase {self.phase!r}")
+        if self.epoch is not None:
+            parts.append(f"epoch {self.epoch}")
+        if self.batch is not None:
+            parts.append(f"batch {self.batch}")
+        return " in " + ", ".join(parts) if parts else ""
+
+    def __str__(self) -> str:
+        return self.message
+
+
+def _error_record(value: ErrorRecord | BaseException | None) -> ErrorRecord | None:
+    """attrs converter: an exception becomes its :class:`ErrorRecord`."""
+    if value is None or isinstance(value, ErrorRecord):
+        return value
+    if isinstance(value, BaseException):
+        return ErrorRecord.from_exception(value)
+    raise TypeError(f"error= takes an exception or an ErrorRecord, got {type(value).__name__}")
 
 
 @attrs.frozen
@@ -61,25 +171,38 @@ class EvalResult:
 
 @attrs.frozen(eq=False)
 class PhaseResult:
-    """How one phase ended: status, error (if failed), steps, wall time, eval result, recorded contexts.
+    """How one phase ended: status, failure (if failed), steps, wall time, eval result, recorded contexts.
 
+    The constructor's ``error=`` takes the exception (or an :class:`ErrorRecord`); it is
+    stored as the serializable record :attr:`failure`, and :attr:`error` gives an exception
+    back (see :meth:`ErrorRecord.to_exception`).
+
+    >>> import mml
     >>> PhaseResult("fit", "phase.train", "completed").ok
     True
+    >>> r = PhaseResult("fit", "phase.train", "failed", mml.TrainingError("loss is nan"))
+    >>> r.failure.message, isinstance(r.error, mml.TrainingError)
+    ('loss is nan', True)
     """
 
     label: str
     kind: str
     status: str
-    error: BaseException | None = None
+    failure: ErrorRecord | None = attrs.field(default=None, converter=_error_record, alias="error")
     n_steps: int = 0
     seconds: float = 0.0
     eval: EvalResult | None = None
-    contexts: tuple[Any, ...] = ()
+    contexts: tuple[ExecutionContext, ...] = attrs.field(default=(), converter=frozen_tuple)
 
     @property
     def ok(self) -> bool:
         """Whether the phase did not fail."""
         return self.status != "failed"
+
+    @property
+    def error(self) -> BaseException | None:
+        """The phase's error as an exception (``None`` unless it failed)."""
+        return None if self.failure is None else self.failure.to_exception()
 
 
 @attrs.frozen
@@ -88,11 +211,19 @@ class History:
 
     Columns: ``phase`` / ``name`` (strings), ``epoch`` / ``batch`` / ``step`` (ints),
     ``value`` (floats). Status is ``completed``, ``stopped`` (a callback ended a phase
-    early) or ``failed`` (``error`` holds the exception; the returned state is the last good
-    one).
+    early) or ``failed`` (the returned state is the last good one). A failed History
+    holds the serializable :class:`ErrorRecord` in :attr:`failure` (type, message, phase,
+    epoch, batch) and gives an exception back from :attr:`error`: the original one in the
+    process that ran it, a :class:`~mml.errors.TrainingError` with the same message after
+    :func:`mml.load`. A History (eval results included) saves and loads with :func:`mml.save`.
 
+    >>> import mml
     >>> History.from_rows([]).status
     'completed'
+    >>> h = History(status="failed", error=mml.TrainingError("loss is nan"))
+    >>> back = mml.io.roundtrip(h)
+    >>> back == h, back.failure.message, type(back.error).__name__
+    (True, 'loss is nan', 'TrainingError')
     """
 
     phase: np.ndarray = array_field(factory=lambda: _str_array([]))  # noqa: RUF009 - an attrs field
@@ -102,8 +233,13 @@ class History:
     name: np.ndarray = array_field(factory=lambda: _str_array([]))  # noqa: RUF009 - an attrs field
     value: np.ndarray = array_field(factory=lambda: np.zeros(0, np.float64))  # noqa: RUF009 - an attrs field
     status: str = "completed"
-    phases: tuple[PhaseResult, ...] = attrs.field(default=(), converter=tuple, eq=False)
-    error: BaseException | None = attrs.field(default=None, eq=False)
+    phases: tuple[PhaseResult, ...] = attrs.field(default=(), converter=frozen_tuple, eq=False)
+    failure: ErrorRecord | None = attrs.field(default=None, converter=_error_record, alias="error")
+
+    @property
+    def error(self) -> BaseException | None:
+        """The run's error as an exception (``None`` unless it failed); see :meth:`ErrorRecord.to_exception`."""
+        return None if self.failure is None else self.failure.to_exception()
 
     @classmethod
     def from_rows(cls, rows: Iterable[tuple[str, int, int, int, str, float]], **kwargs: Any) -> History:
@@ -176,7 +312,13 @@ class History:
         """
         if axis not in ("batch", "epoch", "step"):
             raise ConfigError(f"collapse takes 'batch', 'epoch' or 'step', got {axis!r}")
-        funcs = {"mean": np.mean, "sum": np.sum, "min": np.min, "max": np.max, "last": lambda a: a[-1]}
+        funcs: dict[str, Callable[[np.ndarray], Any]] = {
+            "mean": np.mean,
+            "sum": np.sum,
+            "min": np.min,
+            "max": np.max,
+            "last": lambda a: a[-1],
+        }
         if how not in funcs:
             raise ConfigError(f"collapse how= must be one of {', '.join(funcs)}, got {how!r}")
         groups: dict[tuple[Any, ...], list[int]] = {}
@@ -197,7 +339,9 @@ class History:
                     float(funcs[how](self.value[idx])),
                 )
             )
-        return attrs.evolve(History.from_rows(rows), status=self.status, phases=self.phases, error=self.error)
+        return attrs.evolve(
+            History.from_rows(rows), status=self.status, phases=self.phases, error=self.failure
+        )
 
     def names(self) -> tuple[str, ...]:
         """The metric names present, in first-seen order."""
@@ -233,9 +377,20 @@ class History:
         return r
 
     def raise_for_status(self) -> History:
-        """Raise the run's error if it failed, else return ``self``."""
-        if self.status == "failed" and self.error is not None:
-            raise self.error
+        """Raise the run's error if it failed, else return ``self``.
+
+        In the process that ran it this is the original exception; a loaded History raises
+        a :class:`~mml.errors.TrainingError` with the same message.
+
+        >>> import mml
+        >>> mml.io.roundtrip(History(status="failed", error=ValueError("boom"))).raise_for_status()
+        Traceback (most recent call last):
+        ...
+        mml.errors.TrainingError: boom
+        originally builtins:ValueError (loaded from a saved History)
+        """
+        if self.status == "failed" and self.failure is not None:
+            raise self.failure.to_exception()
         return self
 
     def to_pandas(self) -> Any:
@@ -266,5 +421,5 @@ class History:
             np.concatenate([self.value, other.value]),
             status=status,
             phases=self.phases + other.phases,
-            error=self.error or other.error,
+            error=self.failure if self.failure is not None else other.failure,
         )

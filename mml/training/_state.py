@@ -19,6 +19,7 @@ from typing import Any
 import attrs
 
 from mml._fields import FrozenDict, frozen_dict, frozen_tuple
+from mml.data import SampleData
 from mml.random import Key
 
 __all__ = ["Boxed", "TrainState", "ExecutionContext", "GRAPH_OPTIMIZER", "box", "unbox"]
@@ -212,7 +213,7 @@ class ExecutionContext:
     epoch: int
     batch: int
     step: int
-    inputs: Mapping[str, Mapping[str, Any]]
+    inputs: Mapping[str, Mapping[str, SampleData]]
     outputs: Mapping[str, Mapping[str, Any]]
     losses: Mapping[str, float]
     stream: str = "default"
