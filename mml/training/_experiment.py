@@ -29,7 +29,7 @@ import attrs
 from mml._fields import FrozenDict
 from mml.callbacks._base import AbstractCallback
 from mml.data import FeatureSet
-from mml.errors import ConfigError, TrainingError
+from mml.errors import ConfigError, GraphError, TrainingError
 from mml.graph import ModelGraph
 from mml.training._losses import AppliedLoss, check_loss_backend
 from mml.training._phases import (
@@ -186,6 +186,11 @@ def _check_binding(
 
 
 def _target_keys(exp: Experiment, phase: Any, head: str) -> tuple[str, ...]:
+    """The target keys the FeatureSet bound to ``head`` feeds it (``()`` when nothing is bound).
+
+    Raises :class:`~mml.errors.GraphError` when a ref of ``head`` names target keys the
+    bound FeatureSet does not have.
+    """
     from mml.graph._refs import resolve_keys
 
     b = phase.inputs.get(head)
@@ -196,10 +201,7 @@ def _target_keys(exp: Experiment, phase: Any, head: str) -> tuple[str, ...]:
     fs = exp.featuresets[b.featureset]
     out: list[str] = []
     for r in refs:
-        try:
-            out.extend(resolve_keys(r, fs, "targets"))
-        except Exception:
-            pass
+        out.extend(resolve_keys(r, fs, "targets"))
     return tuple(out)
 
 
@@ -253,8 +255,21 @@ def _check_loss(exp: Experiment, phase: Any, applied: AppliedLoss, problems: lis
                 f"with those roles, e.g. inputs=({', '.join(repr(f'{r}.outputs') for r in (roles or ()))})"
             )
             return
-    for spec in applied.specs:
-        if spec.source == "targets" and heads and not any(_target_keys(exp, phase, h) for h in heads):
+    if heads and any(spec.source == "targets" for spec in applied.specs):
+        found = False
+        for head in heads:
+            try:
+                keys = _target_keys(exp, phase, head)
+            except GraphError as exc:
+                # the ref names target keys the FeatureSet lacks: that is the cause to report
+                # (the data loader would raise the same GraphError when the phase runs)
+                problems.append(
+                    f"{where}: loss {applied.name!r} reads the targets of {head!r}, but its input selects "
+                    f"target keys that do not exist: {exc}; fix the node's FeatureSetRef(targets=...)"
+                )
+                return
+            found = found or bool(keys)
+        if not found:
             problems.append(
                 f"{where}: loss {applied.name!r} reads targets, but the FeatureSet bound to "
                 f"{', '.join(map(repr, heads))} has no targets; add targets to the FeatureSet or bind the loss "

@@ -70,6 +70,22 @@ def test_missing_target(toy):
         simple_experiment(fs)
 
 
+def test_loss_reading_a_target_key_the_featureset_lacks(toy):
+    from mml.graph import FeatureSetRef, ModelGraph, ModelNode
+    from mml.models import SequentialMLP
+
+    node = ModelNode(
+        "mlp", SequentialMLP(hidden=(4,)), FeatureSetRef("toy", targets="z"), optimizer=mml.optim.adam()
+    )
+    phase = TrainPhase.simple("fit", featureset="toy", heads=["mlp"], losses=AppliedLoss("mse", "mlp"))
+    # the real cause (a misspelt target key), not "has no targets": the FeatureSet has 'y'
+    with pytest.raises(
+        mml.TrainingError, match=r"no targets key\(s\) 'z'; its targets keys are: 'y'"
+    ) as info:
+        Experiment({"toy": toy}, ModelGraph.of(node), phase)
+    assert "has no targets;" not in str(info.value) and "FeatureSetRef(targets=...)" in str(info.value)
+
+
 def test_sampler_bound_to_missing_split(toy):
     phase = TrainPhase("fit", {"mlp": InputBinding("toy", "tran")}, [AppliedLoss("mse", "mlp")])
     with pytest.raises(mml.TrainingError, match="split 'tran'"):
