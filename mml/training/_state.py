@@ -158,6 +158,8 @@ class TrainState:
         return self.graph.params[label]
 
     # -- new records -------------------------------------------------------------------
+    # Mapping fields hold FrozenDicts (their converters make sure); ``frozen_dict(m)`` returns
+    # such a value as it is (no copy) and gives it its FrozenDict type for ``.set``.
     def with_graph(self, graph: Any) -> TrainState:
         """The same state with another graph state."""
         return attrs.evolve(self, graph=graph)
