@@ -155,6 +155,7 @@ class EvalResult:
 
     ``outputs[node]`` and ``targets[node]`` are numpy arrays in sample order; with
     ``inverse_transform=True`` they are in raw units (see ``FeatureSet.inverse_transform``).
+    ``sample_uuids["default"]`` holds the samples' UUIDs (``S16``) in the same order.
 
     >>> import numpy as np
     >>> r = EvalResult("test", {"loss": 0.5}, {"mlp": np.zeros((2, 1))}, {"mlp": np.ones((2, 1))})
