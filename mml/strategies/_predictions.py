@@ -90,7 +90,8 @@ def regression_metrics(y_true: Any, y_pred: Any) -> dict[str, float]:
     ss_res = (err**2).sum(axis=0)
     ss_tot = ((t - t.mean(axis=0)) ** 2).sum(axis=0)
     safe = np.where(ss_tot > 0, ss_tot, 1.0)
-    r2 = np.where(ss_tot > 0, 1.0 - ss_res / safe, np.where(ss_res == 0, 1.0, 0.0))
+    with np.errstate(over="ignore"):  # a near-constant target makes r2 hugely negative, as in sklearn
+        r2 = np.where(ss_tot > 0, 1.0 - ss_res / safe, np.where(ss_res == 0, 1.0, 0.0))
     return {"mse": float(np.mean(err**2)), "mae": float(np.mean(np.abs(err))), "r2": float(np.mean(r2))}
 
 

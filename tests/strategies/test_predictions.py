@@ -8,9 +8,10 @@ from hypothesis.extra import numpy as hnp
 import mml
 from mml.strategies import Predictions, pool_predictions, regression_metrics
 
-values = hnp.arrays(
-    np.float64, st.tuples(st.integers(2, 20), st.integers(1, 3)), elements=st.floats(-1e3, 1e3)
-)
+# Magnitudes a regression target has: sub-1e-6 values make r2's denominator underflow-sized and
+# scikit-learn itself overflows (and warns) there, so the comparison is meaningless.
+_reals = st.floats(-1e3, 1e3).filter(lambda v: v == 0 or abs(v) > 1e-6)
+values = hnp.arrays(np.float64, st.tuples(st.integers(2, 20), st.integers(1, 3)), elements=_reals)
 
 
 @settings(max_examples=40)
@@ -18,7 +19,7 @@ values = hnp.arrays(
 def test_metrics_match_scikit_learn(y, data):
     from sklearn.metrics import mean_absolute_error, mean_squared_error, r2_score
 
-    p = data.draw(hnp.arrays(np.float64, y.shape, elements=st.floats(-1e3, 1e3)))
+    p = data.draw(hnp.arrays(np.float64, y.shape, elements=_reals))
     m = regression_metrics(y, p)
     assert m["mse"] == pytest.approx(mean_squared_error(y, p), rel=1e-9, abs=1e-9)
     assert m["mae"] == pytest.approx(mean_absolute_error(y, p), rel=1e-9, abs=1e-9)
