@@ -123,6 +123,7 @@ _LAZY: dict[str, str] = {
     "InputBinding": "mml.training",
     "evaluate": "mml.training",
     "EvalResult": "mml.training",
+    "ErrorRecord": "mml.training",
 }
 
 
