@@ -36,6 +36,9 @@ DEFAULT_STREAM = "default"
 # Rows are gathered a chunk of batches at a time: one numpy call per chunk instead of one per
 # batch, while the chunk stays small enough to live in cache.
 _CHUNK_BYTES = 1 << 20
+# On an accelerator a chunk is one index_select per array: bigger chunks mean fewer index copies
+# from the host (device memory is not cache-bound).
+_DEVICE_CHUNK_BYTES = 1 << 26
 _NO_TAGS: FrozenDict[str, Any] = FrozenDict()
 
 
@@ -68,6 +71,54 @@ def _ro(a: np.ndarray) -> np.ndarray:
     return a
 
 
+def _all_numpy(data: PreparedData) -> bool:
+    """Whether features, targets and tags are all numpy (the host path)."""
+    return (
+        isinstance(data.features, np.ndarray)
+        and (data.targets is None or isinstance(data.targets, np.ndarray))
+        and all(isinstance(v, np.ndarray) for v in data.tags.values())
+    )
+
+
+def _device_chunk(data: PreparedData, roles: Sequence[RoleRows], s: int, e: int) -> list[tuple[Any, ...]]:
+    """Rows ``s:e`` of every role, gathered where each array lives.
+
+    Tensors are gathered with ``torch.index_select`` on their own device, with the chunk's
+    row indices copied there once per role and device; numpy arrays (UUIDs, text tags) as on
+    the host path.
+    """
+    import torch
+
+    take = np.take
+    chunk = []
+    for r in roles:
+        idx = r.rows[s:e]
+        on: dict[Any, Any] = {}
+
+        def gather(a: Any, idx: np.ndarray = idx, on: dict[Any, Any] = on) -> Any:
+            if isinstance(a, np.ndarray):
+                return _ro(take(a, idx, axis=0))
+            dev = a.device
+            it = on.get(dev)
+            if it is None:
+                # a fresh int64 copy: the rows may be read-only, and torch cannot wrap those
+                it = on[dev] = torch.from_numpy(np.array(idx, dtype=np.int64)).to(dev)
+            return torch.index_select(a, 0, it)
+
+        chunk.append(
+            (
+                r.name,
+                gather(data.features),
+                None if data.targets is None else gather(data.targets),
+                _ro(take(data.sample_uuids, idx)),
+                {k: gather(v) for k, v in data.tags.items()},
+                r.weights,
+                r.mask,
+            )
+        )
+    return chunk
+
+
 def emit_batches(
     data: PreparedData, roles: Sequence[RoleRows], bounds: np.ndarray, stream: str
 ) -> Iterator[Batch]:
@@ -75,13 +126,17 @@ def emit_batches(
 
     Rows are gathered one chunk of batches at a time (``np.take`` into fresh arrays, then
     made read-only) and each batch is a slice of the chunk, so the per-batch work is a few
-    slices and two small frozen records.
+    slices and two small frozen records. When the data hold torch tensors (see
+    :func:`~mml.samplers._prepared.to_device`), a chunk is gathered on their device with
+    ``torch.index_select``: only the chunk's row indices are copied there.
     """
     nb = len(bounds) - 1
     if nb <= 0:
         return
+    on_device = not _all_numpy(data)
     span = int(bounds[-1] - bounds[0])
-    rows_per_chunk = max(1, _CHUNK_BYTES // max(1, data.row_bytes * len(roles)))
+    budget = _DEVICE_CHUNK_BYTES if on_device else _CHUNK_BYTES
+    rows_per_chunk = max(1, budget // max(1, data.row_bytes * len(roles)))
     batches_per_chunk = max(1, int(rows_per_chunk * nb // max(1, span)))
     features, targets, uuids, tags = data.features, data.targets, data.sample_uuids, data.tags
     take = np.take
@@ -89,20 +144,23 @@ def emit_batches(
     for c0 in range(0, nb, batches_per_chunk):
         c1 = min(nb, c0 + batches_per_chunk)
         s, e = bl[c0], bl[c1]
-        chunk = []
-        for r in roles:
-            idx = r.rows[s:e]
-            chunk.append(
-                (
-                    r.name,
-                    _ro(take(features, idx, axis=0)),
-                    None if targets is None else _ro(take(targets, idx, axis=0)),
-                    _ro(take(uuids, idx)),
-                    {k: _ro(take(v, idx, axis=0)) for k, v in tags.items()},
-                    r.weights,
-                    r.mask,
+        if on_device:
+            chunk = _device_chunk(data, roles, s, e)
+        else:
+            chunk = []
+            for r in roles:
+                idx = r.rows[s:e]
+                chunk.append(
+                    (
+                        r.name,
+                        _ro(take(features, idx, axis=0)),
+                        None if targets is None else _ro(take(targets, idx, axis=0)),
+                        _ro(take(uuids, idx)),
+                        {k: _ro(take(v, idx, axis=0)) for k, v in tags.items()},
+                        r.weights,
+                        r.mask,
+                    )
                 )
-            )
         for b in range(c0, c1):
             b0, b1 = bl[b], bl[b + 1]
             i, j = b0 - s, b1 - s
@@ -182,7 +240,8 @@ class AbstractSampler(abc.ABC):
     def batches(
         self, prepared: PreparedData, *, key: Key, epoch: int = 0, stream: str | None = None
     ) -> Iterator[Batch]:
-        """One epoch of read-only numpy batches (a pure function of the arguments).
+        """One epoch of batches (a pure function of the arguments): read-only numpy arrays, or
+        torch tensors on the prepared data's device after :func:`~mml.samplers._prepared.to_device`.
 
         >>> import mml
         >>> fs = mml.FeatureSet.from_dict({"x": [1.0, 2.0, 3.0]}, features="x", label="p")

@@ -6,6 +6,10 @@ and UUIDs into contiguous, read-only numpy arrays, and the columns the sampler i
 (``group_by``, ``stratify_by``, similarity conditions) into float64 arrays (text as integer
 codes). Nothing is read from Arrow again during the epochs.
 
+:func:`to_device` turns the numeric features, targets and tags into torch tensors on a
+device (once per phase): batches are then gathered on that device, and only each chunk's
+row indices cross from the host (UUIDs, text tags and the sampler's columns stay numpy).
+
 >>> import mml, numpy as np
 >>> fs = mml.FeatureSet.from_dict({"x": np.arange(4.0), "y": np.ones(4), "g": ["a", "b", "a", "b"]},
 ...                               features="x", targets="y", tags="g", label="p")
@@ -26,7 +30,7 @@ from mml._fields import FrozenDict, frozen_dict
 from mml.data import DATA_DOMAINS, FeatureSetView
 from mml.errors import SamplerError
 
-__all__ = ["PreparedData", "materialize", "check_columns"]
+__all__ = ["PreparedData", "materialize", "check_columns", "to_device"]
 
 
 def _readonly(arr: np.ndarray) -> np.ndarray:
@@ -41,6 +45,9 @@ def _readonly(arr: np.ndarray) -> np.ndarray:
 class PreparedData:
     """A view's arrays for one sampler: contiguous, read-only, one row per sample.
 
+    ``features``, ``targets`` and numeric ``tags`` are numpy arrays, or torch tensors after
+    :func:`to_device`; ``sample_uuids`` and ``columns`` are always numpy.
+
     ``columns`` holds the scalar columns the sampler reads (float64; text as codes), keyed
     by the name used in the sampler spec. ``aux`` holds what the sampler precomputed from
     them (sort orders, group codes); ``sampler`` is the spec that prepared it, so that
@@ -53,10 +60,10 @@ class PreparedData:
     """
 
     sampler: Any
-    features: np.ndarray
+    features: Any
     sample_uuids: np.ndarray
-    targets: np.ndarray | None = None
-    tags: Mapping[str, np.ndarray] = attrs.field(factory=FrozenDict, converter=frozen_dict)
+    targets: Any = None
+    tags: Mapping[str, Any] = attrs.field(factory=FrozenDict, converter=frozen_dict)
     columns: Mapping[str, np.ndarray] = attrs.field(factory=FrozenDict, converter=frozen_dict)
     aux: Mapping[str, Any] = attrs.field(factory=FrozenDict, converter=frozen_dict)
     label: str = ""
@@ -168,4 +175,57 @@ def materialize(view: FeatureSetView, sampler: Any, columns: Iterable[str]) -> P
         sample_uuids=_readonly(view.sample_uuids),
         columns=cols,
         label=view.label,
+    )
+
+
+def _tensor(a: np.ndarray, device: Any, float_dtype: Any) -> Any:
+    """One numeric array as a fresh torch tensor on ``device`` (other arrays unchanged)."""
+    import torch
+
+    from mml.errors import DeviceError
+
+    kind = a.dtype.kind
+    if kind == "f" and float_dtype is not None:
+        t = torch.from_numpy(np.array(a, dtype=float_dtype))
+    elif kind in "biuf":
+        t = torch.from_numpy(np.array(a))
+    else:
+        return a
+    try:
+        return t.to(device)
+    except (RuntimeError, AssertionError) as exc:
+        raise DeviceError(
+            f"cannot move the prepared data of {a.shape} rows to device {device!r}: {exc}"
+        ) from exc
+
+
+def to_device(data: PreparedData, device: Any, *, float_dtype: Any = None) -> PreparedData:
+    """``data`` with its numeric features, targets and tags as torch tensors on ``device``.
+
+    Call it once per phase: the sampler then gathers each chunk of batches on the device
+    with ``torch.index_select`` and the batches hold tensors (the same rows, in the same
+    order, as from the numpy arrays). Floating features and targets are cast to the numpy
+    dtype ``float_dtype`` when given (e.g. ``np.float32``); tags keep their dtype. UUIDs, text arrays, the sampler's
+    columns and what it precomputed stay numpy on the host. Tensors are left as they are.
+
+    >>> import mml, numpy as np, torch
+    >>> fs = mml.FeatureSet.from_dict({"x": np.arange(3.0), "g": ["a", "b", "a"]},
+    ...                               features="x", tags="g", label="d")
+    >>> d = to_device(materialize(fs.view(), None, ()), torch.device("cpu"), float_dtype=np.float32)
+    >>> d.features.dtype, type(d.sample_uuids).__name__, type(d.tags["g"]).__name__
+    (torch.float32, 'ndarray', 'ndarray')
+    """
+    if not isinstance(data, PreparedData):
+        raise SamplerError(
+            f"to_device() takes the result of sampler.prepare(view), got {type(data).__name__}"
+        )
+
+    def conv(a: Any, cast: Any) -> Any:
+        return _tensor(a, device, cast) if isinstance(a, np.ndarray) else a
+
+    return attrs.evolve(
+        data,
+        features=conv(data.features, float_dtype),
+        targets=None if data.targets is None else conv(data.targets, float_dtype),
+        tags={k: conv(v, None) for k, v in data.tags.items()},
     )

@@ -217,6 +217,29 @@ def _to_torch(sd: Any, device: Any) -> Any:
     )
 
 
+def _device_data_wanted(device: Any) -> bool:
+    """Whether a head's prepared data move to ``device`` once per phase (any device but the CPU).
+
+    On the CPU the numpy arrays are already where the model runs, and a batch's conversion
+    shares their memory; elsewhere gathering on the device saves one host-to-device copy per
+    step.
+    """
+    return device is not None and getattr(device, "type", "cpu") != "cpu"
+
+
+def _device_data(prepared: Any, device: Any) -> Any:
+    """A head's prepared data as torch tensors on ``device``, once per phase.
+
+    Features and targets become tensors as :func:`_to_torch` makes them per batch (floats as
+    float32, integers and booleans as they are), numeric tags keep their dtype (as losses read
+    them); UUIDs and text stay numpy on the host. The sampler then gathers every chunk of
+    batches on the device, so the rows (and values) are those of the numpy path.
+    """
+    from mml.samplers._prepared import to_device
+
+    return to_device(prepared, device, float_dtype=np.float32)
+
+
 def _to_tf(sd: Any, device: Any = None) -> Any:
     """SampleData (numpy) → SampleData of TensorFlow tensors (floats as float32), once per batch."""
     from mml.training._losses_tf import as_tf
@@ -443,6 +466,17 @@ class _TrainPlan:
             for h in g:
                 by_cols.setdefault(columns[h], []).append(h)
             self.readers[g] = tuple((hs[0], tuple(hs)) for hs in by_cols.values())
+            # A stream's batches are gathered where its heads run (one device, all torch heads):
+            # its data move there once, and no step copies a batch from the host.
+            for first, hs in self.readers[g]:
+                devs = {self.devices.get(h) for h in hs}
+                dev = next(iter(devs))
+                if (
+                    len(devs) == 1
+                    and _device_data_wanted(dev)
+                    and all(_converter(graph, h) is _to_torch for h in hs)
+                ):
+                    self.prepared[first] = _device_data(self.prepared[first], dev)
         self.callbacks: tuple[AbstractCallback, ...] = phase.callbacks
         self.slots = tuple(f"{phase.label}/{i}" for i in range(len(phase.callbacks)))
         self.batch_callbacks = any(cb.has_batch_hooks for cb in phase.callbacks)
