@@ -94,8 +94,18 @@ class FeatureSet:
     table: pa.Table = attrs.field(validator=_check_table)
     split_indices: Mapping[str, np.ndarray] = attrs.field(factory=FrozenDict, converter=_freeze_splits)
     records: tuple[AbstractRecord, ...] = attrs.field(default=(), converter=frozen_tuple)
+    _keys: Mapping[str, tuple[str, ...]] = attrs.field(init=False, repr=False, eq=False, hash=False)
 
     def __attrs_post_init__(self) -> None:
+        # The schema is fixed with the table: index the keys of each domain once.
+        keys: dict[str, list[str]] = {d: [] for d in DATA_DOMAINS}
+        for name in self.table.column_names:
+            domain, _, rest = name.partition(".")
+            if domain in keys:
+                k = rest.split(".")[0]
+                if k not in keys[domain]:
+                    keys[domain].append(k)
+        object.__setattr__(self, "_keys", {d: tuple(v) for d, v in keys.items()})
         n = self.table.num_rows
         for name, idx in self.split_indices.items():
             if idx.ndim != 1 or (idx.size and (idx.min() < 0 or idx.max() >= n)):
@@ -287,15 +297,10 @@ class FeatureSet:
         >>> FeatureSet.from_dict({"a": [1], "b": [2]}, features=["b", "a"], label="k").keys()
         ('b', 'a')
         """
-        if domain not in DATA_DOMAINS:
-            raise SchemaError(f"unknown domain {domain!r}; use one of {', '.join(DATA_DOMAINS)}")
-        out: list[str] = []
-        for name in self.table.column_names:
-            if name.startswith(domain + "."):
-                k = name.split(".")[1]
-                if k not in out:
-                    out.append(k)
-        return tuple(out)
+        try:
+            return self._keys[domain]
+        except KeyError:
+            raise SchemaError(f"unknown domain {domain!r}; use one of {', '.join(DATA_DOMAINS)}") from None
 
     def domain_of(self, key: str) -> str:
         """The domain a key belongs to."""
