@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from mml.data._batch import torch_view
 from mml.errors import BackendError, ConfigError, DeviceError
 
 __all__ = ["to_backend", "to_numpy", "resolve_device", "backend_of"]
@@ -51,12 +52,10 @@ def to_numpy(x: Any) -> np.ndarray:
 
 
 def _torch_from_numpy(arr: np.ndarray) -> Any:
-    import torch
 
-    if not arr.flags.writeable or not arr.flags.c_contiguous or arr.dtype.kind not in "biuf":
-        # torch cannot view a read-only buffer without a warning; copy instead.
-        arr = np.array(arr, copy=True, order="C", dtype=arr.dtype if arr.dtype.kind in "biuf" else np.float32)
-    return torch.from_numpy(arr)
+    if arr.dtype.kind not in "biuf":
+        arr = np.asarray(arr, dtype=np.float32)
+    return torch_view(arr)
 
 
 def to_backend(x: Any, backend: str, *, device: Any = None) -> Any:

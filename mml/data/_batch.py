@@ -12,7 +12,6 @@ per-sample weights and a validity mask for one role). With a single role (named
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -33,26 +32,25 @@ def _map_arrays(x: Any, fn: Callable[[Any], Any]) -> Any:
 
 def to_torch(x: Any, device: Any = None, dtype: Any = None) -> Any:
     """A numpy array (or tensor) as a torch tensor, sharing memory where possible."""
-    with _sharing_read_only():
-        return _to_torch(x, device, dtype)
+    return _to_torch(x, device, dtype)
 
 
-class _sharing_read_only:
-    """Silence torch's warning about wrapping read-only numpy memory, for one conversion.
+def torch_view(arr: np.ndarray) -> Any:
+    """A torch tensor sharing ``arr``'s memory, also when ``arr`` is read-only.
 
-    torch has no read-only tensors and warns when wrapping read-only memory. mml never writes a
-    tensor in place (every step makes new tensors), so sharing the memory is safe.
+    ``torch.from_numpy`` warns on read-only arrays (torch has no read-only tensors); DLPack
+    carries the read-only flag and shares the memory silently. mml never writes to a tensor
+    in place (every step makes new tensors), so sharing is safe. Arrays DLPack cannot carry
+    are copied.
     """
+    import torch
 
-    __slots__ = ("_ctx",)
-
-    def __enter__(self) -> None:
-        self._ctx = warnings.catch_warnings()
-        self._ctx.__enter__()
-        warnings.filterwarnings("ignore", "The given NumPy array is not writable", UserWarning)
-
-    def __exit__(self, *exc: Any) -> None:
-        self._ctx.__exit__(*exc)
+    if arr.flags.writeable:
+        return torch.from_numpy(arr)
+    try:
+        return torch.from_dlpack(arr)
+    except (BufferError, RuntimeError, TypeError, ValueError):
+        return torch.from_numpy(np.array(arr, copy=True))
 
 
 def _to_torch(x: Any, device: Any = None, dtype: Any = None) -> Any:
@@ -64,7 +62,7 @@ def _to_torch(x: Any, device: Any = None, dtype: Any = None) -> Any:
         arr = np.asarray(x)
         if arr.dtype.kind in "OUS":
             return arr
-        t = torch.from_numpy(arr)
+        t = torch_view(arr)
     if dtype is not None and t.dtype != dtype and t.is_floating_point():
         t = t.to(dtype)
     if device is not None and str(t.device) != str(device):
@@ -140,8 +138,7 @@ class SampleData:
 
     def to_torch(self, device: Any = None, dtype: Any = None) -> SampleData:
         """Numeric arrays as torch tensors (on ``device``; floats cast to ``dtype`` if given)."""
-        with _sharing_read_only():
-            return self.map(lambda x: _to_torch(x, device, dtype))
+        return self.map(lambda x: _to_torch(x, device, dtype))
 
     def to_tf(self) -> SampleData:
         """Numeric arrays as TensorFlow tensors."""
@@ -232,8 +229,7 @@ class Batch:
 
     def to_torch(self, device: Any = None, dtype: Any = None) -> Batch:
         """Numeric arrays as torch tensors."""
-        with _sharing_read_only():
-            return self.map(lambda d: d.map(lambda x: _to_torch(x, device, dtype)))
+        return self.map(lambda d: d.map(lambda x: _to_torch(x, device, dtype)))
 
     def to_tf(self) -> Batch:
         """Numeric arrays as TensorFlow tensors."""

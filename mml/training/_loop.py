@@ -23,6 +23,7 @@ import numpy as np
 
 from mml._fields import FrozenDict
 from mml.callbacks._base import AbstractCallback, Event
+from mml.data._batch import torch_view
 from mml.errors import CallbackError, MMLError, TrainingError
 from mml.random import Key, as_key, fold_in
 from mml.training._devices import resolve_device
@@ -132,8 +133,8 @@ def _as_torch(y: Any) -> Any:
     if hasattr(y, "numpy"):  # a TensorFlow tensor crossing into torch
         y = y.numpy()
     a = np.asarray(y)
-    if a.dtype.kind in "biuf" and not a.flags.writeable:
-        a = a.copy()
+    if a.dtype.kind in "biuf":
+        return torch_view(a)
     return torch.as_tensor(a)
 
 
@@ -196,14 +197,11 @@ def _to_torch(sd: Any, device: Any) -> Any:
         else:
             a = np.asarray(a)
             if a.dtype.kind == "f":
-                if a.dtype != np.float32 or not a.flags.writeable:
+                if a.dtype != np.float32:
                     a = a.astype(np.float32)
-            elif a.dtype.kind in "iub":
-                if not a.flags.writeable:
-                    a = a.copy()
-            else:
+            elif a.dtype.kind not in "iub":
                 return a
-            t = torch.from_numpy(a)
+            t = torch_view(a)  # shares read-only batch memory (no per-step copy)
         if device is not None and t.device != device:
             t = t.to(device, non_blocking=True)
         return t
