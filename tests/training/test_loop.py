@@ -248,9 +248,8 @@ def test_battery_mlp_beats_the_mean():
     assert model_mse < 0.5 * mean_mse, (model_mse, mean_mse)
 
 
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
 def test_device_unavailable_raises_device_error(toy):
-    if torch.cuda.is_available():
-        pytest.skip("CUDA present")
     exp = simple_experiment(toy, device="cuda")
     with pytest.raises(mml.DeviceError, match="cuda"):
         mml.run(exp, mml.init(exp, 0))
