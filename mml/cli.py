@@ -89,7 +89,8 @@ def _metrics_table(history: Any) -> Any:
         elif len(rows.epochs()):
             epochs = rows.epochs()
             items = sorted((n, epochs.last(n)) for n in epochs.names())
-            items.append(("epochs run", float(epochs.epoch.max() + 1)))
+            trained = epochs.where(name="loss") if "loss" in epochs.names() else epochs
+            items.append(("epochs run", float(len(set(trained.epoch.tolist())))))
         else:
             items = []
         for name, value in items:

@@ -21,14 +21,20 @@ __all__ = ["Shell", "should_show_progress"]
 
 
 def should_show_progress() -> bool:
-    """Progress is drawn only on an interactive terminal, never in CI.
+    """Progress is drawn on an interactive terminal or in a Jupyter kernel, never in CI.
 
     >>> isinstance(should_show_progress(), bool)
     True
     """
     if os.environ.get("CI") or os.environ.get("MML_NO_PROGRESS"):
         return False
+    if "ipykernel" in sys.modules:  # a notebook: rich renders its live display as HTML there
+        return True
     return bool(getattr(sys.stdout, "isatty", lambda: False)())
+
+
+def _fmt(metrics: dict[str, float]) -> str:
+    return "  ".join(f"{k} {v:.4g}" for k, v in metrics.items())
 
 
 class Shell:
@@ -42,6 +48,9 @@ class Shell:
         self._last_draw = 0.0
         self._phase: Any = None
         self._nb = 0
+        self._display: Any = None  # a rich Progress, created on first use
+        self._task: Any = None
+        self._epoch_metrics: dict[str, float] = {}
         if self.log_path is not None:
             self.log_path.parent.mkdir(parents=True, exist_ok=True)
             self._file = open(self.log_path, "w", encoding="utf-8", newline="")
@@ -58,6 +67,7 @@ class Shell:
         """Called before a phase runs."""
         self._phase = phase
         self._nb = 0
+        self._task = None
 
     def _write(self, ctx: Any, values: dict[str, float]) -> None:
         if self._file is None:
@@ -90,31 +100,62 @@ class Shell:
         if ctx.event == "batch":
             self._nb = max(self._nb, ctx.batch + 1)
             now = time.monotonic()
-            if now - self._last_draw < 0.1:
+            if now - self._last_draw < 0.1:  # redraw at most ten times a second
                 return
             self._last_draw = now
-            n_epochs = getattr(self._phase, "n_epochs", 1)
-            sys.stdout.write(
-                f"\r{ctx.phase}: epoch {ctx.epoch + 1}/{n_epochs} batch {ctx.batch + 1} loss {ctx.losses.get('loss', float('nan')):.4g}"
-            )
-            sys.stdout.flush()
+            self._update(epoch=ctx.epoch, batch=f"batch {ctx.batch + 1}", loss=ctx.losses.get("loss"))
         elif ctx.event == "epoch_end":
-            extra = " ".join(f"{k} {v:.4g}" for k, v in ctx.metrics.items())
-            sys.stdout.write(
-                f"\r{ctx.phase}: epoch {ctx.epoch + 1} done, {self._nb} batches, loss {ctx.losses.get('loss', float('nan')):.4g} {extra}\n"
+            self._epoch_metrics = {k: v for k, v in {**ctx.losses, **ctx.metrics}.items() if k != "loss"}
+            self._update(
+                epoch=ctx.epoch + 1, batch=f"{self._nb} batches", loss=ctx.losses.get("loss"), advance=True
             )
-            sys.stdout.flush()
+
+    def _ensure_display(self) -> Any:
+        if self._display is None:
+            from rich.console import Console
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+            self._display = Progress(
+                TextColumn("[bold]{task.description}"),
+                BarColumn(bar_width=24),
+                MofNCompleteColumn(),
+                TextColumn("epochs  {task.fields[batch]}  loss {task.fields[loss]}  {task.fields[extra]}"),
+                TimeElapsedColumn(),
+                console=Console(file=sys.stdout),
+                transient=False,
+            )
+            self._display.start()
+        return self._display
+
+    def _update(self, *, epoch: int, batch: str, loss: float | None, advance: bool = False) -> None:
+        display = self._ensure_display()
+        if self._task is None:
+            n_epochs = getattr(self._phase, "n_epochs", 1)
+            label = getattr(self._phase, "label", "phase")
+            self._task = display.add_task(label, total=n_epochs, batch="", loss="-", extra="")
+        display.update(
+            self._task,
+            completed=epoch,
+            batch=batch,
+            loss="-" if loss is None else f"{loss:.4g}",
+            extra=_fmt(self._epoch_metrics),
+        )
 
     def phase_end(self, phase: Any, history: Any) -> None:
         """Called after a phase ran."""
-        if self.progress:
-            sys.stdout.write(f"{phase.label}: {history.status}\n")
-            sys.stdout.flush()
+        if self.progress and self._display is not None:
+            if self._task is not None:
+                self._display.update(self._task, description=f"{phase.label} ({history.status})")
+            self._task = None
+            self._epoch_metrics = {}
         if self._file is not None:
             self._file.flush()
 
     def close(self) -> None:
-        """Close the log file."""
+        """Stop the live display and close the log file."""
+        if self._display is not None:
+            self._display.stop()
+            self._display = None
         if self._file is not None:
             self._file.close()
             self._file = None
