@@ -129,7 +129,10 @@ def to_document(obj: Any) -> tuple[dict[str, Any], dict[str, np.ndarray], dict[s
 
 
 def _torch_available() -> bool:
-    return importlib.util.find_spec("torch") is not None
+    try:
+        return importlib.util.find_spec("torch") is not None
+    except (ImportError, ValueError):  # a broken or deliberately blocked installation
+        return False
 
 
 def from_document(doc: Any, arrays: dict[str, np.ndarray], tables: dict[str, pa.Table], cls: Any) -> Any:

@@ -158,3 +158,36 @@ def test_forward_never_mutates_inputs():
     np.testing.assert_array_equal(x, x_copy)
     for k, v in state["mlp"].params.items():
         assert torch.equal(v, before[k])
+
+
+def test_graph_state_loads_without_torch(tmp_path):
+    import subprocess
+    import sys
+
+    fs = _fs()
+    g = ModelGraph.of(ModelNode("mlp", SequentialMLP(hidden=(8,)), FeatureSetRef("fs")))
+    state = build(g, {"fs": fs}, key=mml.random.key(3))
+    mml.save(state, tmp_path / "state")
+    code = f"""
+import sys
+class Block:
+    def find_spec(self, name, path=None, target=None):
+        if name.split('.')[0] in ('torch', 'tensorflow', 'keras'):
+            raise ImportError('blocked ' + name)
+sys.meta_path.insert(0, Block())
+import numpy as np, mml
+st = mml.load({str(tmp_path / "state")!r})
+p = st['mlp'].params
+assert all(isinstance(v, np.ndarray) for v in p.values()), {{k: type(v) for k, v in p.items()}}
+assert 'torch' not in sys.modules
+print(sorted((k, v.shape) for k, v in p.items())[0])
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert "layers.0.bias" in out.stdout
+    # and the loaded numpy params still run once torch is back
+    x = fs.to_numpy()
+    torch.testing.assert_close(
+        forward(g, mml.load(tmp_path / "state"), mml.SampleData(x)).outputs["mlp"],
+        forward(g, state, mml.SampleData(x)).outputs["mlp"],
+    )
