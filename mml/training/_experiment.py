@@ -346,6 +346,45 @@ class Experiment:
                 stack.extend(p.phases)
         raise TrainingError(f"no phase {label!r} in experiment {self.label!r}")
 
+    def to_mermaid(self, state: Any = None) -> str:
+        """A mermaid flowchart of the whole pipeline: FeatureSets, the graph, and per phase
+        the sampler feeding each head and the losses bound to each node.
+
+        ``state`` (a :class:`TrainState` or :class:`~mml.GraphState`) adds the built shapes.
+        """
+        from mml.graph._draw import to_mermaid
+
+        graph_state = getattr(state, "graph", state)
+        shapes = None
+        if graph_state is not None and hasattr(graph_state, "shapes"):
+            shapes = {
+                k: ((v.input_shapes[0] if len(v.input_shapes) == 1 else v.input_shapes), v.output_shape)
+                for k, v in graph_state.shapes.items()
+            }
+        lines = [to_mermaid(self.graph, shapes)]
+        lines.append("  classDef sampler fill:#eef7ee,stroke:#2ca02c")
+        lines.append("  classDef loss fill:#fdeeee,stroke:#d62728")
+        node_ids = {label: f"n{i}" for i, label in enumerate(self.graph)}
+        k = 0
+        for phase in self.phases:
+            bindings = getattr(phase, "inputs", {})
+            for head, b in bindings.items():
+                sampler = type(b.sampler).__name__ if b.sampler is not None else "all rows"
+                size = getattr(b.sampler, "batch_size", None)
+                text = f"{phase.label}: {b.featureset}[{b.split or 'all'}]<br/>{sampler}" + (
+                    f"({size})" if size else ""
+                )
+                lines.append(f'  s{k}[/"{text}"/]:::sampler')
+                lines.append(f"  s{k} -.-> {node_ids[head]}")
+                k += 1
+            for j, applied in enumerate(getattr(phase, "losses", ())):
+                ident = f"l{k}_{j}"
+                weight = f" ×{applied.weight:g}" if applied.weight != 1.0 else ""
+                lines.append(f'  {ident}(("{phase.label}: {applied.loss.name}{weight}")):::loss')
+                lines.append(f"  {node_ids[applied.node]} -.-> {ident}")
+            k += 1
+        return "\n".join(lines)
+
     @classmethod
     def from_config(
         cls, config: Mapping[str, Any], featuresets: Mapping[str, Any] | None = None
