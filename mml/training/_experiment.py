@@ -379,7 +379,7 @@ class Experiment:
                 k += 1
             for j, applied in enumerate(getattr(phase, "losses", ())):
                 ident = f"l{k}_{j}"
-                weight = f" ×{applied.weight:g}" if applied.weight != 1.0 else ""
+                weight = f" * {applied.weight:g}" if applied.weight != 1.0 else ""
                 lines.append(f'  {ident}(("{phase.label}: {applied.loss.name}{weight}")):::loss')
                 lines.append(f"  {node_ids[applied.node]} -.-> {ident}")
             k += 1
