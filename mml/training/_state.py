@@ -110,7 +110,7 @@ def _boxed_map(value: Mapping[str, Any] | None) -> FrozenDict[str, Boxed]:
     return FrozenDict({k: box(v) for k, v in (value or {}).items()})
 
 
-@attrs.frozen
+@attrs.frozen(repr=False)
 class TrainState:
     """Everything that evolves during a run, as one frozen record.
 
@@ -145,6 +145,25 @@ class TrainState:
     stop: bool = False
 
     # -- readers ------------------------------------------------------------------------
+    def __repr__(self) -> str:
+        lines = [
+            f"TrainState(step={self.step}, epoch={self.epoch}, batch={self.batch}, stop={self.stop}, key={self.key!r}"
+        ]
+        if self.graph is not None:
+            lines.append("  graph: " + repr(self.graph).replace("\n", "\n  "))
+        for label, boxed in self.opt_states.items():
+            name = (
+                boxed.type.rsplit(":", 1)[-1] if isinstance(boxed.type, str) else type(boxed.value).__name__
+            )
+            lines.append(f"  optimizer state {label!r}: {name}, {self.opt_steps.get(label, 0)} updates")
+        for slot, boxed in self.callback_states.items():
+            value = boxed.value
+            lines.append(f"  callback state {slot!r}: {type(value).__name__}")
+        if self.fitted:
+            lines.append(f"  fitted (frozen by a FitPhase): {', '.join(self.fitted)}")
+        lines.append(")")
+        return "\n".join(lines)
+
     def opt_state(self, label: str) -> Any:
         """The optimizer state of node ``label`` (or :data:`GRAPH_OPTIMIZER`), ``None`` if none."""
         return unbox(self.opt_states.get(label))
