@@ -346,6 +346,31 @@ class Experiment:
                 stack.extend(p.phases)
         raise TrainingError(f"no phase {label!r} in experiment {self.label!r}")
 
+    def __repr__(self) -> str:
+        def indent(text: str) -> str:
+            return text.replace("\n", "\n    ")
+
+        lines = [f"Experiment({self.label!r}"]
+        for fs in self.featuresets.values():
+            lines.append("  " + indent(repr(fs)))
+        lines.append("  " + indent(repr(self.graph)))
+        lines.append("  plan:")
+        for phase in self.phases:
+            parts = [f"{type(phase).__name__} {phase.label!r}"]
+            if getattr(phase, "n_epochs", None):
+                parts.append(f"{phase.n_epochs} epochs")  # type: ignore[attr-defined]
+            for head, b in getattr(phase, "inputs", {}).items():
+                parts.append(f"{head} <- {b.featureset}[{b.split or 'all'}]")
+            losses = getattr(phase, "losses", ())
+            if losses:
+                parts.append("losses " + ", ".join(f"{a.loss.name}@{a.node}" for a in losses))
+            callbacks = getattr(phase, "callbacks", ())
+            if callbacks:
+                parts.append("callbacks " + ", ".join(type(c).__name__ for c in callbacks))
+            lines.append("    " + "; ".join(parts))
+        lines.append(")")
+        return "\n".join(lines)
+
     def to_mermaid(self, state: Any = None) -> str:
         """A mermaid flowchart of the whole pipeline: FeatureSets, the graph, and per phase
         the sampler feeding each head and the losses bound to each node.
