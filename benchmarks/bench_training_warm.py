@@ -27,8 +27,12 @@ def main() -> None:
             times["torch"].append(bt.run_torch(batch))
             times["mml"].append(bt.run_mml(batch))
         t, m = times["torch"], times["mml"]
-        print(f"batch {batch}: torch {', '.join(f'{v:.2f}' for v in t)} s; mml {', '.join(f'{v:.2f}' for v in m)} s")
-        print(f"batch {batch}: cold ratio {m[0] / t[0]:.3f}; warm ratio (last two) {(m[1] + m[2]) / (t[1] + t[2]):.3f}")
+        print(
+            f"batch {batch}: torch {', '.join(f'{v:.2f}' for v in t)} s; mml {', '.join(f'{v:.2f}' for v in m)} s"
+        )
+        print(
+            f"batch {batch}: cold ratio {m[0] / t[0]:.3f}; warm ratio (last two) {(m[1] + m[2]) / (t[1] + t[2]):.3f}"
+        )
 
 
 if __name__ == "__main__":

@@ -48,8 +48,7 @@ def _env() -> dict[str, str]:
 # Known breakage in mml.training (since 50bdb17): heads bound to the same (FeatureSet, split,
 # sampler) share one batch prepared from the *first* head's column selection, so a second head
 # that reads other columns gets the wrong features. Strict: remove this entry once it is fixed.
-KNOWN_FAILURES: dict[str, str] = {
-}
+KNOWN_FAILURES: dict[str, str] = {}
 
 
 def _param(path: pathlib.Path) -> object:
