@@ -71,7 +71,10 @@ def load_config(path: str | os.PathLike[str]) -> dict[str, Any]:
 
             data = yaml.safe_load(text)
         elif p.suffix == ".toml":
-            import tomllib
+            try:
+                import tomllib
+            except ImportError:  # pragma: no cover - Python 3.10
+                import tomli as tomllib  # type: ignore[no-redef]
 
             data = tomllib.loads(text)
         elif p.suffix == ".json":

@@ -122,7 +122,11 @@ class ErrorRecord:
         exc = self._exception
         if exc is None:
             exc = TrainingError(self.message)
-            exc.add_note(f"originally {self.type}{self._where()} (loaded from a saved History)")
+            note = f"originally {self.type}{self._where()} (loaded from a saved History)"
+            if hasattr(exc, "add_note"):  # Python >= 3.11
+                exc.add_note(note)
+            else:  # pragma: no cover - Python 3.10
+                exc.__notes__ = [note]  # type: ignore[attr-defined]
             object.__setattr__(self, "_exception", exc)  # cache: the same object on every call
         return exc
 
