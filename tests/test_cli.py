@@ -87,3 +87,25 @@ def test_replay_verifies_bit_for_bit(tmp_path, capsys):
     mml.save(final, tmp_path / "run" / "final_state")
     assert main(["replay", str(tmp_path / "run"), "--verify"]) == 1
     assert "differs" in capsys.readouterr().out
+
+
+def test_json_and_toml_configs_load_the_same(tmp_path):
+    import yaml
+
+    from mml.config import load_config
+
+    cfg = yaml.safe_load((ROOT / "examples" / "battery.yaml").read_text())
+    (tmp_path / "c.json").write_text(json.dumps(cfg))
+    assert load_config(tmp_path / "c.json") == cfg
+    (tmp_path / "c.toml").write_text('label = "x"\nseed = 3\n[featuresets.battery]\ndataset = "battery"\n')
+    assert load_config(tmp_path / "c.toml") == {
+        "label": "x",
+        "seed": 3,
+        "featuresets": {"battery": {"dataset": "battery"}},
+    }
+    (tmp_path / "c.txt").write_text("label: x")
+    with pytest.raises(mml.ConfigError, match="must end in"):
+        load_config(tmp_path / "c.txt")
+    (tmp_path / "bad.yaml").write_text("a: [1, 2")
+    with pytest.raises(mml.ConfigError, match="cannot be parsed"):
+        load_config(tmp_path / "bad.yaml")
