@@ -128,7 +128,8 @@ def run_config_file(config: str, *, out: str | None, quiet: bool, overrides: lis
     mml.save(state, out_dir / "initial_state")
     mml.save(final, out_dir / "final_state")
     history.to_pandas().to_csv(out_dir / "history.csv", index=False)
-    console.print(f"status: {history.status} in {elapsed:.1f} s; run saved to {out_dir}", highlight=False)
+    status = "completed (stopped early by a callback)" if history.status == "stopped" else history.status
+    console.print(f"status: {status} in {elapsed:.1f} s; run saved to {out_dir}", highlight=False)
     if history.status == "failed":
         console.print(f"[red]error:[/red] {history.error}")
         return 1
