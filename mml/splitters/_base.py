@@ -102,6 +102,16 @@ class SplitterRecord(AbstractRecord):
     splits: tuple[str, ...] = attrs.field(default=(), converter=frozen_tuple)
     key: Key | None = None
 
+    def describe(self) -> str:
+        """One line for ``repr(FeatureSet)``.
+
+        >>> import mml
+        >>> SplitterRecord(mml.RandomSplitter(seed=3), None, ("train", "test")).describe()
+        'split RandomSplitter -> train, test (all rows)'
+        """
+        where = f"split {self.on!r}" if self.on else "all rows"
+        return f"split {type(self.splitter).__name__} -> {', '.join(self.splits)} ({where})"
+
 
 def apply_split(
     fs: FeatureSet, splitter: AbstractSplitter, *, on: str | None = None, key: Key | None = None
