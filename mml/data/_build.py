@@ -59,6 +59,16 @@ def _numpy_of(name: str, value: Any) -> np.ndarray:
     return arr
 
 
+def _is_missing(value: Any) -> bool:
+    """None, NaN or pandas.NA (whose comparisons are neither true nor false)."""
+    if value is None:
+        return True
+    try:
+        return bool(value != value)
+    except (TypeError, ValueError):
+        return True
+
+
 def to_arrow_column(domain: str, name: str, value: Any) -> tuple[pa.Array, pa.Field]:
     """One user key as an Arrow array and field (``(n, *shape)`` → fixed-size list when shape ≠ ())."""
     if isinstance(value, pa.ChunkedArray):
@@ -85,6 +95,9 @@ def to_arrow_column(domain: str, name: str, value: Any) -> tuple[pa.Array, pa.Fi
             raise DataError(
                 f"tag {name!r} holds strings of shape {arr.shape[1:]}; string tags are scalar per sample"
             )
+        missing = sum(_is_missing(v) for v in arr) if kind == "O" else 0
+        if missing:
+            raise DataError(f"tag {name!r} has {missing} missing values; fill them first")
         try:
             col = pa.array(arr.astype(str), type=pa.string())
         except (pa.ArrowException, TypeError, ValueError) as exc:

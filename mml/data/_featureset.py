@@ -192,9 +192,21 @@ class FeatureSet:
             table = pq.read_table(path)
         except (OSError, pa.ArrowException) as exc:
             raise DataError(f"cannot read Parquet data at {path}: {exc}") from exc
-        meta = table.schema.metadata or {}
+        meta = dict(table.schema.metadata or {})
+        stored_label = meta.pop(b"mml.label", b"").decode()
         if label is None:
-            label = meta.get(b"mml.label", b"").decode() or os.path.splitext(os.path.basename(str(path)))[0]
+            label = stored_label or os.path.splitext(os.path.basename(str(path)))[0]
+        # The label lives in the FeatureSet, not the table: drop it so that a round trip is equal.
+        table = table.replace_schema_metadata(meta or None)
+        # Parquet names list items 'element'; Arrow (and from_dict) names them 'item'.
+        fields = [
+            f.with_type(pa.list_(f.type.value_type, f.type.list_size))
+            if pa.types.is_fixed_size_list(f.type) and f.type.value_field.name != "item"
+            else f
+            for f in table.schema
+        ]
+        if any(not f.equals(g, check_metadata=True) for f, g in zip(fields, table.schema)):
+            table = table.cast(pa.schema(fields, metadata=table.schema.metadata))
         return cls.from_arrow(table, features=features, targets=targets, tags=tags, label=label, key=key)
 
     @classmethod
@@ -445,8 +457,10 @@ class FeatureSet:
                 for j, col in enumerate(cols):
                     if rows is None:
                         buf[j, :m] = col[start:stop]
-                    else:
+                    elif col.dtype == dtype:
                         np.take(col, rows, out=buf[j, :m])
+                    else:  # np.take(out=) only casts safely between equal dtypes
+                        buf[j, :m] = col[rows]
                 out2[start:stop] = buf[:, :m].T
             return out2
         out = np.empty((n, *out_shape), dtype=dtype)

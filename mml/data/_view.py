@@ -104,7 +104,7 @@ class FeatureSetView:
     def column_array(self, domain: str, key: str, rep: str | None = None) -> np.ndarray:
         """One key for the view's rows, ``(len(view), *shape)``."""
         self._check_visible(domain, key)
-        return self.parent.column_array(domain, key, rep, self._take())
+        return self.parent.column_array(domain, key, self._visible_rep(domain, (key,), rep), self._take())
 
     def resolve_column_array(self, name: str) -> np.ndarray:
         """A column by key, ``domain.key`` or full name, for the view's rows."""
@@ -117,7 +117,37 @@ class FeatureSetView:
         key_list = self.keys(domain) if keys is None else as_key_list(keys, domain)
         for k in key_list:
             self._check_visible(domain, k)
-        return self.parent.to_numpy(domain, key_list, rep, self._take())
+        return self.parent.to_numpy(domain, key_list, self._visible_rep(domain, key_list, rep), self._take())
+
+    def _selected_reps(self, domain: str, key: str) -> list[str]:
+        cols = self.columns
+        return [
+            r for r in self.parent.reps(domain, key) if cols is None or column_name(domain, key, r) in cols
+        ]
+
+    def _visible_rep(self, domain: str, keys: Sequence[str], rep: str | None) -> str | None:
+        # With a column selection (``select(..., rep="raw")``), read only the selected reps.
+        if self.columns is None:
+            return rep
+        chosen = set()
+        for k in keys:
+            visible = self._selected_reps(domain, k)
+            if rep is not None and rep not in visible:
+                raise SchemaError(
+                    f"{domain} key {k!r} has no {rep!r} representation selected in this view of "
+                    f"{self.parent.label!r} (selected: {', '.join(visible)}); select it or ask for another rep"
+                )
+            chosen.add(visible[-1] if rep is None else rep)
+        if rep is None and all(
+            self.parent.resolve_rep(domain, k) in self._selected_reps(domain, k) for k in keys
+        ):
+            return None  # the parent's own choice (per key) is selected everywhere
+        if len(chosen) > 1:
+            raise SchemaError(
+                f"{domain} keys {list(keys)} have different representations selected in this view of "
+                f"{self.parent.label!r}; pass rep='raw' or rep='transformed'"
+            )
+        return chosen.pop() if chosen else rep
 
     def _take(self) -> np.ndarray | None:
         # All rows in order: read without gathering (zero-copy).
