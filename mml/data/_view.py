@@ -20,7 +20,7 @@ from mml._fields import arrays_equal
 from mml.data._build import as_key_list
 from mml.data._featureset import FeatureSet
 from mml.data._predicates import AbstractPredicate
-from mml.data._schema import DATA_DOMAINS, REPS, column_name
+from mml.data._schema import DATA_DOMAINS, column_name
 from mml.errors import DataError, SchemaError
 
 __all__ = ["FeatureSetView"]
@@ -82,7 +82,14 @@ class FeatureSetView:
         keys = self.parent.keys(domain)
         if self.columns is None:
             return keys
-        return tuple(k for k in keys if any(column_name(domain, k, r) in self.columns for r in REPS))
+        # In selection order: ``select(targets=["b", "a"])`` reads b before a.
+        out: dict[str, None] = {}
+        for c in self.columns:
+            d, _, rest = c.partition(".")
+            k = rest.split(".")[0]
+            if d == domain and k in keys:
+                out[k] = None
+        return tuple(out)
 
     def _check_visible(self, domain: str, key: str) -> None:
         if key not in self.keys(domain):

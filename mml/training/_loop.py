@@ -1095,7 +1095,10 @@ def _inverse(
             continue
         b = inputs[h]
         fs = experiment.featuresets[b.featureset]
-        keys = _resolve_keys(experiment, h, b)["targets"]
+        resolved = _resolve_keys(experiment, h, b)
+        if resolved["rep"] == "raw":
+            continue  # the node read raw targets: already in raw units
+        keys = resolved["targets"]
         new_t[n] = fs.inverse_transform(tgts[n], domain="targets", keys=keys)
         if n in outs and outs[n].shape == tgts[n].shape:
             new_o[n] = fs.inverse_transform(outs[n], domain="targets", keys=keys)

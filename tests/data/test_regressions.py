@@ -90,3 +90,11 @@ def test_intersection_across_featuresets_is_by_uuid() -> None:
     other = mml.FeatureSet.from_dict({"x": [1.0, 2.0]}, features="x", label="o")
     with pytest.raises(mml.errors.SplitError):
         fs.with_split("v", other.view())
+
+
+def test_select_keeps_the_requested_key_order() -> None:
+    # keys() followed the parent's order, so select(targets=["f64", "i"]).to_numpy() swapped them.
+    fs = _mixed()
+    v = fs.view().select(features=["f64", "i"])
+    assert v.keys() == ("f64", "i")
+    np.testing.assert_array_equal(v.to_numpy(), fs.to_numpy("features", ["f64", "i"]))
