@@ -227,8 +227,9 @@ def _skeleton(
     # read because functional_call substitutes every parameter and buffer.
     import torch
 
-    with torch.random.fork_rng(devices=[]):  # building draws initial weights: keep the global RNG as it was
-        torch.manual_seed(0)
+    # Building draws initial weights from torch's global generator; fork_rng restores it after, and
+    # the skeleton's own values are never read (functional_call supplies every tensor).
+    with torch.random.fork_rng(devices=[]):
         module = _build_module(spec, input_shape, output_shape)
     module.train(training)
     return module
