@@ -35,7 +35,7 @@ from mml.models._builtin import SequentialCNN, SequentialMLP, TemporalCNN, signa
 from mml.models._wrappers import KerasModel, call_factory, import_object
 from mml.random import Key, fold_in, numpy_rng
 
-__all__ = ["init", "apply", "value_and_grad", "keras_model", "built_output_shape", "KerasBackend"]
+__all__ = ["init", "apply", "value_and_grad", "keras_model", "built_output_shape", "fit", "partial_fit"]
 
 
 def _keras() -> Any:
@@ -324,56 +324,9 @@ def value_and_grad(
     return (loss, aux), tuple(grads), new
 
 
-@attrs.frozen
-class KerasBackend:
-    """The Keras/TensorFlow implementation of the backend protocol (a stateless value).
+def fit(spec: AbstractModel, params: Any, x: Any, y: Any = None, *, key: Key) -> Any:
+    """Keras models are trained by gradients, not fitted: a :class:`~mml.BackendError`."""
+    raise BackendError(f"{type(spec).__name__} is a Keras model: train it with a TrainPhase, not fit()")
 
-    >>> KerasBackend().name
-    'tensorflow'
-    """
 
-    name: str = "tensorflow"
-
-    def init(
-        self,
-        spec: AbstractModel,
-        input_shape: tuple[int, ...],
-        output_shape: tuple[int, ...],
-        *,
-        key: Key,
-        device: Any = "cpu",
-    ) -> KerasParams:
-        """See :func:`init`."""
-        return init(spec, input_shape, output_shape, key=key, device=device)
-
-    def apply(
-        self,
-        spec: AbstractModel,
-        params: Any,
-        x: Any,
-        *,
-        training: bool = False,
-        key: Key | None = None,
-        device: Any = None,
-    ) -> tuple[Any, Any]:
-        """See :func:`apply`."""
-        return apply(spec, params, x, training=training, key=key, device=device)
-
-    def value_and_grad(
-        self,
-        spec: AbstractModel,
-        params: Any,
-        x: Any,
-        loss_fn: Callable[[Any], tuple[Any, Any]],
-        *,
-        key: Key | None = None,
-        training: bool = True,
-    ) -> tuple[tuple[Any, Any], Any, Any]:
-        """See :func:`value_and_grad`."""
-        return value_and_grad(spec, params, x, loss_fn, key=key, training=training)
-
-    def fit(self, spec: AbstractModel, params: Any, x: Any, y: Any = None, *, key: Key) -> Any:
-        """Keras models are trained by gradients, not fitted: a :class:`~mml.BackendError`."""
-        raise BackendError(f"{type(spec).__name__} is a Keras model: train it with a TrainPhase, not fit()")
-
-    partial_fit = fit
+partial_fit = fit

@@ -15,8 +15,12 @@ return new parameter records and never modify their inputs.
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
+from types import ModuleType
 from typing import Any, Protocol, runtime_checkable
+
+import attrs
 
 from mml.backends._params import ModelParams
 from mml.errors import BackendError
@@ -89,6 +93,75 @@ class Backend(Protocol):
 
 
 _BACKENDS: dict[str, Backend] = {}
+#: backend name -> the module implementing it with module-level init/apply/value_and_grad/fit/partial_fit
+_MODULES = {
+    "torch": "mml.backends._torch",
+    "tensorflow": "mml.backends._keras",
+    "sklearn": "mml.backends._sklearn",
+}
+
+
+@attrs.frozen
+class ModuleBackend:
+    """A backend implemented by a module's functions (one value per backend, no state).
+
+    >>> get_backend("sklearn")
+    ModuleBackend(name='sklearn')
+    """
+
+    name: str
+    module: ModuleType = attrs.field(repr=False, eq=False)
+
+    def init(
+        self,
+        spec: AbstractModel,
+        input_shape: tuple[int, ...],
+        output_shape: tuple[int, ...],
+        *,
+        key: Key,
+        device: Any = "cpu",
+    ) -> ModelParams:
+        """See :func:`init`."""
+        out: ModelParams = self.module.init(spec, input_shape, output_shape, key=key, device=device)
+        return out
+
+    def apply(
+        self,
+        spec: AbstractModel,
+        params: Any,
+        x: Any,
+        *,
+        training: bool = False,
+        key: Key | None = None,
+        device: Any = None,
+    ) -> tuple[Any, Any]:
+        """See :func:`apply`."""
+        out: tuple[Any, Any] = self.module.apply(spec, params, x, training=training, key=key, device=device)
+        return out
+
+    def value_and_grad(
+        self,
+        spec: AbstractModel,
+        params: Any,
+        x: Any,
+        loss_fn: LossFn,
+        *,
+        key: Key | None = None,
+        training: bool = True,
+    ) -> tuple[tuple[Any, Any], Any, Any]:
+        """See :func:`value_and_grad`."""
+        out: tuple[tuple[Any, Any], Any, Any] = self.module.value_and_grad(
+            spec, params, x, loss_fn, key=key, training=training
+        )
+        return out
+
+    def fit(self, spec: AbstractModel, params: Any, x: Any, y: Any = None, *, key: Key) -> Any:
+        """See :func:`fit`."""
+        return self.module.fit(spec, params, x, y, key=key)
+
+    def partial_fit(self, spec: AbstractModel, params: Any, x: Any, y: Any = None, *, key: Key) -> Any:
+        """See :func:`partial_fit`."""
+        return self.module.partial_fit(spec, params, x, y, key=key)
 
 
 def get_backend(name_or_spec: str | AbstractModel) -> Backend:
@@ -101,22 +174,16 @@ def get_backend(name_or_spec: str | AbstractModel) -> Backend:
     backend = _BACKENDS.get(name)  # type: ignore[arg-type]
     if backend is not None:
         return backend
-    if name == "torch":
-        try:
-            from mml.backends._torch import TorchBackend
-        except ImportError as exc:  # pragma: no cover - depends on the environment
-            raise BackendError("the torch backend needs PyTorch: pip install 'mml[torch]'") from exc
-        backend = TorchBackend()
-    elif name == "tensorflow":
-        from mml.backends._keras import KerasBackend
-
-        backend = KerasBackend()
-    elif name == "sklearn":
-        from mml.backends._sklearn import SklearnBackend
-
-        backend = SklearnBackend()
-    else:
+    if name not in _MODULES:
         raise BackendError(f"unknown backend {name!r}; use 'torch', 'tensorflow' or 'sklearn'")
+    try:
+        module = importlib.import_module(_MODULES[name])
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        extra = {"torch": "torch", "tensorflow": "tensorflow", "sklearn": "all"}[name]
+        raise BackendError(
+            f"the {name} backend cannot be imported ({exc}): pip install 'mml[{extra}]'"
+        ) from exc
+    backend = ModuleBackend(name, module)
     _BACKENDS[name] = backend  # a memo of stateless backend values
     return backend
 

@@ -44,9 +44,9 @@ __all__ = [
     "apply",
     "fit",
     "partial_fit",
+    "value_and_grad",
     "fitted_from_estimator",
     "estimator_from_fitted",
-    "SklearnBackend",
 ]
 
 
@@ -283,60 +283,4 @@ def _no_grad(spec: AbstractModel, *args: Any, **kwargs: Any) -> Any:
     )
 
 
-@attrs.frozen
-class SklearnBackend:
-    """The scikit-learn implementation of the backend protocol (a stateless value).
-
-    >>> SklearnBackend().name
-    'sklearn'
-    """
-
-    name: str = "sklearn"
-
-    def init(
-        self,
-        spec: AbstractModel,
-        input_shape: tuple[int, ...],
-        output_shape: tuple[int, ...],
-        *,
-        key: Key,
-        device: Any = "cpu",
-    ) -> SklearnParams:
-        """See :func:`init`."""
-        return init(spec, input_shape, output_shape, key=key, device=device)
-
-    def apply(
-        self,
-        spec: AbstractModel,
-        params: Any,
-        x: Any,
-        *,
-        training: bool = False,
-        key: Key | None = None,
-        device: Any = None,
-    ) -> tuple[Any, Any]:
-        """See :func:`apply`."""
-        return apply(spec, params, x, training=training, key=key, device=device)
-
-    def value_and_grad(
-        self,
-        spec: AbstractModel,
-        params: Any,
-        x: Any,
-        loss_fn: Any,
-        *,
-        key: Key | None = None,
-        training: bool = True,
-    ) -> Any:
-        """Not available: a :class:`~mml.BackendError` (sklearn models are fitted)."""
-        return _no_grad(spec)
-
-    def fit(self, spec: AbstractModel, params: Any, x: Any, y: Any = None, *, key: Key) -> SklearnParams:
-        """See :func:`fit`."""
-        return fit(spec, params, x, y, key=key)
-
-    def partial_fit(
-        self, spec: AbstractModel, params: Any, x: Any, y: Any = None, *, key: Key
-    ) -> SklearnParams:
-        """See :func:`partial_fit`."""
-        return partial_fit(spec, params, x, y, key=key)
+value_and_grad = _no_grad

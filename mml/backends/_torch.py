@@ -40,7 +40,7 @@ from mml.models._builtin import SequentialCNN, SequentialMLP, TemporalCNN, signa
 from mml.models._wrappers import TorchModule, call_factory, import_object
 from mml.random import Key, fold_in, seed_int, torch_generator
 
-__all__ = ["init", "apply", "torch_forward", "value_and_grad", "dry_run_shape", "TorchBackend"]
+__all__ = ["init", "apply", "torch_forward", "value_and_grad", "dry_run_shape", "fit", "partial_fit"]
 
 
 # -- activations and keyed dropout ---------------------------------------------------------
@@ -482,56 +482,9 @@ def value_and_grad(
     return (loss.detach(), aux), FrozenDict(gmap), new_params
 
 
-@attrs.frozen
-class TorchBackend:
-    """The torch implementation of the backend protocol (a stateless value).
+def fit(spec: AbstractModel, params: Any, x: Any, y: Any = None, *, key: Key) -> Any:
+    """Torch models are trained by gradients, not fitted: a :class:`~mml.BackendError`."""
+    raise BackendError(f"{type(spec).__name__} is a torch model: train it with a TrainPhase, not fit()")
 
-    >>> TorchBackend().name
-    'torch'
-    """
 
-    name: str = "torch"
-
-    def init(
-        self,
-        spec: AbstractModel,
-        input_shape: tuple[int, ...],
-        output_shape: tuple[int, ...],
-        *,
-        key: Key,
-        device: Any = "cpu",
-    ) -> TorchParams:
-        """See :func:`init`."""
-        return init(spec, input_shape, output_shape, key=key, device=device)
-
-    def apply(
-        self,
-        spec: AbstractModel,
-        params: Any,
-        x: Any,
-        *,
-        training: bool = False,
-        key: Key | None = None,
-        device: Any = None,
-    ) -> tuple[Any, Any]:
-        """See :func:`apply`."""
-        return torch_forward(spec, params, x, training=training, key=key, device=device)
-
-    def value_and_grad(
-        self,
-        spec: AbstractModel,
-        params: Any,
-        x: Any,
-        loss_fn: Callable[[Any], tuple[Any, Any]],
-        *,
-        key: Key | None = None,
-        training: bool = True,
-    ) -> tuple[tuple[Any, Any], Any, Any]:
-        """See :func:`value_and_grad`."""
-        return value_and_grad(spec, params, x, loss_fn, key=key, training=training)
-
-    def fit(self, spec: AbstractModel, params: Any, x: Any, y: Any = None, *, key: Key) -> Any:
-        """Torch models are trained by gradients, not fitted: a :class:`~mml.BackendError`."""
-        raise BackendError(f"{type(spec).__name__} is a torch model: train it with a TrainPhase, not fit()")
-
-    partial_fit = fit
+partial_fit = fit
