@@ -30,7 +30,7 @@ import attrs
 from returns.result import Failure, Result, Success
 
 from mml.errors import GraphError
-from mml.graph._nodes import AbstractNode, ModelNode, revive_spec
+from mml.graph._nodes import AbstractNode, ModelNode
 from mml.graph._refs import FeatureSetRef, NodeRef, Ref, close_matches
 
 __all__ = ["GraphProblem", "InvalidGraphError", "ModelGraph", "UnknownNodeError"]
@@ -376,7 +376,7 @@ class ModelGraph:
     """
 
     nodes: tuple[AbstractNode, ...] = attrs.field(converter=_to_nodes)
-    optimizer: Any = attrs.field(default=None, converter=revive_spec)
+    optimizer: Any = None
     _index: _Index = attrs.field(init=False, eq=False, hash=False, repr=False)
 
     def __attrs_post_init__(self) -> None:

@@ -27,33 +27,9 @@ import numpy as np
 from mml.errors import GraphError, ShapeError
 from mml.graph._refs import FeatureSetRef, NodeRef, Ref, check_label
 
-__all__ = ["AbstractNode", "ModelNode", "ConcatNode", "MergeNode", "revive_spec"]
+__all__ = ["AbstractNode", "ModelNode", "ConcatNode", "MergeNode"]
 
 Shape = tuple[int, ...]
-
-
-def revive_spec(value: Any) -> Any:
-    """attrs converter for opaque spec fields (``model``, ``optimizer``) annotated ``Any``.
-
-    The mml converter writes a component as a document tagged with its ``kind`` and import
-    ``type``; a field annotated ``Any`` gets that document back as a plain mapping. This
-    rebuilds the component from it (through :func:`mml.io.structure`; no code is executed,
-    only an attrs class imported), so that ``mml.io.roundtrip(graph) == graph`` holds for any
-    model or optimizer spec without the graph knowing its base class. Other values pass
-    through unchanged.
-
-    >>> revive_spec(None) is None, revive_spec(3)
-    (True, 3)
-    """
-    if (
-        isinstance(value, Mapping)
-        and isinstance(value.get("type"), str)
-        and isinstance(value.get("kind"), str)
-    ):
-        from mml.io._converter import import_type, structure
-
-        return structure(dict(value), import_type(value["type"]))
-    return value
 
 
 def _check_label(_: Any, __: Any, value: Any) -> None:
@@ -193,9 +169,9 @@ class ModelNode(AbstractNode):
     max_upstreams: ClassVar[int | None] = 1
 
     label: str = attrs.field(validator=_check_label)
-    model: Any = attrs.field(converter=revive_spec, validator=_check_model)
+    model: Any = attrs.field(validator=_check_model)
     upstream: FeatureSetRef | NodeRef = attrs.field(validator=_check_single_upstream)
-    optimizer: Any = attrs.field(default=None, converter=revive_spec)
+    optimizer: Any = None
     frozen: bool = attrs.field(default=False, validator=_check_bool)
     device: str | None = attrs.field(default=None, validator=_check_device)
 

@@ -294,7 +294,7 @@ def _params_device(state: TrainState, label: str) -> Any:
 def _move_params(state: TrainState, label: str, device: Any) -> TrainState:
     import torch
 
-    rec = state.graph.params[label]
+    rec: Any = state.graph.params[label]  # a backend params record (TorchParams here)
     params = getattr(rec, "params", None)
     if not params:
         return state
@@ -679,7 +679,7 @@ def _train_step(
     data = {r: {h: conv[h](b.roles[r], devices.get(h)) for h, b in batches.items()} for r in roles}
 
     gs = state.graph
-    nodes = gs.params
+    nodes: Mapping[str, Any] = gs.params
     leaves: dict[str, dict[str, Any]] = {}
     flat: list[Any] = []
     grad_mode: Any = _NO_TAPE

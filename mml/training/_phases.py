@@ -46,12 +46,6 @@ MODES: tuple[str, ...] = ("stagewise", "graphwise")
 RECORDING: tuple[str, ...] = ("all", "last_epoch", "none")
 
 
-def _revive(value: Any) -> Any:
-    from mml.graph._nodes import revive_spec
-
-    return revive_spec(value)
-
-
 def _default_sampler() -> Any:
     from mml.samplers import SimpleSampler
 
@@ -83,7 +77,7 @@ class InputBinding:
 
     featureset: str
     split: str | None = "train"
-    sampler: Any = attrs.field(factory=_default_sampler, converter=_revive)
+    sampler: Any = attrs.field(factory=_default_sampler)
     stream: str | None = None
 
 
@@ -184,7 +178,7 @@ class TrainPhase(AbstractPhase):
     callbacks: tuple[AbstractCallback, ...] = attrs.field(default=(), converter=_callbacks)
     mode: str = attrs.field(default="stagewise", validator=_one_of(MODES, "mode"))
     device: str | None = None
-    optimizer: Any = attrs.field(default=None, converter=_revive)
+    optimizer: Any = None
     record: str = attrs.field(default="none", validator=_one_of(RECORDING, "record"))
 
     def __attrs_post_init__(self) -> None:

@@ -20,6 +20,7 @@ import attrs
 
 from mml._fields import FrozenDict, frozen_dict, frozen_tuple
 from mml.data import SampleData
+from mml.graph import GraphState
 from mml.random import Key
 
 __all__ = ["Boxed", "TrainState", "ExecutionContext", "GRAPH_OPTIMIZER", "box", "unbox"]
@@ -90,20 +91,6 @@ def unbox(value: Boxed | None) -> Any:
     return None if value is None else value.value
 
 
-def _revive_graph_state(value: Any) -> Any:
-    if (
-        isinstance(value, Mapping)
-        and not isinstance(value, FrozenDict)
-        and "params" in value
-        and "shapes" in value
-    ):
-        from mml.graph import GraphState
-        from mml.io._converter import structure
-
-        return structure(dict(value), GraphState)
-    return value
-
-
 def _boxed_map(value: Mapping[str, Any] | None) -> FrozenDict[str, Boxed]:
     if isinstance(value, FrozenDict) and all(isinstance(v, Boxed) for v in value.values()):
         return value
@@ -133,7 +120,7 @@ class TrainState:
     1.5
     """
 
-    graph: Any = attrs.field(converter=_revive_graph_state)
+    graph: GraphState  # (None only in toy records built by hand, e.g. in docs)
     key: Key
     opt_states: Mapping[str, Boxed] = attrs.field(factory=FrozenDict, converter=_boxed_map)
     opt_steps: Mapping[str, int] = attrs.field(factory=FrozenDict, converter=frozen_dict)
