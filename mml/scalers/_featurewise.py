@@ -67,6 +67,14 @@ def _affine(x: np.ndarray, shift: np.ndarray | None, scale: np.ndarray | None, *
     return out.reshape(x.shape)
 
 
+def _checked_input(params: AbstractScalerParams, cls: type, x: np.ndarray, what: str) -> np.ndarray:
+    """``x`` as samples, after checking the params' type and that the feature width matches."""
+    check_params(params, cls, what)
+    x = as_samples(x, what)
+    check_width(as_2d(x), params.scale_.shape[0], what.split(".")[0])  # type: ignore[attr-defined]
+    return x
+
+
 # -- MinMax -------------------------------------------------------------------------------
 
 
@@ -114,17 +122,13 @@ class MinMax(AbstractScaler):
         return MinMaxParams(min_=lo - dmin * scale, scale_=scale)
 
     def apply(self, params: AbstractScalerParams, x: np.ndarray) -> np.ndarray:
-        check_params(params, MinMaxParams, "MinMax.apply")
+        x = _checked_input(params, MinMaxParams, x, "MinMax.apply")
         assert isinstance(params, MinMaxParams)
-        x = as_samples(x, "MinMax.apply")
-        check_width(as_2d(x), params.scale_.shape[0], "MinMax")
         return _affine(x, params.min_, params.scale_, divide=False)
 
     def inverse(self, params: AbstractScalerParams, x: np.ndarray) -> np.ndarray:
-        check_params(params, MinMaxParams, "MinMax.inverse")
+        x = _checked_input(params, MinMaxParams, x, "MinMax.inverse")
         assert isinstance(params, MinMaxParams)
-        x = as_samples(x, "MinMax.inverse")
-        check_width(as_2d(x), params.scale_.shape[0], "MinMax")
         return _affine(x, params.min_, params.scale_, divide=True)
 
 
@@ -195,10 +199,8 @@ class Standard(AbstractScaler):
         return StandardParams(mean_=mean, scale_=scale)
 
     def apply(self, params: AbstractScalerParams, x: np.ndarray) -> np.ndarray:
-        check_params(params, StandardParams, "Standard.apply")
+        x = _checked_input(params, StandardParams, x, "Standard.apply")
         assert isinstance(params, StandardParams)
-        x = as_samples(x, "Standard.apply")
-        check_width(as_2d(x), params.scale_.shape[0], "Standard")
         return _affine(
             x,
             params.mean_ if self.with_mean else None,
@@ -207,10 +209,8 @@ class Standard(AbstractScaler):
         )
 
     def inverse(self, params: AbstractScalerParams, x: np.ndarray) -> np.ndarray:
-        check_params(params, StandardParams, "Standard.inverse")
+        x = _checked_input(params, StandardParams, x, "Standard.inverse")
         assert isinstance(params, StandardParams)
-        x = as_samples(x, "Standard.inverse")
-        check_width(as_2d(x), params.scale_.shape[0], "Standard")
         return _affine(
             x,
             params.mean_ if self.with_mean else None,
@@ -258,17 +258,13 @@ class MaxAbs(AbstractScaler):
         return MaxAbsParams(scale_=nonzero_scale(np.maximum(np.abs(hi), np.abs(lo))))
 
     def apply(self, params: AbstractScalerParams, x: np.ndarray) -> np.ndarray:
-        check_params(params, MaxAbsParams, "MaxAbs.apply")
+        x = _checked_input(params, MaxAbsParams, x, "MaxAbs.apply")
         assert isinstance(params, MaxAbsParams)
-        x = as_samples(x, "MaxAbs.apply")
-        check_width(as_2d(x), params.scale_.shape[0], "MaxAbs")
         return _affine(x, None, params.scale_, divide=True)
 
     def inverse(self, params: AbstractScalerParams, x: np.ndarray) -> np.ndarray:
-        check_params(params, MaxAbsParams, "MaxAbs.inverse")
+        x = _checked_input(params, MaxAbsParams, x, "MaxAbs.inverse")
         assert isinstance(params, MaxAbsParams)
-        x = as_samples(x, "MaxAbs.inverse")
-        check_width(as_2d(x), params.scale_.shape[0], "MaxAbs")
         return _affine(x, None, params.scale_, divide=False)
 
 
@@ -334,15 +330,11 @@ class Robust(AbstractScaler):
         return RobustParams(center_=center, scale_=scale)
 
     def apply(self, params: AbstractScalerParams, x: np.ndarray) -> np.ndarray:
-        check_params(params, RobustParams, "Robust.apply")
+        x = _checked_input(params, RobustParams, x, "Robust.apply")
         assert isinstance(params, RobustParams)
-        x = as_samples(x, "Robust.apply")
-        check_width(as_2d(x), params.scale_.shape[0], "Robust")
         return _affine(x, params.center_, params.scale_, divide=True)
 
     def inverse(self, params: AbstractScalerParams, x: np.ndarray) -> np.ndarray:
-        check_params(params, RobustParams, "Robust.inverse")
+        x = _checked_input(params, RobustParams, x, "Robust.inverse")
         assert isinstance(params, RobustParams)
-        x = as_samples(x, "Robust.inverse")
-        check_width(as_2d(x), params.scale_.shape[0], "Robust")
         return _affine(x, params.center_, params.scale_, divide=False)
