@@ -66,6 +66,8 @@ def _metrics_table(history: Any) -> Any:
     import numpy as np
     from rich.table import Table
 
+    from mml.callbacks import regression_metrics
+
     table = Table(title="final metrics", title_justify="left")
     for col in ("phase", "metric", "value"):
         table.add_column(col, justify="right" if col == "value" else "left")
@@ -80,12 +82,10 @@ def _metrics_table(history: Any) -> Any:
                 p = np.asarray(ev.outputs[node])
                 if y is None or y.shape != p.shape or p.dtype.kind != "f":
                     continue
-                err = p - y
-                var = float(np.var(y))
-                items.append((f"{node} rmse", float(np.sqrt(np.mean(err**2)))))
-                items.append((f"{node} mae", float(np.mean(np.abs(err)))))
-                if var > 0:
-                    items.append((f"{node} r2", 1.0 - float(np.mean(err**2)) / var))
+                m = regression_metrics(y, p)
+                items.append((f"{node} rmse", float(np.sqrt(m["mse"]))))
+                items.append((f"{node} mae", m["mae"]))
+                items.append((f"{node} r2", m["r2"]))
         elif len(rows.epochs()):
             epochs = rows.epochs()
             items = sorted((n, epochs.last(n)) for n in epochs.names())

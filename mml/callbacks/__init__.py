@@ -7,7 +7,7 @@
 
 from mml.callbacks._base import BATCH_HOOKS, HOOKS, AbstractCallback, CallbackResult, Event
 from mml.callbacks._checkpointing import Checkpointing, CheckpointState, MemoryCheckpoint
-from mml.callbacks._evaluation import METRICS, Evaluation, MetricCallback, compute_metric
+from mml.callbacks._evaluation import METRICS, Evaluation, MetricCallback, compute_metric, regression_metrics
 from mml.callbacks._monitor import EarlyStopping, EarlyStoppingState, LRSchedulerOnPlateau, PlateauState
 
 __all__ = [
@@ -16,6 +16,7 @@ __all__ = [
     "METRICS",
     "AbstractCallback",
     "CallbackResult",
+    "regression_metrics",
     "CheckpointState",
     "Checkpointing",
     "EarlyStopping",

@@ -27,6 +27,32 @@ def _flat(a: Any) -> np.ndarray:
     return np.asarray(a, dtype=np.float64).reshape(len(a), -1)
 
 
+def regression_metrics(y_true: Any, y_pred: Any) -> dict[str, float]:
+    """``mse``, ``mae`` and ``r2`` of predictions (``r2`` averaged over output columns, as scikit-learn).
+
+    A constant target column scores ``r2 = 1`` if predicted exactly, else ``0``.
+
+    >>> regression_metrics([1.0, 2.0, 3.0], [1.0, 2.0, 4.0])
+    {'mse': 0.3333333333333333, 'mae': 0.3333333333333333, 'r2': 0.5}
+    """
+    t = np.asarray(y_true, dtype=np.float64)
+    p = np.asarray(y_pred, dtype=np.float64)
+    if t.shape != p.shape:
+        raise TrainingError(
+            f"targets of shape {t.shape} and predictions of shape {p.shape} cannot be compared"
+        )
+    n = t.shape[0] if t.ndim else 1
+    t = t.reshape(n, -1)
+    p = p.reshape(n, -1)
+    err = p - t
+    ss_res = (err**2).sum(axis=0)
+    ss_tot = ((t - t.mean(axis=0)) ** 2).sum(axis=0)
+    safe = np.where(ss_tot > 0, ss_tot, 1.0)
+    with np.errstate(over="ignore"):  # a near-constant target makes r2 hugely negative, as in sklearn
+        r2 = np.where(ss_tot > 0, 1.0 - ss_res / safe, np.where(ss_res == 0, 1.0, 0.0))
+    return {"mse": float(np.mean(err**2)), "mae": float(np.mean(np.abs(err))), "r2": float(np.mean(r2))}
+
+
 def compute_metric(name: str, y_pred: Any, y_true: Any) -> float:
     """A built-in metric (``mae``, ``mse``, ``rmse``, ``r2``, ``accuracy``) or a function by import path.
 
@@ -37,15 +63,8 @@ def compute_metric(name: str, y_pred: Any, y_true: Any) -> float:
         p, t = _flat(y_pred), _flat(y_true)
         if p.shape != t.shape:
             t = t.reshape(p.shape)
-        if name == "mae":
-            return float(np.mean(np.abs(p - t)))
-        mse = float(np.mean((p - t) ** 2))
-        if name == "mse":
-            return mse
-        if name == "rmse":
-            return float(np.sqrt(mse))
-        ss_tot = float(np.sum((t - t.mean(axis=0)) ** 2))
-        return 1.0 - float(np.sum((p - t) ** 2)) / ss_tot if ss_tot > 0 else 0.0
+        m = regression_metrics(t, p)
+        return float(np.sqrt(m["mse"])) if name == "rmse" else m[name]
     if name == "accuracy":
         p = np.asarray(y_pred)
         t = np.asarray(y_true).reshape(len(p), -1)

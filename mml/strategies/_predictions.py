@@ -22,6 +22,7 @@ import attrs
 import numpy as np
 
 from mml._fields import FrozenDict, arrays_equal, frozen_dict, optional_array_field, readonly_array
+from mml.callbacks._evaluation import regression_metrics
 from mml.errors import ConfigError, TrainingError
 
 __all__ = ["Predictions", "regression_metrics", "uuid_bytes"]
@@ -67,32 +68,6 @@ def _array_map(value: Any) -> FrozenDict[str, np.ndarray]:
             arr.flags.writeable = False
         out[str(k)] = arr
     return FrozenDict(out)
-
-
-def regression_metrics(y_true: Any, y_pred: Any) -> dict[str, float]:
-    """``mse``, ``mae`` and ``r2`` of predictions (``r2`` averaged over output columns, as scikit-learn).
-
-    A constant target column scores ``r2 = 1`` if predicted exactly, else ``0``.
-
-    >>> regression_metrics([1.0, 2.0, 3.0], [1.0, 2.0, 4.0])
-    {'mse': 0.3333333333333333, 'mae': 0.3333333333333333, 'r2': 0.5}
-    """
-    t = np.asarray(y_true, dtype=np.float64)
-    p = np.asarray(y_pred, dtype=np.float64)
-    if t.shape != p.shape:
-        raise TrainingError(
-            f"targets of shape {t.shape} and predictions of shape {p.shape} cannot be compared"
-        )
-    n = t.shape[0] if t.ndim else 1
-    t = t.reshape(n, -1)
-    p = p.reshape(n, -1)
-    err = p - t
-    ss_res = (err**2).sum(axis=0)
-    ss_tot = ((t - t.mean(axis=0)) ** 2).sum(axis=0)
-    safe = np.where(ss_tot > 0, ss_tot, 1.0)
-    with np.errstate(over="ignore"):  # a near-constant target makes r2 hugely negative, as in sklearn
-        r2 = np.where(ss_tot > 0, 1.0 - ss_res / safe, np.where(ss_res == 0, 1.0, 0.0))
-    return {"mse": float(np.mean(err**2)), "mae": float(np.mean(np.abs(err))), "r2": float(np.mean(r2))}
 
 
 @attrs.frozen
