@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from mml.data._schema import UUID_COLUMN, column_name, field_shape, shape_metadata, validate_key
+from mml.data._schema import UUID_COLUMN, column_name, shape_metadata, validate_key
 from mml.errors import DataError, SchemaError
 from mml.random import Key, fold_in, key, numpy_rng
 
@@ -211,7 +211,3 @@ def build_table(
     arrays.append(make_uuids(n, ukey))
     fields.append(pa.field(UUID_COLUMN, pa.binary(16)))
     return pa.Table.from_arrays(arrays, schema=pa.schema(fields))
-
-
-def shape_of(field: pa.Field) -> tuple[int, ...]:
-    return field_shape(field)

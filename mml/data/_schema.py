@@ -12,7 +12,6 @@ import json
 import re
 from collections.abc import Iterable
 
-import numpy as np
 import pyarrow as pa
 
 from mml.errors import SchemaError
@@ -95,9 +94,3 @@ def is_numeric_type(t: pa.DataType) -> bool:
     if pa.types.is_fixed_size_list(t):
         t = t.value_type
     return bool(pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_boolean(t))
-
-
-def numpy_dtype(t: pa.DataType) -> np.dtype:
-    if pa.types.is_fixed_size_list(t):
-        t = t.value_type
-    return np.dtype(t.to_pandas_dtype())

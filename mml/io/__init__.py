@@ -12,6 +12,7 @@ from mml.io._artifact import (
     from_document as from_document,
     load as load,
     read_manifest as read_manifest,
+    roundtrip as roundtrip,
     save as save,
     to_document as to_document,
     try_load as try_load,
@@ -31,26 +32,10 @@ __all__ = [
     "load",
     "make_converter",
     "read_manifest",
+    "roundtrip",
     "save",
     "structure",
     "to_document",
     "try_load",
     "unstructure",
 ]
-
-
-def roundtrip(obj: object) -> object:
-    """Document round-trip in memory (what ``save`` then ``load`` does, without files).
-
-    >>> import mml
-    >>> roundtrip(mml.random.key(2)) == mml.random.key(2)
-    True
-    """
-    doc, arrays, tables = to_document(obj)
-    import json
-
-    doc = json.loads(json.dumps(doc))
-    return from_document(doc, arrays, tables, type(obj))
-
-
-__all__.append("roundtrip")

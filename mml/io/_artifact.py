@@ -169,6 +169,17 @@ def from_document(doc: Any, arrays: dict[str, np.ndarray], tables: dict[str, pa.
     return structure(walk(doc), cls)
 
 
+def roundtrip(obj: Any) -> Any:
+    """Document round-trip in memory (what ``save`` then ``load`` does, without files).
+
+    >>> import mml
+    >>> roundtrip(mml.random.key(2)) == mml.random.key(2)
+    True
+    """
+    doc, arrays, tables = to_document(obj)
+    return from_document(json.loads(json.dumps(doc)), arrays, tables, type(obj))
+
+
 # -- files --------------------------------------------------------------------------------
 
 

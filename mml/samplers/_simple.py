@@ -57,9 +57,7 @@ def stratified_order(labels: np.ndarray, rng: np.random.Generator | None) -> np.
     return grouped[np.argsort(rank, kind="stable")]
 
 
-def _bounds(
-    sizes: np.ndarray | None, n_units: int, n_rows: int, batch_size: int, drop_last: bool
-) -> np.ndarray:
+def _bounds(sizes: np.ndarray | None, n_units: int, batch_size: int, drop_last: bool) -> np.ndarray:
     nb = n_units // batch_size if drop_last else -(-n_units // batch_size)
     unit_bounds = np.minimum(np.arange(nb + 1, dtype=np.int64) * batch_size, n_units)
     if sizes is None:
@@ -155,7 +153,7 @@ class SimpleSampler(AbstractSampler):
                 rows = stratified_order(data.aux["strata"], rng)
             else:
                 rows = rng.permutation(n) if rng is not None else np.arange(n, dtype=np.int64)
-            return rows, _bounds(None, n, n, self.batch_size, self.drop_last)
+            return rows, _bounds(None, n, self.batch_size, self.drop_last)
         gid = data.aux["group_id"]
         sizes_all = data.aux["group_sizes"]
         n_groups = len(sizes_all)
@@ -170,7 +168,7 @@ class SimpleSampler(AbstractSampler):
         out_starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
         src = np.repeat(starts[group_order] - out_starts, sizes) + np.arange(int(sizes.sum()))
         rows = by_group[src]
-        return rows, _bounds(sizes, n_groups, n, self.batch_size, self.drop_last)
+        return rows, _bounds(sizes, n_groups, self.batch_size, self.drop_last)
 
     def epoch_batches(self, data: PreparedData, key: Key, stream: str) -> Iterator[Batch]:
         """One epoch of batches (``key`` already folded with the epoch)."""

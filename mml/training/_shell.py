@@ -106,9 +106,7 @@ class Shell:
             self._update(epoch=ctx.epoch, batch=f"batch {ctx.batch + 1}", loss=ctx.losses.get("loss"))
         elif ctx.event == "epoch_end":
             self._epoch_metrics = {k: v for k, v in {**ctx.losses, **ctx.metrics}.items() if k != "loss"}
-            self._update(
-                epoch=ctx.epoch + 1, batch=f"{self._nb} batches", loss=ctx.losses.get("loss"), advance=True
-            )
+            self._update(epoch=ctx.epoch + 1, batch=f"{self._nb} batches", loss=ctx.losses.get("loss"))
 
     def _ensure_display(self) -> Any:
         if self._display is None:
@@ -127,7 +125,7 @@ class Shell:
             self._display.start()
         return self._display
 
-    def _update(self, *, epoch: int, batch: str, loss: float | None, advance: bool = False) -> None:
+    def _update(self, *, epoch: int, batch: str, loss: float | None) -> None:
         display = self._ensure_display()
         if self._task is None:
             n_epochs = getattr(self._phase, "n_epochs", 1)
