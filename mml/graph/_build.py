@@ -179,7 +179,6 @@ def build(
     key = as_key(key)
     params: dict[str, Any] = {}
     shapes: dict[str, NodeShapes] = {}
-    stops: list[tuple[str, str]] = []
     tails = set(graph.tails)
     for label in graph.topological_order:
         node = graph[label]
@@ -192,10 +191,6 @@ def build(
                 in_shapes.append(shape)
             else:
                 in_shapes.append(shapes[ref.label].output_shape)
-                up_backend = _backend_of(graph[ref.label])
-                my_backend = _backend_of(node)
-                if up_backend and my_backend and up_backend != my_backend:
-                    stops.append((ref.label, label))
         if isinstance(node, ModelNode):
             target_shape = None
             if label in tails:
@@ -239,20 +234,23 @@ def build(
                 raise ShapeError(f"node {label!r} cannot combine its inputs ({ups}): {exc}") from exc
             params[label] = None
             shapes[label] = NodeShapes(tuple(in_shapes), out_shape)
-    return GraphState(params=params, shapes=shapes, gradient_stops=tuple(stops))
+    return GraphState(params=params, shapes=shapes, gradient_stops=graph.gradient_stops)
 
 
 def gradient_stops(graph: ModelGraph) -> tuple[tuple[str, str], ...]:
-    """Edges ``(upstream, downstream)`` that cross a backend boundary (gradients stop there)."""
-    out = []
-    for label in graph.topological_order:
-        node = graph[label]
-        for ref in node.upstream_refs:
-            if isinstance(ref, NodeRef):
-                a, b = _backend_of(graph[ref.label]), _backend_of(node)
-                if a and b and a != b:
-                    out.append((ref.label, label))
-    return tuple(out)
+    """Pairs ``(upstream, downstream)`` of nodes between which gradients stop (a backend boundary).
+
+    Model nodes are paired along the graph's data paths, through joining nodes; the same pairs
+    as ``build(...).gradient_stops`` (a fact of the graph, cached on it).
+
+    >>> from mml.graph import ModelGraph, ModelNode, FeatureSetRef, NodeRef
+    >>> from mml.models import SequentialMLP, SklearnModel
+    >>> g = ModelGraph.of(ModelNode("pca", SklearnModel("sklearn.decomposition:PCA"), FeatureSetRef("fs")),
+    ...                   ModelNode("head", SequentialMLP(hidden=(4,)), NodeRef("pca")))
+    >>> gradient_stops(g)
+    (('pca', 'head'),)
+    """
+    return graph.gradient_stops
 
 
 # -- forward --------------------------------------------------------------------------------

@@ -22,6 +22,7 @@ serialization. Edits return new graphs; the original never changes.
 
 from __future__ import annotations
 
+import functools
 import heapq
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
@@ -31,6 +32,7 @@ from returns.result import Failure, Result, Success
 
 from mml.errors import GraphError
 from mml.graph._nodes import AbstractNode, ModelNode
+from mml.graph._paths import GRADIENT_BACKENDS, gradient_stops
 from mml.graph._refs import FeatureSetRef, NodeRef, Ref, close_matches
 
 __all__ = ["GraphProblem", "InvalidGraphError", "ModelGraph", "UnknownNodeError"]
@@ -321,7 +323,8 @@ def _analyse(nodes: tuple[AbstractNode, ...], optimizer: Any) -> tuple[list[Grap
     if optimizer is not None:
         by_backend: dict[str, list[str]] = {}
         for node in by_label.values():
-            if isinstance(node, ModelNode) and node.trainable and node.backend is not None:
+            # scikit-learn nodes are fitted (FitPhase), never trained by gradients: they don't count
+            if isinstance(node, ModelNode) and node.trainable and node.backend in GRADIENT_BACKENDS:
                 by_backend.setdefault(node.backend, []).append(node.label)
         if len(by_backend) > 1:
             groups = "; ".join(f"{b}: {', '.join(map(repr, ls))}" for b, ls in sorted(by_backend.items()))
@@ -474,6 +477,19 @@ class ModelGraph:
         ('fs',)
         """
         return tuple(dict.fromkeys(r.featureset for r in self._index.featureset_refs))
+
+    @functools.cached_property
+    def gradient_stops(self) -> tuple[tuple[str, str], ...]:
+        """Pairs ``(upstream, downstream)`` of nodes between which gradients stop (a backend boundary).
+
+        Computed once over the graph's data paths, through joining nodes (see
+        :func:`mml.graph.gradient_stops`).
+
+        >>> from mml.graph import ModelNode, FeatureSetRef
+        >>> ModelGraph.of(ModelNode("a", "s", FeatureSetRef("fs"))).gradient_stops
+        ()
+        """
+        return gradient_stops(self)
 
     @property
     def backends(self) -> tuple[str, ...]:

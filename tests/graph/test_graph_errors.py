@@ -82,16 +82,16 @@ def test_model_node_with_two_upstreams() -> None:
 
 
 def test_backend_mismatch_under_a_graph_wide_optimizer() -> None:
-    nodes = [m("enc", FS, "torch"), m("forest", FS, "sklearn"), m("head", "enc", "torch")]
+    nodes = [m("enc", FS, "torch"), m("keras", FS, "tensorflow"), m("head", "enc", "torch")]
     error = problems(nodes, StubOptimizer())
     (p,) = error.problems
     assert p.code == "backend_mismatch"
-    assert "torch: 'enc', 'head'" in p.message and "sklearn: 'forest'" in p.message
-    assert set(p.labels) == {"enc", "forest", "head"}
+    assert "torch: 'enc', 'head'" in p.message and "tensorflow: 'keras'" in p.message
+    assert set(p.labels) == {"enc", "keras", "head"}
     # fine without a graph-wide optimizer, or with the odd one out frozen
     g = ModelGraph(nodes)
-    assert g.backends == ("sklearn", "torch")
-    assert g.freeze("forest").with_optimizer(StubOptimizer()).optimizer == StubOptimizer()
+    assert g.backends == ("tensorflow", "torch")
+    assert g.freeze("keras").with_optimizer(StubOptimizer()).optimizer == StubOptimizer()
     with pytest.raises(InvalidGraphError, match="backend"):
         g.with_optimizer(StubOptimizer())
 
@@ -174,3 +174,12 @@ def test_bad_edits() -> None:
         g.add("a")  # type: ignore[arg-type]
     with pytest.raises(InvalidGraphError, match="cycle"):
         g.replace("a", m("a", "head"))
+
+
+def test_scikit_learn_nodes_do_not_count_as_a_gradient_backend() -> None:
+    # issue 16.6: a FitPhase fits the scikit-learn node; no gradient ever trains it, so a
+    # graph-wide optimizer over sklearn -> torch needs no freeze
+    nodes = [m("pca", FS, "sklearn"), m("head", "pca", "torch")]
+    g = ModelGraph(nodes, StubOptimizer())
+    assert g.optimizer == StubOptimizer() and g.backends == ("sklearn", "torch")
+    assert ModelGraph.validate([*nodes, m("forest", FS, "sklearn")], StubOptimizer()).unwrap()

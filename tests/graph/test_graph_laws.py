@@ -225,7 +225,7 @@ def test_all_problems_are_collected_at_once() -> None:
         ModelNode("c", StubModel(), NodeRef("d")),  # c <-> d cycle
         ModelNode("d", StubModel(), NodeRef("c")),
         ModelNode("e", StubModel(), NodeRef("d")),  # unreachable: downstream of the cycle
-        ModelNode("f", StubModel(backend="sklearn"), NodeRef("a")),  # second backend
+        ModelNode("f", StubModel(backend="tensorflow"), NodeRef("a")),  # second backend
     ]
     error = ModelGraph.validate(nodes, StubOptimizer()).failure()
     codes = [p.code for p in error.problems]
