@@ -124,6 +124,11 @@ _LAZY: dict[str, str] = {
     "evaluate": "mml.training",
     "EvalResult": "mml.training",
     "ErrorRecord": "mml.training",
+    # inference
+    "inference": "mml.inference",
+    "export": "mml.inference",
+    "Predictor": "mml.inference",
+    "transform_like": "mml.inference",
 }
 
 

@@ -1,0 +1,39 @@
+"""Inference: a trained pipeline as one frozen value, from new raw data to raw-unit predictions.
+
+``mml.export(experiment, state)`` keeps what prediction needs — the input schema, the fitted
+scaler params, the sub-graph the outputs need and its weights — and never the training rows;
+``Predictor.predict`` maps new raw data (DataFrame, dict of arrays, Arrow table, Parquet path or
+FeatureSet) to outputs in raw target units. ``transform_like`` applies a FeatureSet's fitted
+transforms to new data. See ``docs/inference.md``.
+
+>>> import mml
+>>> mml.export is mml.inference.export
+True
+"""
+
+from mml.inference._export import export as export
+from mml.inference._inputs import check_array as check_array, read_chunks as read_chunks
+from mml.inference._predictor import (
+    TASKS as TASKS,
+    OutputSpec as OutputSpec,
+    PredictionBatch as PredictionBatch,
+    Predictor as Predictor,
+)
+from mml.inference._transform import (
+    schema_of as schema_of,
+    transform_arrays as transform_arrays,
+    transform_like as transform_like,
+)
+
+__all__ = [
+    "TASKS",
+    "OutputSpec",
+    "PredictionBatch",
+    "Predictor",
+    "check_array",
+    "export",
+    "read_chunks",
+    "schema_of",
+    "transform_arrays",
+    "transform_like",
+]
