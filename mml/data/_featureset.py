@@ -598,6 +598,17 @@ class FeatureSet:
 
         return inverse_transform(self, array, domain=domain, keys=keys)
 
+    def transform_like(
+        self, data: Any, *, group_by: str | None = None, sort_by: str | None = None
+    ) -> FeatureSet:
+        """New raw ``data`` as a FeatureSet transformed with this one's fitted scalers (pure).
+
+        See :func:`mml.inference.transform_like`.
+        """
+        from mml.inference import transform_like
+
+        return transform_like(self, data, group_by=group_by, sort_by=sort_by)
+
     # -- export -----------------------------------------------------------------------------
 
     def to_arrow(self) -> pa.Table:
