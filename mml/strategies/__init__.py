@@ -34,11 +34,14 @@ from mml.strategies._executors import (
 from mml.strategies._jobs import (
     Job as Job,
     RunOutcome as RunOutcome,
+    failed_outcome as failed_outcome,
     history_metrics as history_metrics,
     pack_value as pack_value,
     prediction_metrics as prediction_metrics,
     run_job as run_job,
     run_job_bytes as run_job_bytes,
+    run_job_guarded as run_job_guarded,
+    run_job_path as run_job_path,
     unpack_value as unpack_value,
 )
 from mml.strategies._paths import get_path as get_path, set_path as set_path
@@ -71,6 +74,7 @@ __all__ = [
     "Uniform",
     "apply_params",
     "cross_validate",
+    "failed_outcome",
     "fold_featureset",
     "get_path",
     "grid_trials",
@@ -82,6 +86,8 @@ __all__ = [
     "regression_metrics",
     "run_job",
     "run_job_bytes",
+    "run_job_guarded",
+    "run_job_path",
     "set_path",
     "sweep",
     "unpack_value",

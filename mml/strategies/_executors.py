@@ -7,8 +7,12 @@
 Executors are frozen values. The two remote ones send each job as a packed mml artifact
 (:func:`~mml.strategies.pack_value`) to the same job function,
 :func:`~mml.strategies.run_job_bytes`, and get a packed outcome back — no pickle of user
-objects. Every job carries its own key, so the outcomes do not depend on the executor, the
-number of workers or the order in which jobs finish.
+objects (or, with ``RayExecutor(shared_dir=...)``, the path of the job's artifact on storage
+every node mounts). Every job carries its own key, so the outcomes do not depend on the
+executor, the number of workers or the order in which jobs finish. A job that fails — in the
+run, before it (``mml.init``), or because its worker died — comes back as a failed
+:class:`~mml.strategies.RunOutcome` holding the error's
+:class:`~mml.training.ErrorRecord`; the other jobs are not affected.
 
 >>> LocalExecutor().map([])
 ()
@@ -20,13 +24,28 @@ from __future__ import annotations
 
 import abc
 import multiprocessing
+import os
+import tempfile
+import uuid
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, ClassVar
 
 import attrs
 
 from mml.errors import BackendError, ConfigError
-from mml.strategies._jobs import Job, RunOutcome, outcome_from_reply, pack_value, run_job, run_job_bytes
+from mml.strategies._jobs import (
+    Job,
+    JobReply,
+    RunOutcome,
+    failed_outcome,
+    outcome_from_reply,
+    outcome_of,
+    pack_value,
+    run_job_bytes,
+    run_job_guarded,
+    run_job_path,
+)
 
 __all__ = ["AbstractExecutor", "LocalExecutor", "ProcessExecutor", "RayExecutor", "resolve_executor"]
 
@@ -57,7 +76,7 @@ class LocalExecutor(AbstractExecutor):
     kind: ClassVar[str] = "executor.local"
 
     def map(self, jobs: Sequence[Job]) -> tuple[RunOutcome, ...]:
-        return tuple(run_job(job) for job in jobs)
+        return tuple(run_job_guarded(job) for job in jobs)
 
 
 def _check_workers(instance: Any, attribute: Any, value: Any) -> None:
@@ -104,7 +123,7 @@ class ProcessExecutor(AbstractExecutor):
         ctx = multiprocessing.get_context(self.start_method)
         with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
             replies = list(pool.map(run_job_bytes, payloads))
-        return tuple(outcome_from_reply(r, i) for i, r in enumerate(replies))
+        return tuple(outcome_from_reply(r) for r in replies)
 
 
 def _import_ray() -> Any:
@@ -123,6 +142,16 @@ def _check_cpus(instance: Any, attribute: Any, value: Any) -> None:
         raise ConfigError(f"RayExecutor.num_cpus_per_trial must be a number > 0, got {value!r}")
 
 
+def _check_retries(instance: Any, attribute: Any, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ConfigError(f"RayExecutor.max_retries must be an int >= 0, got {value!r}")
+
+
+def _check_shared_dir(instance: Any, attribute: Any, value: Any) -> None:
+    if value is not None and (not isinstance(value, str) or not value):
+        raise ConfigError(f"RayExecutor.shared_dir takes a directory path (str) or None, got {value!r}")
+
+
 @attrs.frozen
 class RayExecutor(AbstractExecutor):
     """Run jobs as Ray tasks (``address=None``: a running or a new local Ray instance; ``"auto"``; ``"ray://host:10001"``).
@@ -130,8 +159,15 @@ class RayExecutor(AbstractExecutor):
     Ray is imported only when jobs are run; without it :meth:`map` raises
     :class:`~mml.BackendError` (``pip install 'mml[ray]'``). Each task runs the same
     document-based job function as :class:`ProcessExecutor` with ``num_cpus_per_trial``
-    CPUs; the cluster's workers need mml (and any user component modules) installed.
-    Ray is initialised if it is not already, and left running for the next call.
+    CPUs; the cluster's workers need mml (and any user component modules) installed. If Ray
+    is not initialised, ``ray.init(address=address)`` is called and Ray is left running for
+    the next call; call ``ray.init`` yourself first for other options (``runtime_env=``).
+
+    ``shared_dir`` (a directory every node mounts at the same path): each job is saved there
+    as an artifact and only its path travels through Ray; the worker loads it, runs it and
+    saves its reply beside it. Without it the packed artifact's bytes travel in the task.
+    A task whose worker dies is retried ``max_retries`` times (Ray's default, 3); then it is a
+    failed outcome holding the Ray error's record.
 
     >>> RayExecutor(num_cpus_per_trial=2).num_cpus_per_trial
     2
@@ -140,6 +176,8 @@ class RayExecutor(AbstractExecutor):
     kind: ClassVar[str] = "executor.ray"
     address: str | None = None
     num_cpus_per_trial: float = attrs.field(default=1, validator=_check_cpus)
+    shared_dir: str | None = attrs.field(default=None, validator=_check_shared_dir)
+    max_retries: int = attrs.field(default=3, validator=_check_retries)
 
     def map(self, jobs: Sequence[Job]) -> tuple[RunOutcome, ...]:
         ray = _import_ray()
@@ -147,10 +185,36 @@ class RayExecutor(AbstractExecutor):
             return ()
         if not ray.is_initialized():
             ray.init(address=self.address, ignore_reinit_error=True)
-        task = ray.remote(num_cpus=self.num_cpus_per_trial)(run_job_bytes)
+        if self.shared_dir is not None:
+            return self._map_shared(ray, jobs)
+        task = ray.remote(num_cpus=self.num_cpus_per_trial, max_retries=self.max_retries)(run_job_bytes)
         refs = [task.remote(pack_value(job)) for job in jobs]
-        replies = ray.get(refs)
-        return tuple(outcome_from_reply(r, i) for i, r in enumerate(replies))
+        out = []
+        for ref in refs:
+            try:
+                out.append(outcome_from_reply(ray.get(ref)))
+            except ray.exceptions.RayError as exc:  # the worker died or the task was cancelled
+                out.append(failed_outcome(exc))
+        return tuple(out)
+
+    def _map_shared(self, ray: Any, jobs: Sequence[Job]) -> tuple[RunOutcome, ...]:
+        from mml.io import load, save
+
+        Path(self.shared_dir or ".").mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix="mml-jobs-", dir=self.shared_dir) as tmp:
+            run_id = uuid.uuid4().hex[:8]
+            paths = [os.fspath(save(job, Path(tmp) / f"{run_id}-job-{i}")) for i, job in enumerate(jobs)]
+            task = ray.remote(num_cpus=self.num_cpus_per_trial, max_retries=self.max_retries)(run_job_path)
+            refs = [task.remote(p) for p in paths]
+            out = []
+            for ref in refs:
+                try:
+                    reply = load(ray.get(ref), JobReply)
+                except ray.exceptions.RayError as exc:
+                    out.append(failed_outcome(exc))
+                    continue
+                out.append(outcome_of(reply))
+            return tuple(out)
 
 
 def resolve_executor(executor: AbstractExecutor | None) -> AbstractExecutor:

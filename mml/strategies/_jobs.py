@@ -30,7 +30,7 @@ from mml._fields import FrozenDict, frozen_dict
 from mml.errors import ArtifactError, MMLError, TrainingError
 from mml.random import Key, as_key
 from mml.strategies._predictions import Predictions
-from mml.training import EvalPhase, Experiment, History, TrainState
+from mml.training import ErrorRecord, EvalPhase, Experiment, History, TrainState
 
 __all__ = [
     "Job",
@@ -38,9 +38,13 @@ __all__ = [
     "JobReply",
     "run_job",
     "run_job_bytes",
+    "run_job_path",
+    "run_job_guarded",
+    "failed_outcome",
     "pack_value",
     "unpack_value",
     "outcome_from_reply",
+    "outcome_of",
     "history_metrics",
     "prediction_metrics",
 ]
@@ -98,17 +102,20 @@ class RunOutcome:
     """What a job gives back: metrics, status, predictions of every eval phase, and optionally the state.
 
     ``history`` is the run's :class:`~mml.training.History` without its in-memory phase
-    results (exceptions and raw eval results do not serialize); the eval phases' stacked
-    outputs are in ``predictions`` (phase label → :class:`Predictions`) and a failure's
-    message is in ``error``.
+    results (raw eval results do not serialize); a failed run's History keeps its
+    :class:`~mml.training.ErrorRecord` (:attr:`failure`: type, message, phase, epoch,
+    batch). The eval phases' stacked outputs are in ``predictions`` (phase label →
+    :class:`Predictions`).
 
     >>> RunOutcome(History(), "completed").ok
     True
+    >>> bad = failed_outcome(ErrorRecord("mml.errors:TrainingError", "loss is nan", "fit"))
+    >>> bad.status, bad.error, bad.failure.phase
+    ('failed', 'TrainingError: loss is nan', 'fit')
     """
 
     history: History = attrs.field(repr=lambda h: f"<History: {len(h)} rows>")
     status: str
-    error: str | None = None
     predictions: Mapping[str, Predictions] = attrs.field(
         factory=FrozenDict, converter=frozen_dict, repr=lambda p: f"<phases {', '.join(p) or '(none)'}>"
     )
@@ -120,6 +127,17 @@ class RunOutcome:
     def ok(self) -> bool:
         """Whether the run did not fail."""
         return self.status != "failed"
+
+    @property
+    def failure(self) -> ErrorRecord | None:
+        """Why the job failed (``None`` unless it did): the History's :class:`~mml.training.ErrorRecord`."""
+        return self.history.failure
+
+    @property
+    def error(self) -> str | None:
+        """The failure as ``"ErrorType: message"`` (``None`` unless the job failed)."""
+        rec = self.history.failure
+        return None if rec is None else f"{rec.type.rpartition(':')[2]}: {rec.message}"
 
     def metrics(self) -> dict[str, float]:
         """:func:`history_metrics` (``phase/name``) plus :func:`prediction_metrics` of every eval phase.
@@ -133,28 +151,34 @@ class RunOutcome:
         return out
 
 
+def failed_outcome(error: BaseException | ErrorRecord) -> RunOutcome:
+    """The outcome of a job that could not run (or whose worker died): status ``failed``, no metrics.
+
+    >>> failed_outcome(ValueError("bad")).failure.type
+    'builtins:ValueError'
+    """
+    rec = error if isinstance(error, ErrorRecord) else ErrorRecord.from_exception(error)
+    return RunOutcome(History(status="failed", error=rec), "failed")
+
+
 @attrs.frozen
 class JobReply:
-    """A worker's answer: the outcome, or the class name and message of the error that stopped the job.
+    """A worker's answer: the outcome, or the record of the error that stopped the job before it ran.
 
-    >>> JobReply(error_type="ConfigError", error_message="bad").error_type
-    'ConfigError'
+    >>> JobReply(failure=ErrorRecord("mml.errors:ConfigError", "bad")).failure.message
+    'bad'
     """
 
     outcome: RunOutcome | None = None
-    error_type: str | None = None
-    error_message: str | None = None
-
-
-def _error_text(exc: BaseException | None) -> str | None:
-    return None if exc is None else f"{type(exc).__name__}: {exc}"
+    failure: ErrorRecord | None = None
 
 
 def run_job(job: Job) -> RunOutcome:
     """Run one job in this process: ``mml.init(job.experiment, job.key)``, then ``mml.run``.
 
-    Errors before the run (``mml.init`` failing on a shape mismatch) raise; a run that fails
-    gives ``status == "failed"`` and the message in ``error``, as ``mml.run`` does.
+    Errors before the run (``mml.init`` failing on a shape mismatch) raise (executors catch
+    them: :func:`run_job_guarded`); a run that fails gives ``status == "failed"`` and its
+    :class:`~mml.training.ErrorRecord` in ``failure``, as ``mml.run`` does.
     """
     from mml.training import init, run
 
@@ -169,9 +193,8 @@ def run_job(job: Job) -> RunOutcome:
                 continue
             preds[phase.label] = Predictions.from_eval(result)
     return RunOutcome(
-        history=attrs.evolve(history, phases=(), error=None),
+        history=attrs.evolve(history, phases=()),
         status=history.status,
-        error=_error_text(history.error),
         predictions=preds,
         state=state if job.keep_state else None,
     )
@@ -218,27 +241,59 @@ def unpack_value(data: bytes, cls: type | None = None) -> Any:
         return load(os.fspath(root), cls)
 
 
+def run_job_guarded(job: Job) -> RunOutcome:
+    """:func:`run_job`, with an error that stops the job (say ``mml.init`` on a shape mismatch) as a failed outcome.
+
+    What every executor runs: one bad trial is a failed trial, not a crashed sweep.
+    """
+    try:
+        return run_job(job)
+    except Exception as exc:  # recorded in the outcome (type path, message, phase)
+        return failed_outcome(exc)
+
+
 def run_job_bytes(payload: bytes) -> bytes:
     """The worker side: a packed :class:`Job` in, a packed :class:`JobReply` out.
 
     Shared by :class:`~mml.strategies.ProcessExecutor` and
-    :class:`~mml.strategies.RayExecutor`; only bytes cross the boundary.
+    :class:`~mml.strategies.RayExecutor`; only bytes cross the boundary. A payload that
+    does not load comes back as a reply holding the error's record.
     """
     try:
-        reply = JobReply(outcome=run_job(unpack_value(payload, Job)))
-    except Exception as exc:  # reported to the caller, which re-raises it as an mml error
-        reply = JobReply(error_type=type(exc).__name__, error_message=str(exc))
+        reply = JobReply(outcome=run_job_guarded(unpack_value(payload, Job)))
+    except Exception as exc:  # an unreadable payload: reported, never raised in the worker
+        reply = JobReply(failure=ErrorRecord.from_exception(exc))
     return pack_value(reply)
 
 
-def outcome_from_reply(data: bytes, index: int) -> RunOutcome:
-    """Unpack a worker's reply; an error in the worker is raised here as the same mml error class."""
-    import mml.errors as errors
+def run_job_path(path: str) -> str:
+    """The worker side for shared storage: the :class:`Job` artifact at ``path`` in, its reply's path out.
 
-    reply = unpack_value(data, JobReply)
+    The reply is saved beside the job as ``path + ".reply"`` (``mml.save`` layout); only
+    the two path strings cross the boundary.
+    """
+    from mml.io import load, save
+
+    try:
+        reply = JobReply(outcome=run_job_guarded(load(path, Job)))
+    except Exception as exc:  # an unreadable artifact: reported in the reply
+        reply = JobReply(failure=ErrorRecord.from_exception(exc))
+    return os.fspath(save(reply, f"{path}.reply"))
+
+
+def outcome_from_reply(data: bytes) -> RunOutcome:
+    """Unpack a worker's reply: the job's outcome, or a failed outcome holding the worker's error record."""
+    try:
+        reply = unpack_value(data, JobReply)
+    except MMLError as exc:
+        return failed_outcome(exc)
+    return outcome_of(reply)
+
+
+def outcome_of(reply: JobReply) -> RunOutcome:
+    """The outcome in a worker's reply, or a failed outcome holding the worker's error record."""
     if reply.outcome is not None:
         return reply.outcome
-    cls = getattr(errors, reply.error_type or "", None)
-    if not (isinstance(cls, type) and issubclass(cls, MMLError)):
-        cls = TrainingError
-    raise cls(f"job {index} failed in a worker with {reply.error_type}: {reply.error_message}")
+    if reply.failure is None:
+        return failed_outcome(ArtifactError("a worker replied with neither an outcome nor an error"))
+    return failed_outcome(reply.failure)

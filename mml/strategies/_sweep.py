@@ -174,6 +174,26 @@ class SweepResult:
             )
         return ranked[0]
 
+    @property
+    def status(self) -> str:
+        """The worst trial status (``failed`` > ``stopped`` > ``completed``)."""
+        rank = {"completed": 0, "stopped": 1, "failed": 2}
+        return max((t.status for t in self.trials), key=rank.__getitem__, default="completed")
+
+    def raise_for_status(self) -> SweepResult:
+        """Raise a :class:`~mml.TrainingError` naming the failed trials and their errors, else return ``self``.
+
+        >>> SweepResult(("a",), ()).raise_for_status().status
+        'completed'
+        """
+        failed = [t for t in self.trials if t.status == "failed"]
+        if failed:
+            raise TrainingError(
+                f"{len(failed)} of {len(self.trials)} sweep trials failed: "
+                + "; ".join(f"trial {t.index}: {t.outcome.error}" for t in failed)
+            )
+        return self
+
     def to_pandas(self) -> Any:
         """One row per trial: ``trial``, ``status``, one column per path, then every metric (``phase/name``)."""
         import pandas as pd

@@ -182,10 +182,9 @@ def test_explicit_pooled_eval_and_errors(exp):
 
 
 def test_failed_folds_are_reported(exp):
-    from mml.strategies import FoldResult, RunOutcome
-    from mml.training import History
+    from mml.strategies import FoldResult, failed_outcome
 
-    bad = FoldResult(0, np.arange(2), np.arange(2, 3), RunOutcome(History(), "failed", "TrainingError: nan"))
+    bad = FoldResult(0, np.arange(2), np.arange(2, 3), failed_outcome(mml.TrainingError("nan")))
     res = CVResult("toy", "train", "val", (bad,))
     assert res.status == "failed"
     with pytest.raises(mml.TrainingError, match="fold 0: TrainingError: nan"):

@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import io
 import sys
-import types
 import zipfile
 
+import attrs
 import pytest
 
 import mml
@@ -20,6 +20,7 @@ from mml.strategies import (
     unpack_value,
 )
 from mml.strategies._jobs import JobReply, outcome_from_reply
+from mml.training import ErrorRecord
 
 torch = pytest.importorskip("torch")
 
@@ -37,50 +38,7 @@ def test_job_bytes_round_trip_in_process(exp):
     job = Job(exp, mml.random.key(1))
     assert unpack_value(pack_value(job), Job) == job
     reply = run_job_bytes(pack_value(job))
-    assert outcome_from_reply(reply, 0) == run_job(job)
-
-
-class _FakeRay(types.ModuleType):
-    """Just enough of the Ray API to run tasks in-process: checks that RayExecutor sends bytes only."""
-
-    def __init__(self) -> None:
-        super().__init__("ray")
-        self.started = False
-        self.sent: list[object] = []
-
-    def is_initialized(self) -> bool:
-        return self.started
-
-    def init(self, address=None, ignore_reinit_error=False) -> None:
-        self.started = True
-        self.address = address
-
-    def remote(self, num_cpus=1):
-        def wrap(fn):
-            outer = self
-
-            class Task:
-                def remote(self, payload):
-                    assert isinstance(payload, bytes)
-                    outer.sent.append(payload)
-                    return fn(payload)
-
-            self.num_cpus = num_cpus
-            return Task()
-
-        return wrap
-
-    def get(self, refs):
-        return list(refs)
-
-
-def test_ray_executor_uses_the_document_job_function(exp, monkeypatch):
-    fake = _FakeRay()
-    monkeypatch.setitem(sys.modules, "ray", fake)
-    kw = dict(featureset="toy", splitter=mml.KFoldSplitter(2, seed=0), key=3)
-    res = cross_validate(exp, executor=RayExecutor(address="auto", num_cpus_per_trial=2), **kw)
-    assert res == cross_validate(exp, **kw)
-    assert fake.started and fake.address == "auto" and fake.num_cpus == 2 and len(fake.sent) == 2
+    assert outcome_from_reply(reply) == run_job(job)
 
 
 def test_ray_executor_without_ray_says_how_to_install_it(exp, monkeypatch):
@@ -89,14 +47,37 @@ def test_ray_executor_without_ray_says_how_to_install_it(exp, monkeypatch):
         RayExecutor().map([Job(exp, mml.random.key(0))])
 
 
-def test_worker_errors_come_back_as_mml_errors():
-    reply = run_job_bytes(b"not a zip")
-    with pytest.raises(mml.ArtifactError, match="job 4 failed in a worker with ArtifactError"):
-        outcome_from_reply(reply, 4)
-    with pytest.raises(mml.ShapeError, match="mlp: 3 != 4"):
-        outcome_from_reply(pack_value(JobReply(error_type="ShapeError", error_message="mlp: 3 != 4")), 0)
-    with pytest.raises(mml.TrainingError, match="with RuntimeError: boom"):
-        outcome_from_reply(pack_value(JobReply(error_type="RuntimeError", error_message="boom")), 0)
+def test_worker_errors_come_back_as_failed_outcomes_with_their_record():
+    bad = outcome_from_reply(run_job_bytes(b"not a zip"))
+    assert bad.status == "failed" and not bad.ok and bad.metrics() == {}
+    assert (
+        bad.failure.type == "mml.errors:ArtifactError" and "not a packed mml artifact" in bad.failure.message
+    )
+    assert bad.error.startswith("ArtifactError: ")
+    rec = ErrorRecord("mml.errors:ShapeError", "mlp: 3 != 4", "fit", 0, 2)
+    back = outcome_from_reply(pack_value(JobReply(failure=rec)))
+    assert back.failure == rec and back.history.status == "failed"
+    assert outcome_from_reply(b"garbage").failure.type == "mml.errors:ArtifactError"
+    assert "neither" in outcome_from_reply(pack_value(JobReply())).failure.message
+
+
+def test_a_job_that_cannot_run_is_a_failed_outcome_not_a_crash(exp):
+    from mml.graph import FeatureSetRef, ModelGraph, ModelNode
+    from mml.models import TorchModule
+
+    # a module built for 7 input features on 3-feature data: torch raises inside the run
+    linear = TorchModule("torch.nn:Linear", {"in_features": 7, "out_features": 1}, output_shape=(1,))
+    broken = attrs.evolve(
+        exp, graph=ModelGraph.of(ModelNode("mlp", linear, FeatureSetRef("toy"), optimizer=mml.optim.sgd(0.1)))
+    )
+    with pytest.raises(Exception, match="7"):
+        run_job(Job(broken, mml.random.key(0)))
+    jobs = [Job(exp, mml.random.key(0)), Job(broken, mml.random.key(0))]
+    local = LocalExecutor().map(jobs)
+    assert local[0] == run_job(jobs[0])
+    assert local[1].status == "failed" and local[1].failure is not None and local[1].metrics() == {}
+    # the worker function answers the same failed outcome
+    assert [outcome_from_reply(run_job_bytes(pack_value(j))) for j in jobs] == list(local)
 
 
 def test_unpacking_refuses_unsafe_archives():
@@ -110,7 +91,12 @@ def test_unpacking_refuses_unsafe_archives():
 
 
 def test_executors_are_values():
-    for ex in (LocalExecutor(), ProcessExecutor(2, "forkserver"), RayExecutor("ray://h:10001", 0.5)):
+    for ex in (
+        LocalExecutor(),
+        ProcessExecutor(2, "forkserver"),
+        RayExecutor("ray://h:10001", 0.5),
+        RayExecutor(shared_dir="/mnt/shared/jobs", max_retries=0),
+    ):
         assert mml.io.roundtrip(ex) == ex and hash(ex) == hash(mml.io.roundtrip(ex))
     with pytest.raises(mml.ConfigError, match="max_workers must be an int >= 1"):
         ProcessExecutor(0)
@@ -118,4 +104,8 @@ def test_executors_are_values():
         ProcessExecutor(2, "thread")
     with pytest.raises(mml.ConfigError, match="num_cpus_per_trial must be a number > 0"):
         RayExecutor(num_cpus_per_trial=0)
+    with pytest.raises(mml.ConfigError, match="shared_dir takes a directory path"):
+        RayExecutor(shared_dir="")
+    with pytest.raises(mml.ConfigError, match="max_retries must be an int >= 0"):
+        RayExecutor(max_retries=-1)
     assert LocalExecutor().map([]) == () and ProcessExecutor(1).map([]) == ()
