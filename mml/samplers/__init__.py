@@ -14,6 +14,7 @@ arguments; ``sampler.iter(view, key=...)`` does both.
 """
 
 from mml.samplers._base import DEFAULT_STREAM as DEFAULT_STREAM, AbstractSampler as AbstractSampler
+from mml.samplers._batching import stratified_batches as stratified_batches
 from mml.samplers._conditions import (
     SimilarityCondition as SimilarityCondition,
     dissimilar as dissimilar,
@@ -26,7 +27,7 @@ from mml.samplers._nsampler import (
     TripletSampler as TripletSampler,
 )
 from mml.samplers._prepared import PreparedData as PreparedData
-from mml.samplers._simple import SimpleSampler as SimpleSampler, stratified_order as stratified_order
+from mml.samplers._simple import SimpleSampler as SimpleSampler
 from mml.samplers._streams import MultiStreamSampler as MultiStreamSampler
 
 __all__ = [
@@ -42,5 +43,5 @@ __all__ = [
     "TripletSampler",
     "dissimilar",
     "similar",
-    "stratified_order",
+    "stratified_batches",
 ]

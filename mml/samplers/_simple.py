@@ -20,50 +20,15 @@ from mml.data import DEFAULT_ROLE, Batch, FeatureSetView
 from mml.errors import SamplerError
 from mml.random import Key, fold_in, numpy_rng
 from mml.samplers._base import DEFAULT_STREAM, AbstractSampler, RoleRows, check_batch_size, emit_batches
+from mml.samplers._batching import batch_order, batching_aux, count_units
 from mml.samplers._prepared import PreparedData, check_columns
 
-__all__ = ["SimpleSampler", "stratified_order"]
+__all__ = ["SimpleSampler"]
 
 
 def _optional_column(instance: Any, attribute: Any, value: str | None) -> None:
     if value is not None and (not isinstance(value, str) or not value):
         raise SamplerError(f"SimpleSampler.{attribute.name} takes a column name (str) or None, got {value!r}")
-
-
-def stratified_order(labels: np.ndarray, rng: np.random.Generator | None) -> np.ndarray:
-    """An order of ``labels``' positions in which every window has about the global proportions.
-
-    Within each class the units are shuffled (kept in order when ``rng`` is None); unit ``i``
-    of class ``c`` (of ``n_c``) is placed at fractional rank ``(i + u_c) / n_c`` with one random
-    offset ``u_c`` in ``[0, 1)`` per class (``0.5`` without ``rng``), and the ranks are merged.
-    Any ``k`` consecutive units then hold ``k * n_c / n`` units of class ``c``, give or take
-    ``2 + 2 * C * n_c / n`` (``C`` classes).
-
-    >>> stratified_order(np.array([0, 0, 0, 0, 1, 1]), None).tolist()
-    [0, 4, 1, 2, 5, 3]
-    """
-    n = labels.shape[0]
-    if n == 0:
-        return np.zeros(0, np.int64)
-    classes, lab = np.unique(labels, return_inverse=True)
-    counts = np.bincount(lab, minlength=len(classes))
-    p = rng.permutation(n) if rng is not None else np.arange(n)
-    grouped = p[np.argsort(lab[p], kind="stable")]
-    glab = lab[grouped]
-    class_start = np.concatenate([[0], np.cumsum(counts)[:-1]])
-    within = np.arange(n) - class_start[glab]
-    offset = rng.random(len(classes)) if rng is not None else np.full(len(classes), 0.5)
-    rank = (within + offset[glab]) / counts[glab]
-    return grouped[np.argsort(rank, kind="stable")]
-
-
-def _bounds(sizes: np.ndarray | None, n_units: int, batch_size: int, drop_last: bool) -> np.ndarray:
-    nb = n_units // batch_size if drop_last else -(-n_units // batch_size)
-    unit_bounds = np.minimum(np.arange(nb + 1, dtype=np.int64) * batch_size, n_units)
-    if sizes is None:
-        return unit_bounds
-    row_offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
-    return row_offsets[unit_bounds]
 
 
 @final
@@ -78,11 +43,15 @@ class SimpleSampler(AbstractSampler):
       then counts groups**, so a batch holds every sample of ``batch_size`` groups (the last
       batch fewer groups). With ``shuffle`` the group order and the order inside each group
       are random; without, groups come in order of first appearance in the view.
-    * ``stratify_by`` (a scalar column): the epoch order is stratified so that every batch
-      holds about the label proportions of the whole view: a class with share ``p`` has
-      ``batch_size * p`` samples in each batch, give or take ``2 + 2 * C * p`` (``C``
-      classes; see :func:`stratified_order`). With ``group_by`` as well, whole groups are
-      stratified by the label of each group's first sample.
+    * ``stratify_by`` (a scalar column): every batch holds the label proportions of the whole
+      view: a class with share ``p`` has ``batch_size * p`` samples in each batch, within
+      one (see :func:`~mml.samplers.stratified_batches`), and every sample still comes once
+      per epoch. With ``group_by`` as well, whole groups are stratified by the label of each
+      group's first sample (the shares are then of groups).
+    * ``strict_stratification`` (with ``stratify_by``): every class is trimmed, each epoch, to
+      the size of the smallest class (a random subset when shuffling), so that every class
+      has the same share — exactly ``batch_size / C`` per batch when ``batch_size`` is a
+      multiple of the number of classes ``C``. The left-out samples do not appear that epoch.
 
     Batches have the single role ``"default"`` (``batch.features``, ``batch.targets``);
     weights and mask are ``None`` (all 1, all valid).
@@ -103,6 +72,14 @@ class SimpleSampler(AbstractSampler):
     drop_last: bool = False
     group_by: str | None = attrs.field(default=None, validator=_optional_column)
     stratify_by: str | None = attrs.field(default=None, validator=_optional_column)
+    strict_stratification: bool = False
+
+    def __attrs_post_init__(self) -> None:
+        if self.strict_stratification and self.stratify_by is None:
+            raise SamplerError(
+                "SimpleSampler(strict_stratification=True) trims the classes of stratify_by; "
+                "name the class column with stratify_by=... or drop strict_stratification"
+            )
 
     def required_columns(self) -> tuple[str, ...]:
         """The group and stratum columns (when set).
@@ -118,57 +95,23 @@ class SimpleSampler(AbstractSampler):
         check_columns(view, [(w, c) for w, c in named if c is not None])
 
     def precompute(self, data: PreparedData) -> Mapping[str, Any]:
-        """Group ids (in order of first appearance) and per-unit stratum labels."""
-        aux: dict[str, Any] = {}
-        if self.group_by is not None:
-            _, first, inv = np.unique(data.columns[self.group_by], return_index=True, return_inverse=True)
-            rename = np.empty(len(first), np.int64)
-            rename[np.argsort(first, kind="stable")] = np.arange(len(first))
-            gid = rename[inv.ravel()]
-            aux["group_id"] = gid
-            aux["group_sizes"] = np.bincount(gid, minlength=len(first))
-            if self.stratify_by is not None:
-                first_rows = np.sort(first)
-                aux["strata"] = data.columns[self.stratify_by][first_rows]
-        elif self.stratify_by is not None:
-            aux["strata"] = data.columns[self.stratify_by]
-        return aux
-
-    def _units(self, data: PreparedData) -> int:
-        if self.group_by is not None:
-            return len(data.aux["group_sizes"])
-        return len(data)
+        """Group ids (in order of first appearance), per-unit stratum codes and the unit count."""
+        cols = data.columns
+        return batching_aux(
+            None if self.group_by is None else cols[self.group_by],
+            None if self.stratify_by is None else cols[self.stratify_by],
+            self.strict_stratification,
+        )
 
     def count_batches(self, data: PreparedData, stream: str = DEFAULT_STREAM) -> int:
         """``ceil(units / batch_size)`` (``floor`` with ``drop_last``); units are samples or groups."""
-        units = self._units(data)
+        units = count_units(data.aux, len(data))
         return units // self.batch_size if self.drop_last else -(-units // self.batch_size)
 
     def epoch_order(self, data: PreparedData, key: Key) -> tuple[np.ndarray, np.ndarray]:
         """``(rows, bounds)``: row positions in epoch order and the batch boundaries in it."""
         rng = numpy_rng(fold_in(key, "simple.order")) if self.shuffle else None
-        n = len(data)
-        if self.group_by is None:
-            if self.stratify_by is not None:
-                rows = stratified_order(data.aux["strata"], rng)
-            else:
-                rows = rng.permutation(n) if rng is not None else np.arange(n, dtype=np.int64)
-            return rows, _bounds(None, n, self.batch_size, self.drop_last)
-        gid = data.aux["group_id"]
-        sizes_all = data.aux["group_sizes"]
-        n_groups = len(sizes_all)
-        if self.stratify_by is not None:
-            group_order = stratified_order(data.aux["strata"], rng)
-        else:
-            group_order = rng.permutation(n_groups) if rng is not None else np.arange(n_groups)
-        # Rows sorted by group (random order inside a group when shuffling).
-        by_group = np.lexsort((rng.random(n), gid)) if rng is not None else np.argsort(gid, kind="stable")
-        starts = np.concatenate([[0], np.cumsum(sizes_all)[:-1]])
-        sizes = sizes_all[group_order]
-        out_starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
-        src = np.repeat(starts[group_order] - out_starts, sizes) + np.arange(int(sizes.sum()))
-        rows = by_group[src]
-        return rows, _bounds(sizes, n_groups, self.batch_size, self.drop_last)
+        return batch_order(data.aux, len(data), self.batch_size, self.drop_last, rng)
 
     def epoch_batches(self, data: PreparedData, key: Key, stream: str) -> Iterator[Batch]:
         """One epoch of batches (``key`` already folded with the epoch)."""

@@ -1,11 +1,13 @@
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
 import mml
-from mml.samplers import SimpleSampler, stratified_order
+from mml.samplers import SimpleSampler, stratified_batches
 
 from .helpers import batches_equal, make_fs
 
@@ -74,27 +76,116 @@ def test_group_by_keeps_groups_whole(n: int, bs: int, groups: int, shuffle: bool
         assert len(cells) == bs or (i == len(batches) - 1 and len(cells) <= bs)
 
 
-@settings(max_examples=30, deadline=None)
-@given(n=st.integers(10, 200), bs=st.integers(4, 40), classes=st.integers(1, 4), seed=st.integers(0, 1000))
-def test_stratify_by_keeps_proportions(n: int, bs: int, classes: int, seed: int) -> None:
+def class_counts(labels: np.ndarray, values: np.ndarray) -> np.ndarray:
+    return np.array([(labels == v).sum() for v in values])
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    n=st.integers(1, 300),
+    bs=st.integers(1, 40),
+    classes=st.integers(1, 4),
+    shuffle=st.booleans(),
+    seed=st.integers(0, 1000),
+)
+def test_stratify_by_keeps_every_class_within_one_of_its_share(
+    n: int, bs: int, classes: int, shuffle: bool, seed: int
+) -> None:
     fs = make_fs(n, n_classes=classes, seed=seed)
     labels = fs.column_array("tags", "label")
     values, counts = np.unique(labels, return_counts=True)
-    share = dict(zip(values.tolist(), (counts / n).tolist()))
-    s = SimpleSampler(bs, stratify_by="label")
-    batches = list(s.batches(s.prepare(fs.view()), key=mml.random.key(seed)))
-    assert sorted(uuids_of(batches).tolist()) == sorted(fs.sample_uuids.tolist())
-    c = len(values)
+    s = SimpleSampler(bs, stratify_by="label", shuffle=shuffle)
+    data = s.prepare(fs.view())
+    batches = list(s.batches(data, key=mml.random.key(seed)))
+    assert len(batches) == s.num_batches(data)
+    assert sorted(uuids_of(batches).tolist()) == sorted(fs.sample_uuids.tolist())  # each once
+    assert all(len(b) == bs for b in batches[:-1])
     for b in batches:
-        got = dict(zip(*np.unique(b.tags["label"], return_counts=True)))
-        for v, p in share.items():
-            assert abs(got.get(v, 0) - len(b) * p) <= 2 + 2 * c * p
+        got = class_counts(b.tags["label"], values)
+        assert np.all(np.abs(got - len(b) * counts / n) <= 1 + 1e-9), (got, len(b) * counts / n)
 
 
-def test_stratified_order_is_a_permutation() -> None:
-    labels = np.array([2, 2, 1, 1, 1, 0])
-    order = stratified_order(labels, np.random.default_rng(0))
-    assert sorted(order.tolist()) == list(range(6))
+@settings(max_examples=60, deadline=None)
+@given(
+    counts=st.lists(st.integers(0, 60), min_size=1, max_size=7).filter(lambda c: sum(c) > 0),
+    bs=st.integers(1, 50),
+    seed=st.none() | st.integers(0, 1000),
+)
+def test_stratified_batches_law(counts: list[int], bs: int, seed: int | None) -> None:
+    labels = np.repeat(np.arange(len(counts)), counts)
+    labels = np.random.default_rng(7).permutation(labels)
+    n = len(labels)
+    rng = None if seed is None else np.random.default_rng(seed)
+    order, bounds = stratified_batches(labels, bs, rng)
+    assert sorted(order.tolist()) == list(range(n))
+    assert bounds[0] == 0 and bounds[-1] == n and np.all(np.diff(bounds)[:-1] == bs)
+    present = np.unique(labels)
+    total = np.bincount(labels)[present]
+    for a, b in itertools.pairwise(bounds):
+        got = class_counts(labels[order[a:b]], present)
+        share = (b - a) * total / n
+        assert np.all(np.abs(got - share) <= 1 + 1e-9)
+        # below one where the share is not a whole number
+        frac = share != np.round(share)
+        assert np.all(np.abs(got - share)[frac] < 1)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    counts=st.lists(st.integers(1, 40), min_size=1, max_size=5),
+    per_class=st.integers(1, 6),
+    seed=st.none() | st.integers(0, 1000),
+)
+def test_strict_stratification_gives_equal_exact_shares(
+    counts: list[int], per_class: int, seed: int | None
+) -> None:
+    labels = np.random.default_rng(3).permutation(np.repeat(np.arange(len(counts)), counts))
+    c = len(counts)
+    bs = per_class * c
+    rng = None if seed is None else np.random.default_rng(seed)
+    order, bounds = stratified_batches(labels, bs, rng, strict=True)
+    m = min(counts)
+    assert len(order) == m * c and len(set(order.tolist())) == m * c
+    assert np.all(np.bincount(labels[order], minlength=c) == m)
+    for a, b in itertools.pairwise(bounds):
+        got = np.bincount(labels[order[a:b]], minlength=c)
+        if b - a == bs:
+            assert np.all(got == per_class)  # exact proportions
+        else:
+            assert np.all(np.abs(got - (b - a) / c) <= 1)
+
+
+def test_strict_stratification_sampler() -> None:
+    labels = np.array(["a"] * 30 + ["b"] * 10 + ["c"] * 14)
+    fs = mml.FeatureSet.from_dict(
+        {"x": np.arange(54.0), "label": labels}, features="x", tags="label", label="strict"
+    )
+    s = SimpleSampler(6, stratify_by="label", strict_stratification=True)
+    data = s.prepare(fs.view())
+    assert s.num_batches(data) == 5
+    e0 = list(s.batches(data, key=KEY, epoch=0))
+    assert [len(b) for b in e0] == [6] * 5
+    for b in e0:
+        assert sorted(b.tags["label"].tolist()) == ["a", "a", "b", "b", "c", "c"]
+    e1 = list(s.batches(data, key=KEY, epoch=1))
+    assert set(uuids_of(e0).tolist()) != set(uuids_of(e1).tolist())  # a new subset of "a" each epoch
+    assert mml.io.roundtrip(s) == s
+    with pytest.raises(mml.SamplerError, match=r"strict_stratification.*stratify_by"):
+        SimpleSampler(6, strict_stratification=True)
+
+
+def test_stratified_batch_drift_regression() -> None:
+    # issue 15.2: three classes at batch 20 drifted up to 1.2 samples off their share
+    rng = np.random.default_rng(0)
+    labels = rng.choice(3, 600, p=[0.5, 0.3, 0.2])
+    fs = mml.FeatureSet.from_dict({"x": np.arange(600.0), "k": labels}, features="x", tags="k", label="d")
+    s = SimpleSampler(20, stratify_by="k")
+    share = np.bincount(labels) / 600
+    worst = 0.0
+    for epoch in range(5):
+        for b in s.batches(s.prepare(fs.view()), key=KEY, epoch=epoch):
+            worst = max(worst, float(np.abs(np.bincount(b.tags["k"], minlength=3) - len(b) * share).max()))
+    assert worst < 1
 
 
 @settings(max_examples=20, deadline=None)
@@ -183,3 +274,47 @@ def test_to_torch() -> None:
     t = b.to_torch()
     assert isinstance(t.features, torch.Tensor) and t.features.shape == (4, 3)
     assert t.targets.shape == (4, 1)
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    n=st.integers(1, 120),
+    bs=st.integers(1, 6),
+    groups=st.integers(1, 20),
+    strict=st.booleans(),
+    drop_last=st.booleans(),
+    seed=st.integers(0, 1000),
+)
+def test_grouped_stratified_batches(
+    n: int, bs: int, groups: int, strict: bool, drop_last: bool, seed: int
+) -> None:
+    # a group's class is the label of its first sample; shares are of groups
+    rng = np.random.default_rng(seed)
+    cell = rng.integers(0, groups, n)
+    group_label = rng.integers(0, 3, groups)
+    fs = mml.FeatureSet.from_dict(
+        {"x": np.arange(float(n)), "cell": cell, "k": group_label[cell]},
+        features="x",
+        tags=["cell", "k"],
+        label="g",
+    )
+    s = SimpleSampler(bs, group_by="cell", stratify_by="k", strict_stratification=strict, drop_last=drop_last)
+    data = s.prepare(fs.view())
+    batches = list(s.batches(data, key=mml.random.key(seed)))
+    assert len(batches) == s.num_batches(data)
+    present = np.unique(cell)
+    labels_of = group_label[present]
+    values, counts = np.unique(labels_of, return_counts=True)
+    if strict:
+        counts = np.full(len(values), counts.min())
+    seen: list[int] = []
+    for b in batches:
+        cells = np.unique(b.tags["cell"])
+        assert not set(cells.tolist()) & set(seen)
+        seen += cells.tolist()
+        assert len(cells) == bs or (b is batches[-1] and not drop_last)
+        got = np.array([(group_label[cells] == v).sum() for v in values])
+        assert np.all(np.abs(got - len(cells) * counts / counts.sum()) <= 1 + 1e-9)
+        assert np.isin(cell, cells).sum() == len(b)  # whole groups
+    if not drop_last:
+        assert len(seen) == counts.sum()
