@@ -28,6 +28,7 @@ from mml.data import Batch, FeatureSetView
 from mml.errors import SamplerError
 from mml.random import Key, fold_in, numpy_rng
 from mml.samplers._base import DEFAULT_STREAM, AbstractSampler, RoleRows, check_batch_size, emit_batches
+from mml.samplers._batching import batch_order, batching_aux, count_units
 from mml.samplers._conditions import SimilarityCondition
 from mml.samplers._prepared import PreparedData, check_columns, column_is_text
 
@@ -67,6 +68,11 @@ def _freeze_conditions(value: Any) -> FrozenDict[str, FrozenDict[str, Similarity
 
 def _positive_int(instance: Any, attribute: Any, value: int) -> None:
     check_batch_size(instance, attribute, value)
+
+
+def _optional_column(instance: Any, attribute: Any, value: str | None) -> None:
+    if value is not None and (not isinstance(value, str) or not value):
+        raise SamplerError(f"NSampler.{attribute.name} takes a column name (str) or None, got {value!r}")
 
 
 class _RoleIndex:
@@ -111,19 +117,28 @@ class NSampler(AbstractSampler):
       column's nearest (``similar``) or farthest (``dissimilar``) neighbours.
 
     Tuples per epoch: each anchor with at least one primary candidate in every role appears
-    ``min(max_samples_per_anchor, fewest primary candidates over roles)`` times, with
-    independent draws. Anchors without candidates for a role are left out; if *no* anchor has
-    a candidate for a role, :class:`~mml.errors.SamplerError` names the role. With
-    ``allow_fallback=True`` every anchor appears (at least once) and, where no valid partner
-    is found, gets the draw that meets the most conditions as a *fallback*.
+    ``min(max_samples_per_anchor, fewest primary candidates over roles)`` times, and its
+    partners in a role are *distinct* (drawn without replacement from the primary
+    candidates). With ``repeat_partners=True`` an anchor with fewer candidates than
+    ``max_samples_per_anchor`` still appears ``max_samples_per_anchor`` times: its first
+    partners are distinct, the rest are drawn again from the same candidates. Anchors without
+    candidates for a role are left out; if *no* anchor has a candidate for a role,
+    :class:`~mml.errors.SamplerError` names the role. With ``allow_fallback=True`` every anchor
+    appears (at least once) and, where no valid partner is found, gets the draw that meets the
+    most conditions as a *fallback*.
+
+    Batching: the tuples are cut into batches of ``batch_size`` (shuffled each epoch when
+    ``shuffle``); ``group_by`` and ``stratify_by`` (scalar columns, read on the *anchor*) batch
+    them as :class:`~mml.samplers.SimpleSampler` batches samples: ``group_by`` keeps all tuples
+    of an anchor group in one batch and ``batch_size`` then counts groups; ``stratify_by``
+    keeps every anchor class within one of its share in every batch
+    (``strict_stratification`` trims every class to the smallest first).
 
     Weights and mask (per condition role; the anchor role has ``None`` = all 1, all valid):
     ``mask`` is True where the partner meets every condition of the role; its weight is then
     the product of the conditions' weights (see :mod:`mml.samplers._conditions`). A fallback
     partner (mask False; without ``allow_fallback`` only when ``max_tries`` draws all failed a
     secondary condition) has the product of the conditions' ``min_weight``.
-
-    The tuple order is shuffled each epoch when ``shuffle``; batches hold ``batch_size`` tuples.
 
     >>> import mml
     >>> from mml.samplers import similar, dissimilar
@@ -145,8 +160,17 @@ class NSampler(AbstractSampler):
     max_samples_per_anchor: int = attrs.field(default=1, validator=_positive_int)
     choose_best_only: bool = False
     max_tries: int = attrs.field(default=16, validator=_positive_int)
+    repeat_partners: bool = False
+    group_by: str | None = attrs.field(default=None, validator=_optional_column)
+    stratify_by: str | None = attrs.field(default=None, validator=_optional_column)
+    strict_stratification: bool = False
 
     def __attrs_post_init__(self) -> None:
+        if self.strict_stratification and self.stratify_by is None:
+            raise SamplerError(
+                "NSampler(strict_stratification=True) trims the anchor classes of stratify_by; "
+                "name the class column with stratify_by=... or drop strict_stratification"
+            )
         if self.choose_best_only and self.max_samples_per_anchor != 1:
             raise SamplerError(
                 "choose_best_only picks one best partner per anchor; set max_samples_per_anchor=1 "
@@ -159,17 +183,19 @@ class NSampler(AbstractSampler):
         return (ANCHOR_ROLE, *self.conditions)
 
     def required_columns(self) -> tuple[str, ...]:
-        """Every condition column.
+        """Every condition column, then the group and stratum columns (when set).
 
         >>> from mml.samplers import similar
-        >>> NSampler({"pair": {"soh": similar(0.1)}}, batch_size=4).required_columns()
-        ('soh',)
+        >>> NSampler({"pair": {"soh": similar(0.1)}}, batch_size=4, group_by="cell").required_columns()
+        ('soh', 'cell')
         """
-        return tuple(dict.fromkeys(c for conds in self.conditions.values() for c in conds))
+        batching = (c for c in (self.group_by, self.stratify_by) if c is not None)
+        return tuple(dict.fromkeys([*(c for conds in self.conditions.values() for c in conds), *batching]))
 
     def check_view(self, view: FeatureSetView) -> None:
         """Check the condition columns: known, scalar; text only with ``metric='equal'``."""
         named = [(f"condition (role {r!r})", c) for r, conds in self.conditions.items() for c in conds]
+        named += [(w, c) for w, c in (("group_by", self.group_by), ("stratify_by", self.stratify_by)) if c]
         check_columns(view, named)
         for role, conds in self.conditions.items():
             for column, cond in conds.items():
@@ -203,28 +229,59 @@ class NSampler(AbstractSampler):
                     f"no anchor of {data.label!r} has valid candidates for all roles "
                     f"({', '.join(index)}) at once; loosen a condition or set allow_fallback=True"
                 )
-        reps = np.minimum(fewest, self.max_samples_per_anchor)
+        k = self.max_samples_per_anchor
+        reps = np.where(fewest > 0, k, 0) if self.repeat_partners else np.minimum(fewest, k)
         if self.allow_fallback:
             reps = np.maximum(reps, 1)
         anchors = np.repeat(np.arange(len(data), dtype=np.int64), reps)
-        return {"index": FrozenDict(index), "anchors": anchors}
+        # the j-th tuple of its anchor (partners of one anchor are drawn without replacement)
+        repeat = np.arange(anchors.shape[0]) - np.repeat(np.cumsum(reps) - reps, reps)
+        cols = data.columns
+        batching = batching_aux(
+            None if self.group_by is None else cols[self.group_by][anchors],
+            None if self.stratify_by is None else cols[self.stratify_by][anchors],
+            self.strict_stratification,
+        )
+        return {
+            "index": FrozenDict(index),
+            "anchors": anchors,
+            "repeat": repeat,
+            "batching": FrozenDict(batching),
+        }
 
     def count_batches(self, data: PreparedData, stream: str = DEFAULT_STREAM) -> int:
-        """``ceil(tuples / batch_size)`` (``floor`` with ``drop_last``)."""
-        n = int(data.aux["anchors"].shape[0])
+        """``ceil(units / batch_size)`` (``floor`` with ``drop_last``); units are tuples or anchor groups."""
+        n = count_units(data.aux["batching"], int(data.aux["anchors"].shape[0]))
         return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
 
     def _draw(
-        self, ix: _RoleIndex, data: PreparedData, a: np.ndarray, rng: np.random.Generator
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Partners, weights and mask for anchors ``a`` (one chunk) in one role."""
+        self,
+        ix: _RoleIndex,
+        data: PreparedData,
+        a: np.ndarray,
+        rng: np.random.Generator,
+        prev: np.ndarray | None = None,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Partners, weights, mask and primary ranks for anchors ``a`` (one chunk) in one role.
+
+        ``prev`` (``(len(a), j)``): the ranks (positions among the anchor's primary candidates)
+        of the partners already drawn for the same anchors; they are excluded where the anchor
+        has more than ``j`` candidates (the draw is then uniform over the others).
+        """
         n = len(data)
         single = len(ix.conditions) == 1 and not self.choose_best_only
         tries = 1 if single else self.max_tries
         cnt = ix.count[a][:, None]
         lo, hi, me = ix.lo[a][:, None], ix.hi[a][:, None], ix.pos_self[a][:, None]
         u = rng.random((a.shape[0], tries))
-        r = (u * np.maximum(cnt, 1)).astype(np.int64)
+        if prev is None or prev.shape[1] == 0:
+            r = (u * np.maximum(cnt, 1)).astype(np.int64)
+        else:
+            use = cnt > prev.shape[1]
+            left = np.where(use, cnt - prev.shape[1], cnt)
+            r = (u * np.maximum(left, 1)).astype(np.int64)
+            for taken in np.sort(prev, axis=1).T:  # skip the taken ranks, in ascending order
+                r += (r >= taken[:, None]) & use
         if ix.similar:
             j = lo + r
             j += j >= me
@@ -270,41 +327,68 @@ class NSampler(AbstractSampler):
             weights *= cond.weight(values[a], values[partner])
             floor *= cond.min_weight
         weights[~found] = floor
-        return partner, weights, found
+        ranks = r[rows, np.minimum(pick, tries - 1)]
+        return partner, weights, found, ranks
 
-    def pairs(self, data: PreparedData, key: Key) -> tuple[np.ndarray, dict[str, tuple[np.ndarray, ...]]]:
-        """One epoch's tuples in batch order: anchor rows and, per role, ``(rows, weights, mask)``.
+    def _role_partners(
+        self, ix: _RoleIndex, data: PreparedData, rng: np.random.Generator
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(rows, weights, mask)`` of one role's partner for every tuple (in anchor order)."""
+        anchors, repeat = data.aux["anchors"], data.aux["repeat"]
+        nt = anchors.shape[0]
+        if nt == 0:
+            return np.zeros(0, np.int64), np.zeros(0), np.zeros(0, bool)
+        n_rep = int(repeat.max()) + 1
+        if n_rep == 1:
+            parts = [
+                self._draw(ix, data, anchors[s : s + _ANCHOR_CHUNK], rng) for s in range(0, nt, _ANCHOR_CHUNK)
+            ]
+            return tuple(np.concatenate(p) for p in list(zip(*parts))[:3])  # type: ignore[return-value]
+        out = (np.empty(nt, np.int64), np.empty(nt, np.float64), np.empty(nt, bool), np.empty(nt, np.int64))
+        # the j-th partners of all anchors at once, each excluding the anchor's earlier ones
+        for j in range(n_rep):
+            t = np.flatnonzero(repeat == j)
+            prev = out[3][t[:, None] - np.arange(j, 0, -1)]
+            for s in range(0, t.shape[0], _ANCHOR_CHUNK):
+                ts = t[s : s + _ANCHOR_CHUNK]
+                got = self._draw(ix, data, anchors[ts], rng, prev[s : s + _ANCHOR_CHUNK])
+                for dst, src in zip(out, got):
+                    dst[ts] = src
+        return out[:3]
 
-        ``key`` is the epoch key (``fold_in(key, epoch)``).
+    def epoch_tuples(
+        self, data: PreparedData, key: Key
+    ) -> tuple[np.ndarray, dict[str, tuple[np.ndarray, ...]], np.ndarray]:
+        """One epoch's tuples in batch order: anchor rows; per role ``(rows, weights, mask)``;
+        and the batch boundaries. ``key`` is the epoch key (``fold_in(key, epoch)``).
+
+        >>> import mml, numpy as np
+        >>> from mml.samplers import similar
+        >>> fs = mml.FeatureSet.from_dict({"x": np.arange(4.0), "t": [0, 0, 1, 1]}, features="x",
+        ...                               tags="t", label="e")
+        >>> s = PairedSampler({"t": similar(metric="equal")}, batch_size=3, shuffle=False)
+        >>> anchors, partners, bounds = s.epoch_tuples(s.prepare(fs.view()), mml.random.key(0))
+        >>> anchors.tolist(), partners["pair"][0].tolist(), bounds.tolist()
+        ([0, 1, 2, 3], [1, 0, 3, 2], [0, 3, 4])
         """
         anchors = data.aux["anchors"]
-        index = data.aux["index"]
         out: dict[str, tuple[np.ndarray, ...]] = {}
-        for role, ix in index.items():
-            rng = numpy_rng(fold_in(fold_in(key, "n.partners"), role))
-            parts = [
-                self._draw(ix, data, anchors[s : s + _ANCHOR_CHUNK], rng)
-                for s in range(0, len(anchors), _ANCHOR_CHUNK)
-            ]
-            if parts:
-                out[role] = tuple(np.concatenate(p) for p in zip(*parts))
-            else:
-                out[role] = (np.zeros(0, np.int64), np.zeros(0), np.zeros(0, bool))
-        if self.shuffle:
-            perm = numpy_rng(fold_in(key, "n.order")).permutation(len(anchors))
-            anchors = anchors[perm]
-            out = {role: tuple(x[perm] for x in v) for role, v in out.items()}
+        for role, ix in data.aux["index"].items():
+            out[role] = self._role_partners(ix, data, numpy_rng(fold_in(fold_in(key, "n.partners"), role)))
+        rng = numpy_rng(fold_in(key, "n.order")) if self.shuffle else None
+        batching = data.aux["batching"]
+        order, bounds = batch_order(batching, len(anchors), self.batch_size, self.drop_last, rng)
+        if rng is not None or batching:
+            anchors = anchors[order]
+            out = {role: tuple(x[order] for x in v) for role, v in out.items()}
         for v in out.values():
             for x in v:
                 x.flags.writeable = False
-        return anchors, out
+        return anchors, out, bounds
 
     def epoch_batches(self, data: PreparedData, key: Key, stream: str) -> Iterator[Batch]:
         """One epoch of aligned batches (``key`` already folded with the epoch)."""
-        anchors, partners = self.pairs(data, key)
-        n = len(anchors)
-        nb = self.count_batches(data)
-        bounds = np.minimum(np.arange(nb + 1, dtype=np.int64) * self.batch_size, n)
+        anchors, partners, bounds = self.epoch_tuples(data, key)
         roles = [RoleRows(ANCHOR_ROLE, anchors)]
         roles += [RoleRows(role, rows, w, m) for role, (rows, w, m) in partners.items()]
         return emit_batches(data, roles, bounds, stream)

@@ -28,11 +28,11 @@ def rows_of(fs: mml.FeatureSet, uuids: np.ndarray) -> np.ndarray:
     return order[np.searchsorted(fs.sample_uuids, uuids, sorter=order)]
 
 
-def check_laws(fs: mml.FeatureSet, s: NSampler, batches: list[mml.Batch]) -> None:
-    cols = {c: fs.resolve_column_array(c).astype(float) for c in s.required_columns()}
+def check_laws(fs: mml.FeatureSet, s: NSampler, batches: list[mml.Batch], *, sized: bool = True) -> None:
+    cols = {c: fs.resolve_column_array(c).astype(float) for conds in s.conditions.values() for c in conds}
     for i, b in enumerate(batches):
         assert tuple(b.roles) == s.roles
-        assert len(b) == s.batch_size or i == len(batches) - 1
+        assert len(b) == s.batch_size or i == len(batches) - 1 or not sized
         anchor = b.role("anchor")
         a = rows_of(fs, anchor.sample_uuids)
         np.testing.assert_array_equal(anchor.features, fs.to_numpy("features")[a])
