@@ -26,6 +26,7 @@ from mml.callbacks._base import AbstractCallback, Event
 from mml.data._batch import torch_view
 from mml.errors import CallbackError, MMLError, TrainingError
 from mml.random import Key, as_key, fold_in
+from mml.training._class_ids import check_class_ids
 from mml.training._devices import resolve_device
 from mml.training._experiment import (
     GRADIENT_BACKENDS,
@@ -451,6 +452,7 @@ class _TrainPlan:
             columns[h] = view.columns
             self.prepared[h] = b.sampler.prepare(view)
             self.nbatches[h] = b.sampler.num_batches(self.prepared[h], b.stream)
+        check_class_ids(self.losses, self.prepared, state.graph.shapes)
         groups: dict[tuple[Any, ...], list[str]] = {}
         for h in self.heads:
             b = phase.inputs[h]
@@ -1053,6 +1055,7 @@ def evaluate(
             batches = dict(zip(iters, batch_tuple))
             first = batch_tuple[0]
             roles = tuple(first.roles)
+            check_class_ids(lplans, {h: b.roles[roles[0]] for h, b in batches.items()}, state.graph.shapes)
             data = {r: {h: convs[h](b.roles[r], devices.get(h)) for h, b in batches.items()} for r in roles}
             outputs = {}
             for r in roles:
