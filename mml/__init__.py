@@ -95,6 +95,8 @@ _LAZY: dict[str, str] = {
     "training": "mml.training",
     "callbacks": "mml.callbacks",
     "strategies": "mml.strategies",
+    "observers": "mml.observers",
+    "views": "mml.views",
     "Loss": "mml.training",
     "AppliedLoss": "mml.training",
     "TrainPhase": "mml.training",

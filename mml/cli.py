@@ -62,39 +62,17 @@ def _cmd_demo_data(args: argparse.Namespace) -> int:
     return 0
 
 
-def _metrics_table(history: Any) -> Any:
-    import numpy as np
+def _metrics_table(history: Any, experiment: Any = None) -> Any:
+    """The final metrics as a rich table: one row per metric, with its phase and units."""
     from rich.table import Table
 
-    from mml.callbacks import regression_metrics
+    from mml.training._summary import summary_rows
 
-    table = Table(title="final metrics", title_justify="left")
-    for col in ("phase", "metric", "value"):
+    table = Table(title="final metrics (of the returned model)", title_justify="left")
+    for col in ("phase", "metric", "units", "value"):
         table.add_column(col, justify="right" if col == "value" else "left")
-    for result in history.phases:
-        phase = result.label
-        rows = history.where(phase=phase)
-        if result.kind == "phase.eval":
-            items = sorted((n, rows.last(n)) for n in rows.names())
-            ev = result.eval
-            for node in sorted(ev.outputs) if ev is not None else ():
-                y = np.asarray(ev.targets.get(node)) if node in ev.targets else None
-                p = np.asarray(ev.outputs[node])
-                if y is None or y.shape != p.shape or p.dtype.kind != "f":
-                    continue
-                m = regression_metrics(y, p)
-                items.append((f"{node} rmse", float(np.sqrt(m["mse"]))))
-                items.append((f"{node} mae", m["mae"]))
-                items.append((f"{node} r2", m["r2"]))
-        elif len(rows.epochs()):
-            epochs = rows.epochs()
-            items = sorted((n, epochs.last(n)) for n in epochs.names())
-            trained = epochs.where(name="loss") if "loss" in epochs.names() else epochs
-            items.append(("epochs run", float(len(set(trained.epoch.tolist())))))
-        else:
-            items = []
-        for name, value in items:
-            table.add_row(phase, name, f"{value:.6g}")
+    for phase, name, units, value in summary_rows(history, experiment):
+        table.add_row(phase, name, units, f"{value:.6g}")
     return table
 
 
@@ -115,24 +93,77 @@ def run_config_file(config: str, *, out: str | None, quiet: bool, overrides: lis
     state = mml.init(experiment, seed)
     if not quiet:
         for fs in experiment.featuresets.values():
-            console.print(repr(fs), highlight=False)
-        console.print(repr(experiment.graph), highlight=False)
+            console.print(repr(fs), highlight=False, markup=False)  # reprs are text, not markup
+        console.print(repr(experiment.graph), highlight=False, markup=False)
     out_dir = Path(out) if out else Path("runs") / experiment.label
     out_dir.mkdir(parents=True, exist_ok=True)
     final, history = mml.run(
         experiment, state, progress=None if not quiet else False, log=str(out_dir / "metrics.jsonl")
     )
     elapsed = time.perf_counter() - t0
-    console.print(_metrics_table(history))
+    console.print(_metrics_table(history, experiment))
     mml.save(experiment, out_dir / "experiment")
     mml.save(state, out_dir / "initial_state")
     mml.save(final, out_dir / "final_state")
     history.to_pandas().to_csv(out_dir / "history.csv", index=False)
+    _write_summary(out_dir, cfg, history, experiment)
     status = "completed (stopped early by a callback)" if history.status == "stopped" else history.status
     console.print(f"status: {status} in {elapsed:.1f} s; run saved to {out_dir}", highlight=False)
     if history.status == "failed":
-        console.print(f"[red]error:[/red] {history.error}")
+        console.print("error:", str(history.error), style="red", markup=False, highlight=False)
         return 1
+    return 0
+
+
+def _write_summary(out_dir: Path, cfg: Any, history: Any, experiment: Any) -> None:
+    """Beside the states: the History artifact, the resolved config and the final metrics (for `mml compare`)."""
+    import json
+
+    import mml
+    from mml.training._summary import summary_rows
+
+    mml.save(history, out_dir / "history")
+    (out_dir / "config.json").write_text(json.dumps(cfg, indent=2, default=str) + "\n", encoding="utf-8")
+    rows = [list(r) for r in summary_rows(history, experiment)]
+    (out_dir / "summary.json").write_text(json.dumps(rows, indent=1) + "\n", encoding="utf-8")
+
+
+def _cmd_plot(args: argparse.Namespace) -> int:
+    import mml
+    from mml.errors import ArtifactError
+    from mml.views import plot_eval, plot_history
+
+    run = Path(args.run_dir)
+    if not (run / "history").exists():
+        raise ArtifactError(f"{run}: no 'history' artifact; is this an `mml run --out` directory?")
+    history = mml.load(run / "history")
+    plot_history(history, args.out)
+    print(f"wrote {args.out}")
+    if args.eval:
+        plot_eval(
+            history.eval_result(args.eval),
+            args.eval_out or f"{Path(args.out).with_suffix('')}-{args.eval}.png",
+        )
+    return 0
+
+
+def _cmd_compare(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from mml.views import compare_runs, plot_runs
+
+    comparison, histories = compare_runs(args.run_dirs)
+    rows = comparison.rows()
+    table = Table(title="runs compared", title_justify="left")
+    for i, col in enumerate(rows[0]):
+        table.add_column(col, justify="right" if i >= 2 else "left")
+    for r in rows[1:]:
+        table.add_row(*r)
+    Console().print(table)
+    if args.plot:
+        plot_runs(histories, args.plot, metric=args.metric)
+        print(f"wrote {args.plot}")
     return 0
 
 
@@ -163,7 +194,7 @@ def replay_run(run_dir: str, *, verify: bool) -> int:
     initial = mml.load(root / "initial_state")
     final, history = mml.run(experiment, initial, progress=False)
     mml.save(final, root / "replayed_state")
-    console.print(_metrics_table(history))
+    console.print(_metrics_table(history, experiment))
     if not verify:
         console.print(f"replayed; state saved to {root / 'replayed_state'}", highlight=False)
         return 0
@@ -207,6 +238,17 @@ def _parser() -> argparse.ArgumentParser:
     i = sub.add_parser("inspect", help="summarise a saved artifact")
     i.add_argument("path")
     i.set_defaults(func=_cmd_inspect)
+    pl = sub.add_parser("plot", help="draw a run's learning curves (and an eval phase's predictions) as PNG")
+    pl.add_argument("run_dir")
+    pl.add_argument("-o", "--out", default="curves.png", help="PNG file for the learning curves")
+    pl.add_argument("--eval", default=None, metavar="PHASE", help="also plot this eval phase's predictions")
+    pl.add_argument("--eval-out", default=None, help="PNG file for the eval plot")
+    pl.set_defaults(func=_cmd_plot)
+    c = sub.add_parser("compare", help="one table of several runs: config differences, final metrics, time")
+    c.add_argument("run_dirs", nargs="+")
+    c.add_argument("--plot", default=None, metavar="PNG", help="also draw one curve per run")
+    c.add_argument("--metric", default="val_loss", help="the epoch-level metric --plot draws")
+    c.set_defaults(func=_cmd_compare)
     d = sub.add_parser("demo-data", help="write the bundled battery demo FeatureSet as an artifact")
     d.add_argument("out")
     d.add_argument("--n-samples", type=int, default=1000)

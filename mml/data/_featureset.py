@@ -674,6 +674,6 @@ class FeatureSet:
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
-        import html
+        from mml.views._html import featureset_html
 
-        return "<pre>" + html.escape(repr(self)) + "</pre>"
+        return featureset_html(self)

@@ -764,6 +764,11 @@ class ModelGraph:
 
         return to_dot(self, shapes)
 
+    def _repr_html_(self) -> str:
+        from mml.views._html import graph_html
+
+        return graph_html(self)
+
     def __repr__(self) -> str:
         lines = ["ModelGraph(", "  nodes:"]
         width = max((len(label) for label in self._index.order), default=0)

@@ -346,6 +346,11 @@ class Experiment:
                 stack.extend(p.phases)
         raise TrainingError(f"no phase {label!r} in experiment {self.label!r}")
 
+    def _repr_html_(self) -> str:
+        from mml.views._html import experiment_html
+
+        return experiment_html(self)
+
     def __repr__(self) -> str:
         def indent(text: str) -> str:
             return text.replace("\n", "\n    ")

@@ -1321,20 +1321,26 @@ def run(
     *,
     progress: bool | None = None,
     log: str | None = None,
+    observers: Sequence[Any] = (),
 ) -> tuple[TrainState, History]:
     """Run the whole plan: ``(final state, History)``. Neither argument is changed.
 
     Effects live in the shell: ``progress`` (default: on when stdout is a TTY and not in CI)
-    draws a progress display; ``log`` writes metrics to a ``.jsonl`` or ``.csv`` file. They
-    never change the numbers. A failed phase stops the run; the History says where and why.
+    draws a progress display; ``log`` writes every logged value to a ``.jsonl`` or ``.csv``
+    file; ``observers`` (:mod:`mml.observers`: TensorBoard, MLflow, your own) see every
+    event of every phase. They never change the numbers. A failed phase stops the run; the
+    History says where and why.
     """
     from mml.training._shell import Shell
 
-    shell = Shell.create(progress=progress, log=log)
+    shell = Shell.create(progress=progress, log=log, observers=observers)
+    history = None
     try:
-        return _run_plan(experiment, state, shell)
+        result = _run_plan(experiment, state, shell)
+        history = result[1]
+        return result
     finally:
-        shell.close()
+        shell.close(history)
 
 
 def _run_plan(experiment: Experiment, state: TrainState, shell: Any) -> tuple[TrainState, History]:

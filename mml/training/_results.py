@@ -173,6 +173,22 @@ class EvalResult:
     targets: Mapping[str, Any] = attrs.field(factory=FrozenDict, converter=frozen_dict)
     sample_uuids: Mapping[str, Any] = attrs.field(factory=FrozenDict, converter=frozen_dict)
 
+    def __repr__(self) -> str:
+        shapes = ", ".join(f"{n}: {np.shape(v)}" for n, v in self.outputs.items())
+        losses = ", ".join(f"{k}={v:.4g}" for k, v in self.losses.items())
+        return f"EvalResult({self.phase!r}, outputs {{{shapes}}}, losses {{{losses}}})"
+
+    def _repr_html_(self) -> str:
+        from mml.views import eval_html
+
+        return eval_html(self)
+
+    def plot(self, path: Any = None, *, node: str | None = None) -> Any:
+        """Predicted against true and residuals (matplotlib; see :func:`mml.views.plot_eval`)."""
+        from mml.views import plot_eval
+
+        return plot_eval(self, path, node=node)
+
 
 @attrs.frozen(eq=False)
 class PhaseResult:
@@ -265,6 +281,22 @@ class History:
 
     def __len__(self) -> int:
         return int(self.value.shape[0])
+
+    def __repr__(self) -> str:
+        phases = ", ".join(f"{p.label}:{p.status}" for p in self.phases)
+        names = ", ".join(self.names()[:8]) + (", ..." if len(self.names()) > 8 else "")
+        return f"History({len(self)} rows, status={self.status!r}, phases=[{phases}], names=[{names}])"
+
+    def _repr_html_(self) -> str:
+        from mml.views import history_html
+
+        return history_html(self)
+
+    def plot(self, path: Any = None, *, log_scale: bool = True) -> Any:
+        """Loss and metric curves per train phase (matplotlib; see :func:`mml.views.plot_history`)."""
+        from mml.views import plot_history
+
+        return plot_history(self, path, log_scale=log_scale)
 
     def rows(self) -> list[tuple[str, int, int, int, str, float]]:
         """All rows as tuples."""

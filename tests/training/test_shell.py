@@ -17,7 +17,7 @@ def test_progress_and_log_are_effects_only(toy, tmp_path, capsys):
     loud_state, loud = mml.run(exp, mml.init(exp, 0), progress=True, log=str(tmp_path / "m.jsonl"))
     assert loud_state == quiet_state and loud == quiet
     out = capsys.readouterr().out
-    assert "epochs" in out and "completed" in out
+    assert "ep 2/2" in out and "completed" in out
     rows = [json.loads(line) for line in (tmp_path / "m.jsonl").read_text().splitlines()]
     assert {"phase", "epoch", "name", "value"} <= set(rows[0]) and any(r["name"] == "loss" for r in rows)
 

@@ -1,0 +1,34 @@
+"""Observers: the shell's effects, fed every event of a run (they never change the numbers).
+
+``mml.run(experiment, state, observers=[...])`` hands each observer the phase starts and ends
+and every ``(state, context)`` pair the fold yields — batch steps, epoch ends and phase ends —
+for every phase of the plan. Observers write files, draw progress, talk to tracking servers;
+the core never reads anything back from them, so adding or removing one never changes a
+trained weight (a test proves it).
+
+Shipped: :class:`JSONLLogger` and :class:`CSVLogger` (batch- and epoch-level rows),
+:class:`TensorBoardLogger` (``tensorboardX``, no TensorFlow needed) and :class:`MLflowLogger`
+(``mlflow-skinny``, a local file store by default), plus :class:`ProgressDisplay`, the live
+terminal line of ``mml run``. Write your own by subclassing :class:`AbstractObserver`.
+
+>>> import mml
+>>> obs = mml.observers.JSONLLogger("/tmp/mml-doc-observers.jsonl")
+>>> obs.close()
+"""
+
+from mml.observers._base import AbstractObserver as AbstractObserver, rows_of as rows_of
+from mml.observers._files import CSVLogger as CSVLogger, JSONLLogger as JSONLLogger
+from mml.observers._mlflow import MLflowLogger as MLflowLogger
+from mml.observers._progress import ProgressDisplay as ProgressDisplay, progress_line as progress_line
+from mml.observers._tensorboard import TensorBoardLogger as TensorBoardLogger
+
+__all__ = [
+    "AbstractObserver",
+    "CSVLogger",
+    "JSONLLogger",
+    "MLflowLogger",
+    "ProgressDisplay",
+    "TensorBoardLogger",
+    "progress_line",
+    "rows_of",
+]
