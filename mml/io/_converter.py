@@ -36,7 +36,7 @@ import pyarrow as pa
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn
 
 from mml._fields import FrozenDict, readonly_array
-from mml.errors import ConfigError
+from mml.errors import ConfigError, MMLError
 
 __all__ = [
     "make_converter",
@@ -231,6 +231,13 @@ def unstructure(obj: Any, unstructure_as: Any = None) -> Any:
     return get_converter().unstructure(obj, unstructure_as=unstructure_as)
 
 
+def _format_exception(exc: BaseException, type_: Any) -> str:
+    # an mml error already says what is wrong and how to fix it: keep its words
+    if isinstance(exc, MMLError):
+        return str(exc)
+    return cattrs.v.format_exception(exc, type_)
+
+
 def structure(doc: Any, cls: Any) -> Any:
     """Rebuild a value of type ``cls`` from its document."""
     try:
@@ -238,5 +245,5 @@ def structure(doc: Any, cls: Any) -> Any:
     except cattrs.BaseValidationError as exc:
         raise ConfigError(
             f"cannot build a {getattr(cls, '__name__', cls)} from the document: "
-            + "; ".join(cattrs.transform_error(exc))
+            + "; ".join(cattrs.transform_error(exc, format_exception=_format_exception))
         ) from exc

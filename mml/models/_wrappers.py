@@ -124,8 +124,41 @@ def call_factory(
     return factory(**kw)
 
 
+def resolve_factory(spec: str, path: str) -> Any:
+    """Import the factory ``path`` of a ``spec`` wrapper; a :class:`~mml.ConfigError` that says the import failed.
+
+    The message names the wrapper and the factory, and says how to fix it: a factory must live
+    in a module that every process that loads the spec can import — one defined in the script
+    being run (``__main__``) exists in that process only.
+
+    >>> resolve_factory("TorchModule", "torch.nn:Linear").__name__
+    'Linear'
+    >>> resolve_factory("TorchModule", "__main__:make_net")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    mml.errors.ConfigError: TorchModule factory '__main__:make_net' could not be imported: ... define it in an importable module ...
+    """
+    try:
+        return import_object(path, f"{spec} factory")
+    except ConfigError as exc:
+        module = path.partition(":")[0] if isinstance(path, str) else ""
+        if module == "__main__":
+            how = (
+                "'__main__' is the script being run, so a factory defined there exists only in that process "
+                "and cannot be found when the spec is loaded in another one; define it in an importable "
+                "module (e.g. my_models.py next to your script or in an installed package) and name it "
+                "'my_models:NAME'"
+            )
+        else:
+            how = (
+                "define it in an importable module (installed, or on sys.path / PYTHONPATH) and name it "
+                "'package.module:NAME'"
+            )
+        raise ConfigError(f"{spec} factory {path!r} could not be imported: {exc}; {how}") from exc
+
+
 def _check_factory(instance: Any, attribute: Any, value: str) -> None:
-    obj = import_object(value, f"{type(instance).__name__} factory")
+    obj = resolve_factory(type(instance).__name__, value)
     if not callable(obj):
         raise ConfigError(f"{type(instance).__name__} factory {value!r} is not callable")
 

@@ -15,10 +15,12 @@ from mml.errors import ConfigError, ShapeError
 from mml.models import (
     ACTIVATIONS,
     AbstractModel,
+    KerasModel,
     SequentialCNN,
     SequentialMLP,
     SklearnModel,
     TemporalCNN,
+    TorchModule,
     output_shape,
 )
 
@@ -191,3 +193,23 @@ def test_import_is_lazy() -> None:
     code = "import sys, mml.models, mml.backends; print(any(m in sys.modules for m in ('torch', 'tensorflow', 'keras')))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_a_factory_that_cannot_be_imported_says_so_and_how_to_fix_it() -> None:
+    # issue 11.15: a factory defined in the script (``__main__``) trains and saves, but another
+    # process cannot import it; the load error named only the JSON path
+    pytest.importorskip("torch")
+    from mml.graph import FeatureSetRef, ModelGraph, ModelNode
+
+    g = ModelGraph.of(
+        ModelNode("m", TorchModule(factory="torch.nn:Linear", output_shape=(1,)), FeatureSetRef("fs"))
+    )
+    doc = mml.io.unstructure(g)
+    doc["nodes"][0]["model"]["factory"] = "__main__:make_net_nowhere"
+    with pytest.raises(mml.ConfigError) as info:
+        mml.io.structure(doc, ModelGraph)
+    msg = str(info.value)
+    assert "$.nodes[0].model" in msg and "TorchModule factory '__main__:make_net_nowhere'" in msg
+    assert "could not be imported" in msg and "define it in an importable module" in msg
+    with pytest.raises(mml.ConfigError, match=r"KerasModel factory 'no_such_pkg:net' could not be imported"):
+        KerasModel(factory="no_such_pkg:net")
