@@ -56,5 +56,24 @@ from mml.graph._build import (
     forward as forward,
     gradient_stops as gradient_stops,
 )
+from mml.graph._targets import (
+    TargetLeaf as TargetLeaf,
+    TargetPlan as TargetPlan,
+    node_targets as node_targets,
+    target_plan as target_plan,
+    target_shape as target_shape,
+)
 
-__all__ += ["ForwardResult", "GraphState", "NodeShapes", "build", "forward", "gradient_stops"]
+__all__ += [
+    "ForwardResult",
+    "GraphState",
+    "NodeShapes",
+    "TargetLeaf",
+    "TargetPlan",
+    "build",
+    "forward",
+    "gradient_stops",
+    "node_targets",
+    "target_plan",
+    "target_shape",
+]

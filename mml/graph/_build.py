@@ -37,6 +37,7 @@ from mml.errors import GraphError, MMLError, ShapeError
 from mml.graph._graph import ModelGraph
 from mml.graph._nodes import AbstractNode, ModelNode
 from mml.graph._refs import FeatureSetRef, NodeRef
+from mml.graph._targets import target_shape
 from mml.random import Key, as_key, fold_in
 
 __all__ = ["NodeShapes", "GraphState", "ForwardResult", "build", "forward", "head_inputs", "gradient_stops"]
@@ -140,22 +141,11 @@ def _ref_shape(ref: FeatureSetRef, fs: FeatureSet, domain: str, node: str) -> Sh
         raise GraphError(f"node {node!r}: {exc}") from exc
 
 
-def _source_refs(graph: ModelGraph, label: str) -> list[FeatureSetRef]:
-    """FeatureSetRefs feeding ``label`` (directly or through upstream nodes), nearest first."""
-    out: list[FeatureSetRef] = []
-    frontier = [label]
-    seen: set[str] = set()
-    while frontier:
-        cur = frontier.pop(0)
-        if cur in seen:
-            continue
-        seen.add(cur)
-        for ref in graph[cur].upstream_refs:
-            if isinstance(ref, FeatureSetRef):
-                out.append(ref)
-            else:
-                frontier.append(ref.label)
-    return out
+def _target_shape(graph: ModelGraph, label: str, featuresets: Mapping[str, FeatureSet]) -> Shape | None:
+    def leaf(head: str, ref: FeatureSetRef) -> Shape | None:
+        return _ref_shape(ref, _featureset(ref, featuresets, head), "targets", head)
+
+    return target_shape(graph, label, leaf)
 
 
 def _backend_of(node: AbstractNode) -> str | None:
@@ -194,10 +184,8 @@ def build(
         if isinstance(node, ModelNode):
             target_shape = None
             if label in tails:
-                for ref in _source_refs(graph, label):
-                    target_shape = _ref_shape(ref, _featureset(ref, featuresets, label), "targets", label)
-                    if target_shape is not None:
-                        break
+                # the targets of a tail are its inputs', combined by any joining node on the way
+                target_shape = _target_shape(graph, label, featuresets)
             try:
                 p = backends.init(
                     node.model,

@@ -25,6 +25,8 @@ from mml._fields import FrozenDict
 from mml.callbacks._base import AbstractCallback, Event
 from mml.data._batch import torch_view
 from mml.errors import CallbackError, MMLError, TrainingError
+from mml.graph import TargetPlan, node_targets, target_plan
+from mml.graph._targets import target_leaves
 from mml.random import Key, as_key, fold_in
 from mml.training._class_ids import check_class_ids
 from mml.training._devices import resolve_device
@@ -76,10 +78,24 @@ def loss_backend(graph: Any, label: str) -> str:
 class _LossPlan:
     """One applied loss, resolved once per phase (not a value: never saved)."""
 
-    __slots__ = ("applied", "fn", "getters", "head", "name", "node", "tf", "weight", "weight_roles")
+    __slots__ = (
+        "applied",
+        "fn",
+        "getters",
+        "graph",
+        "head",
+        "name",
+        "node",
+        "targets",
+        "tf",
+        "weight",
+        "weight_roles",
+    )
 
     def __init__(self, applied: AppliedLoss, graph: Any, bound: Sequence[str]) -> None:
         self.applied = applied
+        self.graph = graph
+        self.targets = target_plan(graph, applied.node)  # joining nodes' targets= strategies
         self.tf = loss_backend(graph, applied.node) == "tensorflow"
         self.fn = compile_loss(applied.loss, "tensorflow" if self.tf else "torch")
         self.name = applied.name
@@ -100,6 +116,14 @@ class _LossPlan:
                     y = outputs[role][self.node]
                 except KeyError:
                     raise TrainingError(_missing(self, role, outputs)) from None
+            elif source == "targets":
+                if role not in data:
+                    raise TrainingError(_missing(self, role, data))
+                y = node_targets(self.graph, self.node, data[role], self.targets)
+                if y is None:
+                    raise TrainingError(
+                        f"loss {self.name!r} reads targets but the batch of {self.head!r} has none"
+                    )
             else:
                 try:
                     sd = data[role][self.head]
@@ -1045,11 +1069,10 @@ def evaluate(
     devices = {h: _params_device(state, h) for h in iters}
     convs = {h: _converter(graph, h) for h in iters}
     outs: dict[str, list[Any]] = {n: [] for n in want}
-    tgts: dict[str, list[Any]] = {n: [] for n in want}
+    head_tgts: dict[str, list[Any]] = {}
     uuids: list[Any] = []
     sums: dict[str, float] = {}
     count = 0
-    node_heads = {n: next(iter([h for h in heads_of(graph, n) if h in iters]), None) for n in want}
     with torch.no_grad():
         for batch_tuple in zip(*iters.values()):
             batches = dict(zip(iters, batch_tuple))
@@ -1069,42 +1092,81 @@ def evaluate(
                 y = outputs[r0].get(n)
                 if y is not None:
                     outs[n].append(y.detach().cpu().numpy() if hasattr(y, "detach") else np.asarray(y))
-                h = node_heads[n]
-                if h is not None and batches[h].roles[r0].targets is not None:
-                    tgts[n].append(np.asarray(batches[h].roles[r0].targets))
+            for h, b in batches.items():
+                if b.roles[r0].targets is not None:
+                    head_tgts.setdefault(h, []).append(np.asarray(b.roles[r0].targets))
             if first.roles[r0].sample_uuids is not None:
                 uuids.append(np.asarray(first.roles[r0].sample_uuids))
     loss_means = {k: v / max(count, 1) for k, v in sums.items()}
     if lplans:
         loss_means["loss"] = sum(lp.weight * loss_means[lp.name] for lp in lplans)
     stacked = {n: np.concatenate(v) for n, v in outs.items() if v}
-    targets = {n: np.concatenate(v) for n, v in tgts.items() if v}
+    by_head = {h: np.concatenate(v) for h, v in head_tgts.items()}
+    targets = _node_targets(graph, want, by_head)
     if inverse_transform:
-        stacked, targets = _inverse(experiment, inputs, node_heads, stacked, targets)
+        stacked, targets = _inverse(experiment, inputs, want, stacked, targets, by_head)
     ids = {"default": np.concatenate(uuids)} if uuids else {}
     return EvalResult(label, loss_means, stacked, targets, ids)
+
+
+def _node_targets(graph: Any, nodes: Sequence[str], by_head: Mapping[str, Any]) -> dict[str, Any]:
+    """Each node's targets from the heads' stacked targets (joining nodes' ``targets=`` applied)."""
+    out = {}
+    for n in nodes:
+        leaves = target_leaves(target_plan(graph, n))
+        if leaves and all(leaf.head in by_head for leaf in leaves):
+            y = node_targets(graph, n, by_head)
+            if y is not None:
+                out[n] = y
+    return out
 
 
 def _inverse(
     experiment: Experiment,
     inputs: Mapping[str, InputBinding],
-    node_heads: Mapping[str, Any],
+    nodes: Sequence[str],
     outs: dict[str, Any],
     tgts: dict[str, Any],
+    by_head: Mapping[str, Any],
 ) -> tuple[dict[str, Any], dict[str, Any]]:
-    new_o, new_t = dict(outs), dict(tgts)
-    for n, h in node_heads.items():
-        if h is None or n not in tgts:
-            continue
+    """Outputs and targets in raw units: each head's targets inverted with its own scalers.
+
+    A node whose targets concatenate several heads' (``targets="concat"``) has its output
+    columns split the same way; averaged targets of different columns (``"mean"``) have no
+    single inverse, so such a node keeps transformed units.
+    """
+    graph = experiment.graph
+
+    def invert(h: str, arr: Any) -> Any:
         b = inputs[h]
-        fs = experiment.featuresets[b.featureset]
         resolved = _resolve_keys(experiment, h, b)
         if resolved["rep"] == "raw":
-            continue  # the node read raw targets: already in raw units
-        keys = resolved["targets"]
-        new_t[n] = fs.inverse_transform(tgts[n], domain="targets", keys=keys)
-        if n in outs and outs[n].shape == tgts[n].shape:
-            new_o[n] = fs.inverse_transform(outs[n], domain="targets", keys=keys)
+            return arr  # the node read raw targets: already in raw units
+        fs = experiment.featuresets[b.featureset]
+        return fs.inverse_transform(arr, domain="targets", keys=resolved["targets"])
+
+    new_o, new_t = dict(outs), dict(tgts)
+    for n in nodes:
+        if n not in tgts:
+            continue
+        plan = target_plan(graph, n)
+        leaves = target_leaves(plan)
+        if isinstance(plan, TargetPlan) and (
+            plan.strategy != "concat"
+            or any(isinstance(p, TargetPlan) and p.strategy != "concat" for p in plan.parts)
+        ):
+            continue
+        raw = {leaf.head: invert(leaf.head, by_head[leaf.head]) for leaf in leaves}
+        new_t[n] = node_targets(graph, n, raw)
+        if n not in outs or outs[n].shape != tgts[n].shape:
+            continue
+        if len(leaves) == 1:
+            new_o[n] = invert(leaves[0].head, outs[n])
+        elif all(by_head[leaf.head].ndim == 2 for leaf in leaves):
+            # the output columns line up with the concatenated targets: split, invert, rejoin
+            cuts = np.cumsum([by_head[leaf.head].shape[1] for leaf in leaves])[:-1]
+            pieces = np.split(outs[n], cuts, axis=1)
+            new_o[n] = np.concatenate([invert(leaf.head, p) for leaf, p in zip(leaves, pieces)], axis=1)
     return new_o, new_t
 
 
@@ -1173,8 +1235,7 @@ def fit_nodes(
                 )
             x = res.outputs[ups[0]]
             x = x.detach().cpu().numpy() if hasattr(x, "detach") else np.asarray(x)
-        h0 = heads_of(graph, label)[0]
-        y = data[h0].targets
+        y = node_targets(graph, label, data)  # joining nodes' targets= strategies applied
         params = fit(model, state.params(label), x, y, key=fold_in(key, label))
         state = state.with_params(label, params)
         if phase.freeze_after_fit:
