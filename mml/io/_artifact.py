@@ -3,15 +3,18 @@
 Layout::
 
     ARTIFACT/
-      manifest.json        format, version, kind, mml version, SHA-256 of every file (written last)
+      manifest.json        format, version, kind, mml version, hash algorithm and the
+                           BLAKE3 digest of every file (written last)
       config.json          the cattrs document, with arrays/tables replaced by references
       arrays.safetensors   numeric arrays and tensors (only if there are any)
       tables/tN.arrow      Arrow IPC files (only if there are any)
 
-Writes go to a temporary sibling directory which is renamed into place, so a crash never
-leaves something that loads as valid (and since every file's hash is checked on load, even a
-torn write that reached the disk out of order is rejected rather than loaded). Loading checks every hash and the format version and
-never executes code: no pickle, no eval, no exec.
+A save fills a locked staging directory beside the path and swaps it into place in one step
+(:mod:`mml.io._store`); a reader sees the old artifact or the new one, whole, and a crashed
+writer's leftovers are removed by the next save to the path. Loading reads every file once into
+memory, checks its hash on those bytes, checks the format version, and parses those bytes; it
+never executes code: no pickle, no eval, no exec. Artifacts of format 1 (SHA-256, before the
+manifest named its algorithm) still load.
 
 >>> import mml, tempfile, os
 >>> k = mml.random.key(7)
@@ -23,12 +26,9 @@ True
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import json
 import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +39,7 @@ from returns.result import Failure, Result, Success
 
 from mml.errors import ArtifactError, ConfigError, MMLError
 from mml.io._converter import import_type, structure, type_path, unstructure
+from mml.io._store import HASH, HASHES, HashingSink, publish, read_snapshot, staging
 
 __all__ = [
     "save",
@@ -52,7 +53,7 @@ __all__ = [
 ]
 
 FORMAT = "mml-artifact"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: the manifest names its hash algorithm (1: SHA-256, unnamed)
 _ARRAYS = "arrays.safetensors"
 
 
@@ -183,115 +184,95 @@ def roundtrip(obj: Any) -> Any:
 # -- files --------------------------------------------------------------------------------
 
 
-def _sha256(path: Path) -> str:
-    if path.stat().st_size > 1 << 20:  # large files: hash the memory map, no copy into Python buffers
-        with pa.memory_map(str(path)) as mm:
-            return hashlib.sha256(memoryview(mm.read_buffer())).hexdigest()
-    with open(path, "rb") as f:
-        if hasattr(hashlib, "file_digest"):  # Python >= 3.11
-            return hashlib.file_digest(f, "sha256").hexdigest()
-        h = hashlib.sha256()
-        for chunk in iter(lambda: f.read(1 << 22), b""):
-            h.update(chunk)
-        return h.hexdigest()
+def _write_file(path: Path, data: Any) -> str:
+    """Write bytes-like ``data`` to a new file and return its digest (hashed while written)."""
+    with HashingSink(
+        os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o644)
+    ) as sink:
+        sink.write(data)
+    return sink.hexdigest()
 
 
-def _ipc_bytes(table: pa.Table) -> pa.Buffer:
+def _write_table(path: Path, table: pa.Table) -> str:
+    """Write ``table`` as an Arrow IPC file straight from its buffers (no serialized copy), hashing them."""
     import pyarrow.ipc as ipc
 
-    # Measure first, then serialize into one buffer of the exact size (no re-allocation copies).
-    mock = pa.MockOutputStream()
-    with ipc.new_file(mock, table.schema) as writer:
-        writer.write_table(table)
-    buf = pa.allocate_buffer(mock.size())
-    with ipc.new_file(pa.FixedSizeBufferWriter(buf), table.schema) as writer:
-        writer.write_table(table)
-    return buf
+    with HashingSink(
+        os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o644)
+    ) as sink:
+        with pa.PythonFile(sink, mode="w") as stream, ipc.new_file(stream, table.schema) as writer:
+            writer.write_table(table)
+    return sink.hexdigest()
 
 
-def _write_hashed(path: Path, data: pa.Buffer) -> str:
-    """Write ``data`` to ``path`` while hashing it on another core (hashlib releases the GIL)."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    view = memoryview(data)
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        digest = pool.submit(lambda: hashlib.sha256(view).hexdigest())
-        with open(path, "wb") as f:
-            f.write(view)
-        return digest.result()
+def _json_bytes(data: Any) -> bytes:
+    return json.dumps(data, indent=1, sort_keys=False, allow_nan=True).encode("utf-8")
 
 
-def _write_json(path: Path, data: Any) -> None:
-    with open(path, "w", encoding="utf-8") as f:
-        json.dump(data, f, indent=1, sort_keys=False, allow_nan=True)
+def _check_replaceable(target: Path, overwrite: bool) -> None:
+    if not os.path.lexists(target):
+        return
+    if not overwrite:
+        raise ArtifactError(f"{target} exists; pass overwrite=True or choose another path")
+    if target.is_dir() and not target.is_symlink():
+        if (target / "manifest.json").is_file() or not any(target.iterdir()):
+            return
+        raise ArtifactError(
+            f"{target} is a directory that is not an mml artifact (it has no manifest.json); "
+            "mml.save replaces only artifacts — choose another path or remove it yourself"
+        )
+    raise ArtifactError(f"{target} exists and is not a directory; choose another path or remove it yourself")
 
 
 def save(obj: Any, path: str | os.PathLike[str], *, overwrite: bool = True) -> Path:
-    """Save any mml value as an artifact directory at ``path`` (atomically).
+    """Save any mml value as an artifact directory at ``path``, replacing it atomically.
 
-    Returns the path. With ``overwrite=False`` an existing path is an error.
+    A concurrent reader sees the old artifact or the new one, whole; of concurrent saves to one
+    path the last to finish wins (see ``docs/security.md``, "Atomicity"). Returns the path.
+    With ``overwrite=False`` an existing path is an error; an existing path that is not an mml
+    artifact is never replaced.
     """
     if not attrs.has(type(obj)):
         raise ArtifactError(f"mml.save takes an mml value (an attrs class), got {type(obj).__name__}")
     target = Path(path)
-    if target.exists() and not overwrite:
-        raise ArtifactError(f"{target} exists; pass overwrite=True or choose another path")
+    _check_replaceable(target, overwrite)
     doc, arrays, tables = to_document(obj)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
-    try:
-        files: dict[str, str] = {}
-        kind = type(obj).__dict__.get("kind")
-        _write_json(tmp / "config.json", {"type": type_path(type(obj)), "kind": kind, "value": doc})
-        if arrays:
-            from safetensors.numpy import save_file
+    kind = type(obj).__dict__.get("kind")
+    with staging(target) as stage:
+        tmp = stage.path
+        try:
+            files: dict[str, str] = {}
+            config = {"type": type_path(type(obj)), "kind": kind, "value": doc}
+            files["config.json"] = _write_file(tmp / "config.json", _json_bytes(config))
+            if arrays:
+                from safetensors.numpy import save as to_safetensors
 
-            save_file(arrays, str(tmp / _ARRAYS))
-        if tables:
-            (tmp / "tables").mkdir()
-            for name, table in tables.items():
-                rel = f"tables/{name}.arrow"
-                files[rel] = _write_hashed(tmp / rel, _ipc_bytes(table))
-        for p in sorted(tmp.rglob("*")):
-            rel = p.relative_to(tmp).as_posix()
-            if p.is_file() and rel not in files:
-                files[rel] = _sha256(p)
-        _write_json(
-            tmp / "manifest.json",
-            {
+                files[_ARRAYS] = _write_file(tmp / _ARRAYS, to_safetensors(arrays))
+            if tables:
+                (tmp / "tables").mkdir()
+                for name, table in tables.items():
+                    rel = f"tables/{name}.arrow"
+                    files[rel] = _write_table(tmp / rel, table)
+            manifest = {
                 "format": FORMAT,
                 "format_version": FORMAT_VERSION,
                 "type": type_path(type(obj)),
                 "kind": kind,
                 "mml_version": _version(),
+                "hash": HASH,
                 "files": files,
-            },
-        )
-        if target.exists():
-            trash = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
-            os.rename(target, trash / "old")
-            os.rename(tmp, target)
-            shutil.rmtree(trash, ignore_errors=True)
-        else:
-            os.rename(tmp, target)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+            }
+            _write_file(tmp / "manifest.json", _json_bytes(manifest))
+        except OSError as exc:
+            raise ArtifactError(f"cannot write the artifact {target}: {exc}") from exc
+        publish(stage, target, overwrite=overwrite)
     return target
 
 
-def read_manifest(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """The manifest of an artifact, checked for format and version (hashes are not checked)."""
-    root = Path(path)
-    if not root.is_dir():
-        raise ArtifactError(f"{root} is not an mml artifact directory (it does not exist or is a file)")
+def _parse_manifest(raw: bytes, root: Path) -> dict[str, Any]:
     mpath = root / "manifest.json"
-    if not mpath.is_file():
-        raise ArtifactError(
-            f"{mpath} is missing: {root} is not a complete mml artifact (an interrupted save, or not saved by mml)"
-        )
     try:
-        manifest = json.loads(mpath.read_text(encoding="utf-8"))
+        manifest = json.loads(raw.decode("utf-8"))
     except (ValueError, UnicodeDecodeError) as exc:
         raise ArtifactError(f"{mpath} is not valid JSON ({exc}); the artifact is corrupted") from exc
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
@@ -303,35 +284,58 @@ def read_manifest(path: str | os.PathLike[str]) -> dict[str, Any]:
         )
     if not isinstance(manifest.get("files"), dict):
         raise ArtifactError(f"{mpath} has no file list; the artifact is corrupted")
+    for name in manifest["files"]:
+        parts = Path(name).parts
+        if not isinstance(name, str) or not parts or Path(name).is_absolute() or ".." in parts:
+            raise ArtifactError(f"{mpath} lists {name!r}, which is not a path inside the artifact")
+    # Format 1 hashed with SHA-256 and did not say so; format 2 names the algorithm.
+    alg = manifest.setdefault("hash", "sha256") if version < 2 else manifest.get("hash")
+    if alg not in HASHES:
+        raise ArtifactError(f"{mpath} names hash {alg!r}; this mml verifies {', '.join(HASHES)}; upgrade mml")
     return manifest
+
+
+def read_manifest(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The manifest of an artifact, checked for format and version (hashes are not checked)."""
+    root = Path(path)
+    if not root.is_dir():
+        raise ArtifactError(f"{root} is not an mml artifact directory (it does not exist or is a file)")
+    mpath = root / "manifest.json"
+    try:
+        raw = mpath.read_bytes()
+    except OSError:
+        raise ArtifactError(
+            f"{mpath} is missing: {root} is not a complete mml artifact (an interrupted save, or not saved by mml)"
+        ) from None
+    return _parse_manifest(raw, root)
 
 
 def load(path: str | os.PathLike[str], cls: type | None = None) -> Any:
     """Load an artifact saved by :func:`save`. Checks hashes; never executes stored code.
 
+    Every file is read once, into memory, through one handle on the artifact directory; its
+    hash is checked on those bytes and those bytes are parsed (nothing is reopened by path).
     ``cls`` (optional) is the type you expect; a different stored type is an
     :class:`~mml.ArtifactError`.
     """
     root = Path(path)
-    manifest = read_manifest(root)
+    snap = read_snapshot(root, _parse_manifest)
+    manifest, files = snap.manifest, snap.files
+    alg = manifest["hash"]
     for name, digest in manifest["files"].items():
-        fpath = root / name
-        if ".." in Path(name).parts or not fpath.is_file():
-            raise ArtifactError(f"{fpath} is listed in the manifest but missing; the artifact is incomplete")
-        if _sha256(fpath) != digest:
+        if snap.digests[name] != digest:
             raise ArtifactError(
-                f"{fpath} does not match its SHA-256 in the manifest: the file is corrupted or was modified"
+                f"{root / name} does not match its {alg.upper()} hash in the manifest: "
+                "the file is corrupted or was modified"
             )
-    for p in root.rglob("*"):
-        if (
-            p.is_file()
-            and p.relative_to(root).as_posix() not in manifest["files"]
-            and p.name != "manifest.json"
-        ):
-            raise ArtifactError(f"{p} is not listed in the manifest; the artifact was tampered with")
+    for rel, what in snap.found.items():
+        if what != "dir" and rel != "manifest.json" and rel not in manifest["files"]:
+            raise ArtifactError(f"{root / rel} is not listed in the manifest; the artifact was tampered with")
+    if "config.json" not in files:
+        raise ArtifactError(f"{root / 'manifest.json'} does not list config.json; the artifact is incomplete")
     try:
-        config = json.loads((root / "config.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
+        config = json.loads(files["config.json"].tobytes().decode("utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:
         raise ArtifactError(f"{root / 'config.json'} cannot be read: {exc}") from exc
     try:
         stored_cls = import_type(config["type"])
@@ -340,22 +344,24 @@ def load(path: str | os.PathLike[str], cls: type | None = None) -> Any:
     if cls is not None and not issubclass(stored_cls, cls):
         raise ArtifactError(f"{root} holds a {stored_cls.__name__}, not a {cls.__name__}")
     arrays: dict[str, np.ndarray] = {}
-    if (root / _ARRAYS).is_file():
-        from safetensors.numpy import load_file
+    if _ARRAYS in files:
+        from safetensors.numpy import load as from_safetensors
 
         try:
-            arrays = load_file(str(root / _ARRAYS))
+            arrays = from_safetensors(files[_ARRAYS].tobytes())
         except Exception as exc:  # safetensors raises its own error types
             raise ArtifactError(f"{root / _ARRAYS} cannot be read: {exc}") from exc
     tables: dict[str, pa.Table] = {}
-    if (root / "tables").is_dir():
-        import pyarrow.ipc as ipc
+    for rel in sorted(files):
+        if rel.startswith("tables/") and rel.endswith(".arrow"):
+            import pyarrow.ipc as ipc
 
-        for p in sorted((root / "tables").glob("*.arrow")):
             try:
-                tables[p.stem] = ipc.open_file(pa.memory_map(str(p))).read_all()
+                tables[rel[len("tables/") : -len(".arrow")]] = ipc.open_file(
+                    pa.py_buffer(files[rel])
+                ).read_all()
             except pa.ArrowException as exc:
-                raise ArtifactError(f"{p} is not a valid Arrow IPC file: {exc}") from exc
+                raise ArtifactError(f"{root / rel} is not a valid Arrow IPC file: {exc}") from exc
     try:
         return from_document(config["value"], arrays, tables, stored_cls)
     except ArtifactError:

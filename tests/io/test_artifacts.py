@@ -22,7 +22,11 @@ def _fs():
 def test_save_load_and_manifest(tmp_path):
     p = mml.save(_fs(), tmp_path / "a")
     manifest = json.loads((p / "manifest.json").read_text())
-    assert manifest["format"] == "mml-artifact" and manifest["format_version"] == 1
+    assert (
+        manifest["format"] == "mml-artifact"
+        and manifest["format_version"] == 2
+        and manifest["hash"] == "blake3"
+    )
     assert set(manifest["files"]) >= {"config.json"}
     assert mml.load(p) == _fs()
     assert mml.load(p, FeatureSet) == _fs()
@@ -103,10 +107,10 @@ def test_loading_never_imports_arbitrary_types(tmp_path):
     cfg["type"] = "os:system"
     (p / "config.json").write_text(json.dumps(cfg))
     # re-hash so only the type check can stop it
-    import hashlib
+    from mml.io._store import digest_bytes
 
     m = json.loads((p / "manifest.json").read_text())
-    m["files"]["config.json"] = hashlib.sha256((p / "config.json").read_bytes()).hexdigest()
+    m["files"]["config.json"] = digest_bytes((p / "config.json").read_bytes(), m["hash"])
     (p / "manifest.json").write_text(json.dumps(m))
     with pytest.raises(mml.ArtifactError, match="not an attrs class"):
         mml.load(p)
