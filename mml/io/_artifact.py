@@ -39,7 +39,8 @@ from returns.result import Failure, Result, Success
 
 from mml.errors import ArtifactError, ConfigError, MMLError
 from mml.io._converter import import_type, structure, type_path, unstructure
-from mml.io._store import HASH, HASHES, HashingSink, publish, read_snapshot, staging
+from mml.io._snapshot import read_snapshot
+from mml.io._store import HASH, HASHES, HashingSink, publish, staging
 
 __all__ = [
     "save",
@@ -184,11 +185,12 @@ def roundtrip(obj: Any) -> Any:
 # -- files --------------------------------------------------------------------------------
 
 
+_NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+
+
 def _write_file(path: Path, data: Any) -> str:
     """Write bytes-like ``data`` to a new file and return its digest (hashed while written)."""
-    with HashingSink(
-        os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o644)
-    ) as sink:
+    with HashingSink(os.open(path, _NEW_FILE, 0o644), size_hint=len(data)) as sink:
         sink.write(data)
     return sink.hexdigest()
 
@@ -197,9 +199,7 @@ def _write_table(path: Path, table: pa.Table) -> str:
     """Write ``table`` as an Arrow IPC file straight from its buffers (no serialized copy), hashing them."""
     import pyarrow.ipc as ipc
 
-    with HashingSink(
-        os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o644)
-    ) as sink:
+    with HashingSink(os.open(path, _NEW_FILE, 0o644), size_hint=table.nbytes) as sink:
         with pa.PythonFile(sink, mode="w") as stream, ipc.new_file(stream, table.schema) as writer:
             writer.write_table(table)
     return sink.hexdigest()

@@ -1,14 +1,12 @@
-"""Artifact directories on disk: atomic replacement, crash leftovers, reading every file once.
+"""Writing artifact directories: hashing while writing, staging, atomic replacement, leftovers.
 
 An artifact is a plain directory. :func:`staging` makes a hidden sibling
 ``.<name>.mml-tmp-<random>/`` for a writer to fill, held under an exclusive ``flock`` while the
 writer lives; :func:`publish` swaps it with the target in one step (Linux
 ``renameat2(RENAME_EXCHANGE)``, macOS ``renamex_np(RENAME_SWAP)``; elsewhere two renames) and
-deletes what it displaced. A directory's files are never changed once it is published, so a
-reader that opens the directory once (:func:`read_snapshot`, by directory file descriptor) and
-reads every file through it sees one save, whole. If the old directory is deleted under it (a
-newer save replaced it), the reader starts again from the path. The next save to a path removes
-the staging directories that no live writer holds (a crashed writer's leftovers).
+deletes what it displaced. A published directory's files are never changed, which is what
+lets :mod:`mml.io._snapshot` read one save whole. The next save to a path removes the staging
+directories that no live writer holds (a crashed writer's leftovers).
 
 Files are hashed with BLAKE3 (multi-threaded) over the bytes in memory, while they are written
 and while they are read; manifests written before BLAKE3 name no algorithm and mean SHA-256.
@@ -37,17 +35,15 @@ from pathlib import Path
 from typing import Any
 
 import attrs
-import numpy as np
 
 from mml.errors import ArtifactError
 
-__all__ = ["HASH", "HASHES", "digest_bytes", "HashingSink", "staging", "publish", "read_snapshot", "Snapshot"]
+__all__ = ["HASH", "HASHES", "digest_bytes", "HashingSink", "staging", "publish", "remove_leftovers"]
 
 HASH = "blake3"  # what new manifests use
 HASHES = ("blake3", "sha256")  # what the loader verifies ("sha256" is the pre-BLAKE3 default)
-_CHUNK = 8 << 20  # read/hash pipeline granularity
 _PARALLEL_FROM = 1 << 20  # below this, hashing in another thread costs more than it saves
-_RETRIES = 50  # times a reader starts again after a newer save replaced the directory it read
+RETRIES = 50  # times a reader starts again after a newer save replaced the directory it read
 _LEFTOVER_AGE_S = 3600.0  # without flock, leftovers older than this are removed
 
 try:
@@ -57,17 +53,30 @@ except ImportError:  # pragma: no cover - Windows
 
 _O_DIR = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0)
 _O_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
-_DIR_FD = os.open in os.supports_dir_fd and os.scandir in os.supports_fd and hasattr(os, "O_DIRECTORY")
 
 
-def _hasher(alg: str) -> Any:
+def hasher(alg: str, size: int = 0) -> Any:
+    """A fresh hash object for ``alg``; BLAKE3 spreads inputs of ``size`` >= 1 MiB over every core.
+
+    The threads are the hasher's own (``max_threads=n``), not rayon's global pool
+    (``blake3.AUTO``): a global pool does not survive ``fork``, and a forked child that hashed
+    with it would hang.
+    """
     if alg == "blake3":
         import blake3
 
-        return blake3.blake3(max_threads=blake3.blake3.AUTO)
+        threads = _cores() if size >= _PARALLEL_FROM else 1
+        return blake3.blake3(max_threads=threads)
     if alg == "sha256":
         return hashlib.sha256()
     raise ArtifactError(f"unknown hash algorithm {alg!r}; this mml verifies {', '.join(HASHES)}")
+
+
+def _cores() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # pragma: no cover - not Linux
+        return max(1, os.cpu_count() or 1)
 
 
 def digest_bytes(data: Any, alg: str = HASH) -> str:
@@ -76,8 +85,9 @@ def digest_bytes(data: Any, alg: str = HASH) -> str:
     >>> digest_bytes(b"", "sha256")[:12]
     'e3b0c44298fc'
     """
-    h = _hasher(alg)
-    h.update(memoryview(data).cast("B"))
+    view = memoryview(data).cast("B")
+    h = hasher(alg, len(view))
+    h.update(view)
     return str(h.hexdigest())
 
 
@@ -99,9 +109,9 @@ class HashingSink:
 
     closed = False
 
-    def __init__(self, fd: int, alg: str = HASH) -> None:
+    def __init__(self, fd: int, alg: str = HASH, size_hint: int = _PARALLEL_FROM) -> None:
         self._fd = fd
-        self._hash = _hasher(alg)
+        self._hash = hasher(alg, size_hint)
         self._pool = ThreadPoolExecutor(max_workers=1)
         self._digest: str | None = None
 
@@ -146,7 +156,8 @@ def _write_all(fd: int, view: memoryview) -> None:
 # -- writers: staging, leftovers, publishing ---------------------------------------------
 
 
-def _prefix(target: Path) -> str:
+def staging_prefix(target: Path) -> str:
+    """The name prefix of the staging directories of ``target`` (hidden siblings)."""
     return f".{target.name}.mml-tmp-"
 
 
@@ -175,7 +186,7 @@ def remove_leftovers(target: Path) -> list[Path]:
     except OSError:
         return removed
     for entry in entries:
-        if not entry.name.startswith(_prefix(target)):
+        if not entry.name.startswith(staging_prefix(target)):
             continue
         path = Path(entry.path)
         if _fcntl is None:  # pragma: no cover - no locks: only what is clearly abandoned
@@ -225,9 +236,9 @@ def staging(target: Path) -> Iterator[Staging]:
         raise ArtifactError(f"cannot create the directory {target.parent} to save {target}: {exc}") from exc
     remove_leftovers(target)
     stage = None
-    for _ in range(_RETRIES):
+    for _ in range(RETRIES):
         try:
-            path = Path(tempfile.mkdtemp(prefix=_prefix(target), dir=target.parent))
+            path = Path(tempfile.mkdtemp(prefix=staging_prefix(target), dir=target.parent))
             fd = os.open(path, _O_DIR)
         except OSError as exc:
             raise ArtifactError(f"cannot create a staging directory beside {target}: {exc}") from exc
@@ -300,13 +311,13 @@ def publish(stage: Staging, target: Path, *, overwrite: bool = True) -> None:
                     ) from None
                 raise
             return
-        for _ in range(_RETRIES):
+        for _ in range(RETRIES):
             if os.path.lexists(target):
                 if _exchange(stage.path, target):
                     displaced = stage.path  # the staging name now holds the old artifact
                     break
                 # No atomic swap here: move the old one aside, then rename (a short gap).
-                aside = Path(tempfile.mkdtemp(prefix=_prefix(target), dir=target.parent)) / "old"
+                aside = Path(tempfile.mkdtemp(prefix=staging_prefix(target), dir=target.parent)) / "old"
                 try:
                     os.rename(target, aside)
                 except FileNotFoundError:
@@ -326,187 +337,3 @@ def publish(stage: Staging, target: Path, *, overwrite: bool = True) -> None:
     finally:
         if displaced is not None:
             _rmtree(displaced)
-
-
-# -- readers: one directory, every file read once ------------------------------------------
-
-
-@attrs.frozen
-class Snapshot:
-    """What one read of an artifact directory found.
-
-    ``files`` holds the bytes of every file the manifest lists (read-only ``uint8`` arrays) and
-    ``digests`` their hashes as computed on those bytes; ``found`` lists every entry below the
-    root (``"file"``, ``"dir"``, ``"symlink"`` or ``"other"``) for the unlisted-file check.
-    """
-
-    root: Path
-    manifest: dict[str, Any]
-    files: dict[str, np.ndarray]
-    digests: dict[str, str]
-    found: dict[str, str]
-
-
-class _Vanished(Exception):
-    """A file or directory disappeared while being read (a newer save replaced it)."""
-
-
-def _open_in(dfd: Any, rel: str, flags: int) -> int:
-    """Open ``rel`` below the directory ``dfd`` without following any symlink on the way."""
-    parts = rel.split("/")
-    if not _DIR_FD:  # pragma: no cover - Windows: by path
-        return os.open(os.path.join(dfd, *parts), flags | getattr(os, "O_BINARY", 0))
-    cur, owned = dfd, []
-    try:
-        for part in parts[:-1]:
-            cur = os.open(part, _O_DIR | _O_NOFOLLOW, dir_fd=cur)
-            owned.append(cur)
-        return os.open(parts[-1], flags | _O_NOFOLLOW, dir_fd=cur)
-    finally:
-        for fd in owned:
-            os.close(fd)
-
-
-def _read_file(dfd: Any, rel: str, root: Path, alg: str | None) -> tuple[np.ndarray, str]:
-    """The bytes of one file (read once, into memory) and their digest, hashed while reading."""
-    try:
-        fd = _open_in(dfd, rel, os.O_RDONLY)
-    except FileNotFoundError:
-        raise _Vanished(rel) from None
-    except OSError as exc:
-        if exc.errno == errno.ELOOP:
-            raise ArtifactError(f"{root / rel} is a symlink; an artifact holds only regular files") from None
-        if exc.errno in (errno.ENOTDIR, errno.EISDIR):
-            raise ArtifactError(f"{root / rel} is not a regular file; the artifact is corrupted") from None
-        raise ArtifactError(f"{root / rel} cannot be read: {exc}") from exc
-    h = _hasher(alg) if alg is not None else None
-    pool = None
-    try:
-        size = os.fstat(fd).st_size
-        if h is not None and size > _CHUNK:
-            pool = ThreadPoolExecutor(max_workers=1)
-        buf = np.empty(size, dtype=np.uint8)
-        view = memoryview(buf)
-        pending = None
-        pos = 0
-        while pos < size:
-            n = os.readv(fd, [view[pos : pos + _CHUNK]])
-            if n == 0:
-                break
-            if pending is not None:
-                pending.result()
-            if pool is not None:  # hash this chunk on another core while the next one is read
-                pending = pool.submit(h.update, view[pos : pos + n])
-            elif h is not None:
-                h.update(view[pos : pos + n])
-            pos += n
-        if pending is not None:
-            pending.result()
-        if pos != size or os.read(fd, 1):
-            raise ArtifactError(f"{root / rel} changed size while being read; the artifact is being modified")
-    except OSError as exc:
-        raise ArtifactError(f"{root / rel} cannot be read: {exc}") from exc
-    finally:
-        if pool is not None:
-            pool.shutdown()
-        os.close(fd)
-    buf.flags.writeable = False
-    return buf, str(h.hexdigest()) if h is not None else ""
-
-
-def _walk(dfd: Any, prefix: str, out: dict[str, str], depth: int = 0) -> None:
-    if depth > 32:
-        raise ArtifactError(f"the artifact nests directories deeper than 32 at {prefix!r}")
-    try:
-        entries = list(os.scandir(dfd))
-    except FileNotFoundError:
-        raise _Vanished(prefix) from None
-    for e in entries:
-        rel = f"{prefix}{e.name}"
-        if e.is_symlink():
-            out[rel] = "symlink"
-        elif e.is_dir(follow_symlinks=False):
-            out[rel] = "dir"
-            if _DIR_FD:
-                try:
-                    sub = os.open(e.name, _O_DIR | _O_NOFOLLOW, dir_fd=dfd)
-                except FileNotFoundError:
-                    raise _Vanished(rel) from None
-                try:
-                    _walk(sub, f"{rel}/", out, depth + 1)
-                finally:
-                    os.close(sub)
-            else:  # pragma: no cover
-                _walk(os.path.join(dfd, e.name), f"{rel}/", out, depth + 1)
-        elif e.is_file(follow_symlinks=False):
-            out[rel] = "file"
-        else:
-            out[rel] = "other"
-
-
-def _same_dir(root: Path, dfd: Any) -> bool:
-    try:
-        if not _DIR_FD:  # pragma: no cover
-            return True
-        return os.stat(root).st_ino == os.fstat(dfd).st_ino
-    except OSError:
-        return False
-
-
-def read_snapshot(root: Path, parse_manifest: Callable[[bytes, Path], dict[str, Any]]) -> Snapshot:
-    """Read an artifact directory once: the manifest, then every file it lists, through one
-    directory handle; a directory replaced mid-read by a newer save is read again from ``root``.
-
-    ``parse_manifest(bytes, root)`` checks the manifest and returns it (with ``files`` a mapping of
-    relative path to digest and ``hash`` the algorithm).
-    """
-    for _ in range(_RETRIES):
-        try:
-            dfd: Any = os.open(root, _O_DIR) if _DIR_FD else str(root)
-        except FileNotFoundError:
-            if _saving(root):
-                time.sleep(0.001)
-                continue
-            raise ArtifactError(f"{root} is not an mml artifact directory (it does not exist)") from None
-        except NotADirectoryError:
-            raise ArtifactError(f"{root} is not an mml artifact directory (it is a file)") from None
-        except OSError as exc:
-            raise ArtifactError(f"{root} cannot be opened: {exc}") from exc
-        try:
-            try:
-                raw, _ = _read_file(dfd, "manifest.json", root, None)
-            except _Vanished:
-                if _same_dir(root, dfd):
-                    raise ArtifactError(
-                        f"{root / 'manifest.json'} is missing: {root} is not a complete mml artifact "
-                        "(an interrupted save, or not saved by mml)"
-                    ) from None
-                continue
-            manifest = parse_manifest(raw.tobytes(), root)
-            alg = manifest.get("hash", "sha256")
-            files: dict[str, np.ndarray] = {}
-            digests: dict[str, str] = {}
-            found: dict[str, str] = {}
-            try:
-                for rel in manifest["files"]:
-                    files[rel], digests[rel] = _read_file(dfd, rel, root, alg)
-                _walk(dfd, "", found)
-            except _Vanished as gone:
-                if _same_dir(root, dfd):
-                    raise ArtifactError(
-                        f"{root / str(gone)} is listed in the manifest but missing; the artifact is incomplete"
-                    ) from None
-                continue
-            return Snapshot(root, manifest, files, digests, found)
-        finally:
-            if _DIR_FD:
-                os.close(dfd)
-    raise ArtifactError(f"{root} was replaced {_RETRIES} times while being read; load it again")
-
-
-def _saving(root: Path) -> bool:
-    """Whether a save to ``root`` is under way (its staging directory exists)."""
-    try:
-        return any(e.name.startswith(_prefix(root)) for e in os.scandir(root.parent))
-    except OSError:
-        return False
