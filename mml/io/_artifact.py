@@ -127,6 +127,7 @@ def to_document(obj: Any) -> tuple[dict[str, Any], dict[str, np.ndarray], dict[s
         )
 
     doc = walk(unstructure(obj), "$")
+    del walk  # the recursive closure is a reference cycle holding the tables; free them now
     return doc, arrays, tables
 
 
@@ -168,7 +169,11 @@ def from_document(doc: Any, arrays: dict[str, np.ndarray], tables: dict[str, pa.
             return [walk(v) for v in x]
         return x
 
-    return structure(walk(doc), cls)
+    try:
+        return structure(walk(doc), cls)
+    finally:
+        del walk  # the recursive closure is a reference cycle: without this, the loaded tables
+        # (80 MB per million rows) would wait for the garbage collector
 
 
 def roundtrip(obj: Any) -> Any:
@@ -334,7 +339,7 @@ def load(path: str | os.PathLike[str], cls: type | None = None) -> Any:
     if "config.json" not in files:
         raise ArtifactError(f"{root / 'manifest.json'} does not list config.json; the artifact is incomplete")
     try:
-        config = json.loads(files["config.json"].tobytes().decode("utf-8"))
+        config = json.loads(files["config.json"].to_pybytes().decode("utf-8"))
     except (ValueError, UnicodeDecodeError) as exc:
         raise ArtifactError(f"{root / 'config.json'} cannot be read: {exc}") from exc
     try:
@@ -348,7 +353,7 @@ def load(path: str | os.PathLike[str], cls: type | None = None) -> Any:
         from safetensors.numpy import load as from_safetensors
 
         try:
-            arrays = from_safetensors(files[_ARRAYS].tobytes())
+            arrays = from_safetensors(files[_ARRAYS].to_pybytes())
         except Exception as exc:  # safetensors raises its own error types
             raise ArtifactError(f"{root / _ARRAYS} cannot be read: {exc}") from exc
     tables: dict[str, pa.Table] = {}

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import attrs
-import numpy as np
+import pyarrow as pa
 
 from mml.errors import ArtifactError
 from mml.io._store import RETRIES, hasher, staging_prefix
@@ -36,14 +36,14 @@ _DIR_FD = os.open in os.supports_dir_fd and os.scandir in os.supports_fd and has
 class Snapshot:
     """What one read of an artifact directory found.
 
-    ``files`` holds the bytes of every file the manifest lists (read-only ``uint8`` arrays) and
+    ``files`` holds the bytes of every file the manifest lists (Arrow buffers, never written to) and
     ``digests`` their hashes as computed on those bytes; ``found`` lists every entry below the
     root (``"file"``, ``"dir"``, ``"symlink"`` or ``"other"``) for the unlisted-file check.
     """
 
     root: Path
     manifest: dict[str, Any]
-    files: dict[str, np.ndarray]
+    files: dict[str, pa.Buffer]
     digests: dict[str, str]
     found: dict[str, str]
 
@@ -68,13 +68,15 @@ def _open_in(dfd: Any, rel: str, flags: int) -> int:
             os.close(fd)
 
 
-def _read_file(dfd: Any, rel: str, root: Path, alg: str | None) -> tuple[np.ndarray, str]:
+def _read_file(dfd: Any, rel: str, root: Path, alg: str | None) -> tuple[pa.Buffer, str]:
     """The bytes of one file (read once, into memory) and their digest, hashed while reading."""
     try:
         fd = _open_in(dfd, rel, os.O_RDONLY)
     except FileNotFoundError:
         raise _Vanished(rel) from None
     except OSError as exc:
+        if exc.errno == errno.ESTALE:  # NFS: deleted on the server by a newer save
+            raise _Vanished(rel) from None
         if exc.errno == errno.ELOOP:
             raise ArtifactError(f"{root / rel} is a symlink; an artifact holds only regular files") from None
         if exc.errno in (errno.ENOTDIR, errno.EISDIR):
@@ -86,7 +88,8 @@ def _read_file(dfd: Any, rel: str, root: Path, alg: str | None) -> tuple[np.ndar
         h = hasher(alg, size) if alg is not None else None
         if h is not None and size > _CHUNK:
             pool = ThreadPoolExecutor(max_workers=1)
-        buf = np.empty(size, dtype=np.uint8)
+        # Arrow's pool reuses pages it already has; a fresh numpy array would fault in new ones.
+        buf = pa.allocate_buffer(size)
         view = memoryview(buf)
         pending = None
         pos = 0
@@ -106,12 +109,13 @@ def _read_file(dfd: Any, rel: str, root: Path, alg: str | None) -> tuple[np.ndar
         if pos != size or os.read(fd, 1):
             raise ArtifactError(f"{root / rel} changed size while being read; the artifact is being modified")
     except OSError as exc:
+        if exc.errno == errno.ESTALE:
+            raise _Vanished(rel) from None
         raise ArtifactError(f"{root / rel} cannot be read: {exc}") from exc
     finally:
         if pool is not None:
             pool.shutdown()
         os.close(fd)
-    buf.flags.writeable = False
     return buf, str(h.hexdigest()) if h is not None else ""
 
 
@@ -183,9 +187,9 @@ def read_snapshot(root: Path, parse_manifest: Callable[[bytes, Path], dict[str, 
                         "(an interrupted save, or not saved by mml)"
                     ) from None
                 continue
-            manifest = parse_manifest(raw.tobytes(), root)
+            manifest = parse_manifest(raw.to_pybytes(), root)
             alg = manifest.get("hash", "sha256")
-            files: dict[str, np.ndarray] = {}
+            files: dict[str, pa.Buffer] = {}
             digests: dict[str, str] = {}
             found: dict[str, str] = {}
             try:
