@@ -6,11 +6,13 @@ that are not constructor params (``coef_``, ``mean_``, ``_n_threads``, ...) — 
 in a :class:`~mml.backends.SklearnFitted`. ``apply`` rebuilds the estimator from that data
 (memoised per record) and calls ``transform``, ``predict`` or ``predict_proba``.
 
-Estimators whose fitted state is arrays, numbers, strings and lists of those round-trip:
-PCA, StandardScaler, MinMaxScaler, LinearRegression, Ridge, Lasso, LogisticRegression,
-KMeans and most other flat estimators. Estimators holding nested estimators or other
-objects (pipelines, ensembles of trees, ``ColumnTransformer``) raise a
-:class:`~mml.BackendError` at fit time: they cannot be saved without pickle.
+Estimators whose fitted state is arrays, numbers, strings and lists of those round-trip as
+data: PCA, StandardScaler, MinMaxScaler, LinearRegression, Ridge, Lasso, LogisticRegression,
+KMeans and most other flat estimators. Estimators holding nested estimators or Cython trees
+(random forests, gradient boosting, pipelines of scikit-learn parts) are stored as canonical
+``skops.io`` bytes instead (the ``mml[sklearn]`` extra), which load back building scikit-learn
+and numpy types only (see :mod:`mml.backends._skops`); one holding anything else (a user
+function) is a :class:`~mml.BackendError` at fit time.
 
 >>> import mml, numpy as np
 >>> from mml.models import SklearnModel
@@ -32,9 +34,10 @@ import attrs
 import numpy as np
 
 from mml._fields import readonly_array
+from mml.backends import _skops
 from mml.backends._convert import to_numpy
 from mml.backends._params import SklearnFitted, SklearnParams
-from mml.errors import BackendError, ShapeError
+from mml.errors import ArtifactError, BackendError, ShapeError
 from mml.models._base import AbstractModel, numel
 from mml.models._wrappers import SklearnModel, import_object, plain_data
 from mml.random import Key, seed_int
@@ -113,11 +116,20 @@ def fitted_from_estimator(estimator: Any, path: str, params: dict[str, Any]) -> 
     """
     name = type(estimator).__name__
     skip = set(estimator.get_params(deep=False))
-    attributes = {
-        k: _data_value(k, v, name)
-        for k, v in vars(estimator).items()
-        if k not in skip and not k.startswith("__")
-    }
+    try:
+        attributes = {
+            k: _data_value(k, v, name)
+            for k, v in vars(estimator).items()
+            if k not in skip and not k.startswith("__")
+        }
+    except BackendError as exc:
+        # nested estimators or Cython trees (forests, boosting): the whole estimator as skops
+        # bytes, loaded back with scikit-learn and numpy types only
+        if not _skops.available():
+            raise BackendError(
+                f"{exc}. Install skops (pip install 'mml[sklearn]') to store it safely without pickle"
+            ) from exc
+        attributes = {_skops.SKOPS_KEY: _skops.encode(estimator)}
     return SklearnFitted(estimator=path, params=params, attributes=attributes)
 
 
@@ -140,6 +152,14 @@ def estimator_from_fitted(fitted: SklearnFitted) -> Any:
     [20.0]
     """
     cls = import_object(fitted.estimator, "sklearn estimator")
+    if _skops.SKOPS_KEY in fitted.attributes:
+        est = _skops.decode(fitted.attributes[_skops.SKOPS_KEY], f"the fitted {fitted.estimator}")
+        if type(est) is not cls:
+            raise ArtifactError(
+                f"the fitted state of {fitted.estimator} holds a {type(est).__module__}.{type(est).__name__}; "
+                "the record is inconsistent (was it edited?)"
+            )
+        return est
     est = cls(**plain_data(fitted.params))
     for k, v in fitted.attributes.items():
         setattr(est, k, _writable(v))

@@ -119,8 +119,6 @@ def test_partial_fit_equals_fit_on_all() -> None:
 def test_errors() -> None:
     spec = SklearnModel(estimator="sklearn.ensemble:RandomForestRegressor", params={"n_estimators": 2})
     p = init(spec, (4,), key=K0)
-    with pytest.raises(BackendError, match=r"DecisionTreeRegressor.*cannot be saved safely without pickle"):
-        fit(spec, p, X, Y_REG, key=K0)
     with pytest.raises(BackendError, match="not fitted yet"):
         apply(spec, p, X)
     with pytest.raises(BackendError, match="not trained by gradients"):
@@ -131,3 +129,53 @@ def test_errors() -> None:
     fitted = fit(pca, init(pca, (4,), (2,), key=K0), X, key=K0)
     with pytest.raises(mml.ShapeError, match="set output_shape"):
         apply(pca, fitted, X)
+
+
+@pytest.mark.parametrize(
+    "estimator",
+    [
+        "sklearn.ensemble:RandomForestRegressor",
+        "sklearn.ensemble:GradientBoostingRegressor",
+        "sklearn.ensemble:ExtraTreesRegressor",
+        "sklearn.ensemble:HistGradientBoostingRegressor",
+    ],
+)
+def test_tree_ensembles_save_without_pickle(estimator: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    # issue 11.5: ensembles were refused ("cannot be saved safely without pickle")
+    pytest.importorskip("skops")
+    from sklearn.base import clone
+
+    from mml.backends._skops import SKOPS_KEY
+
+    size = "max_iter" if "Hist" in estimator else "n_estimators"
+    spec = SklearnModel(estimator=estimator, params={size: 3})
+    p = fit(spec, init(spec, (4,), key=K0), X, Y_REG, key=K0)
+    assert set(p.fitted.attributes) == {SKOPS_KEY}
+    assert p == fit(spec, init(spec, (4,), key=K0), X, Y_REG, key=K0)  # same fit, same bytes
+    cls = mml.models._wrappers.import_object(estimator)
+    ref = clone(cls(**{size: 3, "random_state": mml.random.seed_int(K0)})).fit(X, np.ravel(Y_REG))
+    np.testing.assert_array_equal(apply(spec, p, X)[0].ravel(), ref.predict(X))
+    mml.save(p, tmp_path / "forest")
+    back = mml.load(tmp_path / "forest")
+    assert back == p
+    np.testing.assert_array_equal(apply(spec, back, X)[0], apply(spec, p, X)[0])
+
+
+def test_skops_loading_builds_only_sklearn_and_numpy_types() -> None:
+    sio = pytest.importorskip("skops.io")
+    import operator
+
+    from sklearn.linear_model import Ridge
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import FunctionTransformer
+
+    from mml.backends import SklearnFitted, _skops
+    from mml.backends._sklearn import estimator_from_fitted
+
+    pipe = make_pipeline(FunctionTransformer(operator.neg), Ridge()).fit(X, Y_REG)
+    with pytest.raises(BackendError, match=r"outside scikit-learn and numpy \(_operator.neg\)"):
+        _skops.encode(pipe)
+    foreign = np.frombuffer(sio.dumps(pipe), np.uint8)  # as if an artifact had been edited
+    record = SklearnFitted("sklearn.pipeline:Pipeline", {}, {_skops.SKOPS_KEY: foreign})
+    with pytest.raises(mml.ArtifactError, match=r"_operator.neg.*refused"):
+        estimator_from_fitted(record)
