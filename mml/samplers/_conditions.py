@@ -5,11 +5,17 @@ Every metric defines an interval of values *similar* to ``a``:
 
 * ``"absolute"``: ``a - tolerance <= b <= a + tolerance``, distance ``|a - b|``;
 * ``"relative"``: ``a - tolerance*|a| <= b <= a + tolerance*|a|``, distance ``|a - b| / |a|``;
-* ``"equal"``: ``b == a`` (text columns compare as text; ``tolerance`` must be 0).
+* ``"equal"``: ``b == a`` (text columns compare as text; ``tolerance`` must be 0);
+* ``"callable"``: your distance function, named by import path in ``fn``
+  (``similar(0.1, metric="mypkg.metrics:log_ratio")`` sets both): ``fn(a, b)`` takes two
+  broadcastable float64 arrays and returns the non-negative distances ``d`` elementwise;
+  similar means ``d <= tolerance``. Its candidates are no interval, so samplers meet it by
+  rejection (see :class:`~mml.samplers.NSampler`).
 
 ``relation="similar"`` keeps candidates inside the interval, ``"dissimilar"`` those outside.
-Because the valid candidates of an anchor are an interval (or its complement) of the sorted
-column, samplers find them with ``searchsorted``, never pair by pair.
+For the three built-in metrics the valid candidates of an anchor are an interval (or its
+complement) of the sorted column, so samplers find them with ``searchsorted``, never pair by
+pair.
 
 Weights. A kept candidate gets a closeness score ``s`` in ``[0, 1]``: for ``similar``,
 ``s = 1 - d / tolerance`` (``1`` when ``tolerance == 0``); for ``dissimilar``,
@@ -39,7 +45,7 @@ from mml.errors import SamplerError
 __all__ = ["SimilarityCondition", "similar", "dissimilar", "RELATIONS", "METRICS", "WEIGHT_MODES"]
 
 RELATIONS = ("similar", "dissimilar")
-METRICS = ("absolute", "relative", "equal")
+METRICS = ("absolute", "relative", "equal", "callable")
 WEIGHT_MODES = ("binary", "linear", "exponential")
 
 
@@ -51,6 +57,29 @@ def _one_of(options: tuple[str, ...]) -> Any:
             )
 
     return check
+
+
+def _metric_fn(path: str) -> Any:
+    """The distance function a condition names (imported by path; a ConfigError if it is not one)."""
+    from mml.models._wrappers import import_object
+
+    fn = import_object(path, "similarity metric")
+    if not callable(fn) or isinstance(fn, type):
+        raise SamplerError(
+            f"similarity metric {path!r} is not a function; name a function fn(a, b) -> distances"
+        )
+    return fn
+
+
+def _check_fn(instance: Any, attribute: Any, value: str | None) -> None:
+    if value is None:
+        return
+    if not isinstance(value, str) or ":" not in value:
+        raise SamplerError(
+            "SimilarityCondition.fn names a distance function by import path 'package.module:name' "
+            f"(a function object cannot be saved), got {value!r:.200}"
+        )
+    _metric_fn(value)
 
 
 def _non_negative(instance: Any, attribute: Any, value: float) -> None:
@@ -75,8 +104,14 @@ class SimilarityCondition:
     weight_mode: str = attrs.field(default="binary", validator=_one_of(WEIGHT_MODES))
     min_weight: float = attrs.field(default=0.0, converter=float, validator=_non_negative)
     max_weight: float = attrs.field(default=1.0, converter=float, validator=_non_negative)
+    fn: str | None = attrs.field(default=None, validator=_check_fn)
 
     def __attrs_post_init__(self) -> None:
+        if (self.metric == "callable") != (self.fn is not None):
+            raise SamplerError(
+                "a distance function is given as metric='callable' with fn='package.module:name' (or "
+                f"similar(tol, metric='package.module:name')); got metric={self.metric!r}, fn={self.fn!r}"
+            )
         if self.min_weight > self.max_weight:
             raise SamplerError(
                 f"SimilarityCondition min_weight {self.min_weight} is above max_weight {self.max_weight}; swap them"
@@ -96,8 +131,41 @@ class SimilarityCondition:
         """Whether candidates must lie inside the interval."""
         return self.relation == "similar"
 
+    @property
+    def has_interval(self) -> bool:
+        """Whether the similar values form an interval (every metric but ``"callable"``)."""
+        return self.metric != "callable"
+
+    def distance(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """The metric's distances ``d`` between anchor values ``a`` and candidate values ``b``."""
+        if self.metric == "callable":
+            return self._call(a, b)
+        d = np.abs(a - b)
+        if self.metric == "relative":
+            with np.errstate(divide="ignore", invalid="ignore"):
+                d = np.where(d == 0, 0.0, d / np.abs(a))
+        elif self.metric == "equal":
+            d = (d != 0).astype(np.float64)
+        return d
+
+    def _call(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        fn = _metric_fn(str(self.fn))
+        shape = np.broadcast_shapes(np.shape(a), np.shape(b))
+        try:
+            d = np.asarray(fn(a, b), dtype=np.float64)
+        except Exception as exc:
+            raise SamplerError(f"similarity metric {self.fn!r} raised {type(exc).__name__}: {exc}") from exc
+        if d.shape != shape:
+            raise SamplerError(
+                f"similarity metric {self.fn!r} returned shape {d.shape} for inputs broadcasting to {shape}; "
+                "it must compute the distances elementwise (numpy broadcasting)"
+            )
+        if not (np.isfinite(d) & (d >= 0)).all():
+            raise SamplerError(f"similarity metric {self.fn!r} returned negative or non-finite distances")
+        return d
+
     def interval(self, a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """``(low, high)`` values similar to each anchor value (inclusive)."""
+        """``(low, high)`` values similar to each anchor value (inclusive; built-in metrics only)."""
         if self.metric == "absolute":
             return a - self.tolerance, a + self.tolerance
         if self.metric == "relative":
@@ -107,18 +175,16 @@ class SimilarityCondition:
 
     def holds(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         """Whether each candidate value ``b`` meets the condition for anchor value ``a``."""
-        lo, hi = self.interval(a)
-        inside = (b >= lo) & (b <= hi)
+        if self.metric == "callable":
+            inside = self._call(a, b) <= self.tolerance
+        else:
+            lo, hi = self.interval(a)
+            inside = (b >= lo) & (b <= hi)
         return inside if self.similar else ~inside
 
     def score(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         """Closeness ``s`` in ``[0, 1]`` (meaningful where :meth:`holds`)."""
-        d = np.abs(a - b)
-        if self.metric == "relative":
-            with np.errstate(divide="ignore", invalid="ignore"):
-                d = np.where(d == 0, 0.0, d / np.abs(a))
-        elif self.metric == "equal":
-            d = (d != 0).astype(np.float64)
+        d = self.distance(a, b)
         tol = self.tolerance
         if tol == 0:
             return np.ones_like(d, dtype=np.float64)
@@ -148,12 +214,15 @@ def similar(
     min_weight: float = 0.0,
     max_weight: float = 1.0,
 ) -> SimilarityCondition:
-    """A ``relation="similar"`` condition (``metric="equal"`` for exact matches).
+    """A ``relation="similar"`` condition (``metric="equal"`` for exact matches; an import path
+    ``"package.module:name"`` for your own distance function).
 
     >>> similar(0.05).relation
     'similar'
+    >>> similar(0.5, metric="numpy:logaddexp").fn
+    'numpy:logaddexp'
     """
-    return SimilarityCondition("similar", tolerance, metric, weight_mode, min_weight, max_weight)
+    return _condition("similar", tolerance, metric, weight_mode, min_weight, max_weight)
 
 
 def dissimilar(
@@ -169,4 +238,13 @@ def dissimilar(
     >>> dissimilar(metric="equal").holds(np.array([1.0]), np.array([1.0])).tolist()
     [False]
     """
-    return SimilarityCondition("dissimilar", tolerance, metric, weight_mode, min_weight, max_weight)
+    return _condition("dissimilar", tolerance, metric, weight_mode, min_weight, max_weight)
+
+
+def _condition(
+    relation: str, tolerance: float, metric: str, weight_mode: str, min_weight: float, max_weight: float
+) -> SimilarityCondition:
+    fn = None
+    if isinstance(metric, str) and ":" in metric:
+        metric, fn = "callable", metric
+    return SimilarityCondition(relation, tolerance, metric, weight_mode, min_weight, max_weight, fn)

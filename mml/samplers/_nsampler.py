@@ -78,15 +78,27 @@ def _optional_column(instance: Any, attribute: Any, value: str | None) -> None:
 class _RoleIndex:
     """Epoch-independent search structure of one role (from its primary condition)."""
 
-    __slots__ = ("conditions", "count", "hi", "lo", "order", "pos_self", "primary", "similar")
+    __slots__ = ("conditions", "count", "exact", "hi", "lo", "order", "pos_self", "primary", "similar")
 
     def __init__(self, conditions: tuple[tuple[str, SimilarityCondition], ...], data: PreparedData) -> None:
         self.conditions = conditions
+        n = len(data)
         # The primary condition defines an interval of the sorted column: prefer a "similar" one.
-        self.primary = next((c for c in conditions if c[1].similar), conditions[0])
+        # Callable metrics define no interval: with only those, every other sample is a candidate.
+        ranged = [c for c in conditions if c[1].has_interval]
+        self.primary = next((c for c in ranged if c[1].similar), ranged[0]) if ranged else None
+        # one condition whose interval is exact: a uniform draw from it needs no rejection
+        self.exact = len(conditions) == 1 and self.primary is not None
+        if self.primary is None:
+            self.order = np.arange(n, dtype=np.int64)
+            self.pos_self = self.order
+            self.lo = np.zeros(n, np.int64)
+            self.hi = np.full(n, n, np.int64)
+            self.similar = True
+            self.count = np.full(n, max(n - 1, 0), np.int64)
+            return
         column, cond = self.primary
         values = data.columns[column]
-        n = values.shape[0]
         self.order = np.argsort(values, kind="stable")
         self.pos_self = np.empty(n, np.int64)
         self.pos_self[self.order] = np.arange(n)
@@ -111,7 +123,10 @@ class NSampler(AbstractSampler):
       valid candidates an interval of the sorted column (or its complement): they are found
       for all anchors at once with ``searchsorted`` and drawn uniformly, exactly.
     * Further conditions of the role are met by rejection: ``max_tries`` draws per anchor
-      (vectorised over all anchors), the first that meets every condition is kept.
+      (vectorised over all anchors), the first that meets every condition is kept. A
+      condition with a callable metric (``metric="callable"``, ``fn=...``) is never primary:
+      it is always met by rejection, and a role with only such conditions draws among all
+      other samples.
     * ``choose_best_only``: instead of a uniform draw, the candidate with the highest
       closeness score (product of the conditions' scores) among the draws and the primary
       column's nearest (``similar``) or farthest (``dissimilar``) neighbours.
@@ -216,7 +231,7 @@ class NSampler(AbstractSampler):
         fewest = counts.min(axis=0)
         if not self.allow_fallback:
             for role, ix in index.items():
-                if not (ix.count > 0).any():
+                if not (ix.count > 0).any() and ix.primary is not None:
                     column, cond = ix.primary
                     raise SamplerError(
                         f"no anchor of {data.label!r} has a valid {role!r} candidate: no sample is "
@@ -269,8 +284,7 @@ class NSampler(AbstractSampler):
         has more than ``j`` candidates (the draw is then uniform over the others).
         """
         n = len(data)
-        single = len(ix.conditions) == 1 and not self.choose_best_only
-        tries = 1 if single else self.max_tries
+        tries = 1 if ix.exact and not self.choose_best_only else self.max_tries
         cnt = ix.count[a][:, None]
         lo, hi, me = ix.lo[a][:, None], ix.hi[a][:, None], ix.pos_self[a][:, None]
         u = rng.random((a.shape[0], tries))
