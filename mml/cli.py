@@ -3,6 +3,7 @@
 ``mml run CONFIG``      train and evaluate an experiment described by a YAML/TOML/JSON file
 ``mml replay RUN_DIR``  run a saved run again from its initial state (``--verify``: bit-identical?)
 ``mml inspect PATH``    summarise any saved artifact (never executes code from it)
+``mml predict ARTIFACT INPUT -o OUTPUT``  predictions of a saved Predictor for a Parquet/CSV file
 ``mml demo-data OUT``   write the bundled battery demo FeatureSet as an artifact
 ``mml --version``
 """
@@ -105,6 +106,10 @@ def run_config_file(config: str, *, out: str | None, quiet: bool, overrides: lis
     mml.save(experiment, out_dir / "experiment")
     mml.save(state, out_dir / "initial_state")
     mml.save(final, out_dir / "final_state")
+    try:
+        mml.save(mml.export(experiment, final), out_dir / "predictor")
+    except mml.MMLError as exc:  # a run whose graph cannot predict (e.g. no head reads features)
+        console.print(f"no predictor saved: {exc}", highlight=False)
     history.to_pandas().to_csv(out_dir / "history.csv", index=False)
     _write_summary(out_dir, cfg, history, experiment)
     status = "completed (stopped early by a callback)" if history.status == "stopped" else history.status
@@ -211,6 +216,26 @@ def replay_run(run_dir: str, *, verify: bool) -> int:
 
 def _cmd_replay(args: argparse.Namespace) -> int:
     return replay_run(args.run_dir, verify=args.verify)
+
+
+def _cmd_predict(args: argparse.Namespace) -> int:
+    import mml
+    from mml.inference import Predictor
+    from mml.inference._files import predict_file
+
+    predictor = mml.load(args.artifact, Predictor)
+    rows = predict_file(
+        predictor,
+        args.input,
+        args.output,
+        batch_size=args.batch_size,
+        group_by=args.group_by,
+        sort_by=args.sort_by,
+        keep=args.keep,
+        proba=args.proba,
+    )
+    print(f"wrote {rows} predictions to {args.output}")
+    return 0
 
 
 def _cmd_run(args: argparse.Namespace) -> int:

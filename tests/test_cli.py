@@ -109,3 +109,90 @@ def test_json_and_toml_configs_load_the_same(tmp_path):
     (tmp_path / "bad.yaml").write_text("a: [1, 2")
     with pytest.raises(mml.ConfigError, match="cannot be parsed"):
         load_config(tmp_path / "bad.yaml")
+
+
+def test_run_writes_a_predictor_and_predict_writes_parquet_and_csv(tmp_path, capsys):
+    import numpy as np
+    import pyarrow.csv as pcsv
+    import pyarrow.parquet as pq
+
+    assert _run(tmp_path) == 0
+    run = tmp_path / "run"
+    predictor = mml.load(run / "predictor")
+    exp = mml.load(run / "experiment")
+    history_test = mml.load(run / "final_state")  # the run's final state: predictions come from it
+    fs = exp.featuresets["battery"]
+    rows = fs.split_indices["test"]
+    new = fs.undo_all_transforms()
+    sub = mml.FeatureSet(label="battery", table=new.table.take(rows))
+    sub.to_parquet(tmp_path / "new.parquet")
+    expected = mml.export(exp, history_test).predict(sub)
+    assert (
+        main(
+            [
+                "predict",
+                str(run / "predictor"),
+                str(tmp_path / "new.parquet"),
+                "-o",
+                str(tmp_path / "p.parquet"),
+            ]
+        )
+        == 0
+    )
+    assert f"wrote {len(rows)} predictions" in capsys.readouterr().out
+    out = pq.read_table(tmp_path / "p.parquet")
+    assert out.column_names[-1] == "mlp" and "sample_uuids" in out.column_names
+    assert np.array_equal(out.column("mlp").to_numpy(), expected.ravel())
+    assert out.column("sample_uuids").to_pylist() == sub.uuid_strings()
+    assert predictor.outputs[0].inverse  # raw SOH units
+    # CSV out, with only the id columns asked for
+    assert (
+        main(
+            [
+                "predict",
+                str(run / "predictor"),
+                str(tmp_path / "new.parquet"),
+                "-o",
+                str(tmp_path / "p.csv"),
+                "--keep",
+                "tags.cell_id.raw",
+            ]
+        )
+        == 0
+    )
+    csv = pcsv.read_csv(tmp_path / "p.csv")
+    assert csv.column_names == ["tags.cell_id.raw", "sample_uuids", "mlp"]
+    assert np.allclose(csv.column("mlp").to_numpy(), expected.ravel(), rtol=1e-6)
+
+
+def test_predict_errors_name_the_problem(tmp_path, capsys):
+    assert _run(tmp_path) == 0
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.table({"other": [1.0]}), tmp_path / "bad.parquet")
+    code = main(
+        [
+            "predict",
+            str(tmp_path / "run" / "predictor"),
+            str(tmp_path / "bad.parquet"),
+            "-o",
+            str(tmp_path / "o.parquet"),
+        ]
+    )
+    err = capsys.readouterr().err
+    assert code == 2 and "'voltage'" in err and "other" in err
+    assert not (tmp_path / "o.parquet").exists()
+    assert (
+        main(
+            [
+                "predict",
+                str(tmp_path / "run" / "experiment"),
+                str(tmp_path / "bad.parquet"),
+                "-o",
+                "x.parquet",
+            ]
+        )
+        == 2
+    )
+    assert "not a Predictor" in capsys.readouterr().err

@@ -52,9 +52,10 @@ def init(experiment: Experiment, key: Key | int) -> TrainState:
     phase first needs them.
     """
     from mml.graph import build
+    from mml.training._classes import with_class_widths
 
     key = as_key(key)
-    gstate = build(experiment.graph, experiment.featuresets, fold_in(key, "init"))
+    gstate = build(with_class_widths(experiment), experiment.featuresets, fold_in(key, "init"))
     return TrainState(graph=gstate, key=key)
 
 

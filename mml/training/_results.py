@@ -189,6 +189,30 @@ class EvalResult:
 
         return plot_eval(self, path, node=node)
 
+    def metrics(self, names: Sequence[str], node: str | None = None) -> dict[str, float]:
+        """Metrics by name (``mml.callbacks.METRICS``) of a node's outputs against its targets.
+
+        ``node`` may be left out when one node has targets.
+
+        >>> r = EvalResult("test", {}, {"clf": np.array([[2.0, 0.0], [0.0, 1.0]])}, {"clf": np.array([[0], [0]])})
+        >>> r.metrics(["accuracy", "recall"])
+        {'accuracy': 0.5, 'recall': 0.0}
+        """
+        from mml.callbacks import compute_metrics
+
+        with_targets = [n for n in self.outputs if n in self.targets]
+        if node is None:
+            if len(with_targets) != 1:
+                raise TrainingError(
+                    f"name the node: the nodes with targets are {', '.join(with_targets) or '(none)'}"
+                )
+            node = with_targets[0]
+        if node not in with_targets:
+            raise TrainingError(
+                f"node {node!r} has no outputs with targets in {self.phase!r}; nodes: {', '.join(with_targets)}"
+            )
+        return compute_metrics(tuple(names), self.outputs[node], self.targets[node])
+
 
 @attrs.frozen(eq=False)
 class PhaseResult:

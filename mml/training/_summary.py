@@ -61,7 +61,7 @@ def _drop_single_totals(values: dict[str, float], terms: set[str]) -> dict[str, 
 
 def summary_rows(history: Any, experiment: Any = None) -> list[tuple[str, str, str, float]]:
     """The run's final metrics, one ``(phase, metric, units, value)`` row each (see the module doc)."""
-    from mml.callbacks import regression_metrics
+    from mml.callbacks import classification_metrics, regression_metrics
 
     unit = "scaled" if targets_scaled(experiment) else "raw"
     out: list[tuple[str, str, str, float]] = []
@@ -76,7 +76,13 @@ def summary_rows(history: Any, experiment: Any = None) -> list[tuple[str, str, s
             for node in sorted(ev.outputs) if ev is not None else ():
                 y = np.asarray(ev.targets.get(node)) if node in ev.targets else None
                 p = np.asarray(ev.outputs[node])
-                if y is None or y.shape != p.shape or p.dtype.kind != "f":
+                if y is None:
+                    continue
+                if _is_classification(y, p):
+                    for name, v in classification_metrics(y, p, _CLASSIFICATION_ROWS).items():
+                        out.append((phase, f"{node} {name}", "", v))
+                    continue
+                if y.shape != p.shape or p.dtype.kind != "f":
                     continue
                 m = regression_metrics(y, p)
                 u = "raw" if _inverted(experiment, phase) else unit
@@ -100,6 +106,21 @@ def summary_rows(history: Any, experiment: Any = None) -> list[tuple[str, str, s
             out.append((phase, "returned epoch (best)", "", float(best)))
         out.append((phase, "epochs run", "", float(len(trained) or len(set(epochs.epoch.tolist())))))
     return out
+
+
+#: the classification metrics of an eval phase's table
+_CLASSIFICATION_ROWS = ("accuracy", "balanced_accuracy", "f1", "log_loss")
+
+
+def _is_classification(y: np.ndarray, p: np.ndarray) -> bool:
+    """Integer class ids against one score per class."""
+    return (
+        y.dtype.kind in "iu"
+        and y.reshape(len(y), -1).shape[1] == 1
+        and p.ndim == 2
+        and p.shape[1] > 1
+        and len(y) == len(p)
+    )
 
 
 def _inverted(experiment: Any, phase_label: str) -> bool:
