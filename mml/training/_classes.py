@@ -2,9 +2,9 @@
 
 A node trained with ``cross_entropy`` against integer class ids in a scalar target key outputs
 one score per class. When its model leaves ``output_shape`` to the data (``None``), the width is
-``n_classes = max(class id) + 1`` over the FeatureSet's rows; a declared ``output_shape`` too
-narrow for the class ids, negative or non-integral class ids are a :class:`~mml.ConfigError`
-when the run's first state is built — before any training step.
+``n_classes = max(class id) + 1`` over the FeatureSet's rows, when the run's first state is built.
+A declared ``output_shape`` is kept; it, and targets that are not class ids, are checked when a
+phase starts (``mml.training._class_ids``), before its first step.
 
 >>> import mml, numpy as np
 >>> from mml.graph import FeatureSetRef, ModelGraph, ModelNode
@@ -26,7 +26,6 @@ from typing import Any
 import attrs
 import numpy as np
 
-from mml.errors import ConfigError
 from mml.graph import FeatureSetRef, ModelGraph, ModelNode
 from mml.graph._refs import resolve_keys
 from mml.training._phases import iter_phases
@@ -48,22 +47,16 @@ def _source_ref(graph: ModelGraph, label: str) -> FeatureSetRef | None:
     return None
 
 
-def _n_classes(fs: Any, key: str, node: str) -> int:
+def _n_classes(fs: Any, key: str) -> int | None:
+    """``max(id) + 1`` over the non-negative class ids, ``None`` when the targets are not class ids."""
     ids = fs.column_array("targets", key, "raw")
-    where = f"cross_entropy on node {node!r} reads targets key {key!r} of FeatureSet {fs.label!r}"
     if ids.dtype.kind == "f":
         if not np.all(np.isfinite(ids)) or not np.all(ids == np.round(ids)):
-            raise ConfigError(
-                f"{where}, which holds non-integral values; cross_entropy needs class ids 0..n_classes-1 "
-                "(encode the classes, e.g. with pandas.factorize)"
-            )
+            return None
     elif ids.dtype.kind not in "iub":
-        raise ConfigError(f"{where}, which has dtype {ids.dtype}; encode the classes as ids 0..n_classes-1")
-    if ids.size and ids.min() < 0:
-        raise ConfigError(
-            f"{where}, which holds the negative class id {int(ids.min())}; use ids 0..n_classes-1"
-        )
-    return int(ids.max()) + 1 if ids.size else 0
+        return None
+    valid = ids[ids >= 0]  # negative ids are ignored (masked) samples, checked with the other ids per phase
+    return int(valid.max()) + 1 if valid.size else None
 
 
 def class_widths(experiment: Any) -> dict[str, tuple[int, ...]]:
@@ -82,16 +75,12 @@ def class_widths(experiment: Any) -> dict[str, tuple[int, ...]]:
             keys = resolve_keys(ref, fs, "targets")
             if len(keys) != 1 or fs.key_shape("targets", keys[0]) != ():
                 continue  # one-hot or several target keys: the target shape is the width
-            n_classes = _n_classes(fs, keys[0], applied.node)
             declared = getattr(node.model, "output_shape", None)
-            if declared is None and "output_shape" in attrs.fields_dict(type(node.model)):
+            if declared is not None or "output_shape" not in attrs.fields_dict(type(node.model)):
+                continue  # a declared width is checked against the ids when a phase starts
+            n_classes = _n_classes(fs, keys[0])
+            if n_classes is not None:
                 out[applied.node] = (n_classes,)
-            elif declared is not None and int(np.prod(declared)) < n_classes:
-                raise ConfigError(
-                    f"node {applied.node!r} outputs {declared} scores but is trained with cross_entropy on targets "
-                    f"{keys[0]!r}, whose class ids go up to {n_classes - 1}: set output_shape=({n_classes},) "
-                    "(n_classes) or leave output_shape out to infer it"
-                )
     return out
 
 
