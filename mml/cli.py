@@ -274,6 +274,18 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--plot", default=None, metavar="PNG", help="also draw one curve per run")
     c.add_argument("--metric", default="val_loss", help="the epoch-level metric --plot draws")
     c.set_defaults(func=_cmd_compare)
+    pr = sub.add_parser("predict", help="predict with a saved Predictor (mml run writes RUN_DIR/predictor)")
+    pr.add_argument("artifact", help="a Predictor artifact (mml.save(mml.export(...)) or RUN_DIR/predictor)")
+    pr.add_argument("input", help="a Parquet or CSV file of new raw data, columns named by key")
+    pr.add_argument("-o", "--output", required=True, help="where to write the predictions (.parquet or .csv)")
+    pr.add_argument("--batch-size", type=int, default=None, help="rows per batch (bounds memory)")
+    pr.add_argument(
+        "--group-by", default=None, help="long form: rows sharing this column's value form a sample"
+    )
+    pr.add_argument("--sort-by", default=None, help="long form: order of the rows within a sample")
+    pr.add_argument("--keep", action="append", default=None, metavar="COLUMN", help="id column to copy over")
+    pr.add_argument("--proba", action="store_true", help="class probabilities of classification heads")
+    pr.set_defaults(func=_cmd_predict)
     d = sub.add_parser("demo-data", help="write the bundled battery demo FeatureSet as an artifact")
     d.add_argument("out")
     d.add_argument("--n-samples", type=int, default=1000)
