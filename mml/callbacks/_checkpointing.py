@@ -55,7 +55,7 @@ class Checkpointing(AbstractCallback):
 
     ``mode="memory"`` keeps the graph states in the callback's state (free: tensors are
     never changed in place); ``mode="disk"`` writes the whole ``TrainState`` with
-    :func:`mml.save` (atomic: temporary directory then rename) to
+    :func:`mml.save` (atomic: a staging directory swapped into place) to
     ``directory/<phase>-<on>-<n>`` and deletes older ones beyond ``keep``. Writing is the
     one effect of this callback; it never changes the numbers.
     """

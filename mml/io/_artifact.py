@@ -26,6 +26,7 @@ True
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import json
 import os
@@ -75,59 +76,64 @@ def _is_tf(x: Any) -> bool:
     return type(x).__module__.startswith(("tensorflow", "keras")) and hasattr(x, "numpy")
 
 
+# The walks are module functions, not closures: a closure that calls itself is a reference
+# cycle, and it would keep the tables it saw (80 MB per million rows) alive until the garbage
+# collector ran.
+
+
+def _leaves_out(x: Any, path: str, arrays: dict[str, np.ndarray], tables: dict[str, pa.Table]) -> Any:
+    walk = functools.partial(_leaves_out, arrays=arrays, tables=tables)
+    if x is None or isinstance(x, (bool, int, float, str)):
+        return x
+    if isinstance(x, dict):
+        out = {}
+        for k, v in x.items():
+            if not isinstance(k, str):
+                raise ArtifactError(f"cannot save a mapping with non-string key {k!r} at {path}")
+            out[k] = walk(v, f"{path}.{k}")
+        return out
+    if isinstance(x, (list, tuple)):
+        return [walk(v, f"{path}[{i}]") for i, v in enumerate(x)]
+    if isinstance(x, np.generic):
+        return x.item()
+    if isinstance(x, pa.Table):
+        name = f"t{len(tables)}"
+        tables[name] = x
+        return {"$table": name}
+    framework = None
+    if _is_torch(x):
+        framework = "torch"
+        x = x.detach().cpu().numpy()
+    elif _is_tf(x):
+        framework = "tensorflow"
+        x = np.asarray(x.numpy())
+    if isinstance(x, np.ndarray):
+        if x.dtype.kind in "SV":  # fixed-width bytes (e.g. UUIDs): stored as uint8 rows
+            name = f"a{len(arrays)}"
+            width = x.dtype.itemsize
+            arrays[name] = np.ascontiguousarray(x).view(np.uint8).reshape(*x.shape, width)
+            return {"$array": name, "bytes": width, "dtype": x.dtype.str}
+        if x.dtype.kind in "OU":
+            return {"$strings": x.astype(str).tolist(), "shape": list(x.shape)}
+        if x.dtype.kind not in "biuf" and x.dtype != np.bool_:
+            raise ArtifactError(f"cannot save an array of dtype {x.dtype} at {path}")
+        name = f"a{len(arrays)}"
+        arrays[name] = np.ascontiguousarray(x).reshape(x.shape)
+        ref: dict[str, Any] = {"$array": name}
+        if framework:
+            ref["framework"] = framework
+        return ref
+    raise ArtifactError(
+        f"cannot save an object of type {type(x).__module__}.{type(x).__qualname__} at {path}; "
+        "only attrs values, arrays, tables, tensors and plain data can be saved"
+    )
+
+
 def to_document(obj: Any) -> tuple[dict[str, Any], dict[str, np.ndarray], dict[str, pa.Table]]:
     """Split an mml value into a JSON-able document, its arrays and its tables."""
     arrays: dict[str, np.ndarray] = {}
     tables: dict[str, pa.Table] = {}
-
-    def walk(x: Any, path: str) -> Any:
-        if x is None or isinstance(x, (bool, int, float, str)):
-            return x
-        if isinstance(x, dict):
-            out = {}
-            for k, v in x.items():
-                if not isinstance(k, str):
-                    raise ArtifactError(f"cannot save a mapping with non-string key {k!r} at {path}")
-                out[k] = walk(v, f"{path}.{k}")
-            return out
-        if isinstance(x, (list, tuple)):
-            return [walk(v, f"{path}[{i}]") for i, v in enumerate(x)]
-        if isinstance(x, np.generic):
-            return x.item()
-        if isinstance(x, pa.Table):
-            name = f"t{len(tables)}"
-            tables[name] = x
-            return {"$table": name}
-        framework = None
-        if _is_torch(x):
-            framework = "torch"
-            x = x.detach().cpu().numpy()
-        elif _is_tf(x):
-            framework = "tensorflow"
-            x = np.asarray(x.numpy())
-        if isinstance(x, np.ndarray):
-            if x.dtype.kind in "SV":  # fixed-width bytes (e.g. UUIDs): stored as uint8 rows
-                name = f"a{len(arrays)}"
-                width = x.dtype.itemsize
-                arrays[name] = np.ascontiguousarray(x).view(np.uint8).reshape(*x.shape, width)
-                return {"$array": name, "bytes": width, "dtype": x.dtype.str}
-            if x.dtype.kind in "OU":
-                return {"$strings": x.astype(str).tolist(), "shape": list(x.shape)}
-            if x.dtype.kind not in "biuf" and x.dtype != np.bool_:
-                raise ArtifactError(f"cannot save an array of dtype {x.dtype} at {path}")
-            name = f"a{len(arrays)}"
-            arrays[name] = np.ascontiguousarray(x).reshape(x.shape)
-            ref: dict[str, Any] = {"$array": name}
-            if framework:
-                ref["framework"] = framework
-            return ref
-        raise ArtifactError(
-            f"cannot save an object of type {type(x).__module__}.{type(x).__qualname__} at {path}; "
-            "only attrs values, arrays, tables, tensors and plain data can be saved"
-        )
-
-    doc = walk(unstructure(obj), "$")
-    del walk  # the recursive closure is a reference cycle holding the tables; free them now
+    doc = _leaves_out(unstructure(obj), "$", arrays, tables)
     return doc, arrays, tables
 
 
@@ -138,42 +144,39 @@ def _torch_available() -> bool:
         return False
 
 
+def _leaves_in(x: Any, arrays: dict[str, np.ndarray], tables: dict[str, pa.Table]) -> Any:
+    walk = functools.partial(_leaves_in, arrays=arrays, tables=tables)
+    if isinstance(x, dict):
+        if "$array" in x:
+            name = x["$array"]
+            if name not in arrays:
+                raise ArtifactError(f"the document refers to array {name!r} which is not in {_ARRAYS}")
+            arr = arrays[name]
+            if "bytes" in x:
+                return arr.reshape(*arr.shape[:-1], -1).view(np.dtype(x.get("dtype", f"S{x['bytes']}")))[
+                    ..., 0
+                ]
+            if x.get("framework") == "torch" and _torch_available():
+                import torch
+
+                return torch.from_numpy(np.array(arr, copy=True))
+            return arr
+        if "$table" in x:
+            name = x["$table"]
+            if name not in tables:
+                raise ArtifactError(f"the document refers to table {name!r} which is missing")
+            return tables[name]
+        if "$strings" in x:
+            return np.asarray(x["$strings"], dtype=str).reshape(x["shape"])
+        return {k: walk(v) for k, v in x.items()}
+    if isinstance(x, list):
+        return [walk(v) for v in x]
+    return x
+
+
 def from_document(doc: Any, arrays: dict[str, np.ndarray], tables: dict[str, pa.Table], cls: Any) -> Any:
     """Inverse of :func:`to_document`."""
-
-    def walk(x: Any) -> Any:
-        if isinstance(x, dict):
-            if "$array" in x:
-                name = x["$array"]
-                if name not in arrays:
-                    raise ArtifactError(f"the document refers to array {name!r} which is not in {_ARRAYS}")
-                arr = arrays[name]
-                if "bytes" in x:
-                    return arr.reshape(*arr.shape[:-1], -1).view(np.dtype(x.get("dtype", f"S{x['bytes']}")))[
-                        ..., 0
-                    ]
-                if x.get("framework") == "torch" and _torch_available():
-                    import torch
-
-                    return torch.from_numpy(np.array(arr, copy=True))
-                return arr
-            if "$table" in x:
-                name = x["$table"]
-                if name not in tables:
-                    raise ArtifactError(f"the document refers to table {name!r} which is missing")
-                return tables[name]
-            if "$strings" in x:
-                return np.asarray(x["$strings"], dtype=str).reshape(x["shape"])
-            return {k: walk(v) for k, v in x.items()}
-        if isinstance(x, list):
-            return [walk(v) for v in x]
-        return x
-
-    try:
-        return structure(walk(doc), cls)
-    finally:
-        del walk  # the recursive closure is a reference cycle: without this, the loaded tables
-        # (80 MB per million rows) would wait for the garbage collector
+    return structure(_leaves_in(doc, arrays, tables), cls)
 
 
 def roundtrip(obj: Any) -> Any:
@@ -220,8 +223,13 @@ def _check_replaceable(target: Path, overwrite: bool) -> None:
     if not overwrite:
         raise ArtifactError(f"{target} exists; pass overwrite=True or choose another path")
     if target.is_dir() and not target.is_symlink():
-        if (target / "manifest.json").is_file() or not any(target.iterdir()):
+        try:
+            if (target / "manifest.json").is_file() or not any(target.iterdir()):
+                return
+        except FileNotFoundError:  # replaced by a concurrent save just now: nothing to protect
             return
+        except OSError as exc:
+            raise ArtifactError(f"cannot check what is at {target} before replacing it: {exc}") from exc
         raise ArtifactError(
             f"{target} is a directory that is not an mml artifact (it has no manifest.json); "
             "mml.save replaces only artifacts — choose another path or remove it yourself"

@@ -124,8 +124,10 @@ def _walk(dfd: Any, prefix: str, out: dict[str, str], depth: int = 0) -> None:
         raise ArtifactError(f"the artifact nests directories deeper than 32 at {prefix!r}")
     try:
         entries = list(os.scandir(dfd))
-    except FileNotFoundError:
-        raise _Vanished(prefix) from None
+    except OSError as exc:
+        if exc.errno in (errno.ENOENT, errno.ESTALE):
+            raise _Vanished(prefix) from None
+        raise ArtifactError(f"the artifact directory {prefix or '.'!r} cannot be listed: {exc}") from exc
     for e in entries:
         rel = f"{prefix}{e.name}"
         if e.is_symlink():
@@ -135,8 +137,10 @@ def _walk(dfd: Any, prefix: str, out: dict[str, str], depth: int = 0) -> None:
             if _DIR_FD:
                 try:
                     sub = os.open(e.name, _O_DIR | _O_NOFOLLOW, dir_fd=dfd)
-                except FileNotFoundError:
-                    raise _Vanished(rel) from None
+                except OSError as exc:
+                    if exc.errno in (errno.ENOENT, errno.ESTALE):
+                        raise _Vanished(rel) from None
+                    raise ArtifactError(f"the artifact directory {rel!r} cannot be opened: {exc}") from exc
                 try:
                     _walk(sub, f"{rel}/", out, depth + 1)
                 finally:
