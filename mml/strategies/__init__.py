@@ -25,6 +25,7 @@ from mml.strategies._distributions import (
     LogUniform as LogUniform,
     Uniform as Uniform,
 )
+from mml.strategies._ensemble import EnsembleResult as EnsembleResult, ensemble as ensemble
 from mml.strategies._executors import (
     AbstractExecutor as AbstractExecutor,
     LocalExecutor as LocalExecutor,
@@ -54,17 +55,25 @@ from mml.strategies._sweep import (
     random_trials as random_trials,
     sweep as sweep,
 )
+from mml.strategies._vectorized import (
+    NotVectorizedWarning as NotVectorizedWarning,
+    VectorizedExecutor as VectorizedExecutor,
+    run_vectorized as run_vectorized,
+)
+from mml.strategies._vectorized_check import vectorize_problem as vectorize_problem
 
 __all__ = [
     "AbstractDistribution",
     "AbstractExecutor",
     "CVResult",
+    "EnsembleResult",
     "Choice",
     "FoldResult",
     "IntUniform",
     "Job",
     "LocalExecutor",
     "LogUniform",
+    "NotVectorizedWarning",
     "Predictions",
     "ProcessExecutor",
     "RayExecutor",
@@ -72,8 +81,10 @@ __all__ = [
     "SweepResult",
     "Trial",
     "Uniform",
+    "VectorizedExecutor",
     "apply_params",
     "cross_validate",
+    "ensemble",
     "failed_outcome",
     "fold_featureset",
     "get_path",
@@ -88,7 +99,9 @@ __all__ = [
     "run_job_bytes",
     "run_job_guarded",
     "run_job_path",
+    "run_vectorized",
     "set_path",
     "sweep",
     "unpack_value",
+    "vectorize_problem",
 ]

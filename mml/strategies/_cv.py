@@ -31,6 +31,7 @@ from mml.splitters import KFoldSplitter
 from mml.strategies._executors import AbstractExecutor, resolve_executor
 from mml.strategies._jobs import Job, RunOutcome, prediction_metrics
 from mml.strategies._predictions import Predictions, uuid_bytes
+from mml.strategies._vectorized import VectorizedExecutor
 from mml.training import EvalPhase, Experiment, History, TrainState
 
 __all__ = ["cross_validate", "CVResult", "FoldResult", "fold_featureset", "pool_predictions"]
@@ -277,6 +278,7 @@ def cross_validate(
     executor: AbstractExecutor | None = None,
     keep_states: bool = False,
     pooled_eval: str | Sequence[str] | None = None,
+    vectorize: bool = False,
 ) -> CVResult:
     """Run ``experiment`` once per fold of ``splitter`` over FeatureSet ``featureset``.
 
@@ -288,6 +290,10 @@ def cross_validate(
       (:func:`fold_featureset`), so no statistics of the validation fold leak.
     * Fold ``i`` runs from ``mml.init(exp_i, fold_in(key, i))`` through ``executor``
       (default :class:`LocalExecutor`). Same key, same result, on every executor.
+    * ``vectorize=True`` trains the folds together, K models in one stacked step
+      (:class:`~mml.strategies.VectorizedExecutor`, falling back to ``executor`` with a
+      :class:`~mml.strategies.NotVectorizedWarning` where the experiment cannot be stacked);
+      the results equal the sequential ones to float tolerance.
     * The EvalPhases on ``val_split`` (or the ``pooled_eval`` labels) are pooled into
       :attr:`CVResult.pooled`. Use ``EvalPhase(..., inverse_transform=True)`` to pool in raw
       units when targets are scaled (each fold's scaler differs).
@@ -307,6 +313,8 @@ def cross_validate(
         raise SplitError(f"train_split and val_split must differ, both are {train_split!r}")
     key = as_key(key)
     run_with = resolve_executor(executor)
+    if vectorize:
+        run_with = VectorizedExecutor(fallback=run_with)
     fs = experiment.featuresets[featureset]
     view = fs.view() if on is None else fs[on]
     pooled_labels = _pooled_phases(experiment, featureset, val_split, pooled_eval)

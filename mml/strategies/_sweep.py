@@ -32,6 +32,7 @@ from mml.strategies._distributions import as_distribution
 from mml.strategies._executors import AbstractExecutor, resolve_executor
 from mml.strategies._jobs import Job, RunOutcome
 from mml.strategies._paths import parse_path, set_path
+from mml.strategies._vectorized import VectorizedExecutor
 from mml.training import Experiment
 
 __all__ = ["sweep", "SweepResult", "Trial", "grid_trials", "random_trials", "apply_params"]
@@ -216,6 +217,7 @@ def sweep(
     n_trials: int | None = None,
     shared_key: bool = True,
     keep_states: bool = False,
+    vectorize: bool = False,
 ) -> SweepResult:
     """Run ``experiment`` once per point of ``grid`` (or ``n_trials`` random draws from it).
 
@@ -226,6 +228,10 @@ def sweep(
     every trial starts from ``mml.init(exp_t, key)`` — the same initialisation, so trials
     differ only by their hyperparameters; otherwise trial ``t`` uses ``fold_in(key, t)``.
     ``experiment`` is not changed; same key, same result, on every executor.
+    ``vectorize=True`` trains the trials together in one stacked step when they differ only in
+    shape-preserving values (learning rate, weight decay, dropout, loss weights, epochs; see
+    :class:`~mml.strategies.VectorizedExecutor`), else runs them on ``executor`` with a
+    :class:`~mml.strategies.NotVectorizedWarning`.
     """
     if not isinstance(experiment, Experiment):
         raise ConfigError(f"sweep takes an Experiment, got {type(experiment).__name__}")
@@ -238,6 +244,9 @@ def sweep(
         Job(apply_params(experiment, p), key if shared_key else fold_in(key, t), keep_state=keep_states)
         for t, p in enumerate(points)
     ]
-    outcomes = resolve_executor(executor).map(jobs)
+    run_with = resolve_executor(executor)
+    if vectorize:
+        run_with = VectorizedExecutor(fallback=run_with)
+    outcomes = run_with.map(jobs)
     trials = tuple(Trial(t, p, o) for t, (p, o) in enumerate(zip(points, outcomes)))
     return SweepResult(tuple(grid), trials)
