@@ -209,23 +209,24 @@ def pool_predictions(
     :class:`~mml.TrainingError` naming the phase.
     """
     uuids = np.asarray(uuids)
-    position = {bytes(u): i for i, u in enumerate(uuid_bytes(uuids))}
-    n = len(position)
+    keys = uuid_bytes(uuids).view("S16").reshape(-1)  # 16 bytes each: sorting and matching are exact
+    order = np.argsort(keys, kind="stable")
+    ordered = keys[order]
+    n = len(keys)
     folds = list(range(len(per_fold))) if folds is None else list(folds)
     fold_of = np.full(n, -1, np.int64)
     nodes = set.intersection(*(set(p.nodes) for p in per_fold)) if per_fold else set()
     slots: list[np.ndarray] = []
     for fi, preds in zip(folds, per_fold):
-        pos = []
-        for u in preds.sample_uuids:
-            i = position.get(bytes(u))
-            if i is None:
+        got = uuid_bytes(preds.sample_uuids).view("S16").reshape(-1)
+        at = np.minimum(np.searchsorted(ordered, got), max(n - 1, 0))
+        if n == 0 or not np.array_equal(ordered[at], got):
+            if len(got):
                 raise TrainingError(
                     f"eval phase {label!r} of fold {fi} predicted a sample outside the folded rows; pooled "
                     "predictions need an EvalPhase on the validation split (see pooled_eval=)"
                 )
-            pos.append(i)
-        p = np.asarray(pos, np.int64)
+        p = order[at] if len(got) else np.zeros(0, np.int64)
         if (fold_of[p] >= 0).any() or len(np.unique(p)) != len(p):
             raise TrainingError(f"eval phase {label!r} predicted a sample in more than one fold")
         fold_of[p] = fi

@@ -34,6 +34,7 @@ __all__ = [
     "stacked_update",
     "mlp_forward",
     "dropout_masks",
+    "FlatLayout",
 ]
 
 
@@ -254,3 +255,49 @@ def mlp_forward(
             if masks is not None:
                 h = h * masks[i] * scales
     return h
+
+
+class FlatLayout:
+    """Where each named ``(K, *shape)`` tensor sits in one packed ``(K, P)`` tensor (not a value).
+
+    Packing an optimizer's parameters makes its stacked update a handful of operations on one
+    tensor, whatever the number of layers.
+
+    >>> import torch
+    >>> lay = FlatLayout([("w", (2, 3)), ("b", (2,))])
+    >>> flat = lay.pack({"w": torch.ones(4, 2, 3), "b": torch.zeros(4, 2)})
+    >>> flat.shape, lay.views(flat)["w"].shape, lay.member(flat, 0)["b"].tolist()
+    (torch.Size([4, 8]), torch.Size([4, 2, 3]), [0.0, 0.0])
+    """
+
+    def __init__(self, shapes: Sequence[tuple[str, tuple[int, ...]]]) -> None:
+        import math
+
+        self.entries: list[tuple[str, tuple[int, ...], int, int]] = []
+        offset = 0
+        for name, shape in shapes:
+            size = math.prod(shape)
+            self.entries.append((name, tuple(shape), offset, size))
+            offset += size
+        self.size = offset
+
+    def pack(self, stacked: Mapping[str, Any]) -> Any:
+        """``(K, P)`` from ``{name: (K, *shape)}``."""
+        import torch
+
+        return torch.cat([stacked[n].reshape(stacked[n].shape[0], -1) for n, _, _, _ in self.entries], dim=1)
+
+    def views(self, flat: Any) -> dict[str, Any]:
+        """``{name: (K, *shape)}`` views into ``flat`` (differentiable)."""
+        k = flat.shape[0]
+        return {n: flat[:, o : o + s].view(k, *shape) for n, shape, o, s in self.entries}
+
+    def member(self, flat: Any, k: int) -> dict[str, Any]:
+        """Member ``k``'s tensors, each its own copy."""
+        return {n: flat[k, o : o + s].reshape(shape).clone() for n, shape, o, s in self.entries}
+
+    def pack_member(self, tensors: Mapping[str, Any]) -> Any:
+        """One member's ``(P,)`` row from its named tensors."""
+        import torch
+
+        return torch.cat([torch.as_tensor(tensors[n]).reshape(-1) for n, _, _, _ in self.entries])

@@ -23,13 +23,12 @@ from mml.callbacks._base import Event
 from mml.errors import CallbackError, MMLError, TrainingError
 from mml.random import fold_in, torch_generator
 from mml.strategies._stacked import (
+    FlatLayout,
     dropout_masks,
     mlp_forward,
     stack_mappings,
     stack_records,
     stacked_update,
-    unstack_mapping,
-    unstack_record,
 )
 from mml.strategies._vectorized_check import phase_nodes, train_optimizers
 from mml.training import ErrorRecord, History, PhaseResult, TrainPhase
@@ -89,6 +88,9 @@ class StackedPhase:
         self.loss_names = [a.name for a in p0.losses]
         self.loss_nodes = [a.node for a in p0.losses]
         self.loss_fns = [compile_loss(a.loss, "torch") for a in p0.losses]
+        self.loss_kinds = [
+            a.loss.fn if a.loss.fn in ("mse", "mae") and not a.loss.kwargs else None for a in p0.losses
+        ]
         self.weights = [[a.weight for a in ph.losses] for ph in phases]
         self.weight_t = torch.tensor(self.weights, dtype=torch.float32).T  # (L, K)
         per_member = [train_optimizers(g, ph, self.trainable) for g, ph in zip(self.graphs, phases)]
@@ -129,12 +131,46 @@ class StackedPhase:
                 state = state.with_callback_state(f"{ph.label}/{i}", cb.init())
             shells.append(state)
         self.shells = shells
-        self.params = {n: stack_mappings([s.params(n).params for s in shells]) for n in self.active}
-        self.opt_state = {name: stack_records([s.opt_state(name) for s in shells]) for name in self.opts}
+        K = self.K
+        # trainable params live packed per optimizer, (K, P); frozen active nodes stacked as they are
+        self.fixed = {
+            n: stack_mappings([s.params(n).params for s in shells])
+            for n in self.active
+            if n not in self.trainable
+        }
+        self.owner: dict[str, tuple[str, str]] = {}  # node -> (optimizer label, name prefix)
+        self.layouts: dict[str, FlatLayout] = {}
+        self.flat: dict[str, Any] = {}
+        self.flat_state: dict[str, Any] = {}
+        for name in self.opts:
+            labels = self.trainable if name == GRAPH_OPTIMIZER else [name]
+            prefix = (lambda n: f"{n}/") if name == GRAPH_OPTIMIZER else (lambda n: "")
+            shapes = []
+            for label in labels:
+                self.owner[label] = (name, prefix(label))
+                for pname, t in shells[0].params(label).params.items():
+                    shapes.append((prefix(label) + pname, tuple(t.shape)))
+            lay = self.layouts[name] = FlatLayout(shapes)
+            self.flat[name] = lay.pack(stack_mappings([self._param_dict(s, name) for s in shells]))
+            rec = stack_records([s.opt_state(name) for s in shells])
+            self.flat_state[name] = attrs.evolve(
+                rec, **{f: FrozenDict({"flat": lay.pack(getattr(rec, f))}) for f in _fields(rec)}
+            )
         self.opt_steps = {name: [s.opt_steps[name] for s in shells] for name in self.opts}
         self.step = [s.step for s in shells]
-        self.epoch = [0] * self.K
-        self.batch = [0] * self.K
+        self.epoch = [0] * K
+        self.batch = [0] * K
+
+    def _node_params(self, flats: dict[str, Any]) -> dict[str, dict[str, Any]]:
+        """Node → its ``(K, ...)`` params: views into the packed ``flats``, or the fixed stacks."""
+        views = {name: self.layouts[name].views(f) for name, f in flats.items()}
+        out = dict(self.fixed)
+        for label in self.trainable:
+            name, prefix = self.owner[label]
+            out[label] = {
+                pname[len(prefix) :]: t for pname, t in views[name].items() if pname.startswith(prefix)
+            }
+        return out
 
     def _param_dict(self, state: Any, name: str) -> dict[str, Any]:
         if name == GRAPH_OPTIMIZER:
@@ -146,28 +182,26 @@ class StackedPhase:
         state = self.shells[k]
         graph = state.graph
         new = dict(graph.params.items())
+        members = {name: self.layouts[name].member(f, k) for name, f in self.flat.items()}
         for label in self.trainable:
-            sl = {n: t.clone() for n, t in unstack_mapping(self.params[label], k).items()}
-            new[label] = attrs.evolve(graph.params[label], params=FrozenDict(sl))
+            name, prefix = self.owner[label]
+            own = {pname: members[name][prefix + pname] for pname in graph.params[label].params}
+            new[label] = attrs.evolve(graph.params[label], params=FrozenDict(own))
         state = attrs.evolve(state, graph=attrs.evolve(graph, params=FrozenDict(new)))
-        for name in self.opts:
-            rec = unstack_record(self.opt_state[name], k)
+        for name, rec in self.flat_state.items():
+            lay = self.layouts[name]
             rec = attrs.evolve(
-                rec,
-                **{f: FrozenDict({n: t.clone() for n, t in getattr(rec, f).items()}) for f in _fields(rec)},
+                rec, **{f: FrozenDict(lay.member(getattr(rec, f)["flat"], k)) for f in _fields(rec)}
             )
             state = state.with_opt_state(name, rec).with_opt_steps(name, self.opt_steps[name][k])
         return attrs.evolve(state, step=self.step[k], epoch=self.epoch[k], batch=self.batch[k])
 
     def _write_params(self, k: int, state: Any) -> None:
-        """Put member ``k``'s params (restored by a callback) into the stacked tensors (new tensors)."""
-        for label in self.trainable:
-            new = {}
-            for n, t in self.params[label].items():
-                t = t.clone()
-                t[k] = state.params(label).params[n]
-                new[n] = t
-            self.params[label] = new
+        """Put member ``k``'s params (restored by a callback) into the packed tensors (new tensors)."""
+        for name, flat in self.flat.items():
+            new = flat.clone()
+            new[k] = self.layouts[name].pack_member(self._param_dict(state, name))
+            self.flat[name] = new
 
     # -- callbacks --------------------------------------------------------------------------
 
@@ -325,12 +359,10 @@ class StackedPhase:
         ragged = not all(run) or len(set(sizes)) > 1
         mask = torch.arange(n).unsqueeze(0) < torch.tensor(sizes).unsqueeze(1) if ragged else None
         g0 = self.graphs[0]
-        leaves = {
-            label: {name: v.detach().requires_grad_() for name, v in self.params[label].items()}
-            for label in self.trainable
-        }
         outs: dict[str, Any] = {}
         with torch.enable_grad():
+            leaves = {name: f.detach().requires_grad_() for name, f in self.flat.items()}
+            params = self._node_params(leaves)
             for label in self.active:
                 node = g0[label]
                 if node.is_head:
@@ -349,16 +381,17 @@ class StackedPhase:
                         for k in range(K)
                     ]
                     masks = dropout_masks(self.rates[label], sizes, spec.hidden, gens)
-                p = leaves.get(label, self.params[label])
-                y = mlp_forward(self.act[label], len(spec.hidden) + 1, p, h, masks, self.scales[label])
+                y = mlp_forward(
+                    self.act[label], len(spec.hidden) + 1, params[label], h, masks, self.scales[label]
+                )
                 outs[label] = y.reshape(K, n, *self.members[0].state.params(label).output_shape)
             values = []
-            for fn, node_label in zip(self.loss_fns, self.loss_nodes):
-                values.append(_member_losses(fn, outs[node_label], t, mask))
+            for fn, kind, node_label in zip(self.loss_fns, self.loss_kinds, self.loss_nodes):
+                values.append(_member_losses(fn, kind, outs[node_label], t, mask))
             vals = torch.stack(values)  # (L, K)
             live = torch.tensor([r and self.failure[k] is None for k, r in enumerate(run)])
             total = torch.where(live, (vals * self.weight_t).sum(0), torch.zeros(()))
-            flat = [v for label in self.trainable for v in leaves[label].values()]
+            flat = list(leaves.values())
             grads = torch.autograd.grad(total.sum(), flat, allow_unused=True)
         listed = vals.detach().T.tolist()  # (K, L)
         out: dict[int, dict[str, float]] = {}
@@ -384,14 +417,7 @@ class StackedPhase:
             s = self.step[k] + 1
             self.rows[k].extend((self.label, epoch, index, s, name, v) for name, v in losses.items())
             out[k] = losses
-        named: dict[str, dict[str, Any]] = {}
-        i = 0
-        for label in self.trainable:
-            g = {}
-            for name, p in leaves[label].items():
-                g[name] = torch.zeros_like(p) if grads[i] is None else grads[i]
-                i += 1
-            named[label] = g
+        named = {name: torch.zeros_like(f) if g is None else g for (name, f), g in zip(leaves.items(), grads)}
         self._update(named, ok)
         for k in range(K):
             if ok[k]:
@@ -401,45 +427,36 @@ class StackedPhase:
                 self.n_steps[k] += 1
         return out
 
-    def _update(self, grads: dict[str, dict[str, Any]], ok: list[bool]) -> None:
+    def _update(self, grads: dict[str, Any], ok: list[bool]) -> None:
         import torch
 
         sel = None if all(ok) else torch.tensor(ok)
         for name, opts in self.opts.items():
-            if name == GRAPH_OPTIMIZER:
-                p = {f"{n}/{k}": v for n in self.trainable for k, v in self.params[n].items()}
-                g = {f"{n}/{k}": v for n in self.trainable for k, v in grads[n].items()}
-            else:
-                p, g = dict(self.params[name]), grads[name]
-            new_p, new_s = stacked_update(opts, self.opt_steps[name], g, self.opt_state[name], p)
+            p, state = self.flat[name], self.flat_state[name]
+            new_p, new_s = stacked_update(
+                opts, self.opt_steps[name], {"flat": grads[name]}, state, {"flat": p}
+            )
+            new_p = new_p["flat"]
             if sel is not None:
-                new_p = {key: _select(sel, new_p[key], p[key]) for key in p}
-                old = self.opt_state[name]
+                new_p = _select(sel, new_p, p)
                 new_s = attrs.evolve(
                     new_s,
                     **{
                         f: FrozenDict(
-                            {
-                                key: _select(sel, v, getattr(old, f)[key])
-                                for key, v in getattr(new_s, f).items()
-                            }
+                            {"flat": _select(sel, getattr(new_s, f)["flat"], getattr(state, f)["flat"])}
                         )
                         for f in _fields(new_s)
                     },
                 )
-            self.opt_state[name] = new_s
+            self.flat[name], self.flat_state[name] = new_p, new_s
             self.opt_steps[name] = [s + 1 if o else s for s, o in zip(self.opt_steps[name], ok)]
-            if name == GRAPH_OPTIMIZER:
-                for n in self.trainable:
-                    self.params[n] = {k: new_p[f"{n}/{k}"] for k in self.params[n]}
-            else:
-                self.params[name] = new_p
 
 
 def _fields(rec: Any) -> list[str]:
+    """The non-empty tensor-mapping fields of an optimizer state (``max_exp_avg_sq`` is empty without amsgrad)."""
     from collections.abc import Mapping
 
-    return [a.name for a in attrs.fields(type(rec)) if isinstance(getattr(rec, a.name), Mapping)]
+    return [a.name for a in attrs.fields(type(rec)) if isinstance(v := getattr(rec, a.name), Mapping) and v]
 
 
 def _select(sel: Any, new: Any, old: Any) -> Any:
@@ -448,10 +465,19 @@ def _select(sel: Any, new: Any, old: Any) -> Any:
     return torch.where(sel.view(len(sel), *([1] * (new.dim() - 1))), new, old)
 
 
-def _member_losses(fn: Any, y: Any, t: Any, mask: Any) -> Any:
-    """``(K,)`` losses: ``fn`` on each member's outputs and targets (its padded rows masked out)."""
+def _member_losses(fn: Any, kind: str | None, y: Any, t: Any, mask: Any) -> Any:
+    """``(K,)`` losses: ``fn`` on each member's outputs and targets (its padded rows masked out).
+
+    Built-in ``mse`` / ``mae`` on equal batches are the per-member mean of the elementwise loss
+    (what ``F.mse_loss`` / ``F.l1_loss`` compute); every other loss runs under ``torch.func.vmap``.
+    """
     from torch.func import vmap
 
+    if mask is None and kind is not None:
+        t = t.reshape(y.shape) if t.shape != y.shape and t.numel() == y.numel() else t
+        d = y - t
+        per = d * d if kind == "mse" else d.abs()
+        return per.reshape(per.shape[0], -1).mean(dim=1)
     if mask is None:
         return vmap(lambda yk, tk: fn([yk, tk], None, None))(y, t)
     return vmap(lambda yk, tk, mk: fn([yk, tk], None, mk))(y, t, mask)

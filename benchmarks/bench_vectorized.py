@@ -1,0 +1,153 @@
+"""Vectorised training: K folds / trials / ensemble members in one stacked step vs one model.
+
+The battery MLP of ``bench_training.py`` (16 -> 64 -> 64 -> 1, Adam(1e-3), batch 256, min-max
+scaled synthetic data), ``--n`` samples, one epoch, a test evaluation. Every case is timed
+in this process, interleaved with the single-model baseline, medians of ``--repeats`` runs.
+Ratios: (time of the K-model run) / (time of one model's run). Targets: 5-fold CV <= 1.5x one
+fold; an 8-trial learning-rate sweep <= 2x one trial.
+
+    python benchmarks/bench_vectorized.py [--n 20000] [--repeats 3] [--threads 1] [--ks 1 2 5 10 20]
+                                          [--widths 32 64 128 256]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from _timing import interleaved
+
+
+def make_experiment(n: int, width: int = 64, batch: int = 256):  # type: ignore[no-untyped-def]
+    import numpy as np
+
+    import mml
+    from mml.graph import FeatureSetRef, ModelGraph, ModelNode
+    from mml.models import SequentialMLP
+    from mml.training import AppliedLoss, EvalPhase, Experiment, PhaseGroup, TrainPhase
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(n, 16)).astype(np.float32)
+    w = rng.normal(size=16).astype(np.float32)
+    y = (np.tanh(x @ w / 4) + 0.05 * rng.normal(size=n)).astype(np.float32)
+    fs = mml.FeatureSet.from_dict({"x": x, "y": y}, features="x", targets="y", label="bench")
+    fs = fs.split(mml.RandomSplitter({"train": 0.8, "val": 0.2}, seed=0))
+    fs = fs.fit_transform("minmax", domain="features", fit_on="train")
+    fs = fs.fit_transform("minmax", domain="targets", fit_on="train")
+    graph = ModelGraph.of(
+        ModelNode(
+            "mlp",
+            SequentialMLP(hidden=(width, width)),
+            FeatureSetRef("bench"),
+            optimizer=mml.optim.adam(1e-3),
+        )
+    )
+    plan = PhaseGroup(
+        "plan",
+        [
+            TrainPhase.simple(
+                "fit",
+                featureset="bench",
+                heads=["mlp"],
+                losses=AppliedLoss("mse", "mlp"),
+                n_epochs=1,
+                sampler=mml.SimpleSampler(batch),
+            ),
+            EvalPhase.simple("val", featureset="bench", heads=["mlp"], split="val", batch_size=4096),
+        ],
+    )
+    return Experiment({"bench": fs}, graph, plan)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--n", type=int, default=20_000)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--ks", type=int, nargs="*", default=[1, 2, 5, 10, 20])
+    ap.add_argument("--widths", type=int, nargs="*", default=[32, 64, 128, 256])
+    args = ap.parse_args()
+
+    import torch
+
+    torch.set_num_threads(args.threads)
+    import mml
+    from mml.strategies import (
+        Job,
+        LocalExecutor,
+        VectorizedExecutor,
+        cross_validate,
+        ensemble,
+        fold_featureset,
+        run_job,
+        sweep,
+    )
+
+    exp = make_experiment(args.n)
+    folds = mml.KFoldSplitter(5, seed=0)
+    fs = exp.featuresets["bench"]
+    train, val = folds.folds(fs.view())[0]
+    fold_exp = mml.training.Experiment({"bench": fold_featureset(fs, train, val, key=0)}, exp.graph, exp.plan)
+    lrs = {"graph.nodes.mlp.optimizer.lr": [1e-4 * 2**i for i in range(8)]}
+    r = args.repeats
+    print(f"n={args.n}, batch 256, 1 epoch, torch threads {args.threads}, medians of {r}")
+
+    t = interleaved(
+        {
+            "one fold": lambda: run_job(Job(fold_exp, mml.random.key(0))),
+            "5-fold CV, sequential": lambda: cross_validate(exp, featureset="bench", splitter=folds, key=0),
+            "5-fold CV, vectorised": lambda: cross_validate(
+                exp, featureset="bench", splitter=folds, key=0, vectorize=True
+            ),
+        },
+        repeats=r,
+    )
+    base = t["one fold"]
+    for name, v in t.items():
+        print(f"  {name:28s} {v * 1e3:9.1f} ms   ratio {v / base:5.2f}")
+
+    t = interleaved(
+        {
+            "one trial": lambda: run_job(Job(exp, mml.random.key(0))),
+            "8-trial LR sweep, sequential": lambda: sweep(exp, lrs, key=0),
+            "8-trial LR sweep, vectorised": lambda: sweep(exp, lrs, key=0, vectorize=True),
+        },
+        repeats=r,
+    )
+    base = t["one trial"]
+    for name, v in t.items():
+        print(f"  {name:28s} {v * 1e3:9.1f} ms   ratio {v / base:5.2f}")
+
+    print("ensemble of K (vectorised) / one model, width 64:")
+    fns = {"one": lambda: run_job(Job(exp, mml.random.key(0)))}
+    for k in args.ks:
+        fns[f"K={k}"] = lambda k=k: ensemble(exp, k, key=0, keep_states=False)
+    t = interleaved(fns, repeats=r)
+    print("  " + "  ".join(f"{name}: {t[name] / t['one']:.2f}" for name in fns if name != "one"))
+
+    print("5 members (vectorised) / one model, by width:")
+    for width in args.widths:
+        e = make_experiment(args.n, width)
+        t = interleaved(
+            {
+                "one": lambda e=e: run_job(Job(e, mml.random.key(0))),
+                "K=5": lambda e=e: VectorizedExecutor().map(
+                    [Job(e, mml.random.fold_in(mml.random.key(0), i)) for i in range(5)]
+                ),
+                "K=5 seq": lambda e=e: LocalExecutor().map(
+                    [Job(e, mml.random.fold_in(mml.random.key(0), i)) for i in range(5)]
+                ),
+            },
+            repeats=r,
+        )
+        print(
+            f"  width {width:4d}: vectorised {t['K=5'] / t['one']:.2f}, sequential {t['K=5 seq'] / t['one']:.2f}"
+            f"   (one model {t['one'] * 1e3:.0f} ms)"
+        )
+
+
+if __name__ == "__main__":
+    main()
