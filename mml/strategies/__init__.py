@@ -47,12 +47,20 @@ from mml.strategies._jobs import (
 )
 from mml.strategies._paths import get_path as get_path, set_path as set_path
 from mml.strategies._predictions import Predictions as Predictions, regression_metrics as regression_metrics
+from mml.strategies._search import (
+    MedianPruning as MedianPruning,
+    MedianPruningState as MedianPruningState,
+    search as search,
+    trial_metric_by_epoch as trial_metric_by_epoch,
+)
 from mml.strategies._sweep import (
     SweepResult as SweepResult,
     Trial as Trial,
     apply_params as apply_params,
     grid_trials as grid_trials,
+    load_trial as load_trial,
     random_trials as random_trials,
+    save_trial as save_trial,
     sweep as sweep,
 )
 from mml.strategies._vectorized import (
@@ -73,6 +81,8 @@ __all__ = [
     "Job",
     "LocalExecutor",
     "LogUniform",
+    "MedianPruning",
+    "MedianPruningState",
     "NotVectorizedWarning",
     "Predictions",
     "ProcessExecutor",
@@ -90,6 +100,7 @@ __all__ = [
     "get_path",
     "grid_trials",
     "history_metrics",
+    "load_trial",
     "pack_value",
     "pool_predictions",
     "prediction_metrics",
@@ -100,8 +111,11 @@ __all__ = [
     "run_job_guarded",
     "run_job_path",
     "run_vectorized",
+    "save_trial",
+    "search",
     "set_path",
     "sweep",
+    "trial_metric_by_epoch",
     "unpack_value",
     "vectorize_problem",
 ]

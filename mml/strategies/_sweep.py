@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import itertools
 import math
+import os
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import Any
 
 import attrs
@@ -35,7 +37,16 @@ from mml.strategies._paths import parse_path, set_path
 from mml.strategies._vectorized import VectorizedExecutor
 from mml.training import Experiment
 
-__all__ = ["sweep", "SweepResult", "Trial", "grid_trials", "random_trials", "apply_params"]
+__all__ = [
+    "sweep",
+    "SweepResult",
+    "Trial",
+    "grid_trials",
+    "random_trials",
+    "apply_params",
+    "save_trial",
+    "load_trial",
+]
 
 
 def _frozen(value: Any) -> Any:
@@ -208,6 +219,21 @@ class SweepResult:
         return pd.DataFrame(rows, columns=None if rows else ["trial", "status", *self.paths])
 
 
+def save_trial(directory: str | os.PathLike[str], trial: Trial) -> Path:
+    """Save ``trial`` as ``directory/trial-<index>`` (``mml.save``)."""
+    from mml.io import save
+
+    return save(trial, Path(directory) / f"trial-{trial.index:04d}")  # type: ignore[no-any-return]
+
+
+def load_trial(directory: str | os.PathLike[str], index: int) -> Trial | None:
+    """The trial saved by :func:`save_trial`, or ``None`` if there is none."""
+    from mml.io import load
+
+    path = Path(directory) / f"trial-{index:04d}"
+    return load(os.fspath(path), Trial) if path.exists() else None
+
+
 def sweep(
     experiment: Experiment,
     grid: Mapping[str, Any],
@@ -218,6 +244,7 @@ def sweep(
     shared_key: bool = True,
     keep_states: bool = False,
     vectorize: bool = False,
+    directory: str | os.PathLike[str] | None = None,
 ) -> SweepResult:
     """Run ``experiment`` once per point of ``grid`` (or ``n_trials`` random draws from it).
 
@@ -231,7 +258,9 @@ def sweep(
     ``vectorize=True`` trains the trials together in one stacked step when they differ only in
     shape-preserving values (learning rate, weight decay, dropout, loss weights, epochs; see
     :class:`~mml.strategies.VectorizedExecutor`), else runs them on ``executor`` with a
-    :class:`~mml.strategies.NotVectorizedWarning`.
+    :class:`~mml.strategies.NotVectorizedWarning`. With ``directory`` each finished trial is
+    saved there (:func:`save_trial`) and a later call with the same arguments loads it instead
+    of running it again (a trial saved with other values is a :class:`~mml.ConfigError`).
     """
     if not isinstance(experiment, Experiment):
         raise ConfigError(f"sweep takes an Experiment, got {type(experiment).__name__}")
@@ -247,6 +276,20 @@ def sweep(
     run_with = resolve_executor(executor)
     if vectorize:
         run_with = VectorizedExecutor(fallback=run_with)
-    outcomes = run_with.map(jobs)
-    trials = tuple(Trial(t, p, o) for t, (p, o) in enumerate(zip(points, outcomes)))
-    return SweepResult(tuple(grid), trials)
+    done: dict[int, Trial] = {}
+    if directory is not None:
+        for t, p in enumerate(points):
+            saved = load_trial(directory, t)
+            if saved is not None:
+                if dict(saved.params) != dict(Trial(t, p, saved.outcome).params):
+                    raise ConfigError(
+                        f"sweep directory {os.fspath(directory)!r} holds a trial {t} with other values than this "
+                        "sweep's; resume with the same experiment, grid and key, or use a new directory"
+                    )
+                done[t] = saved
+    todo = [t for t in range(len(points)) if t not in done]
+    for t, outcome in zip(todo, run_with.map([jobs[t] for t in todo])):
+        done[t] = Trial(t, points[t], outcome)
+        if directory is not None:
+            save_trial(directory, done[t])
+    return SweepResult(tuple(grid), tuple(done[t] for t in range(len(points))))
