@@ -70,16 +70,18 @@ def build_and_uuids() -> None:
     def build_mml() -> None:
         mml.FeatureSet.from_dict(cols, features=feats, label="bench")
 
-    def build_base() -> None:  # the same columns, no UUIDs, no checks
-        pa.Table.from_arrays(
-            [pa.Array.from_buffers(pa.float32(), N, [None, pa.py_buffer(cols[k])]) for k in feats],
-            names=feats,
+    rng = np.random.default_rng(0)
+
+    def build_base() -> None:  # the same columns zero-copy, plus 16 random bytes per row from numpy
+        arrays = [pa.Array.from_buffers(pa.float32(), N, [None, pa.py_buffer(cols[k])]) for k in feats]
+        arrays.append(
+            pa.FixedSizeBinaryArray.from_buffers(pa.binary(16), N, [None, pa.py_buffer(rng.bytes(16 * N))])
         )
+        pa.Table.from_arrays(arrays, names=[*feats, "uuid"])
 
     t = interleaved({"mml": build_mml, "base": build_base}, repeats=REPEATS)
-    report("build 1M x 16 (+UUIDs) vs pa.Table.from_arrays (no UUIDs)", t["mml"], t["base"])
+    report("build 1M x 16 + UUIDs vs Arrow table + numpy random bytes", t["mml"], t["base"], 2.0)
     key = mml.random.key(0)
-    rng = np.random.default_rng(0)
     t = interleaved({"mml": lambda: make_uuids(N, key), "base": lambda: rng.bytes(16 * N)}, repeats=REPEATS)
     report("make_uuids(1M) vs numpy Generator.bytes(16M)", t["mml"], t["base"])
 

@@ -240,9 +240,11 @@ def staging(target: Path) -> Iterator[Staging]:
         try:
             path = Path(tempfile.mkdtemp(prefix=staging_prefix(target), dir=target.parent))
             fd = os.open(path, _O_DIR)
+        except FileNotFoundError:  # another writer's cleanup took it before we could lock it
+            continue
         except OSError as exc:
             raise ArtifactError(f"cannot create a staging directory beside {target}: {exc}") from exc
-        # Another writer's cleanup may have taken the fresh directory before we locked it.
+        # ... or takes it between the open and the lock: then the lock fails or the path is gone.
         try:
             if _try_lock(fd) and os.stat(path).st_ino == os.fstat(fd).st_ino:
                 stage = Staging(path, fd)

@@ -5,8 +5,8 @@ Modes:
                        after the first save.
   count PATH WHICH N   save value WHICH (a or b) N times; counts ArtifactErrors; any other
                        exception is a failure (exit 1).
-  kill PATH TRIALS SEED WARM  per trial (on a line "go" from stdin): fork a child that saves A and B
-                       in a loop, SIGKILL it after a random delay, print "killed"; the parent
+  kill PATH TRIALS SEED WARM  per trial (on a line "go a" or "go b" from stdin): fork a child that
+                       saves that value and the other in turn, SIGKILL it after a random delay, print "killed"; the parent
                        test checks the path in between. WARM: a scratch path saved first.
   fork PATH            save, fork, and check the child can save and load (prints "child 0").
 """
@@ -69,8 +69,9 @@ def main(argv: list[str]) -> int:
         for _ in range(int(argv[3])):
             try:
                 mml.save(value, path)
-            except mml.ArtifactError:
+            except mml.ArtifactError as exc:
                 errors += 1
+                print(f"ArtifactError: {exc}", file=sys.stderr, flush=True)
         print(f"artifact_errors {errors}", flush=True)
         return 0
     if mode == "kill":
@@ -79,15 +80,17 @@ def main(argv: list[str]) -> int:
         mml.save(a, argv[4])
         rng = random.Random(int(argv[3]))
         for _ in range(int(argv[2])):
-            if sys.stdin.readline().strip() != "go":
+            command = sys.stdin.readline().split()
+            if len(command) != 2 or command[0] != "go":
                 return 1
+            first, second = (a, b) if command[1] == "a" else (b, a)
             pid = os.fork()
-            if pid == 0:  # the child: save until killed
+            if pid == 0:  # the child: save first, second, first, ... until killed
                 try:
-                    _loop_forever(path, a, b)
+                    _loop_forever(path, first, second)
                 finally:
                     os._exit(1)
-            time.sleep(rng.uniform(0.002, 0.06))
+            time.sleep(rng.uniform(0.002, 0.2))
             os.kill(pid, signal.SIGKILL)
             os.waitpid(pid, 0)
             print("killed", flush=True)
