@@ -66,6 +66,7 @@ def _cmd_demo_data(args: argparse.Namespace) -> int:
 def _metrics_table(history: Any, experiment: Any = None) -> Any:
     """The final metrics as a rich table: one row per metric, with its phase and units."""
     from rich.table import Table
+    from rich.text import Text
 
     from mml.training._summary import summary_rows
 
@@ -73,7 +74,7 @@ def _metrics_table(history: Any, experiment: Any = None) -> Any:
     for col in ("phase", "metric", "units", "value"):
         table.add_column(col, justify="right" if col == "value" else "left")
     for phase, name, units, value in summary_rows(history, experiment):
-        table.add_row(phase, name, units, f"{value:.6g}")
+        table.add_row(Text(phase), Text(name), Text(units), f"{value:.6g}")  # text, not markup
     return table
 
 
@@ -155,6 +156,7 @@ def _cmd_plot(args: argparse.Namespace) -> int:
 def _cmd_compare(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     from mml.views import compare_runs, plot_runs
 
@@ -164,7 +166,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     for i, col in enumerate(rows[0]):
         table.add_column(col, justify="right" if i >= 2 else "left")
     for r in rows[1:]:
-        table.add_row(*r)
+        table.add_row(*(Text(c) for c in r))  # cells are text: "[scaled]" is not markup
     Console().print(table)
     if args.plot:
         plot_runs(histories, args.plot, metric=args.metric)

@@ -20,6 +20,7 @@ from mml.training._phases import (
 )
 from mml.training._results import ErrorRecord, EvalResult, History, PhaseResult
 from mml.training._state import GRAPH_OPTIMIZER, Boxed, ExecutionContext, TrainState
+from mml.training._summary import summary_rows
 
 __all__ = [
     "GRAPH_OPTIMIZER",
@@ -50,4 +51,5 @@ __all__ = [
     "run",
     "run_phase",
     "steps",
+    "summary_rows",
 ]

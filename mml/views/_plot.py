@@ -47,6 +47,14 @@ def _curves(history: Any) -> dict[str, dict[str, tuple[np.ndarray, np.ndarray]]]
                 continue
             r = rows.where(name=n)
             curves[n] = (r.epoch.astype(float), r.value.astype(float))
+        for total in ("loss", "val_loss"):  # one loss term: the term's curve *is* the total's
+            twins = [
+                n
+                for n in curves
+                if "." in n and n != total and np.array_equal(curves[n][1], curves.get(total, (0, None))[1])
+            ]
+            for n in twins:
+                del curves[n]
         if curves:
             out[p.label] = curves
     return out

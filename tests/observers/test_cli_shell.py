@@ -13,7 +13,13 @@ FAST = ["featuresets.battery.n_samples=200", "plan.phases.0.n_epochs=3"]
 
 
 def _run(out, *extra, quiet=True):
-    args = ["run", str(ROOT / "examples" / "battery.yaml"), *(["--quiet"] if quiet else []), "--out", str(out)]
+    args = [
+        "run",
+        str(ROOT / "examples" / "battery.yaml"),
+        *(["--quiet"] if quiet else []),
+        "--out",
+        str(out),
+    ]
     return main(args + [a for o in [*FAST, *extra] for a in ("--set", o)])
 
 
@@ -47,6 +53,7 @@ def test_plot_and_compare(two_runs, tmp_path, capsys):
     out = capsys.readouterr().out
     assert "graph.nodes[0].optimizer.lr" in out and "0.003" in out and "0.01" in out
     assert "wall time" in out and (tmp_path / "cmp.png").is_file()
+    assert "mlp rmse [raw]" in out  # units shown literally
 
 
 def test_compare_refuses_a_non_run_directory(tmp_path, capsys):
