@@ -674,6 +674,6 @@ class FeatureSet:
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
-        from mml.views._html import featureset_html
+        from mml.data._html import featureset_html
 
         return featureset_html(self)

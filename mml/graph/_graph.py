@@ -765,7 +765,7 @@ class ModelGraph:
         return to_dot(self, shapes)
 
     def _repr_html_(self) -> str:
-        from mml.views._html import graph_html
+        from mml.graph._html import graph_html
 
         return graph_html(self)
 
