@@ -48,7 +48,7 @@ def _node_metrics(metrics: Sequence[str], res: Any, prefix: str) -> dict[str, fl
 
 
 def _run_eval(event: Event, split: str, losses: Any, nodes: Any = None) -> Any:
-    from mml.training._loop import evaluate
+    from mml.training._evaluate import evaluate
 
     phase = event.phase_value
     if phase is None or not hasattr(phase, "inputs"):

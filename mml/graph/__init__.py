@@ -56,6 +56,7 @@ from mml.graph._build import (
     forward as forward,
     gradient_stops as gradient_stops,
 )
+from mml.graph._grad import value_and_grad as value_and_grad
 from mml.graph._targets import (
     TargetLeaf as TargetLeaf,
     TargetPlan as TargetPlan,
@@ -76,4 +77,5 @@ __all__ += [
     "node_targets",
     "target_plan",
     "target_shape",
+    "value_and_grad",
 ]

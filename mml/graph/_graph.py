@@ -108,7 +108,18 @@ def _to_nodes(value: Any) -> tuple[AbstractNode, ...]:
 class _Index:
     """Derived facts of a valid graph (computed once; never compared, hashed or saved)."""
 
-    __slots__ = ("by_label", "downstream", "edges", "featureset_refs", "heads", "order", "tails", "upstream")
+    __slots__ = (
+        "ancestors",
+        "by_label",
+        "downstream",
+        "edges",
+        "featureset_refs",
+        "heads",
+        "heads_of",
+        "order",
+        "tails",
+        "upstream",
+    )
 
     def __init__(self, nodes: tuple[AbstractNode, ...], order: tuple[str, ...]) -> None:
         self.by_label: dict[str, AbstractNode] = {n.label: n for n in nodes}
@@ -130,6 +141,13 @@ class _Index:
                     fs_refs[ref] = None
         self.edges = tuple(edges)
         self.featureset_refs = tuple(fs_refs)
+        # each node with everything upstream of it, and the heads among them (topological order)
+        self.ancestors: dict[str, frozenset[str]] = {}
+        for label in order:
+            self.ancestors[label] = frozenset({label}).union(
+                *(self.ancestors[u] for u in self.upstream[label])
+            )
+        self.heads_of = {label: tuple(h for h in self.heads if h in self.ancestors[label]) for label in order}
 
 
 def _describe(node: AbstractNode) -> str:
@@ -521,6 +539,40 @@ class ModelGraph:
         """
         self._check_known(label)
         return self._index.upstream[label]
+
+    def ancestors(self, labels: str | Iterable[str]) -> frozenset[str]:
+        """``labels`` and every node upstream of them (what must run to compute them).
+
+        >>> from mml.graph import ModelNode, FeatureSetRef, NodeRef
+        >>> g = ModelGraph.of(ModelNode("a", "s", FeatureSetRef("fs")), ModelNode("b", "s", NodeRef("a")))
+        >>> sorted(g.ancestors("b")), sorted(g.ancestors(["a"]))
+        (['a', 'b'], ['a'])
+        """
+        labels = _labels_arg(labels)
+        for label in labels:
+            self._check_known(label)
+        return frozenset().union(*(self._index.ancestors[label] for label in labels))
+
+    def heads_of(self, label: str) -> tuple[str, ...]:
+        """The head nodes upstream of (or equal to) ``label``, in topological order.
+
+        >>> from mml.graph import ModelNode, FeatureSetRef, NodeRef
+        >>> ModelGraph.of(ModelNode("a", "s", FeatureSetRef("fs")), ModelNode("b", "s", NodeRef("a"))).heads_of("b")
+        ('a',)
+        """
+        self._check_known(label)
+        return self._index.heads_of[label]
+
+    def fed_by(self, heads: Iterable[str]) -> frozenset[str]:
+        """The nodes whose every head is in ``heads`` (they can run on those heads' data alone).
+
+        >>> from mml.graph import ModelNode, FeatureSetRef, NodeRef
+        >>> g = ModelGraph.of(ModelNode("a", "s", FeatureSetRef("fs")), ModelNode("b", "s", NodeRef("a")))
+        >>> sorted(g.fed_by(["a"]))
+        ['a', 'b']
+        """
+        hs = set(heads)
+        return frozenset(n for n in self._index.order if set(self._index.heads_of[n]) <= hs)
 
     # -- mapping-like access --------------------------------------------------------------
 

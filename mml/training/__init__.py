@@ -6,8 +6,10 @@
 """
 
 from mml.training._devices import resolve_device
+from mml.training._evaluate import evaluate
 from mml.training._experiment import Experiment
-from mml.training._loop import evaluate, fit_nodes, init, run, run_phase, steps
+from mml.training._fit import fit_nodes
+from mml.training._loop import init, steps
 from mml.training._losses import LOSS_BACKENDS, LOSSES, AppliedLoss, Loss, compile_loss
 from mml.training._phases import (
     AbstractPhase,
@@ -19,6 +21,7 @@ from mml.training._phases import (
     iter_phases,
 )
 from mml.training._results import ErrorRecord, EvalResult, History, PhaseResult
+from mml.training._run import run, run_phase
 from mml.training._state import GRAPH_OPTIMIZER, Boxed, ExecutionContext, TrainState
 from mml.training._summary import summary_rows
 

@@ -1,4 +1,4 @@
-"""Device names to torch devices, with a clear error when a device is not there.
+"""Device names of phases and nodes to devices, with a clear error when a device is not there.
 
 >>> resolve_device("cpu")
 device(type='cpu')
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from mml.backends._convert import resolve_device as _resolve
 from mml.errors import DeviceError
 
 __all__ = ["resolve_device"]
@@ -20,47 +21,12 @@ __all__ = ["resolve_device"]
 def resolve_device(name: str | None) -> Any:
     """A ``torch.device`` for ``"cpu"``, ``"cuda"``, ``"cuda:N"``, ``"mps"`` or ``"auto"`` (``None`` → ``None``).
 
-    ``"auto"`` picks CUDA, then MPS, then the CPU. An unavailable device is a
-    :class:`~mml.DeviceError` naming it.
+    ``None`` means "not set" (a node's device then falls back to its phase's). ``"auto"``
+    picks CUDA, then MPS, then the CPU. An unavailable device is a :class:`~mml.DeviceError`
+    naming it (see :func:`mml.backends.resolve_device`).
     """
     if name is None:
         return None
-    import torch
-
-    if not isinstance(name, str):
-        if isinstance(name, torch.device):
-            name = str(name)
-        else:
-            raise DeviceError(f"a device is a string such as 'cpu' or 'cuda:0', got {name!r}")
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        mps = getattr(torch.backends, "mps", None)
-        if mps is not None and mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    if name == "cpu":
-        return torch.device("cpu")
-    if name == "cuda" or name.startswith("cuda:"):
-        if not torch.cuda.is_available():
-            raise DeviceError(
-                f"device {name!r} was asked for but CUDA is not available on this machine; "
-                "use device='cpu' or 'auto'"
-            )
-        index = name.partition(":")[2]
-        if index:
-            if not index.isdigit():
-                raise DeviceError(f"bad CUDA device {name!r}; use 'cuda' or 'cuda:N'")
-            if int(index) >= torch.cuda.device_count():
-                raise DeviceError(
-                    f"device {name!r} does not exist: this machine has {torch.cuda.device_count()} CUDA device(s)"
-                )
-        return torch.device(name)
-    if name == "mps":
-        mps = getattr(torch.backends, "mps", None)
-        if mps is None or not mps.is_available():
-            raise DeviceError(
-                "device 'mps' was asked for but Apple MPS is not available; use 'cpu' or 'auto'"
-            )
-        return torch.device("mps")
-    raise DeviceError(f"unknown device {name!r}; use 'cpu', 'cuda', 'cuda:N', 'mps' or 'auto'")
+    if not isinstance(name, str) and type(name).__module__.split(".")[0] != "torch":
+        raise DeviceError(f"a device is a string such as 'cpu' or 'cuda:0', got {name!r}")
+    return _resolve(name)
