@@ -92,7 +92,12 @@ def ensemble(
     (:class:`~mml.strategies.VectorizedExecutor`, which falls back to one by one with a
     warning when the experiment cannot be stacked); pass ``executor=`` to choose another.
     Member ``i`` equals a plain ``mml.run`` from ``fold_in(key, i)`` (to float tolerance when
-    stacked).
+    stacked). See ``docs/strategies.md`` for a full example.
+
+    >>> ensemble("not an experiment", 2, key=0)
+    Traceback (most recent call last):
+    ...
+    mml.errors.ConfigError: ensemble takes an Experiment, got str
     """
     if not isinstance(experiment, Experiment):
         raise ConfigError(f"ensemble takes an Experiment, got {type(experiment).__name__}")

@@ -187,11 +187,16 @@ def search(
     History logs ``pruned``. Trial ``t`` trains from ``key`` (``shared_key``) or
     ``fold_in(key, t)``. With ``directory`` finished trials are saved and not rerun on the
     next call. ``progress`` prints one line per trial with the best value so far and an ETA.
-    Same key, same result.
+    Same key, same result. See ``docs/strategies.md`` for a full example.
+
+    >>> search("not an experiment", {"a": [1]}, n_trials=1, key=0, metric="val/loss")
+    Traceback (most recent call last):
+    ...
+    mml.errors.ConfigError: search takes an Experiment, got str
     """
-    optuna = _import_optuna()
     if not isinstance(experiment, Experiment):
         raise ConfigError(f"search takes an Experiment, got {type(experiment).__name__}")
+    optuna = _import_optuna()
     if isinstance(n_trials, bool) or not isinstance(n_trials, int) or n_trials < 1:
         raise ConfigError(f"n_trials must be an int >= 1, got {n_trials!r}")
     _check_mode(mode)

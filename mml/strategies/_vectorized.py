@@ -74,6 +74,11 @@ def run_vectorized(jobs: Sequence[Job]) -> tuple[RunOutcome, ...]:
 
     Raises :class:`~mml.ConfigError` naming the problem when the jobs cannot be stacked
     (:class:`VectorizedExecutor` falls back instead).
+
+    >>> run_vectorized([])
+    Traceback (most recent call last):
+    ...
+    mml.errors.ConfigError: run_vectorized: there are no jobs; use VectorizedExecutor() to fall back to one by one
     """
     from mml.training import init, run_phase
 
@@ -88,7 +93,7 @@ def run_vectorized(jobs: Sequence[Job]) -> tuple[RunOutcome, ...]:
             members.append(_Member(job, None, failed=failed_outcome(exc)))
     leaves = [plan_leaves(job.experiment.plan) for job in jobs]
     for j, leaf in enumerate(leaves[0]):
-        live = [m for m in members if m.failed is None and m.history.status != "failed"]
+        live = [m for m in members if m.state is not None and m.history.status != "failed"]
         if not live:
             break
         if isinstance(leaf, TrainPhase):
@@ -96,8 +101,9 @@ def run_vectorized(jobs: Sequence[Job]) -> tuple[RunOutcome, ...]:
             _train_together(live, [leaves[i][j] for i in idx])
         else:
             for m, i in zip(live, [members.index(m) for m in live]):
-                m.state, h = run_phase(m.job.experiment, leaves[i][j], m.state)
-                m.history = m.history.merge(h)
+                if m.state is not None:  # (always: a member that could not start is not live)
+                    m.state, h = run_phase(m.job.experiment, leaves[i][j], m.state)
+                    m.history = m.history.merge(h)
     return tuple(m.outcome() for m in members)
 
 
