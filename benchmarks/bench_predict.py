@@ -1,7 +1,7 @@
 """Inference: ``Predictor.predict`` against hand-written numpy scalers + a torch forward pass,
 and a fresh process's load + first prediction against scikit-learn + joblib and Keras ``.keras``.
 
-1. **Throughput**, 1,000,000 rows × 16 float32 features, a 16 -> 64 -> 64 -> 1 MLP, standard
+1. **Throughput**, 1,000,000 rows x 16 float32 features, a 16 -> 64 -> 64 -> 1 MLP, standard
    scaler on the features and on the target: ``predictor.predict({"x": X})`` (checks, scaling,
    forward in batches of 65,536, inverse target scaling) versus numpy ``(X - mean) / scale`` +
    the same weights in a ``torch.nn.Sequential`` under ``no_grad`` in the same batches +
@@ -31,12 +31,12 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _timing import interleaved, report  # noqa: E402
+from _timing import interleaved, report
 
-import mml  # noqa: E402
-from mml.graph import FeatureSetRef, ModelGraph, ModelNode  # noqa: E402
-from mml.models import SequentialMLP  # noqa: E402
-from mml.training import EvalPhase, Experiment  # noqa: E402
+import mml
+from mml.graph import FeatureSetRef, ModelGraph, ModelNode
+from mml.models import SequentialMLP
+from mml.training import EvalPhase, Experiment
 
 N_FEATURES = 16
 
