@@ -24,6 +24,7 @@ import errno
 import functools
 import hashlib
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -161,6 +162,9 @@ def staging_prefix(target: Path) -> str:
     return f".{target.name}.mml-tmp-"
 
 
+_STAGING_NAME = re.compile(r"\..+\.mml-tmp-[A-Za-z0-9_]+")  # staging_prefix + mkdtemp's suffix
+
+
 def _try_lock(fd: int) -> bool:
     if _fcntl is None:  # pragma: no cover - Windows
         return True
@@ -179,14 +183,18 @@ def _rmtree(path: Path) -> None:
 
 
 def remove_leftovers(target: Path) -> list[Path]:
-    """Remove the staging directories of ``target`` that no live writer holds; return them."""
+    """Remove the staging directories beside ``target`` that no live writer holds; return them.
+
+    Not only ``target``'s own: a crashed save to ``runs/epoch-3`` is cleaned by the next save to
+    any artifact in ``runs/`` (checkpoints rarely save to the same path twice).
+    """
     removed: list[Path] = []
     try:
         entries = list(os.scandir(target.parent))
     except OSError:
         return removed
     for entry in entries:
-        if not entry.name.startswith(staging_prefix(target)):
+        if not _STAGING_NAME.fullmatch(entry.name):
             continue
         path = Path(entry.path)
         if _fcntl is None:  # pragma: no cover - no locks: only what is clearly abandoned
@@ -200,10 +208,7 @@ def remove_leftovers(target: Path) -> list[Path]:
             continue
         try:
             fd = os.open(path, _O_DIR | _O_NOFOLLOW)
-        except OSError:  # gone already, or not a directory: a file left by something else
-            if path.is_file() or path.is_symlink():
-                _rmtree(path)
-                removed.append(path)
+        except OSError:  # gone already, or not a directory (not mml's: left alone)
             continue
         try:
             if _try_lock(fd) and os.stat(path, follow_symlinks=False).st_ino == os.fstat(fd).st_ino:

@@ -132,6 +132,17 @@ def test_next_save_removes_dead_leftovers_and_keeps_live_writers(tmp_path):
     assert _leftovers(path) == [] and mml.load(path) == mml.random.key(2)
 
 
+def test_a_save_cleans_dead_staging_of_other_artifacts_in_its_directory(tmp_path):
+    # e.g. a run killed while writing checkpoint epoch-3; the next checkpoint is epoch-4
+    crashed = tmp_path / f"{_store.staging_prefix(tmp_path / 'epoch-3')}k2x9_a1b"
+    crashed.mkdir()
+    (crashed / "config.json").write_text("{}")
+    mine = tmp_path / ".notes.mml-tmp-keep1"  # not a directory: not mml's, left alone
+    mine.write_text("mine")
+    mml.save(mml.random.key(4), tmp_path / "epoch-4")
+    assert sorted(p.name for p in tmp_path.iterdir()) == [mine.name, "epoch-4"]
+
+
 def test_save_refuses_to_replace_what_is_not_an_artifact(tmp_path):
     (tmp_path / "notes").mkdir()
     (tmp_path / "notes" / "todo.txt").write_text("mine")
