@@ -62,6 +62,11 @@ def hasher(alg: str, size: int = 0) -> Any:
     The threads are the hasher's own (``max_threads=n``), not rayon's global pool
     (``blake3.AUTO``): a global pool does not survive ``fork``, and a forked child that hashed
     with it would hang.
+
+    >>> h = hasher("sha256")
+    >>> h.update(b"abc")
+    >>> h.hexdigest()[:8]
+    'ba7816bf'
     """
     if alg == "blake3":
         import blake3
@@ -158,7 +163,11 @@ def _write_all(fd: int, view: memoryview) -> None:
 
 
 def staging_prefix(target: Path) -> str:
-    """The name prefix of the staging directories of ``target`` (hidden siblings)."""
+    """The name prefix of the staging directories of ``target`` (hidden siblings).
+
+    >>> staging_prefix(Path("runs/epoch-3"))
+    '.epoch-3.mml-tmp-'
+    """
     return f".{target.name}.mml-tmp-"
 
 
@@ -187,6 +196,12 @@ def remove_leftovers(target: Path) -> list[Path]:
 
     Not only ``target``'s own: a crashed save to ``runs/epoch-3`` is cleaned by the next save to
     any artifact in ``runs/`` (checkpoints rarely save to the same path twice).
+
+    >>> import tempfile
+    >>> d = Path(tempfile.mkdtemp())
+    >>> (d / ".epoch-3.mml-tmp-x1y2z3").mkdir()  # what a killed writer leaves
+    >>> [p.name for p in remove_leftovers(d / "epoch-4")], sorted(os.listdir(d))
+    (['.epoch-3.mml-tmp-x1y2z3'], [])
     """
     removed: list[Path] = []
     try:
@@ -233,7 +248,16 @@ class Staging:
 def staging(target: Path) -> Iterator[Staging]:
     """A fresh locked staging directory beside ``target``; removed on exit unless published.
 
-    Leftovers of crashed writers to the same target are removed first.
+    Leftovers of crashed writers beside the target are removed first.
+
+    >>> import tempfile
+    >>> d = Path(tempfile.mkdtemp())
+    >>> with staging(d / "art") as stage:
+    ...     (stage.path / "manifest.json").write_text("{}")
+    ...     publish(stage, d / "art")
+    2
+    >>> sorted(os.listdir(d)), sorted(os.listdir(d / "art"))
+    (['art'], ['manifest.json'])
     """
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
