@@ -187,7 +187,14 @@ def _save_format_1(obj, path: Path) -> None:
     doc, arrays, tables = to_document(obj)
     path.mkdir()
     (path / "config.json").write_text(
-        json.dumps({"type": mml.io._converter.type_path(type(obj)), "kind": None, "value": doc}, indent=1)
+        json.dumps(
+            {
+                "type": mml.io._converter.type_path(type(obj)),
+                "kind": type(obj).__dict__.get("kind"),
+                "value": doc,
+            },
+            indent=1,
+        )
     )
     if arrays:
         save_file(arrays, str(path / "arrays.safetensors"))
@@ -207,7 +214,7 @@ def _save_format_1(obj, path: Path) -> None:
         "format": "mml-artifact",
         "format_version": 1,
         "type": mml.io._converter.type_path(type(obj)),
-        "kind": None,
+        "kind": type(obj).__dict__.get("kind"),
         "mml_version": "0.1.0",
         "files": files,
     }
@@ -227,6 +234,34 @@ def test_format_1_artifacts_load_and_are_replaced(tmp_path):
         mml.load(path)
     mml.save(b, path)  # an old artifact is replaced like a new one
     assert mml.load(path) == b and _leftovers(path) == []
+
+
+FIXTURES = Path(__file__).with_name("data") / "format1"
+
+
+def test_artifacts_written_by_the_previous_version_load(tmp_path):
+    # Written by mml at 7484f64 (format 1: SHA-256, no "hash" field, plain directories).
+    fs = mml.FeatureSet.from_dict(
+        {
+            "x": np.arange(12, dtype=np.float32).reshape(6, 2),
+            "y": np.arange(6.0),
+            "cell": np.array(list("aabbcc")),
+        },
+        features="x",
+        targets="y",
+        tags="cell",
+        label="old",
+        key=mml.random.key(3),
+    ).with_split("train", np.arange(4))
+    assert json.loads((FIXTURES / "featureset" / "manifest.json").read_text())["format_version"] == 1
+    assert mml.load(FIXTURES / "featureset") == fs
+    assert mml.load(FIXTURES / "key") == mml.random.key(9)
+    import shutil
+
+    copy = shutil.copytree(FIXTURES / "featureset", tmp_path / "fs")
+    mml.save(fs.with_split("test", [5]), copy)  # replaced by a format-2 artifact
+    assert json.loads((copy / "manifest.json").read_text())["format_version"] == 2
+    assert mml.load(copy) == fs.with_split("test", [5])
 
 
 def test_blake3_digests_match_the_reference(tmp_path):
