@@ -234,6 +234,11 @@ def _check_replaceable(target: Path, overwrite: bool) -> None:
             f"{target} is a directory that is not an mml artifact (it has no manifest.json); "
             "mml.save replaces only artifacts — choose another path or remove it yourself"
         )
+    if target.is_symlink():
+        raise ArtifactError(
+            f"{target} is a symlink; mml.save replaces only artifact directories — save to the path "
+            f"it points to ({os.path.realpath(target)}) or remove the link yourself"
+        )
     raise ArtifactError(f"{target} exists and is not a directory; choose another path or remove it yourself")
 
 

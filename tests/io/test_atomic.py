@@ -152,6 +152,11 @@ def test_save_refuses_to_replace_what_is_not_an_artifact(tmp_path):
     with pytest.raises(mml.ArtifactError, match="not a directory"):
         mml.save(mml.random.key(1), tmp_path / "file")
     assert (tmp_path / "notes" / "todo.txt").read_text() == "mine"
+    mml.save(mml.random.key(1), tmp_path / "real")
+    (tmp_path / "link").symlink_to(tmp_path / "real")
+    with pytest.raises(mml.ArtifactError, match="is a symlink"):
+        mml.save(mml.random.key(2), tmp_path / "link")
+    assert mml.load(tmp_path / "link") == mml.random.key(1)  # loading through a user's link is fine
     (tmp_path / "empty").mkdir()
     mml.save(mml.random.key(1), tmp_path / "empty")  # an empty directory is fine
     assert mml.load(tmp_path / "empty") == mml.random.key(1)
