@@ -27,6 +27,7 @@ __all__ = [
     "frozen_dict",
     "frozen_tuple",
     "readonly_array",
+    "freeze_new",
     "array_field",
     "arrays_equal",
     "optional_array_field",
@@ -196,20 +197,67 @@ def frozen_tuple(value: Iterable[Any]) -> tuple[Any, ...]:
 
 
 def readonly_array(value: Any) -> np.ndarray:
-    """attrs converter: an array that cannot be written to (no copy when already an array).
+    """attrs converter: a read-only array that owns its data, so nobody can change it later.
 
-    A view is taken so that freezing never changes the flags of the caller's array.
+    A frozen value must not share a buffer the caller can still write: a writable input is
+    copied (the caller's array and its flags stay as they were). An array that is already
+    read-only all the way down (its own flag and every array it views) or that views
+    immutable memory (an Arrow buffer, ``bytes``) is kept as it is, without a copy — so
+    zero-copy reads from Arrow stay zero-copy. A read-only *view* of a writable array is
+    copied: its owner could still be written. (Flipping ``flags.writeable`` back on an
+    array one owns is deliberate sabotage, not a law mml can keep.)
 
     >>> a = np.zeros(3)
     >>> b = readonly_array(a)
-    >>> a.flags.writeable, b.flags.writeable
-    (True, False)
+    >>> a.flags.writeable, b.flags.writeable, np.shares_memory(a, b)
+    (True, False, False)
+    >>> a[0] = 9.0
+    >>> b.tolist()
+    [0.0, 0.0, 0.0]
+    >>> readonly_array(b) is b
+    True
     """
     arr = np.asarray(value)
-    if arr.flags.writeable:
-        arr = arr.view()
+    if arr.flags.writeable or not _owns_immutable(arr):
+        arr = arr.copy()
         arr.flags.writeable = False
     return arr
+
+
+def freeze_new(arr: np.ndarray) -> np.ndarray:
+    """Make an array the caller has just created (and shares with no one) read-only, in place.
+
+    The no-copy counterpart of :func:`readonly_array` for hot paths that build a fresh array
+    (a gather, a concatenation, a buffer read from Arrow) only to freeze it. Like
+    :meth:`FrozenDict.wrap`, the caller hands ``arr`` over: it must not keep a writable
+    view of it. When in doubt, use :func:`readonly_array`.
+
+    >>> out = freeze_new(np.arange(3) * 2)
+    >>> out.flags.writeable, out.tolist()
+    (False, [0, 2, 4])
+    >>> part = freeze_new(np.arange(4.0)[1:])    # a view of a fresh array: both frozen
+    >>> readonly_array(part) is part
+    True
+    """
+    # the arrays it views were made with it (a buffer read, a reshape): freeze them too, so
+    # that readonly_array later sees read-only memory all the way down and does not copy
+    base: Any = arr
+    while isinstance(base, np.ndarray):
+        if base.flags.writeable:
+            base.flags.writeable = False
+        base = base.base
+    return arr
+
+
+def _owns_immutable(arr: np.ndarray) -> bool:
+    # read-only itself; every array it views read-only too; the memory at the bottom owned
+    # by an array or by an immutable object (Arrow buffers and arrays, bytes)
+    base = arr.base
+    while isinstance(base, np.ndarray):
+        if base.flags.writeable:
+            return False
+        base = base.base
+    return base is None or isinstance(base, bytes) or type(base).__module__.startswith("pyarrow")
 
 
 def arrays_equal(a: Any, b: Any) -> bool:

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from mml._fields import freeze_new
 from mml.data._schema import UUID_COLUMN, column_name, shape_metadata, validate_key
 from mml.errors import DataError, SchemaError
 from mml.random import Key, fold_in, key, numpy_rng
@@ -172,10 +173,8 @@ def column_to_numpy(col: pa.Array | pa.ChunkedArray, shape: tuple[int, ...]) -> 
     else:
         zero = col.null_count == 0 and not pa.types.is_boolean(col.type)
         out = _primitive_to_numpy(col, zero_copy_only=zero)
-    if out.flags.writeable:
-        out = out.view()
-        out.flags.writeable = False
-    return out
+    # a fresh array (a conversion) or a view of immutable Arrow memory: freeze it in place
+    return freeze_new(out)
 
 
 def make_uuids(n: int, k: Key) -> pa.FixedSizeBinaryArray:

@@ -21,7 +21,7 @@ import attrs
 import numpy as np
 import pyarrow as pa
 
-from mml._fields import FrozenDict, arrays_equal, frozen_tuple, readonly_array
+from mml._fields import FrozenDict, arrays_equal, freeze_new, frozen_tuple, readonly_array
 from mml.data._build import as_key_list, build_table, column_to_numpy
 from mml.data._records import AbstractRecord
 from mml.data._schema import (
@@ -395,9 +395,7 @@ class FeatureSet:
         arr = column_to_numpy(self.table.column(column_name(domain, key, rep)), shape)
         if indices is None:
             return arr
-        out = arr[indices]
-        out.flags.writeable = False
-        return out
+        return freeze_new(arr[indices])
 
     def resolve_column_array(self, name: str, indices: np.ndarray | None = None) -> np.ndarray:
         """A column by key (``"temp"``), ``"domain.key"`` or full name; bare names read ``raw``."""
@@ -419,7 +417,7 @@ class FeatureSet:
         rep: str | None = None,
         indices: np.ndarray | None = None,
     ) -> np.ndarray:
-        """Keys of a domain as one C-contiguous array ``(n, *domain_shape)``.
+        """Keys of a domain as one C-contiguous, read-only array ``(n, *domain_shape)``.
 
         Layout rule: each key is seen as ``(n, *shape)`` with scalar keys as ``(n, 1)``; the
         keys are concatenated along the last axis (leading per-sample dims must agree). A
@@ -437,7 +435,7 @@ class FeatureSet:
             arr = self.column_array(domain, key_list[0], rep, indices)
             if arr.ndim == 1:
                 arr = arr.reshape(-1, 1)
-            return arr if arr.flags.c_contiguous else np.ascontiguousarray(arr)
+            return arr if arr.flags.c_contiguous else freeze_new(np.ascontiguousarray(arr))
         dtypes = [self.key_dtype(domain, k, rep) for k in key_list]
         if any(d.kind == "O" for d in dtypes):
             raise SchemaError(f"{domain} keys {list(key_list)} include strings; read them one at a time")
@@ -462,7 +460,7 @@ class FeatureSet:
                     else:  # np.take(out=) only casts safely between equal dtypes
                         buf[j, :m] = col[rows]
                 out2[start:stop] = buf[:, :m].T
-            return out2
+            return freeze_new(out2)
         out = np.empty((n, *out_shape), dtype=dtype)
         off = 0
         for k in key_list:
@@ -470,7 +468,7 @@ class FeatureSet:
             width = col.shape[-1] if col.ndim > 1 else 1
             out[..., off : off + width] = col.reshape(n, *out_shape[:-1], width)
             off += width
-        return out
+        return freeze_new(out)
 
     @property
     def sample_uuids(self) -> np.ndarray:

@@ -16,7 +16,7 @@ from typing import Any
 import attrs
 import numpy as np
 
-from mml._fields import arrays_equal
+from mml._fields import arrays_equal, freeze_new, readonly_array
 from mml.data._build import as_key_list
 from mml.data._featureset import FeatureSet
 from mml.data._predicates import AbstractPredicate
@@ -49,7 +49,7 @@ class FeatureSetView:
 
     parent: FeatureSet
     indices: np.ndarray = attrs.field(
-        converter=lambda v: _freeze(_as_indices(v)), eq=attrs.cmp_using(eq=arrays_equal), hash=False
+        converter=lambda v: readonly_array(_as_indices(v)), eq=attrs.cmp_using(eq=arrays_equal), hash=False
     )
     columns: tuple[str, ...] | None = attrs.field(default=None, converter=_normalize_columns)
     _all_rows: bool = attrs.field(init=False, default=False, eq=False, repr=False)
@@ -163,7 +163,7 @@ class FeatureSetView:
     @property
     def sample_uuids(self) -> np.ndarray:
         """The UUIDs of the view's rows (numpy ``S16``)."""
-        return self.parent.sample_uuids[self.indices]
+        return freeze_new(self.parent.sample_uuids[self.indices])
 
     # -- derived views ----------------------------------------------------------------------
 
@@ -199,7 +199,7 @@ class FeatureSetView:
         pos = _as_indices(positions)
         if pos.size and (int(pos.min()) < -len(self) or int(pos.max()) >= len(self)):
             raise DataError(f"positions fall outside a view of {len(self)} rows")
-        return attrs.evolve(self, indices=self.indices[pos])
+        return attrs.evolve(self, indices=freeze_new(self.indices[pos]))
 
     def filter(self, predicate: AbstractPredicate) -> FeatureSetView:
         """Rows where the predicate holds (see :func:`mml.col`)."""
@@ -209,12 +209,12 @@ class FeatureSetView:
                 "lambdas cannot be saved or inspected"
             )
         mask = predicate.evaluate(self)
-        return attrs.evolve(self, indices=self.indices[mask])
+        return attrs.evolve(self, indices=freeze_new(self.indices[mask]))
 
     def take_sample_uuids(self, uuids: Any) -> FeatureSetView:
         """Rows whose UUID is in ``uuids`` (bytes or an ``S16`` array), in view order."""
         want = np.asarray(uuids, dtype="S16")
-        return attrs.evolve(self, indices=self.indices[np.isin(self.sample_uuids, want)])
+        return attrs.evolve(self, indices=freeze_new(self.indices[np.isin(self.sample_uuids, want)]))
 
     def _same_parent(self, other: FeatureSetView) -> None:
         if not isinstance(other, FeatureSetView):
@@ -229,7 +229,7 @@ class FeatureSetView:
         """Rows of this view whose UUIDs are not in ``other``."""
         self._same_parent(other)
         keep = ~np.isin(self.sample_uuids, other.sample_uuids)
-        return attrs.evolve(self, indices=self.indices[keep])
+        return attrs.evolve(self, indices=freeze_new(self.indices[keep]))
 
     def is_disjoint_with(self, other: FeatureSetView) -> bool:
         """True when no sample (by UUID) is in both views."""
@@ -263,13 +263,6 @@ class FeatureSetView:
     def __repr__(self) -> str:
         cols = "all columns" if self.columns is None else f"{len(self.columns)} columns"
         return f"FeatureSetView({self.parent.label!r}, {len(self)} of {len(self.parent)} rows, {cols})"
-
-
-def _freeze(arr: np.ndarray) -> np.ndarray:
-    if arr.flags.writeable:
-        arr = arr.view()
-        arr.flags.writeable = False
-    return arr
 
 
 def _is_arange(idx: np.ndarray) -> bool:

@@ -26,7 +26,7 @@ from typing import Any
 import attrs
 import numpy as np
 
-from mml._fields import FrozenDict, frozen_dict
+from mml._fields import FrozenDict, freeze_new, frozen_dict, readonly_array
 from mml.data import DATA_DOMAINS, FeatureSetView
 from mml.errors import SamplerError
 
@@ -34,11 +34,8 @@ __all__ = ["PreparedData", "materialize", "check_columns", "to_device"]
 
 
 def _readonly(arr: np.ndarray) -> np.ndarray:
-    arr = np.ascontiguousarray(arr)
-    if arr.flags.writeable:
-        arr = arr.view()
-        arr.flags.writeable = False
-    return arr
+    # contiguous and owned: a writable input (or a read-only view of one) is copied
+    return readonly_array(np.ascontiguousarray(arr))
 
 
 @attrs.frozen(eq=False)
@@ -136,13 +133,13 @@ def _column_values(view: FeatureSetView, name: str) -> np.ndarray:
                 f"column {name!r} of {view.label!r} has NaN values; a sampler cannot compare them — "
                 "filter those rows out first (view.filter(mml.col(...) == ...)) or fill them"
             )
-        return _readonly(out)
+        return freeze_new(out)  # a fresh copy (astype)
     # Text (or other non-numeric values): integer codes in sorted order of the values.
     values = np.asarray(raw, dtype=object)
     if any(v is None for v in values):
         raise SamplerError(f"column {name!r} of {view.label!r} has missing values; filter or fill them first")
     _, codes = np.unique(values.astype(str), return_inverse=True)
-    return _readonly(codes.astype(np.float64))
+    return freeze_new(codes.astype(np.float64))
 
 
 def column_is_text(view: FeatureSetView, name: str) -> bool:

@@ -102,7 +102,7 @@ def _freeze(value: Any, where: str) -> Any:
                 f"cannot store {where} (an array of dtype {value.dtype}) without pickle; "
                 "only numeric and string arrays can be saved"
             )
-        return readonly_array(value.copy())
+        return readonly_array(value)
     if isinstance(value, type) and issubclass(value, np.generic):
         return FrozenDict({_DTYPE: np.dtype(value).name})
     if isinstance(value, np.dtype):

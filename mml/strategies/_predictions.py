@@ -62,11 +62,7 @@ def _array_map(value: Any) -> FrozenDict[str, np.ndarray]:
     for k, v in dict(value or {}).items():
         if hasattr(v, "detach"):
             v = v.detach().cpu().numpy()
-        arr = np.asarray(v)
-        if arr.flags.writeable:
-            arr = arr.view()
-            arr.flags.writeable = False
-        out[str(k)] = arr
+        out[str(k)] = readonly_array(v)
     return FrozenDict(out)
 
 
