@@ -66,8 +66,16 @@ class Evaluation(AbstractCallback):
     (computed on the tail nodes' outputs against their targets). ``losses=None`` uses the
     phase's own losses.
 
-    >>> Evaluation(split="val").prefix
+    ``prefix`` overrides the ``"<split>_"`` default; :attr:`log_prefix` is the one in use,
+    computed from the fields, so it follows ``attrs.evolve``:
+
+    >>> Evaluation(split="val").log_prefix
     'val_'
+    >>> import attrs
+    >>> attrs.evolve(Evaluation(split="val"), split="test").log_prefix
+    'test_'
+    >>> Evaluation(split="val", prefix="holdout_").log_prefix
+    'holdout_'
     """
 
     kind: ClassVar[str] = "callback.evaluation"
@@ -80,17 +88,18 @@ class Evaluation(AbstractCallback):
     metrics: tuple[str, ...] = attrs.field(default=(), converter=tuple, validator=_check_metrics)
     prefix: str | None = None
 
-    def __attrs_post_init__(self) -> None:
-        if self.prefix is None:
-            object.__setattr__(self, "prefix", f"{self.split}_")
+    @property
+    def log_prefix(self) -> str:
+        """The prefix of every logged name: ``prefix``, or ``"<split>_"`` when it is ``None``."""
+        return f"{self.split}_" if self.prefix is None else self.prefix
 
     def on_epoch_end(self, event: Event, state: Any) -> CallbackResult | None:
         """Evaluate and log."""
         if (event.epoch + 1) % self.every_n_epochs:
             return None
         res = _run_eval(event, self.split, self.losses)
-        out = {f"{self.prefix}{k}": v for k, v in res.losses.items()}
-        out.update(_node_metrics(self.metrics, res, self.prefix))
+        out = {f"{self.log_prefix}{k}": v for k, v in res.losses.items()}
+        out.update(_node_metrics(self.metrics, res, self.log_prefix))
         return CallbackResult(state=state, metrics=out)
 
 

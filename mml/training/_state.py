@@ -20,6 +20,7 @@ import attrs
 
 from mml._fields import FrozenDict, frozen_dict, frozen_tuple
 from mml.data import SampleData
+from mml.errors import ConfigError
 from mml.graph import GraphState
 from mml.random import Key
 
@@ -65,6 +66,17 @@ class Boxed:
         revived = _revive(self.value, self.type)
         if revived is not self.value:
             object.__setattr__(self, "value", revived)
+        # ``type`` describes ``value``: refuse a pair that disagrees (e.g. evolve(b, value=...))
+        # rather than save a document that would revive as the wrong class
+        if attrs.has(type(revived)):
+            from mml.io._converter import type_path
+
+            actual = type_path(type(revived))
+            if actual != self.type:
+                raise ConfigError(
+                    f"Boxed.type is {self.type!r} but the value is a {actual}; "
+                    "build it with box(value) (or evolve both fields together)"
+                )
 
 
 def box(value: Any) -> Boxed:

@@ -162,3 +162,15 @@ def test_experiment_level_hooks(toy):
     state, h = mml.run(exp, mml.init(exp, 0))
     assert state.callback_state("experiment/0") == ("fit",)
     assert h.last("phases_done") == 1.0
+
+
+def test_evolved_evaluation_logs_under_its_new_split(toy):
+    # regression: the prefix was filled in at construction, so evolve(split="test") kept "val_"
+    toy = toy.with_split("test", np.arange(10))
+    cb = attrs.evolve(Evaluation(split="val"), split="test")
+    assert cb.log_prefix == "test_" and cb.prefix is None
+    assert mml.io.roundtrip(cb) == cb and mml.io.roundtrip(cb).log_prefix == "test_"
+    exp = simple_experiment(toy, n_epochs=1, callbacks=[cb])
+    _, h = mml.run(exp, mml.init(exp, 0))
+    assert h.status == "completed"
+    assert len(h.values("test_loss")) == 1 and len(h.values("val_loss")) == 0

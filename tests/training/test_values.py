@@ -157,3 +157,15 @@ def test_stagewise_trainable_node_without_loss_is_an_error(toy):
     frozen = Experiment({"toy": toy}, mlp_graph().freeze("mlp"), exp.plan)
     _, h = mml.run(frozen, mml.init(frozen, 0))
     assert h.status == "failed" and "frozen" in str(h.error)
+
+
+def test_boxed_refuses_a_type_that_does_not_describe_its_value() -> None:
+    # regression: attrs.evolve(box(x), value=y) kept x's type path, so the saved document
+    # would have revived y as the wrong class
+    from mml.errors import ConfigError
+    from mml.training._state import box
+
+    b = box(mml.random.key(1))
+    with pytest.raises(ConfigError, match=r"Boxed\.type is 'mml\.random:Key'"):
+        attrs.evolve(b, value=box(2.0))
+    assert attrs.evolve(b, value=mml.random.key(2)).value == mml.random.key(2)
