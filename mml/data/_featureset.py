@@ -33,6 +33,7 @@ from mml.data._schema import (
     is_numeric_type,
     parse_column,
 )
+from mml.data._splits import freeze_splits, report_overlap
 from mml.errors import DataError, SchemaError, SplitError
 from mml.random import Key
 
@@ -51,18 +52,6 @@ def _check_label(instance: Any, attribute: Any, value: str) -> None:
         raise SchemaError(
             f"FeatureSet label {value!r} is not allowed: use a non-empty name without '.', '/', '\\\\' or ':'"
         )
-
-
-def _freeze_splits(value: Mapping[str, Any] | None) -> FrozenDict[str, np.ndarray]:
-    out = {}
-    for name, idx in (value or {}).items():
-        arr = np.asarray(idx)
-        if arr.size == 0:
-            arr = arr.astype(np.int64)
-        if arr.dtype.kind not in "iu":
-            raise SplitError(f"split {name!r} must hold integer row indices, got dtype {arr.dtype}")
-        out[name] = readonly_array(arr.astype(np.int64, copy=False))
-    return FrozenDict(out)
 
 
 def _check_table(instance: FeatureSet, attribute: Any, table: pa.Table) -> None:
@@ -92,7 +81,7 @@ class FeatureSet:
 
     label: str = attrs.field(validator=_check_label)
     table: pa.Table = attrs.field(validator=_check_table)
-    split_indices: Mapping[str, np.ndarray] = attrs.field(factory=FrozenDict, converter=_freeze_splits)
+    split_indices: Mapping[str, np.ndarray] = attrs.field(factory=FrozenDict, converter=freeze_splits)
     records: tuple[AbstractRecord, ...] = attrs.field(default=(), converter=frozen_tuple)
     _keys: Mapping[str, tuple[str, ...]] = attrs.field(init=False, repr=False, eq=False, hash=False)
 
@@ -513,8 +502,21 @@ class FeatureSet:
             return readonly_array(np.arange(len(self), dtype=np.int64))
         return self[split].indices
 
-    def with_split(self, name: str, rows: Any) -> FeatureSet:
-        """A new FeatureSet with split ``name`` set to a view or row indices."""
+    def with_split(self, name: str, rows: Any, *, overlap: str = "warn") -> FeatureSet:
+        """A new FeatureSet with split ``name`` set to a view or row indices.
+
+        A split that shares rows with another one (not the split it replaces, nor its own
+        ``name/…`` parts or parent) is reported like a
+        :class:`~mml.splitters.ConditionSplitter` does: ``overlap="warn"`` (default) warns
+        with :class:`~mml.splitters.OverlappingSplitsWarning`, ``"error"`` raises
+        :class:`~mml.errors.SplitError`, ``"allow"`` is silent.
+
+        >>> fs = FeatureSet.from_dict({"x": [1.0, 2.0, 3.0]}, features="x", label="w")
+        >>> list(fs.with_split("train", [0, 1]).with_split("test", [2]).split_indices)
+        ['train', 'test']
+        >>> fs.with_split("train", [0, 1]).with_split("test", [1, 2], overlap="allow")["test"].indices.tolist()
+        [1, 2]
+        """
         from mml.data._view import FeatureSetView
 
         if not isinstance(name, str) or not name or name != name.strip():
@@ -523,7 +525,9 @@ class FeatureSet:
             if rows.parent.table is not self.table and not rows.parent.table.equals(self.table):
                 raise SplitError(f"the view for split {name!r} belongs to another FeatureSet")
             rows = rows.indices
-        return attrs.evolve(self, split_indices={**self.split_indices, name: np.asarray(rows)})
+        out = attrs.evolve(self, split_indices={**self.split_indices, name: np.asarray(rows)})
+        report_overlap(self.label, name, out.split_indices[name], self.split_indices, overlap)
+        return out
 
     def without_splits(self, *names: str) -> FeatureSet:
         """A new FeatureSet without the named splits (all splits when none are named)."""

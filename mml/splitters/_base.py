@@ -33,6 +33,7 @@ import numpy as np
 import mml.random
 from mml._fields import frozen_tuple
 from mml.data import AbstractRecord, FeatureSet, FeatureSetView
+from mml.data._splits import OverlappingSplitsWarning as OverlappingSplitsWarning
 from mml.errors import SchemaError, SplitError
 from mml.random import Key
 
@@ -47,14 +48,6 @@ __all__ = [
     "splitter_rng",
     "view_rows",
 ]
-
-
-class OverlappingSplitsWarning(UserWarning):
-    """Splits made by a :class:`~mml.splitters.ConditionSplitter` share rows.
-
-    >>> issubclass(OverlappingSplitsWarning, UserWarning)
-    True
-    """
 
 
 class AbstractSplitter(abc.ABC):

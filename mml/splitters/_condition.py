@@ -11,13 +11,12 @@ import numpy as np
 
 from mml._fields import FrozenDict
 from mml.data import AbstractPredicate, FeatureSetView
+from mml.data._splits import OVERLAP_MODES
 from mml.errors import SchemaError, SplitError
 from mml.random import Key
 from mml.splitters._base import AbstractSplitter, OverlappingSplitsWarning, check_split_name, view_rows
 
 __all__ = ["ConditionSplitter"]
-
-_OVERLAP_MODES = ("warn", "error", "allow")
 
 
 def _freeze_conditions(value: Mapping[str, Any] | None) -> FrozenDict[str, AbstractPredicate]:
@@ -38,8 +37,8 @@ def _freeze_conditions(value: Mapping[str, Any] | None) -> FrozenDict[str, Abstr
 
 
 def _check_overlap(instance: Any, attribute: Any, value: str) -> None:
-    if value not in _OVERLAP_MODES:
-        raise SplitError(f"ConditionSplitter: overlap must be one of {_OVERLAP_MODES}, got {value!r}")
+    if value not in OVERLAP_MODES:
+        raise SplitError(f"ConditionSplitter: overlap must be one of {OVERLAP_MODES}, got {value!r}")
 
 
 @attrs.frozen

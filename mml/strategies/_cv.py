@@ -62,8 +62,10 @@ def fold_featureset(
     drop = [s for s in (train_split, val_split) if s in base.split_indices]
     if drop:
         base = base.without_splits(*drop)
-    out = base.with_split(train_split, np.asarray(train, np.int64)).with_split(
-        val_split, np.asarray(val, np.int64)
+    # the folds are drawn from the rows of `on`; the splits kept beside them (a `test` that
+    # the same rows also cover, say) are the caller's choice, not an accidental overlap
+    out = base.with_split(train_split, np.asarray(train, np.int64), overlap="allow").with_split(
+        val_split, np.asarray(val, np.int64), overlap="allow"
     )
     if refit_scalers:
         for j, rec in enumerate(records):

@@ -134,5 +134,5 @@ def featuresets_with_splits(draw: st.DrawFn, **kwargs: Any) -> FeatureSet:
         st.lists(st.sampled_from(["train", "val", "test"]), min_size=1, max_size=3, unique=True)
     ):
         idx = draw(st.lists(st.integers(0, n - 1), max_size=n, unique=True))
-        fs = fs.with_split(name, np.asarray(sorted(idx), dtype=np.int64))
+        fs = fs.with_split(name, np.asarray(sorted(idx), dtype=np.int64), overlap="allow")
     return fs

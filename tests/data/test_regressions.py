@@ -98,3 +98,28 @@ def test_select_keeps_the_requested_key_order() -> None:
     v = fs.view().select(features=["f64", "i"])
     assert v.keys() == ("f64", "i")
     np.testing.assert_array_equal(v.to_numpy(), fs.to_numpy("features", ["f64", "i"]))
+
+
+def test_with_split_reports_overlap_like_condition_splitter() -> None:
+    # regression: adding a split that shares rows with an existing one said nothing
+    import warnings
+
+    from mml.errors import SplitError
+    from mml.splitters import OverlappingSplitsWarning
+
+    fs = mml.FeatureSet.from_dict({"x": np.arange(6.0)}, features="x", label="ov").with_split(
+        "train", [0, 1, 2, 3]
+    )
+    with pytest.warns(OverlappingSplitsWarning, match=r"shares rows with 'train' \(2 rows, e\.g\. row 2\)"):
+        out = fs.with_split("test", [2, 3, 4, 5])
+    assert out["test"].indices.tolist() == [2, 3, 4, 5]  # still added: a warning, not a refusal
+    with pytest.raises(SplitError, match="overlap='allow'"):
+        fs.with_split("test", [3, 4], overlap="error")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fs.with_split("test", [4, 5])  # disjoint
+        fs.with_split("train", [0, 5])  # replaces itself
+        fs.with_split("train/part", [0, 1])  # a part of train
+        fs.with_split("test", [3, 4], overlap="allow")
+    with pytest.raises(SplitError, match="overlap= is one of"):
+        fs.with_split("test", [4], overlap="loud")

@@ -96,8 +96,8 @@ def test_scalers_are_refitted_on_the_fold_training_rows(fs):
     x = fs.column_array("features", "x", rep="raw")
     assert recs[0].params_of("x") == Standard().fit(x[train])
     assert out.undo_all_transforms() == fs.undo_all_transforms().without_splits("train", "val").with_split(
-        "train", train
-    ).with_split("val", val)
+        "train", train, overlap="allow"
+    ).with_split("val", val, overlap="allow")
     # refit_scalers=False keeps the recorded params (and their leak)
     kept = fold_featureset(fs, train, val, refit_scalers=False, key=mml.random.key(0))
     assert [r for r in kept.records if isinstance(r, ScalerRecord)] == [
