@@ -51,6 +51,7 @@ _LAZY: dict[str, str] = {
     "col": "mml.data",
     "datasets": "mml.datasets",
     "testing": "mml.testing",
+    "fields": "mml.fields",
     # processing
     "splitters": "mml.splitters",
     "scalers": "mml.scalers",

@@ -272,7 +272,11 @@ def arrays_equal(a: Any, b: Any) -> bool:
 
 
 def array_field(**kwargs: Any) -> Any:
-    """An attrs field holding a read-only numpy array, compared by value, not hashed."""
+    """An attrs field holding a read-only numpy array it owns, compared by value, not hashed.
+
+    The converter is :func:`readonly_array`: a writable input is copied, so the caller's
+    later writes never reach the value. Public as :func:`mml.fields.array_field`.
+    """
     return attrs.field(
         converter=readonly_array,
         eq=attrs.cmp_using(eq=arrays_equal),

@@ -118,6 +118,38 @@ def as_samples(x: Any, who: str) -> np.ndarray:
     return arr
 
 
+def finite_samples(x: Any, who: str, *, rows: str = "sample") -> np.ndarray:
+    """:func:`as_samples`, refusing NaN and infinite values (the one NaN policy of every scaler).
+
+    The error names the first offending positions as ``(sample, *element index)`` tuples,
+    ``rows`` saying what the first index counts.
+
+    >>> finite_samples(np.array([[1.0, np.nan], [2.0, 3.0]]), "MinMax.fit")
+    Traceback (most recent call last):
+    ...
+    mml.errors.ScalerError: MinMax.fit: the data hold NaN or infinite values at (sample, element) position(s) (0, 1); ...
+    """
+    arr = as_samples(x, who)
+    if arr.dtype.kind != "f":
+        return arr  # integers and booleans cannot hold NaN
+    bad = ~np.isfinite(arr)
+    if bad.any():
+        where = np.argwhere(bad)
+        total = where.shape[0]
+        if arr.ndim == 1:
+            axes, shown = rows, ", ".join(str(int(w[0])) for w in where[:5])
+        else:
+            axes = f"({rows}, element)" if arr.ndim == 2 else f"({rows}, *element index)"
+            shown = ", ".join("(" + ", ".join(str(int(i)) for i in w) + ")" for w in where[:5])
+        more = f" and {total - 5} more" if total > 5 else ""
+        raise ScalerError(
+            f"{who}: the data hold NaN or infinite values at {axes} position(s) {shown}{more}; "
+            "scalers refuse non-finite input however they are named: drop those samples "
+            "(view.filter(...)) or impute the values before building the FeatureSet"
+        )
+    return arr
+
+
 def as_2d(x: np.ndarray) -> np.ndarray:
     """The ``(n, prod(key_shape))`` view of ``x`` (copies only if ``x`` is not contiguous)."""
     return x.reshape(x.shape[0], int(np.prod(x.shape[1:], dtype=np.int64)))
@@ -136,6 +168,8 @@ def need_rows(x: np.ndarray, who: str) -> None:
 def need_finite(values: np.ndarray, who: str) -> None:
     """Fitted statistics must be finite (NaN/inf in the data make them NaN/inf)."""
     bad = ~np.isfinite(values)
+    if bad.ndim > 1:  # statistics of shape (k, n_features): a feature is bad if any of them is
+        bad = bad.any(axis=tuple(range(bad.ndim - 1)))
     if bad.any():
         pos = np.flatnonzero(bad)[:10].tolist()
         raise ScalerError(

@@ -41,6 +41,7 @@ from mml.scalers._base import (
     check_params,
     check_range,
     check_width,
+    finite_samples,
     float_dtype,
     need_rows,
     range_tuple,
@@ -65,15 +66,16 @@ class Negate(AbstractScaler):
     kind: ClassVar[str] = "scaler.negate"
 
     def fit(self, x: np.ndarray, *, key: Key | None = None) -> NoParams:
-        as_samples(x, "Negate.fit")
+        finite_samples(x, "Negate.fit")
         return NoParams()
 
     def apply(self, params: AbstractScalerParams, x: np.ndarray) -> np.ndarray:
-        x = as_samples(x, "Negate.apply")
+        x = finite_samples(x, "Negate.apply")
         return np.negative(x, dtype=float_dtype(x))
 
     def inverse(self, params: AbstractScalerParams, x: np.ndarray) -> np.ndarray:
-        return self.apply(params, x)
+        x = as_samples(x, "Negate.inverse")
+        return np.negative(x, dtype=float_dtype(x))
 
 
 @final
@@ -106,7 +108,7 @@ class Absolute(AbstractScaler):
     kind: ClassVar[str] = "scaler.absolute"
 
     def fit(self, x: np.ndarray, *, key: Key | None = None) -> AbsoluteParams:
-        x2 = as_2d(as_samples(x, "Absolute.fit"))
+        x2 = as_2d(finite_samples(x, "Absolute.fit"))
         need_rows(x2, "Absolute.fit")
         nonneg = (x2 >= 0).all(axis=0)
         nonpos = (x2 <= 0).all(axis=0)
@@ -114,7 +116,7 @@ class Absolute(AbstractScaler):
         return AbsoluteParams(sign_=sign)
 
     def apply(self, params: AbstractScalerParams, x: np.ndarray) -> np.ndarray:
-        x = as_samples(x, "Absolute.apply")
+        x = finite_samples(x, "Absolute.apply")
         return np.abs(x, dtype=float_dtype(x))
 
     def inverse(self, params: AbstractScalerParams, x: np.ndarray) -> np.ndarray:
@@ -147,11 +149,11 @@ class Log1p(AbstractScaler):
     kind: ClassVar[str] = "scaler.log1p"
 
     def fit(self, x: np.ndarray, *, key: Key | None = None) -> NoParams:
-        _check_domain(as_samples(x, "Log1p.fit"), "Log1p.fit")
+        _check_domain(finite_samples(x, "Log1p.fit"), "Log1p.fit")
         return NoParams()
 
     def apply(self, params: AbstractScalerParams, x: np.ndarray) -> np.ndarray:
-        x = as_samples(x, "Log1p.apply")
+        x = finite_samples(x, "Log1p.apply")
         _check_domain(x, "Log1p.apply")
         return np.log1p(x, dtype=float_dtype(x))
 
@@ -185,11 +187,11 @@ class PerSampleMinMax(AbstractScaler):
     )
 
     def fit(self, x: np.ndarray, *, key: Key | None = None) -> NoParams:
-        as_samples(x, "PerSampleMinMax.fit")
+        finite_samples(x, "PerSampleMinMax.fit")
         return NoParams()
 
     def apply(self, params: AbstractScalerParams, x: np.ndarray) -> np.ndarray:
-        x = as_samples(x, "PerSampleMinMax.apply")
+        x = finite_samples(x, "PerSampleMinMax.apply")
         x2 = as_2d(x)
         dt = float_dtype(x)
         lo, hi = self.feature_range
@@ -226,11 +228,11 @@ class PerSampleZeroStart(AbstractScaler):
     feature_wise: ClassVar[bool] = False
 
     def fit(self, x: np.ndarray, *, key: Key | None = None) -> NoParams:
-        as_samples(x, "PerSampleZeroStart.fit")
+        finite_samples(x, "PerSampleZeroStart.fit")
         return NoParams()
 
     def apply(self, params: AbstractScalerParams, x: np.ndarray) -> np.ndarray:
-        x = as_samples(x, "PerSampleZeroStart.apply")
+        x = finite_samples(x, "PerSampleZeroStart.apply")
         if x.ndim < 2:
             raise ScalerError(
                 f"PerSampleZeroStart needs a tensor key (shape (n, T, ...)), got an array of shape {x.shape}"

@@ -34,7 +34,7 @@ import pyarrow as pa
 from mml._fields import frozen_tuple
 from mml.data import AbstractRecord, FeatureSet, column_name
 from mml.errors import NotInvertibleError, ScalerError, SchemaError, SplitError
-from mml.scalers._base import AbstractScaler, AbstractScalerParams
+from mml.scalers._base import AbstractScaler, AbstractScalerParams, finite_samples
 from mml.scalers._lookup import get_scaler
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -188,6 +188,8 @@ def fit_transform(
     for k in key_list:
         rep = fs.resolve_rep(domain, k)
         x_all = fs.column_array(domain, k, rep)
+        # every row is transformed, so every row must be finite (named by its row number)
+        finite_samples(x_all, f"scaling {domain} key {k!r} of FeatureSet {fs.label!r}", rows="row")
         x_fit = x_all if rows is None else np.take(x_all, rows, axis=0)  # faster than x[rows]
         sub_key = None
         if key is not None:

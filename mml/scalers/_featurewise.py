@@ -30,6 +30,7 @@ from mml.scalers._base import (
     check_params,
     check_range,
     check_width,
+    finite_samples,
     float_dtype,
     need_finite,
     need_rows,
@@ -67,10 +68,16 @@ def _affine(x: np.ndarray, shift: np.ndarray | None, scale: np.ndarray | None, *
     return out.reshape(x.shape)
 
 
-def _checked_input(params: AbstractScalerParams, cls: type, x: np.ndarray, what: str) -> np.ndarray:
-    """``x`` as samples, after checking the params' type and that the feature width matches."""
+def _checked_input(
+    params: AbstractScalerParams, cls: type, x: np.ndarray, what: str, *, finite: bool = True
+) -> np.ndarray:
+    """``x`` as samples, after checking the params' type and that the feature width matches.
+
+    Data going in (``apply``) must be finite; what comes back through ``inverse`` (a model's
+    outputs) is mapped as it is (``finite=False``).
+    """
     check_params(params, cls, what)
-    x = as_samples(x, what)
+    x = finite_samples(x, what) if finite else as_samples(x, what)
     check_width(as_2d(x), params.scale_.shape[0], what.split(".")[0])  # type: ignore[attr-defined]
     return x
 
@@ -111,7 +118,7 @@ class MinMax(AbstractScaler):
     )
 
     def fit(self, x: np.ndarray, *, key: Key | None = None) -> MinMaxParams:
-        x2 = as_2d(as_samples(x, "MinMax.fit"))
+        x2 = as_2d(finite_samples(x, "MinMax.fit"))
         need_rows(x2, "MinMax.fit")
         dmin = x2.min(axis=0).astype(np.float64)
         dmax = x2.max(axis=0).astype(np.float64)
@@ -127,7 +134,7 @@ class MinMax(AbstractScaler):
         return _affine(x, params.min_, params.scale_, divide=False)
 
     def inverse(self, params: AbstractScalerParams, x: np.ndarray) -> np.ndarray:
-        x = _checked_input(params, MinMaxParams, x, "MinMax.inverse")
+        x = _checked_input(params, MinMaxParams, x, "MinMax.inverse", finite=False)
         assert isinstance(params, MinMaxParams)
         return _affine(x, params.min_, params.scale_, divide=True)
 
@@ -186,7 +193,7 @@ class Standard(AbstractScaler):
     with_std: bool = True
 
     def fit(self, x: np.ndarray, *, key: Key | None = None) -> StandardParams:
-        x2 = as_2d(as_samples(x, "Standard.fit"))
+        x2 = as_2d(finite_samples(x, "Standard.fit"))
         need_rows(x2, "Standard.fit")
         mean = x2.mean(axis=0, dtype=np.float64)
         need_finite(mean, "Standard.fit")
@@ -209,7 +216,7 @@ class Standard(AbstractScaler):
         )
 
     def inverse(self, params: AbstractScalerParams, x: np.ndarray) -> np.ndarray:
-        x = _checked_input(params, StandardParams, x, "Standard.inverse")
+        x = _checked_input(params, StandardParams, x, "Standard.inverse", finite=False)
         assert isinstance(params, StandardParams)
         return _affine(
             x,
@@ -249,7 +256,7 @@ class MaxAbs(AbstractScaler):
     kind: ClassVar[str] = "scaler.maxabs"
 
     def fit(self, x: np.ndarray, *, key: Key | None = None) -> MaxAbsParams:
-        x2 = as_2d(as_samples(x, "MaxAbs.fit"))
+        x2 = as_2d(finite_samples(x, "MaxAbs.fit"))
         need_rows(x2, "MaxAbs.fit")
         hi = x2.max(axis=0).astype(np.float64)
         lo = x2.min(axis=0).astype(np.float64)
@@ -263,7 +270,7 @@ class MaxAbs(AbstractScaler):
         return _affine(x, None, params.scale_, divide=True)
 
     def inverse(self, params: AbstractScalerParams, x: np.ndarray) -> np.ndarray:
-        x = _checked_input(params, MaxAbsParams, x, "MaxAbs.inverse")
+        x = _checked_input(params, MaxAbsParams, x, "MaxAbs.inverse", finite=False)
         assert isinstance(params, MaxAbsParams)
         return _affine(x, None, params.scale_, divide=False)
 
@@ -313,7 +320,7 @@ class Robust(AbstractScaler):
     unit_variance: bool = False
 
     def fit(self, x: np.ndarray, *, key: Key | None = None) -> RobustParams:
-        x2 = as_2d(as_samples(x, "Robust.fit"))
+        x2 = as_2d(finite_samples(x, "Robust.fit"))
         need_rows(x2, "Robust.fit")
         lo, hi = self.quantile_range
         q = np.percentile(x2, [lo, 50.0, hi], axis=0).astype(np.float64)
@@ -335,6 +342,6 @@ class Robust(AbstractScaler):
         return _affine(x, params.center_, params.scale_, divide=True)
 
     def inverse(self, params: AbstractScalerParams, x: np.ndarray) -> np.ndarray:
-        x = _checked_input(params, RobustParams, x, "Robust.inverse")
+        x = _checked_input(params, RobustParams, x, "Robust.inverse", finite=False)
         assert isinstance(params, RobustParams)
         return _affine(x, params.center_, params.scale_, divide=False)

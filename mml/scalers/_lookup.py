@@ -74,9 +74,20 @@ def get_scaler(spec: Any) -> AbstractScaler:
     'l1'
     >>> get_scaler("QuantileTransformer").name
     'QuantileTransformer'
+    >>> get_scaler(MinMax) == MinMax()
+    True
     """
     if isinstance(spec, AbstractScaler):
         return spec
+    if isinstance(spec, type) and issubclass(spec, AbstractScaler):
+        # a built-in (or user) scaler class: its default spec, as DESIGN.md promises
+        try:
+            return spec()
+        except TypeError as exc:
+            raise ScalerError(
+                f"scaler class {spec.__name__} has required fields ({exc}); pass an instance, "
+                f"e.g. {spec.__name__}(...)"
+            ) from None
     if isinstance(spec, str):
         low = spec.strip().lower()
         low = _SKLEARN_ALIASES.get(low, low)

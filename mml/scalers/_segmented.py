@@ -28,7 +28,7 @@ import numpy as np
 
 from mml._fields import frozen_tuple
 from mml.errors import ScalerError
-from mml.scalers._base import AbstractScaler, AbstractScalerParams, as_samples, check_params
+from mml.scalers._base import AbstractScaler, AbstractScalerParams, as_samples, check_params, finite_samples
 
 if TYPE_CHECKING:  # pragma: no cover
     from mml.random import Key
@@ -129,7 +129,7 @@ class Segmented(AbstractScaler):
         return seg.reshape(-1, 1) if scaler.feature_wise else seg
 
     def fit(self, x: np.ndarray, *, key: Key | None = None) -> SegmentedParams:
-        x = as_samples(x, "Segmented.fit")
+        x = finite_samples(x, "Segmented.fit")
         ax, segs = self._segments(x, "Segmented.fit")
         out = []
         for i, (a, b) in enumerate(segs):
@@ -145,7 +145,7 @@ class Segmented(AbstractScaler):
     def _map(self, params: AbstractScalerParams, x: np.ndarray, who: str, inverse: bool) -> np.ndarray:
         check_params(params, SegmentedParams, who)
         assert isinstance(params, SegmentedParams)
-        x = as_samples(x, who)
+        x = as_samples(x, who) if inverse else finite_samples(x, who)
         ax, segs = self._segments(x, who)
         if len(params.params) != len(segs):
             raise ScalerError(f"{who}: params hold {len(params.params)} segments, the spec has {len(segs)}")

@@ -34,7 +34,15 @@ import numpy as np
 
 from mml._fields import FrozenDict, readonly_array
 from mml.errors import NotInvertibleError, ScalerError
-from mml.scalers._base import AbstractScaler, AbstractScalerParams, as_2d, as_samples, check_params, need_rows
+from mml.scalers._base import (
+    AbstractScaler,
+    AbstractScalerParams,
+    as_2d,
+    as_samples,
+    check_params,
+    finite_samples,
+    need_rows,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     from mml.random import Key
@@ -241,7 +249,7 @@ class SklearnScaler(AbstractScaler):
         return est
 
     def fit(self, x: np.ndarray, *, key: Key | None = None) -> SklearnParams:
-        x = as_samples(x, f"{self.name}.fit")
+        x = finite_samples(x, f"{self.name}.fit")
         x2 = as_2d(x)
         need_rows(x2, f"{self.name}.fit")
         est = self._new(key)
@@ -271,7 +279,7 @@ class SklearnScaler(AbstractScaler):
 
     def apply(self, params: AbstractScalerParams, x: np.ndarray) -> np.ndarray:
         who = f"{self.name}.apply"
-        return self._call(self._fitted(params, who), "transform", as_samples(x, who), who)
+        return self._call(self._fitted(params, who), "transform", finite_samples(x, who), who)
 
     def inverse(self, params: AbstractScalerParams, x: np.ndarray) -> np.ndarray:
         who = f"{self.name}.inverse"

@@ -166,7 +166,7 @@ def test_experiment_level_hooks(toy):
 
 def test_evolved_evaluation_logs_under_its_new_split(toy):
     # regression: the prefix was filled in at construction, so evolve(split="test") kept "val_"
-    toy = toy.with_split("test", np.arange(10))
+    toy = toy.with_split("test", np.arange(10), overlap="allow")
     cb = attrs.evolve(Evaluation(split="val"), split="test")
     assert cb.log_prefix == "test_" and cb.prefix is None
     assert mml.io.roundtrip(cb) == cb and mml.io.roundtrip(cb).log_prefix == "test_"
