@@ -18,7 +18,16 @@ from mml.data._schema import UUID_COLUMN, column_name, shape_metadata, validate_
 from mml.errors import DataError, SchemaError
 from mml.random import Key, fold_in, key, numpy_rng
 
-__all__ = ["to_arrow_column", "column_to_numpy", "make_uuids", "build_table", "as_key_list"]
+__all__ = [
+    "to_arrow_column",
+    "column_to_numpy",
+    "make_uuids",
+    "build_table",
+    "as_key_list",
+    "is_list_type",
+    "lists_to_numpy",
+    "normalize_table",
+]
 
 
 def as_key_list(keys: str | Sequence[str] | None, what: str) -> tuple[str, ...]:
@@ -36,9 +45,57 @@ def as_key_list(keys: str | Sequence[str] | None, what: str) -> tuple[str, ...]:
     return out
 
 
+def is_list_type(t: pa.DataType) -> bool:
+    """Whether an Arrow type is a (variable-length, large or fixed-size) list."""
+    return bool(pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_fixed_size_list(t))
+
+
+def lists_to_numpy(name: str, col: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """An Arrow list column (``list<double>``, nested lists, ...) as ``(n, *shape)`` numpy.
+
+    Ordinary Arrow lists (what ``pa.table({"v": [[1.0, 2.0], ...]})`` and
+    ``pa.Table.from_pandas`` of array cells make) may have a different length per row; an mml
+    key has one shape per sample, so the lengths must agree at every nesting level.
+
+    >>> lists_to_numpy("v", pa.array([[1.0, 2.0], [3.0, 4.0]])).tolist()
+    [[1.0, 2.0], [3.0, 4.0]]
+    >>> lists_to_numpy("v", pa.array([[1.0, 2.0], [3.0]]))
+    Traceback (most recent call last):
+    ...
+    mml.errors.DataError: key 'v' has ragged list data: per-sample lengths [1, 2] (row 1 has 1); every sample of a key must have the same shape — pad or resample to a common length
+    """
+    import pyarrow.compute as pc
+
+    arr = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
+    n = len(arr)
+    shape: list[int] = []
+    while is_list_type(arr.type):
+        if arr.null_count:
+            raise DataError(
+                f"key {name!r} has {arr.null_count} missing list cell(s); fill or drop those rows first"
+            )
+        lengths = pc.list_value_length(arr).to_numpy(zero_copy_only=False)
+        uniq = np.unique(lengths)
+        if uniq.size > 1:
+            row = int(np.flatnonzero(lengths != lengths[0])[0]) if shape == [] else None
+            where = f" (row {row} has {int(lengths[row])})" if row is not None else ""
+            raise DataError(
+                f"key {name!r} has ragged list data: per-sample lengths {uniq[:5].tolist()}{where}; every "
+                "sample of a key must have the same shape — pad or resample to a common length"
+            )
+        shape.append(int(uniq[0]) if uniq.size else 0)
+        arr = arr.flatten()
+    if arr.null_count:
+        raise DataError(
+            f"key {name!r} has {arr.null_count} missing value(s) inside its lists; fill them first"
+        )
+    values = arr.to_numpy(zero_copy_only=False)
+    return values.reshape((n, *shape))
+
+
 def _numpy_of(name: str, value: Any) -> np.ndarray:
     if isinstance(value, (pa.Array, pa.ChunkedArray)):
-        value = column_to_numpy(value, ())
+        value = lists_to_numpy(name, value) if is_list_type(value.type) else column_to_numpy(value, ())
     try:
         arr = np.asarray(value)
     except ValueError as exc:  # ragged nested lists
@@ -246,3 +303,32 @@ def build_table(
     arrays.append(make_uuids(n, ukey))
     fields.append(pa.field(UUID_COLUMN, pa.binary(16)))
     return pa.Table.from_arrays(arrays, schema=pa.schema(fields))
+
+
+def normalize_table(table: pa.Table) -> pa.Table:
+    """A table in the mml schema with ordinary list columns made fixed-size (shape metadata set).
+
+    Parquet and pandas round trips can turn fixed-size lists into ordinary ones; a tensor key
+    has one shape per sample, so uniform lists convert back (ragged ones raise
+    :class:`~mml.errors.DataError` naming the column). Other columns are kept as they are.
+
+    >>> t = pa.table({"features.v.raw": [[1.0, 2.0], [3.0, 4.0]]})
+    >>> normalize_table(t).schema.field("features.v.raw").type
+    FixedSizeListType(fixed_size_list<item: double>[2])
+    """
+    columns = list(table.columns)
+    fields = list(table.schema)
+    changed = False
+    for i, f in enumerate(fields):
+        if is_list_type(f.type) and not pa.types.is_fixed_size_list(f.type):
+            arr = lists_to_numpy(f.name, table.column(i))
+            if arr.ndim < 2 or arr.dtype.kind not in "biuf":
+                continue  # left for the schema check to report with the column's name
+            shape = arr.shape[1:]
+            flat = pa.array(np.ascontiguousarray(arr).reshape(-1))
+            columns[i] = pa.FixedSizeListArray.from_arrays(flat, int(np.prod(shape)))
+            fields[i] = pa.field(f.name, columns[i].type, metadata=shape_metadata(shape))
+            changed = True
+    if not changed:
+        return table
+    return pa.Table.from_arrays(columns, schema=pa.schema(fields, metadata=table.schema.metadata))

@@ -22,13 +22,14 @@ import numpy as np
 import pyarrow as pa
 
 from mml._fields import FrozenDict, arrays_equal, freeze_new, frozen_tuple, readonly_array
-from mml.data._build import as_key_list, build_table, column_to_numpy
+from mml.data._build import as_key_list, build_table, column_to_numpy, normalize_table
 from mml.data._records import AbstractRecord
 from mml.data._schema import (
     DATA_DOMAINS,
     REPS,
     UUID_COLUMN,
     column_name,
+    column_type_problem,
     field_shape,
     is_numeric_type,
     parse_column,
@@ -62,12 +63,18 @@ def _check_table(instance: FeatureSet, attribute: Any, table: pa.Table) -> None:
             f"the table has no {UUID_COLUMN!r} column; build FeatureSets with FeatureSet.from_*"
         )
     keys: dict[str, str] = {}
-    for name in table.column_names:
-        if name == UUID_COLUMN:
+    problems = []
+    for field in table.schema:
+        if field.name == UUID_COLUMN:
+            problems.append(column_type_problem(field, UUID_COLUMN))
             continue
-        domain, key, _rep = parse_column(name)
+        domain, key, _rep = parse_column(field.name)
         if keys.setdefault(key, domain) != domain:
             raise SchemaError(f"key {key!r} appears in both {keys[key]} and {domain}")
+        problems.append(column_type_problem(field, domain))
+    found = [p for p in problems if p]
+    if found:
+        raise SchemaError("; ".join(found))
 
 
 @attrs.frozen(eq=False)
@@ -146,12 +153,19 @@ class FeatureSet:
         """Build from an Arrow table whose columns are named by key.
 
         A table that already follows the mml schema (e.g. written by :meth:`to_parquet`) is
-        taken as it is when ``features`` is not given.
+        taken as it is when ``features`` is not given; its column types are checked (a
+        :class:`~mml.errors.SchemaError` names each bad column) and ordinary list columns of
+        uniform length become fixed-size ones. Ordinary Arrow list columns (what
+        ``pa.table({"v": [[1.0, 2.0], ...]})`` or ``pa.Table.from_pandas`` of array cells
+        make) become tensor keys when every row has the same length, else a
+        :class:`~mml.errors.DataError` names the key and the lengths.
 
         >>> import pyarrow as pa
         >>> FeatureSet.from_arrow(pa.table({"x": [1.0, 2.0], "y": [3.0, 4.0]}), features=["x"],
         ...                       targets=["y"], label="t").keys("targets")
         ('y',)
+        >>> FeatureSet.from_arrow(pa.table({"v": [[1.0, 2.0], [3.0, 4.0]]}), features="v", label="l").key_shape("features", "v")
+        (2,)
         """
         if features is None:
             if UUID_COLUMN not in table.column_names:
@@ -159,7 +173,7 @@ class FeatureSet:
                     "features= is required unless the table already follows the mml schema "
                     f"(columns like 'features.x.raw' and {UUID_COLUMN!r})"
                 )
-            return cls(label=label, table=table)
+            return cls(label=label, table=normalize_table(table))
         data = {name: table.column(name) for name in table.column_names}
         return cls.from_dict(data, features=features, targets=targets, tags=tags, label=label, key=key)
 
@@ -203,7 +217,7 @@ class FeatureSet:
         cls,
         df: pd.DataFrame,
         *,
-        features: str | Sequence[str],
+        features: str | Sequence[str] | None = None,
         targets: str | Sequence[str] = (),
         tags: str | Sequence[str] = (),
         label: str,
@@ -226,7 +240,34 @@ class FeatureSet:
         ...                             group_by="cell", sort_by="t")
         >>> fs.to_numpy("features").tolist(), fs.to_numpy("targets").ravel().tolist()
         ([[2.0, 3.0], [5.0, 6.0]], [0.9, 0.8])
+
+        Without ``features=`` the frame must be one :meth:`to_pandas` wrote (columns named
+        ``domain.key.rep`` and ``sample_uuids``): the FeatureSet comes back with the same
+        table and UUIDs (splits and records are not part of a frame).
+
+        >>> FeatureSet.from_pandas(fs.to_pandas(), label="c").table.equals(fs.table)
+        True
         """
+        if features is None:
+            from mml.data._pandas import table_from_mml_frame
+
+            extra = [
+                n
+                for n, v in (
+                    ("targets", targets),
+                    ("tags", tags),
+                    ("group_by", group_by),
+                    ("sort_by", sort_by),
+                    ("key", key),
+                )
+                if v not in ((), None)
+            ]
+            if extra:
+                raise SchemaError(
+                    f"from_pandas without features= reads a frame from to_pandas as it is; "
+                    f"{', '.join(extra)}= cannot be combined with it (give features= to pick keys)"
+                )
+            return cls(label=label, table=table_from_mml_frame(df))
         feats = as_key_list(features, "features")
         targs = as_key_list(targets, "targets")
         tag_keys = as_key_list(tags, "tags")
@@ -618,10 +659,20 @@ class FeatureSet:
         return self.table
 
     def to_pandas(self) -> pd.DataFrame:
-        """A DataFrame with one row per sample; tensor keys become columns of arrays."""
-        df = self.table.to_pandas()
-        df[UUID_COLUMN] = self.uuid_strings()
-        return df
+        """A DataFrame with one row per sample, columns named ``domain.key.rep``.
+
+        Tensor keys become columns of arrays (each of the key's per-sample shape); sample UUIDs
+        become canonical strings. :meth:`from_pandas` without ``features=`` reads it back:
+
+        >>> fs = FeatureSet.from_dict({"x": [1.0, 2.0]}, features="x", label="p")
+        >>> list(fs.to_pandas().columns)
+        ['features.x.raw', 'sample_uuids']
+        >>> FeatureSet.from_pandas(fs.to_pandas(), label="p") == fs
+        True
+        """
+        from mml.data._pandas import table_to_pandas
+
+        return table_to_pandas(self.table, self.uuid_strings())
 
     def to_parquet(self, path: str | os.PathLike[str]) -> None:
         """Write the table (not splits or records — use ``mml.save`` for those) atomically."""

@@ -26,6 +26,7 @@ __all__ = [
     "validate_key",
     "field_shape",
     "SHAPE_META",
+    "column_type_problem",
 ]
 
 DATA_DOMAINS = ("features", "targets", "tags")
@@ -94,3 +95,47 @@ def is_numeric_type(t: pa.DataType) -> bool:
     if pa.types.is_fixed_size_list(t):
         t = t.value_type
     return bool(pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_boolean(t))
+
+
+def column_type_problem(field: pa.Field, domain: str) -> str | None:
+    """What is wrong with the Arrow type of an mml column, or ``None`` when it is valid.
+
+    Features and targets hold numbers (or booleans): one per sample, or a fixed-size list per
+    sample whose ``mml.shape`` metadata (if any) multiplies out to the list size. Tags may also
+    hold strings. The UUID column holds 16 bytes per sample.
+
+    >>> column_type_problem(pa.field("features.v.raw", pa.list_(pa.float64())), "features")
+    "column 'features.v.raw' is a variable-length list (list<item: double>); a tensor key needs a fixed-size list — build with FeatureSet.from_arrow(table), which converts uniform lists"
+    >>> column_type_problem(pa.field("tags.cell.raw", pa.string()), "tags") is None
+    True
+    """
+    t = field.type
+    name = field.name
+    if domain == "sample_uuids":
+        if not (pa.types.is_fixed_size_binary(t) and t.byte_width == 16):
+            return f"column {name!r} must hold 16-byte UUIDs (fixed_size_binary[16]), got {t}"
+        return None
+    if pa.types.is_fixed_size_list(t):
+        if not is_numeric_type(t):
+            return f"column {name!r} is a list of {t.value_type}; tensor keys hold numbers"
+        shape = field_shape(field)
+        size = 1
+        for d in shape:
+            size *= d
+        if size != t.list_size:
+            return (
+                f"column {name!r} has shape metadata {list(shape)} ({size} elements) but lists of "
+                f"{t.list_size}; fix or drop the {SHAPE_META.decode()!r} field metadata"
+            )
+        return None
+    if pa.types.is_list(t) or pa.types.is_large_list(t):
+        return (
+            f"column {name!r} is a variable-length list ({t}); a tensor key needs a fixed-size list — "
+            "build with FeatureSet.from_arrow(table), which converts uniform lists"
+        )
+    if is_numeric_type(t):
+        return None
+    if domain == "tags" and (pa.types.is_string(t) or pa.types.is_large_string(t)):
+        return None
+    allowed = "numbers, booleans or strings" if domain == "tags" else "numbers or booleans"
+    return f"column {name!r} holds {t}; {domain} hold {allowed}"
