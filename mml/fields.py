@@ -23,6 +23,7 @@ from mml._fields import (
     array_field as array_field,
     arrays_equal as arrays_equal,
     frozen_dict as frozen_dict,
+    frozen_tuple as frozen_tuple,
     optional_array_field as optional_array_field,
     readonly_array as readonly_array,
 )

@@ -27,6 +27,7 @@ from mml.data._schema import (
     column_name as column_name,
     parse_column as parse_column,
 )
+from mml.data._splits import OverlappingSplitsWarning as OverlappingSplitsWarning
 from mml.data._view import FeatureSetView as FeatureSetView
 
 __all__ = [
@@ -46,6 +47,7 @@ __all__ = [
     "IsIn",
     "Not",
     "Or",
+    "OverlappingSplitsWarning",
     "SampleData",
     "col",
     "column_name",

@@ -29,6 +29,8 @@ class OverlappingSplitsWarning(UserWarning):
     True
     """
 
+    __module__ = "mml.splitters"  # its public home (also re-exported by mml.data)
+
 
 def freeze_splits(value: Mapping[str, Any] | None) -> FrozenDict[str, np.ndarray]:
     """attrs converter: split name → owned, read-only ``int64`` row indices.

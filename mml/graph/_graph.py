@@ -66,6 +66,8 @@ class InvalidGraphError(GraphError):
     ('cycle', 'invalid ModelGraph (1 problem):\\n  - cycle: a -> a')
     """
 
+    __module__ = "mml.graph"  # its public home: tracebacks and error records name mml.graph
+
     def __init__(self, problems: Sequence[GraphProblem]) -> None:
         self.problems: tuple[GraphProblem, ...] = tuple(problems)
         n = len(self.problems)
@@ -79,6 +81,8 @@ class UnknownNodeError(GraphError, KeyError):
     >>> issubclass(UnknownNodeError, KeyError)
     True
     """
+
+    __module__ = "mml.graph"  # its public home: tracebacks and error records name mml.graph
 
     def __str__(self) -> str:
         return str(self.args[0]) if self.args else ""

@@ -26,7 +26,7 @@ from mml.samplers._nsampler import (
     PairedSampler as PairedSampler,
     TripletSampler as TripletSampler,
 )
-from mml.samplers._prepared import PreparedData as PreparedData
+from mml.samplers._prepared import PreparedData as PreparedData, to_device as to_device
 from mml.samplers._simple import SimpleSampler as SimpleSampler
 from mml.samplers._streams import MultiStreamSampler as MultiStreamSampler
 
@@ -44,4 +44,5 @@ __all__ = [
     "dissimilar",
     "similar",
     "stratified_batches",
+    "to_device",
 ]
