@@ -37,9 +37,20 @@ __all__ = ["Segmented", "SegmentedParams"]
 
 
 def _check_boundaries(instance: Any, attribute: Any, value: tuple[int, ...]) -> None:
-    if any(not isinstance(b, int) or b <= 0 for b in value) or any(
-        a >= b for a, b in itertools.pairwise(value)
-    ):
+    ints = all(isinstance(b, int) and not isinstance(b, bool) for b in value)
+    increasing = all(a < b for a, b in itertools.pairwise(value))
+    if ints and increasing and value and value[0] == 0:
+        # a ModularML-style list of edges [0, ..., L]: say everything in one message
+        inner, last = value[1:-1], value[-1]
+        if len(value) > 1:
+            hint = f"boundaries={inner!r} if {last} is the axis length, else boundaries={value[1:]!r}"
+        else:
+            hint = "leave boundaries out (()) for one segment"
+        raise ScalerError(
+            f"Segmented.boundaries are the interior cut points, without 0 and without the axis length; "
+            f"got {value!r}: drop 0 and the length — {hint}"
+        )
+    if not ints or not increasing or any(b <= 0 for b in value):
         raise ScalerError(f"Segmented.boundaries must be strictly increasing positive ints, got {value!r}")
 
 
@@ -109,7 +120,12 @@ class Segmented(AbstractScaler):
             raise ScalerError(f"{who}: axis {self.axis} is out of range for per-sample shape {x.shape[1:]}")
         ax = (self.axis % per_sample) + 1
         length = x.shape[ax]
-        if self.boundaries and self.boundaries[-1] >= length:
+        if self.boundaries and self.boundaries[-1] == length:
+            raise ScalerError(
+                f"{who}: boundaries {self.boundaries!r} end at the axis length {length}; boundaries are the "
+                f"interior cut points: drop the length — boundaries={self.boundaries[:-1]!r}"
+            )
+        if self.boundaries and self.boundaries[-1] > length:
             raise ScalerError(
                 f"{who}: boundaries {self.boundaries!r} must lie inside (0, {length}) for axis {self.axis} "
                 f"of per-sample shape {x.shape[1:]}"

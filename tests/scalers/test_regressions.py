@@ -64,3 +64,28 @@ def test_tensor_key_fit_on_all_rows(scaler: str) -> None:
         f.inverse_transform(f.to_numpy("targets", "t"), keys="t"), fs.column_array("targets", "t"), atol=1e-12
     )
     assert mml.io.roundtrip(f) == f
+
+
+def test_segmented_edge_list_gets_one_error_that_says_drop_0_and_the_length() -> None:
+    # regression: [0, 50, 110] first failed for the 0, then (with 0 dropped) for the 110
+    from mml.scalers import MinMax, Segmented
+
+    with pytest.raises(
+        mml.ScalerError, match=r"drop 0 and the length — boundaries=\(50,\) if 110 is the axis length"
+    ):
+        Segmented(boundaries=[0, 50, 110], scalers=(MinMax(),))
+    x = np.arange(220.0).reshape(2, 110)
+    with pytest.raises(
+        mml.ScalerError, match=r"end at the axis length 110.*drop the length — boundaries=\(50,\)"
+    ):
+        Segmented(boundaries=[50, 110], scalers=(MinMax(),)).fit(x)
+    seg = Segmented(boundaries=(50,), scalers=(MinMax(),))
+    y = seg.apply(seg.fit(x), x)
+    assert (
+        y[:, :50].min() == 0.0
+        and y[:, :50].max() == 1.0
+        and y[:, 50:].min() == 0.0
+        and y[:, 50:].max() == 1.0
+    )
+    with pytest.raises(mml.ScalerError, match="strictly increasing positive ints"):
+        Segmented(boundaries=[5, 3], scalers=(MinMax(),))
