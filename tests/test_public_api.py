@@ -29,3 +29,22 @@ def test_import_is_fast_and_lazy():
 def test_errors_form_one_hierarchy():
     errors = [getattr(mml, n) for n in mml.__all__ if n.endswith("Error")]
     assert errors and all(issubclass(e, mml.MMLError) for e in errors)
+
+
+def test_declared_python_is_the_tested_python():
+    # regression: pyproject declared >=3.10 while only 3.11 was ever tested (tox, CI)
+    import configparser
+    import pathlib
+    import re
+    import tomllib
+
+    root = pathlib.Path(__file__).resolve().parents[1]
+    project = tomllib.loads((root / "pyproject.toml").read_text())
+    minimum = re.fullmatch(r">=3\.(\d+)", project["project"]["requires-python"])
+    assert minimum, project["project"]["requires-python"]
+    tox = configparser.ConfigParser()
+    tox.read(root / "tox.ini")
+    tested = sorted(int(m) for m in re.findall(r"py3(\d+)", tox["tox"]["envlist"]))
+    assert tested and int(minimum.group(1)) == tested[0]  # the lowest declared version is tested
+    assert project["tool"]["ruff"]["target-version"] == f"py3{tested[0]}"
+    assert sys.version_info >= (3, tested[0])
