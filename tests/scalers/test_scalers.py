@@ -216,6 +216,8 @@ def test_bad_specs(make: object) -> None:
 
 def test_segmented_boundary_outside_key() -> None:
     with pytest.raises(ScalerError, match=r"inside \(0, 3\)"):
+        Segmented(boundaries=(4,), scalers=(MinMax(),)).fit(np.zeros((2, 3)))
+    with pytest.raises(ScalerError, match=r"end at the axis length 3.*boundaries=\(\)"):
         Segmented(boundaries=(3,), scalers=(MinMax(),)).fit(np.zeros((2, 3)))
 
 
