@@ -4,7 +4,8 @@
 member keeps its own key, batches (its own sampler stream over its own rows), dropout masks,
 learning rate and other optimizer numbers, step count, callbacks and early stopping, but one
 step runs the K forward and backward passes as batched matrix products over ``(K, ...)``
-weights and one stacked optimizer update. Where members' batches differ in size (folds of
+weights (``SequentialMLP``; CNNs through their own forward under ``torch.func.vmap``) and one
+stacked optimizer update. Where members' batches differ in size (folds of
 unequal size) the smaller ones are zero-padded and masked out of their losses; a member
 without a batch (a shorter epoch), stopped early or failed is left unchanged by the step.
 Evaluation phases run per member through :func:`mml.training.run_phase`.

@@ -4,7 +4,8 @@ K jobs vectorise when they are the same experiment up to shape-preserving hyperp
 learning rates, weight decay, betas, dropout rates, loss weights, epoch counts, the key and the
 FeatureSet's rows (cross-validation folds) — and every training phase is of the supported
 kind: one input binding, one sampler role, torch :class:`~mml.models.SequentialMLP` nodes
-joined as a chain or tree, an SGD/Adam/AdamW optimizer without clipping, callbacks with
+(dropout included) and :class:`~mml.models.SequentialCNN` / :class:`~mml.models.TemporalCNN`
+nodes (without dropout) joined as a chain or tree, an SGD/Adam/AdamW optimizer without clipping, callbacks with
 epoch-level hooks only, on the CPU. Everything else runs sequentially (the message names
 what stopped it).
 
@@ -101,7 +102,7 @@ def loss_inputs_problem(phase: TrainPhase) -> str | None:
 
 def _phase_problem(graph: Any, phase: TrainPhase) -> str | None:
     from mml.graph import ModelNode
-    from mml.models import SequentialMLP
+    from mml.models import SequentialCNN, SequentialMLP, TemporalCNN
 
     label = phase.label
     if len(phase.inputs) != 1:
@@ -121,11 +122,14 @@ def _phase_problem(graph: Any, phase: TrainPhase) -> str | None:
         node = graph[node_label]
         if not isinstance(node, ModelNode):
             return f"node {node_label!r} is a {type(node).__name__}; vectorised graphs hold model nodes only"
-        if not isinstance(node.model, SequentialMLP):
+        model = node.model
+        if not isinstance(model, (SequentialMLP, SequentialCNN, TemporalCNN)) or model.backend != "torch":
             return (
-                f"node {node_label!r} is a {type(node.model).__name__} ({getattr(node.model, 'backend', '?')}); "
-                "only torch SequentialMLP nodes are vectorised"
+                f"node {node_label!r} is a {type(model).__name__} ({getattr(model, 'backend', '?')}); only torch "
+                "SequentialMLP, SequentialCNN and TemporalCNN nodes are vectorised"
             )
+        if not isinstance(model, SequentialMLP) and model.dropout:
+            return f"node {node_label!r}: dropout in a {type(model).__name__} is not vectorised (SequentialMLP's is)"
         if getattr(node, "device", None) is not None:
             return f"node {node_label!r} sets device=; vectorised training runs on the CPU"
     active, trainable = phase_nodes(graph, phase)

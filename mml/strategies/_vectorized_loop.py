@@ -96,7 +96,7 @@ class StackedPhase:
         per_member = [train_optimizers(g, ph, self.trainable) for g, ph in zip(self.graphs, phases)]
         self.opts = {name: [o[name] for o in per_member] for name in per_member[0]}
         self.spec = {n: g0[n].model for n in self.active}
-        self.act = {n: _activation(self.spec[n].activation) for n in self.active}
+        self.act = {n: _activation(self.spec[n].activation) for n in self.active if self._is_mlp(n)}
         self.rates = {n: [g[n].model.dropout for g in self.graphs] for n in self.active}
         self.scales = {
             n: torch.tensor([1.0 / (1.0 - r) for r in rs], dtype=torch.float32).view(K, 1, 1)
@@ -114,6 +114,11 @@ class StackedPhase:
         self.failure: list[ErrorRecord | None] = [None] * K
         self.stopped = [False] * K
         self.n_steps = [0] * K
+
+    def _is_mlp(self, label: str) -> bool:
+        from mml.models import SequentialMLP
+
+        return isinstance(self.spec[label], SequentialMLP)
 
     # -- state ------------------------------------------------------------------------------
 
@@ -372,6 +377,11 @@ class StackedPhase:
                     if self.stagewise:
                         h = h.detach()
                 spec = self.spec[label]
+                if not self._is_mlp(label):  # other built-ins: the backend's own forward under vmap
+                    outs[label] = _vmapped_forward(
+                        spec, self.shells[0].params(label), params[label], h, node.frozen
+                    )
+                    continue
                 masks = None
                 if not node.frozen and any(self.rates[label]):
                     gens = [
@@ -463,6 +473,18 @@ def _select(sel: Any, new: Any, old: Any) -> Any:
     import torch
 
     return torch.where(sel.view(len(sel), *([1] * (new.dim() - 1))), new, old)
+
+
+def _vmapped_forward(spec: Any, rec: Any, params: Any, x: Any, frozen: bool) -> Any:
+    """``(K, n, ...)`` outputs of a deterministic torch built-in: its own forward, vmapped over the members."""
+    from torch.func import vmap
+
+    from mml.backends._torch import torch_forward
+
+    def one(p: Any, xk: Any) -> Any:
+        return torch_forward(spec, attrs.evolve(rec, params=p), xk, training=not frozen)[0]
+
+    return vmap(one)(params, x)
 
 
 def _member_losses(fn: Any, kind: str | None, y: Any, t: Any, mask: Any) -> Any:

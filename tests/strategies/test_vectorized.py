@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import attrs
 import numpy as np
 import pytest
@@ -87,6 +89,37 @@ def test_vectorised_cv_with_unequal_folds_equals_the_sequential_run():
         assert vec.pooled_metrics()[m] == pytest.approx(v, rel=1e-4, abs=1e-6)
 
 
+def test_vectorised_cv_of_a_cnn_runs_its_own_forward_under_vmap():
+    from mml.graph import FeatureSetRef, ModelGraph, ModelNode
+    from mml.models import SequentialCNN
+
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(40, 2, 8)).astype(np.float32)  # 2 channels of length 8 per sample
+    y = x.mean(axis=(1, 2)).astype(np.float32)
+    fs = mml.FeatureSet.from_dict(
+        {"x": x, "y": y}, features="x", targets="y", label="toy", key=mml.random.key(3)
+    )
+    fs = fs.split(mml.RandomSplitter({"train": 0.6, "val": 0.2, "test": 0.2}, seed=0))
+    base = make_experiment(fs, n_epochs=2, inverse=False)
+    cnn = ModelNode(
+        "mlp",
+        SequentialCNN(channels=(3,), output_shape=(1,)),
+        FeatureSetRef("toy"),
+        optimizer=mml.optim.adam(1e-2),
+    )
+    exp = attrs.evolve(base, graph=ModelGraph.of(cnn))
+    kw = dict(featureset="toy", splitter=mml.KFoldSplitter(3, seed=0), key=1, keep_states=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", NotVectorizedWarning)  # it must stack, not fall back
+        vec = cross_validate(exp, vectorize=True, **kw)
+    for a, b in zip(cross_validate(exp, **kw).folds, vec.folds):
+        _close_outcome(a.outcome, b.outcome)
+    dropping = mml.strategies.set_path(exp, "graph.nodes.mlp.model.dropout", 0.2)
+    assert "dropout in a SequentialCNN is not vectorised" in vectorize_problem(
+        [Job(dropping, mml.random.key(0))]
+    )
+
+
 def test_vectorised_sweep_over_shape_preserving_values_equals_the_sequential_run(fs):
     from mml.callbacks import EarlyStopping, Evaluation
 
@@ -139,7 +172,9 @@ def test_what_cannot_be_stacked_falls_back_with_a_message(exp):
             ModelNode("mlp", SklearnModel("sklearn.linear_model:Ridge"), FeatureSetRef("toy"))
         ),
     )
-    assert "only torch SequentialMLP nodes are vectorised" in vectorize_problem([Job(sk, mml.random.key(0))])
+    assert "only torch SequentialMLP, SequentialCNN" in vectorize_problem([Job(sk, mml.random.key(0))])
+    keras_mlp = mml.strategies.set_path(exp, "graph.nodes.mlp.model.backend", "tensorflow")
+    assert "SequentialMLP (tensorflow)" in vectorize_problem([Job(keras_mlp, mml.random.key(0))])
     sgd = mml.strategies.set_path(exp, "graph.nodes.mlp.optimizer", mml.optim.sgd(0.1, clip_norm=1.0))
     assert "clipping" in vectorize_problem([Job(sgd, mml.random.key(0))])
     with pytest.raises(mml.ConfigError, match=r"run_vectorized: .*clipping"):
