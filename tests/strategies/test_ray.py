@@ -69,3 +69,18 @@ def test_sweep_trials_on_ray_from_shared_storage_equal_local_and_failures_are_fa
     good, dead = RayExecutor(max_retries=0).map(jobs)
     assert good == LocalExecutor().map(jobs[:1])[0]
     assert dead.status == "failed" and dead.failure.type.startswith("ray.exceptions:")
+
+
+def test_a_pruned_search_on_ray_equals_the_local_one(fs):
+    pytest.importorskip("optuna")
+    from mml.callbacks import Evaluation
+    from mml.strategies import LogUniform, search, set_path
+
+    from .conftest import make_experiment
+
+    exp = set_path(make_experiment(fs, n_epochs=3), "plan.phases.fit.callbacks", (Evaluation(split="val"),))
+    kw = dict(n_trials=5, key=1, metric="val/loss", prune_phase="plan.phases.fit", n_startup_trials=2)
+    space = {"graph.nodes.mlp.optimizer.lr": LogUniform(1e-5, 1e-1)}
+    local = search(exp, space, **kw)
+    assert search(exp, space, executor=RayExecutor(), **kw) == local
+    assert any(t.status == "stopped" for t in local.trials)  # the MedianPruning callback ran in the workers
