@@ -236,4 +236,5 @@ def test_repr_mentions_everything():
     text = repr(fs)
     for s in ("demo", "6 samples", "v[4]", "soh", "cell", "train=2"):
         assert s in text
-    assert "<pre>" in fs._repr_html_()
+    html = fs._repr_html_()  # a table of keys, shapes, splits and records (not a <pre> dump)
+    assert "<table" in html and all(k in html for k in ("soh", "cell", "train")) and "<pre>" not in html
