@@ -141,20 +141,20 @@ def export(
     specs = []
     for n in names:
         task = _task(experiment, n)
-        ref = _source_ref(sub, n, experiment.featuresets)
-        if ref is None:
+        source = _source_ref(sub, n, experiment.featuresets)
+        if source is None:
             specs.append(OutputSpec(n, None, (), inverse=False, task=task))
             continue
-        fs = experiment.featuresets[ref.featureset]
-        targets = resolve_keys(ref, fs, "targets")
+        fs = experiment.featuresets[source.featureset]
+        targets = resolve_keys(source, fs, "targets")
         for k in targets:
-            pairs.setdefault(ref.featureset, {})[("targets", k)] = None
+            pairs.setdefault(source.featureset, {})[("targets", k)] = None
         inverse = (
             task == "regression"
-            and ref.rep != "raw"
+            and source.rep != "raw"
             and tuple(gstate.shapes[n].output_shape) == fs.domain_shape("targets", targets)
         )
-        specs.append(OutputSpec(n, ref.featureset, targets, inverse=inverse, task=task))
+        specs.append(OutputSpec(n, source.featureset, targets, inverse=inverse, task=task))
     schemas = {label: schema_of(experiment.featuresets[label], list(p)) for label, p in pairs.items()}
     return Predictor(
         schemas=schemas,

@@ -26,7 +26,7 @@ from mml.errors import ConfigError, DataError, GraphError
 from mml.graph import FeatureSetRef, GraphState, ModelGraph, forward
 from mml.graph._refs import resolve_keys
 from mml.inference._inputs import DEFAULT_BATCH_SIZE, Chunk, read_chunks
-from mml.inference._transform import transform_arrays
+from mml.inference._transform import scaler_records, transform_arrays
 
 __all__ = ["Predictor", "OutputSpec", "PredictionBatch", "TASKS"]
 
@@ -179,17 +179,17 @@ class Predictor:
             )
             for label, src in self._sources(data).items()
         }
-        sentinel = object()
         while True:
-            got = {label: next(it, sentinel) for label, it in streams.items()}
-            if all(c is sentinel for c in got.values()):
+            got = {label: next(it, None) for label, it in streams.items()}
+            if all(c is None for c in got.values()):
                 return
-            if any(c is sentinel for c in got.values()) or len({c.n for c in got.values()}) > 1:  # type: ignore[union-attr]
+            chunks = {label: c for label, c in got.items() if c is not None}
+            if len(chunks) < len(got) or len({c.n for c in chunks.values()}) > 1:
                 raise DataError(
                     f"the inputs of FeatureSets {', '.join(got)} have different numbers of samples; "
                     "give one row per sample in each"
                 )
-            yield got  # type: ignore[misc]
+            yield chunks
 
     # -- the graph --------------------------------------------------------------------------
 
@@ -323,7 +323,7 @@ class Predictor:
                 f"{schema.key_dtype('features', k, 'raw')}"
                 for k in self.input_keys(label)
             )
-            scalers = ", ".join(r.describe().partition(" (")[0] for r in schema.records) or "none"
+            scalers = ", ".join(r.describe().partition(" (")[0] for r in scaler_records(schema)) or "none"
             lines.append(f"  inputs from {label!r}: {keys}")
             lines.append(f"  scalers: {scalers}")
         for s in self.outputs:

@@ -32,9 +32,14 @@ from mml.errors import SchemaError
 from mml.inference._inputs import DEFAULT_BATCH_SIZE, read_chunks
 from mml.scalers import ScalerRecord
 
-__all__ = ["schema_of", "scaler_chain", "transform_arrays", "transform_like"]
+__all__ = ["schema_of", "scaler_records", "scaler_chain", "transform_arrays", "transform_like"]
 
 _DOMAINS = ("features", "targets", "tags")
+
+
+def scaler_records(fs: FeatureSet) -> list[ScalerRecord]:
+    """The scaler records of ``fs``, in the order applied."""
+    return [r for r in fs.records if isinstance(r, ScalerRecord)]
 
 
 def scaler_chain(fs: FeatureSet, domain: str, key: str) -> list[ScalerRecord]:

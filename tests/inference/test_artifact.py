@@ -138,3 +138,23 @@ def test_sklearn_pipeline_loads_and_predicts_without_torch(tmp_path):
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.split("]")[0] + "]" == "[6.0, 5.0]" and out.stdout.split()[-1] == "False"
+
+
+def test_predictor_document_round_trips_and_inspects(torch_pipeline):
+    import json
+
+    from mml.cli import inspect_artifact
+    from mml.inference import OutputSpec
+
+    path, new, expected, _ = torch_pipeline
+    predictor = mml.load(path)
+    doc, _, _ = mml.io.to_document(predictor)
+    json.dumps(doc)  # the document is plain JSON
+    again = mml.io.roundtrip(predictor)
+    assert again == predictor and np.array_equal(again.predict({"x": new}), expected)
+    spec = OutputSpec("mlp", "toy", ("y",), inverse=True, task="multiclass")
+    assert mml.io.roundtrip(spec) == spec
+    with pytest.raises(mml.ConfigError, match="task"):
+        OutputSpec("mlp", None, (), task="ranking")
+    text = inspect_artifact(path)
+    assert "mml.inference._predictor:Predictor (kind predictor)" in text and "output 'mlp': [1] regression -> raw y" in text
