@@ -25,7 +25,7 @@ import attrs
 import numpy as np
 
 from mml._fields import FrozenDict
-from mml.data import Batch, FeatureSet, FeatureSetView, SampleData
+from mml.data import DEFAULT_ROLE, Batch, FeatureSet, FeatureSetView, SampleData
 from mml.errors import SamplerError
 from mml.random import Key, fold_in
 from mml.samplers._prepared import PreparedData, materialize
@@ -218,6 +218,16 @@ class AbstractSampler(abc.ABC):
     def stream_names(self) -> tuple[str, ...]:
         """Names of the streams this sampler emits (``("default",)`` for one stream)."""
         return (DEFAULT_STREAM,)
+
+    def batch_roles(self, stream: str | None = None) -> tuple[str, ...]:
+        """The roles every batch of ``stream`` has (``("default",)`` for single-role samplers).
+
+        >>> import mml
+        >>> mml.SimpleSampler(4).batch_roles()
+        ('default',)
+        """
+        self._stream(stream)
+        return (DEFAULT_ROLE,)
 
     def prepare(self, view: FeatureSetView) -> PreparedData:
         """Read the view's arrays once (call once per phase, reuse every epoch).

@@ -197,6 +197,16 @@ class NSampler(AbstractSampler):
         """``("anchor", *condition roles)``: the roles of every batch."""
         return (ANCHOR_ROLE, *self.conditions)
 
+    def batch_roles(self, stream: str | None = None) -> tuple[str, ...]:
+        """The roles of every batch: :attr:`roles`.
+
+        >>> from mml.samplers import similar
+        >>> PairedSampler({"soh": similar(0.1)}, batch_size=4).batch_roles()
+        ('anchor', 'pair')
+        """
+        self._stream(stream)
+        return self.roles
+
     def required_columns(self) -> tuple[str, ...]:
         """Every condition column, then the group and stratum columns (when set).
 

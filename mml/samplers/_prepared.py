@@ -30,7 +30,7 @@ from mml._fields import FrozenDict, freeze_new, frozen_dict, readonly_array
 from mml.data import DATA_DOMAINS, FeatureSetView
 from mml.errors import SamplerError
 
-__all__ = ["PreparedData", "materialize", "check_columns", "to_device"]
+__all__ = ["PreparedData", "materialize", "check_columns", "to_device", "cast_floats"]
 
 
 def _readonly(arr: np.ndarray) -> np.ndarray:
@@ -226,3 +226,29 @@ def to_device(data: PreparedData, device: Any, *, float_dtype: Any = None) -> Pr
         targets=None if data.targets is None else conv(data.targets, float_dtype),
         tags={k: conv(v, None) for k, v in data.tags.items()},
     )
+
+
+def cast_floats(data: PreparedData, dtype: Any) -> PreparedData:
+    """``data`` with its floating numpy features and targets cast to ``dtype``, once.
+
+    A training phase calls it once for heads whose model computes in float32, so that no
+    batch is converted again (each batch is then a view of the cast arrays). Arrays already
+    of that dtype, tags, UUIDs, tensors and the sampler's columns are left as they are.
+
+    >>> import mml, numpy as np
+    >>> fs = mml.FeatureSet.from_dict({"x": np.arange(3.0), "y": [0, 1, 1]}, features="x",
+    ...                               targets="y", label="c")
+    >>> d = cast_floats(materialize(fs.view(), None, ()), np.float32)
+    >>> d.features.dtype, d.targets.dtype, d.features.flags.writeable
+    (dtype('float32'), dtype('int64'), False)
+    """
+
+    def cast(a: Any) -> Any:
+        if isinstance(a, np.ndarray) and a.dtype.kind == "f" and a.dtype != dtype:
+            return _readonly(a.astype(dtype))
+        return a
+
+    features, targets = cast(data.features), cast(data.targets)
+    if features is data.features and targets is data.targets:
+        return data
+    return attrs.evolve(data, features=features, targets=targets)

@@ -64,6 +64,18 @@ class MultiStreamSampler(AbstractSampler):
         """The stream names, in the order given."""
         return tuple(self.streams)
 
+    def batch_roles(self, stream: str | None = None) -> tuple[str, ...]:
+        """The roles of the batches of ``stream`` (those of its sampler).
+
+        >>> import mml
+        >>> from mml.samplers import similar
+        >>> s = MultiStreamSampler({"a": mml.SimpleSampler(2), "p": mml.PairedSampler({"x": similar(1.0)}, batch_size=2)})
+        >>> s.batch_roles("a"), s.batch_roles("p")
+        (('default',), ('anchor', 'pair'))
+        """
+        name = self._stream(stream)
+        return self.streams[name].batch_roles()
+
     def required_columns(self) -> tuple[str, ...]:
         """Every column any stream reads."""
         return tuple(dict.fromkeys(c for s in self.streams.values() for c in s.required_columns()))
