@@ -174,6 +174,22 @@ def built_output_shape(
     return tuple(int(v) for v in shape[1:])
 
 
+@functools.lru_cache(maxsize=128)
+def _compiled_call(model: Any, training: bool) -> Any:
+    """``model.stateless_call`` compiled with ``tf.function`` (traced once per input signature).
+
+    The call is a pure function of the trainable and non-trainable values (the dropout seeds
+    among them) and the batch, so it compiles like ``model.fit``'s step does. Gradients taken
+    by a tape around it flow through the compiled function.
+    """
+    import tensorflow as tf
+
+    def call(trainable: Any, non_trainable: Any, x: Any) -> Any:
+        return model.stateless_call(trainable, non_trainable, x, training=training)
+
+    return tf.function(call, reduce_retracing=True)
+
+
 def _seed_positions(model: Any) -> tuple[int, ...]:
     return tuple(i for i, v in enumerate(model.non_trainable_variables) if v.name == "seed_generator_state")
 
@@ -264,7 +280,7 @@ def _call(
             f"the Keras node was built for per-sample input shape {params.input_shape}, got a batch of shape "
             f"{tuple(x.shape)}"
         )
-    y, new_nt = model.stateless_call(trainable, nt, x, training=training)
+    y, new_nt = _compiled_call(model, training)(trainable, nt, x)
     if not training or not params.non_trainable:
         return y, params
     kept = tuple(v for i, v in enumerate(new_nt) if i not in set(seeds))
