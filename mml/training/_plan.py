@@ -22,6 +22,7 @@ from mml.random import fold_in
 from mml.training._class_ids import check_class_ids
 from mml.training._devices import resolve_device
 from mml.training._experiment import GRADIENT_BACKENDS, Experiment, check_graphwise_backends
+from mml.training._incremental import classes_of, incremental_nodes
 from mml.training._lossplan import LossPlan
 from mml.training._phases import TrainPhase
 from mml.training._state import GRAPH_OPTIMIZER, TrainState
@@ -130,10 +131,15 @@ class TrainPlan:
                     f"phase {phase.label!r} (stage-wise): trainable node(s) {', '.join(map(repr, no_loss))} have no "
                     "loss bound; gradients stop between nodes, so bind a loss to each or use mode='graphwise'"
                 )
-        if not trainable:
+        # scikit-learn nodes with partial_fit train batch by batch (mml/training/_incremental.py)
+        self.incremental = incremental_nodes(graph, self.active, frozen)
+        if phase.trainable is not None:
+            self.incremental = tuple(n for n in self.incremental if n in phase.trainable)
+        if not trainable and not self.incremental:
             raise TrainingError(
                 f"phase {phase.label!r} has no trainable node (all frozen, fitted or without a loss); "
-                "unfreeze a node or bind a loss to a torch or Keras node"
+                "unfreeze a node, bind a loss to a torch or Keras node, or fit scikit-learn nodes "
+                "without partial_fit in a FitPhase"
             )
         self.trainable = tuple(trainable)
         self.tf_nodes = frozenset(n for n in trainable if feed_backend(graph, n) == "tensorflow")
@@ -149,7 +155,7 @@ class TrainPlan:
                         "or TrainPhase(optimizer=...)"
                     )
                 self.optimizers[n] = opt
-        else:
+        elif trainable:
             opt = graph.optimizer or phase.optimizer
             if opt is None:
                 raise TrainingError(
@@ -178,6 +184,10 @@ class TrainPlan:
             self.prepared[h] = b.sampler.prepare(view)
             self.nbatches[h] = b.sampler.num_batches(self.prepared[h], b.stream)
         check_class_ids(self.losses, self.prepared, state.graph.shapes)
+        self.classes = {
+            n: classes_of(graph, n, {h: getattr(self.prepared[h], "targets", None) for h in self.heads})
+            for n in self.incremental
+        }
         groups: dict[tuple[Any, ...], list[str]] = {}
         for h in self.heads:
             b = phase.inputs[h]

@@ -29,6 +29,7 @@ from mml.backends._feed import (
 from mml.errors import TrainingError
 from mml.graph import forward, value_and_grad
 from mml.random import fold_in
+from mml.training._incremental import partial_fit_batch
 from mml.training._plan import StepPlan, TrainPlan
 from mml.training._state import GRAPH_OPTIMIZER, ExecutionContext, TrainState, box
 
@@ -54,6 +55,16 @@ def train_step(
     data = {
         r: {h: feed_data(b.roles[r], backends[h], devices.get(h)) for h, b in batches.items()} for r in roles
     }
+    if plan.incremental:  # scikit-learn nodes take their partial_fit first; the step sees the update
+        state = partial_fit_batch(
+            plan.graph,
+            state,
+            {h: b.roles[roles[0]] for h, b in batches.items()},
+            data[roles[0]],
+            plan.incremental,
+            key=fold_in(plan.phase_key, f"partial_fit/{state.step}"),
+            classes=plan.classes,
+        )
     key = fold_in(plan.phase_key, state.step)  # ~2 us: cheap enough to derive on every step
     graph = plan.graph
     active = sp.active
