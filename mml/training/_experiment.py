@@ -41,6 +41,7 @@ from mml.training._phases import (
     TrainPhase,
     iter_phases,
 )
+from mml.training._validate import plan_problems
 
 __all__ = ["Experiment", "heads_of", "node_backend", "check_graphwise_backends", "GRADIENT_BACKENDS"]
 
@@ -304,6 +305,7 @@ def validate(exp: Experiment) -> None:
                 problems.append(str(exc))
         if isinstance(phase, (TrainPhase, EvalPhase)) and not inputs:
             problems.append(f"phase {phase.label!r} binds no inputs; pass inputs={{head: InputBinding(...)}}")
+    problems += plan_problems(exp)  # callbacks, loss shapes, FeatureSets, untrainable phases
     dup = sorted({n for n in labels if labels.count(n) > 1})
     if dup:
         problems.append(f"phase labels must be unique in a plan; repeated: {', '.join(dup)}")
