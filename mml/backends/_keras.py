@@ -31,7 +31,7 @@ import numpy as np
 from mml.backends._params import KerasParams
 from mml.errors import BackendError, ConfigError, DeviceError, ShapeError
 from mml.models._base import AbstractModel, numel
-from mml.models._builtin import SequentialCNN, SequentialMLP, TemporalCNN, signal_shape
+from mml.models._builtin import SequentialCNN, SequentialMLP, TemporalCNN, image_shape, signal_shape
 from mml.models._wrappers import KerasModel, call_factory, import_object
 from mml.random import Key, fold_in, numpy_rng
 
@@ -87,7 +87,27 @@ def _to_channels_last(keras: Any, inp: Any, input_shape: tuple[int, ...]) -> Any
     return keras.layers.Permute((2, 1))(inp)
 
 
+def _cnn2d(spec: SequentialCNN, input_shape: tuple[int, ...], output_shape: tuple[int, ...]) -> Any:
+    keras = _keras()
+    L = keras.layers
+    _, hgt, wid = image_shape(spec, input_shape)
+    inp = keras.Input(input_shape)
+    h = L.Reshape((hgt, wid, 1))(inp) if len(input_shape) == 2 else L.Permute((2, 3, 1))(inp)
+    for ch in spec.channels:
+        h = L.Activation(_activation(spec.activation))(L.Conv2D(ch, spec.kernel_size, padding="same")(h))
+        if spec.pooling > 1:
+            h = L.MaxPooling2D(spec.pooling)(h)
+        if spec.dropout:
+            h = L.Dropout(spec.dropout)(h)
+    h = L.Permute((3, 1, 2))(h)  # back to (channels, height, width): flatten channel-major like torch
+    if spec.flatten_output:
+        h = L.Reshape(output_shape)(L.Dense(numel(output_shape))(L.Flatten()(h)))
+    return keras.Model(inp, h)
+
+
 def _cnn(spec: SequentialCNN, input_shape: tuple[int, ...], output_shape: tuple[int, ...]) -> Any:
+    if spec.dims == 2:
+        return _cnn2d(spec, input_shape, output_shape)
     keras = _keras()
     L = keras.layers
     signal_shape(spec, input_shape)

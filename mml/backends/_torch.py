@@ -112,6 +112,10 @@ def _mlp_plan(spec: SequentialMLP, input_shape: tuple[int, ...], output_shape: t
 def _cnn_plan(spec: SequentialCNN, input_shape: tuple[int, ...], output_shape: tuple[int, ...]) -> _Plan:
     import torch.nn.functional as F
 
+    if spec.dims == 2:
+        from mml.backends._torch_image import cnn2d_plan
+
+        return cnn2d_plan(spec, input_shape, output_shape)
     c_in, _ = signal_shape(spec, input_shape)
     k = spec.kernel_size
     shapes = []

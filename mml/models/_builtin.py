@@ -30,7 +30,7 @@ from mml.models._base import (
     shape_tuple,
 )
 
-__all__ = ["SequentialMLP", "SequentialCNN", "TemporalCNN", "signal_shape"]
+__all__ = ["SequentialMLP", "SequentialCNN", "TemporalCNN", "image_shape", "signal_shape"]
 
 _NN_BACKENDS = ("torch", "tensorflow")
 
@@ -115,17 +115,45 @@ def _conv_lengths(spec: SequentialCNN, length: int) -> list[int]:
     return lengths
 
 
+def image_shape(spec: object, input_shape: tuple[int, ...]) -> tuple[int, int, int]:
+    """``(channels, height, width)`` of a 2-D input: ``(height, width)`` means one channel.
+
+    >>> image_shape(None, (8, 8)), image_shape(None, (3, 8, 8))
+    ((1, 8, 8), (3, 8, 8))
+    """
+    if len(input_shape) == 2:
+        return 1, int(input_shape[0]), int(input_shape[1])
+    if len(input_shape) == 3:
+        return int(input_shape[0]), int(input_shape[1]), int(input_shape[2])
+    raise ShapeError(
+        f"{type(spec).__name__}(dims=2) takes images: a per-sample input of shape (height, width) or "
+        f"(channels, height, width), got {input_shape} (rank {len(input_shape)}); use dims=1 for signals"
+    )
+
+
+def _check_dims(instance: object, attribute: attrs.Attribute, value: int) -> None:  # type: ignore[type-arg]
+    if value not in (1, 2) or isinstance(value, bool):
+        raise ConfigError(
+            f"SequentialCNN.dims must be 1 (Conv1d over signals) or 2 (Conv2d over images), got {value!r}"
+        )
+
+
 @attrs.frozen
 class SequentialCNN(AbstractModel):
-    """1-D convolutional network: per block ``Conv1d`` ("same" padding), activation, max-pool, dropout.
+    """Convolutional network: per block a convolution ("same" padding), activation, max-pool, dropout.
 
-    Input per sample is ``(length,)`` (one channel) or ``(channels, length)``. With
-    ``flatten_output=True`` the feature map is flattened (channel-major) and a linear head
-    maps it to ``output_shape``; with ``flatten_output=False`` the output is the feature map
-    ``(channels[-1], length_out)``.
+    ``dims=1`` (the default) runs ``Conv1d``: input per sample is ``(length,)`` (one channel)
+    or ``(channels, length)`` — so an ``(8, 8)`` image is read as 8 channels of length 8.
+    ``dims=2`` runs ``Conv2d`` (square ``kernel_size`` and ``pooling``): input per sample is
+    ``(height, width)`` (one channel) or ``(channels, height, width)``. :meth:`convolution`
+    says which one runs on a given input. With ``flatten_output=True`` the feature map is
+    flattened (channel-major) and a linear head maps it to ``output_shape``; with
+    ``flatten_output=False`` the output is the feature map ``(channels[-1], *spatial_out)``.
 
     >>> SequentialCNN(channels=(16, 32), kernel_size=5).kind
     'model.cnn'
+    >>> SequentialCNN(channels=(4,), dims=2, flatten_output=False).infer_output_shape((8, 8), None)
+    (4, 4, 4)
     """
 
     kind: ClassVar[str] = "model.cnn"
@@ -138,19 +166,44 @@ class SequentialCNN(AbstractModel):
     activation: str = attrs.field(default="relu", validator=check_activation)
     output_shape: tuple[int, ...] | None = attrs.field(default=None, converter=optional_shape)
     backend: str = attrs.field(default="torch", validator=check_backend(_NN_BACKENDS))
+    dims: int = attrs.field(default=1, validator=_check_dims)
 
     def __attrs_post_init__(self) -> None:
         if not self.channels:
             raise ConfigError("SequentialCNN needs at least one conv block: channels=(16,) or more")
 
-    def feature_map_shape(self, input_shape: tuple[int, ...]) -> tuple[int, int]:
-        """``(channels[-1], length_out)`` of the last conv block.
+    def feature_map_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
+        """``(channels[-1], length_out)`` (``dims=1``) or ``(channels[-1], height_out, width_out)``.
 
         >>> SequentialCNN(channels=(4,), pooling=2).feature_map_shape((10,))
         (4, 5)
+        >>> SequentialCNN(channels=(4,), pooling=2, dims=2).feature_map_shape((3, 10, 6))
+        (4, 5, 3)
         """
+        if self.dims == 2:
+            _, h, w = image_shape(self, input_shape)
+            return self.channels[-1], _conv_lengths(self, h)[-1], _conv_lengths(self, w)[-1]
         _, length = signal_shape(self, input_shape)
         return self.channels[-1], _conv_lengths(self, length)[-1]
+
+    def convolution(self, input_shape: tuple[int, ...]) -> str:
+        """Which convolution runs on a per-sample ``input_shape``, and how the input is read.
+
+        >>> SequentialCNN().convolution((8, 8))
+        'Conv1d over 8 channel(s) of length 8 (pass dims=2 for a 2-D convolution over an 8x8 image)'
+        >>> SequentialCNN(dims=2).convolution((8, 8))
+        'Conv2d over 1 channel(s) of 8x8'
+        """
+        if self.dims == 2:
+            c, h, w = image_shape(self, input_shape)
+            return f"Conv2d over {c} channel(s) of {h}x{w}"
+        c, length = signal_shape(self, input_shape)
+        hint = (
+            f" (pass dims=2 for a 2-D convolution over an {c}x{length} image)"
+            if len(input_shape) == 2
+            else ""
+        )
+        return f"Conv1d over {c} channel(s) of length {length}{hint}"
 
     def infer_output_shape(
         self, input_shape: tuple[int, ...], target_shape: tuple[int, ...] | None

@@ -28,7 +28,9 @@ def _torch_to_keras(spec: object, tp: object) -> list[np.ndarray]:
     out = []
     for v in tp.params.values():  # type: ignore[attr-defined]
         a = v.numpy()
-        if a.ndim == 3:  # conv (out, in, k) -> (k, in, out)
+        if a.ndim == 4:  # conv2d (out, in, kh, kw) -> (kh, kw, in, out)
+            a = a.transpose(2, 3, 1, 0)
+        elif a.ndim == 3:  # conv (out, in, k) -> (k, in, out)
             a = a.transpose(2, 1, 0)
         elif a.ndim == 2:  # linear (out, in) -> dense (in, out)
             a = a.T
@@ -54,8 +56,13 @@ def _torch_to_keras(spec: object, tp: object) -> list[np.ndarray]:
             ),
             (2, 16),
         ),
+        (
+            lambda b: SequentialCNN(channels=(3, 2), kernel_size=2, output_shape=(2,), dims=2, backend=b),
+            (8, 8),
+        ),
+        (lambda b: SequentialCNN(channels=(3,), flatten_output=False, dims=2, backend=b), (2, 6, 4)),
     ],
-    ids=["mlp", "mlp-leaky", "cnn-even-kernel", "cnn-fmap", "tcn"],
+    ids=["mlp", "mlp-leaky", "cnn-even-kernel", "cnn-fmap", "tcn", "cnn2d-even-kernel", "cnn2d-fmap"],
 )
 def test_keras_builtins_mean_what_torch_builtins_mean(make: object, input_shape: tuple[int, ...]) -> None:
     t_spec, k_spec = make("torch"), make("tensorflow")  # type: ignore[operator]

@@ -213,3 +213,36 @@ def test_a_factory_that_cannot_be_imported_says_so_and_how_to_fix_it() -> None:
     assert "could not be imported" in msg and "define it in an importable module" in msg
     with pytest.raises(mml.ConfigError, match=r"KerasModel factory 'no_such_pkg:net' could not be imported"):
         KerasModel(factory="no_such_pkg:net")
+
+
+def test_sequential_cnn_runs_a_2d_convolution_on_images_when_asked() -> None:
+    # issue 11.14: an (8, 8) image ran as a Conv1d over 8 channels, silently
+    torch = pytest.importorskip("torch")
+    from mml import backends
+
+    one_d = SequentialCNN(channels=(4,), output_shape=(1,))
+    assert one_d.convolution((8, 8)).startswith("Conv1d over 8 channel(s) of length 8 (pass dims=2")
+    spec = SequentialCNN(channels=(4, 6), kernel_size=3, pooling=2, output_shape=(2,), dims=2)
+    assert spec.convolution((8, 8)) == "Conv2d over 1 channel(s) of 8x8"
+    assert spec.feature_map_shape((8, 8)) == (6, 2, 2)
+    assert mml.io.roundtrip(spec) == spec
+    p = backends.init(spec, (8, 8), (2,), key=mml.random.key(0))
+    assert tuple(p.params["convs.0.weight"].shape) == (4, 1, 3, 3)
+    x = torch.randn(5, 8, 8, generator=torch.Generator().manual_seed(0))
+    ref = torch.nn.Sequential(
+        torch.nn.Conv2d(1, 4, 3, padding=1),
+        torch.nn.ReLU(),
+        torch.nn.MaxPool2d(2),
+        torch.nn.Conv2d(4, 6, 3, padding=1),
+        torch.nn.ReLU(),
+        torch.nn.MaxPool2d(2),
+        torch.nn.Flatten(),
+        torch.nn.Linear(24, 2),
+    )
+    names = ["convs.0.weight", "convs.0.bias", "convs.1.weight", "convs.1.bias", "head.weight", "head.bias"]
+    ref.load_state_dict(dict(zip(ref.state_dict(), (p.params[n] for n in names))))
+    torch.testing.assert_close(backends.apply(spec, p, x)[0], ref(x.unsqueeze(1)))
+    with pytest.raises(ShapeError, match=r"dims=2\) takes images"):
+        spec.infer_output_shape((64,), None)
+    with pytest.raises(ConfigError, match="dims must be 1"):
+        SequentialCNN(dims=3)
