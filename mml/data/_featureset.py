@@ -531,6 +531,19 @@ class FeatureSet:
 
         return FeatureSetView(self, self.split_indices[split])
 
+    def ref(self, **selection: Any) -> Any:
+        """A :class:`~mml.graph.FeatureSetRef` to this FeatureSet: ``FeatureSetRef.of(self, **selection)``.
+
+        ``selection`` is ``features=``, ``targets=``, ``tags=`` and ``rep=``; named keys are checked.
+
+        >>> fs = FeatureSet.from_dict({"x": [1.0, 2.0], "y": [0.0, 1.0]}, features="x", targets="y", label="toy")
+        >>> fs.ref(features="x").featureset
+        'toy'
+        """
+        from mml.graph import FeatureSetRef  # graph sits above data: imported only when asked
+
+        return FeatureSetRef.of(self, **selection)
+
     def view(self) -> FeatureSetView:
         """A view of all rows."""
         from mml.data._view import FeatureSetView

@@ -123,6 +123,45 @@ class FeatureSetRef:
     tags: tuple[str, ...] = attrs.field(default=(), converter=_key_tuple)
     rep: str | None = attrs.field(default=None, validator=_check_rep)
 
+    @classmethod
+    def of(
+        cls,
+        featureset: Any,
+        *,
+        features: str | Iterable[str] | None = None,
+        targets: str | Iterable[str] | None = None,
+        tags: str | Iterable[str] | None = None,
+        rep: str | None = None,
+    ) -> FeatureSetRef:
+        """A reference to ``featureset`` (a FeatureSet, by its label), its named keys checked now.
+
+        Every key named must exist in the FeatureSet (a :class:`~mml.errors.GraphError` listing
+        the keys that do otherwise); an omitted domain means all of its keys.
+        ``fs.ref(...)`` is the same call.
+
+        >>> import mml, numpy as np
+        >>> fs = mml.FeatureSet.from_dict({"v": np.zeros(3), "t": np.zeros(3), "y": np.zeros(3)},
+        ...                               features=["v", "t"], targets="y", label="cells")
+        >>> FeatureSetRef.of(fs, features="v")
+        FeatureSetRef(featureset='cells', features=('v',), targets=(), tags=(), rep=None)
+        >>> fs.ref(features=["t"], targets="y").describe()
+        'features: t; targets: y'
+        >>> FeatureSetRef.of(fs, features="volt")
+        Traceback (most recent call last):
+        ...
+        mml.errors.GraphError: FeatureSet 'cells' has no features key(s) 'volt'; its features keys are: 'v', 't'
+        """
+        label = getattr(featureset, "label", None)
+        if not isinstance(label, str) or not hasattr(featureset, "keys"):
+            raise GraphError(
+                f"FeatureSetRef.of takes a FeatureSet, got {type(featureset).__name__}; for a label alone "
+                "use FeatureSetRef('label', features=...)"
+            )
+        ref = cls(label, features=features, targets=targets, tags=tags, rep=rep)
+        for domain in _DOMAINS:
+            resolve_keys(ref, featureset, domain)
+        return ref
+
     @property
     def name(self) -> str:
         """The label of the referenced FeatureSet (what error messages and drawings show).

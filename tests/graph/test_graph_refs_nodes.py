@@ -269,3 +269,21 @@ def test_target_and_tag_strategies() -> None:
     )
     assert MergeNode("m", (A, B)).combine_tags([{"k": 1}, {"k": 2, "j": 3}]) == {"k": 1, "j": 3}
     assert MergeNode("m", (A, B), tags=B).combine_tags([{"k": 1}, {"k": 2}]) == {"k": 2}
+
+
+def test_a_reference_from_a_featureset_checks_its_keys() -> None:
+    # issue 11.16: fs.ref(features=...) instead of spelling the label and keys again
+    fs = mml.FeatureSet.from_dict(
+        {"v": np.zeros((4, 3)), "t": np.zeros(4), "y": np.zeros(4), "g": np.arange(4)},
+        features=["v", "t"],
+        targets="y",
+        tags="g",
+        label="cells",
+    )
+    assert fs.ref(features="v", targets="y") == FeatureSetRef("cells", features=("v",), targets=("y",))
+    assert FeatureSetRef.of(fs, tags=["g"], rep="raw") == FeatureSetRef("cells", tags=("g",), rep="raw")
+    assert fs.ref() == FeatureSetRef("cells")
+    with pytest.raises(GraphError, match=r"no targets key\(s\) 'soh'.*'y'"):
+        fs.ref(targets="soh")
+    with pytest.raises(GraphError, match="takes a FeatureSet"):
+        FeatureSetRef.of("cells")
