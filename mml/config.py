@@ -228,11 +228,21 @@ def featureset_from_config(label: str, spec: Mapping[str, Any], *, base: Path | 
 
 
 def experiment_from_config(
-    config: Mapping[str, Any], *, base: str | os.PathLike[str] | None = None
+    config: Mapping[str, Any],
+    *,
+    base: str | os.PathLike[str] | None = None,
+    registry: Mapping[str, Any] | None = None,
 ) -> tuple[Any, int]:
-    """``(Experiment, seed)`` from a config dict (see the module docstring)."""
+    """``(Experiment, seed)`` from a config dict (see the module docstring).
+
+    ``registry`` maps short names to user component classes (``{"my_scaler": MyScaler}``), as
+    does a top-level ``registry:`` section of the config (names to import paths): then
+    ``kind: my_scaler`` and ``scaler: my_scaler`` name them (see :mod:`mml._registry`).
+    """
+    from mml._registry import apply_registry
     from mml.training import Experiment
 
+    config = apply_registry(config, registry, builtin=kind_table())
     unknown = sorted(
         set(config) - {"label", "seed", "featuresets", "graph", "plan", "callbacks", "description"}
     )
