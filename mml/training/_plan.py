@@ -14,11 +14,14 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
+import numpy as np
+
 from mml.backends._feed import is_accelerator
 from mml.callbacks._base import AbstractCallback
 from mml.errors import TrainingError
 from mml.graph import ModelNode
 from mml.random import fold_in
+from mml.samplers._prepared import cast_floats
 from mml.training._class_ids import check_class_ids
 from mml.training._devices import resolve_device
 from mml.training._experiment import GRADIENT_BACKENDS, Experiment, check_graphwise_backends
@@ -39,8 +42,6 @@ def _device_data(prepared: Any, device: Any) -> Any:
     sampler then gathers every chunk of batches on the device, so the rows (and values) are
     those of the numpy path.
     """
-    import numpy as np
-
     from mml.samplers._prepared import to_device
 
     return to_device(prepared, device, float_dtype=np.float32)
@@ -53,7 +54,17 @@ class StepPlan:
     ``alternate_*``. Not a value: never saved.
     """
 
-    __slots__ = ("active", "heads", "losses", "stagewise", "tf_nodes", "torch_nodes", "trainable")
+    __slots__ = (
+        "active",
+        "heads",
+        "losses",
+        "role_plan",
+        "stagewise",
+        "streams",
+        "tf_nodes",
+        "torch_nodes",
+        "trainable",
+    )
 
     def __init__(
         self,
@@ -63,6 +74,8 @@ class StepPlan:
         torch_nodes: tuple[str, ...],
         tf_nodes: tuple[str, ...],
         stagewise: bool,
+        role_plan: tuple[tuple[str, tuple[str, ...], frozenset[str]], ...] | None = None,
+        streams: tuple[str, ...] = (),
     ) -> None:
         self.heads = heads
         self.active = active
@@ -71,6 +84,10 @@ class StepPlan:
         self.tf_nodes = tf_nodes
         self.trainable = torch_nodes + tf_nodes  # the order their gradients are taken in
         self.stagewise = stagewise
+        # heads whose batches have different role sets: per role, the heads that have it and
+        # the nodes those heads alone feed (``None``: every head has every role)
+        self.role_plan = role_plan
+        self.streams = streams  # the streams that feed a step, in head order
 
 
 class TrainPlan:
@@ -177,17 +194,32 @@ class TrainPlan:
         self.prepared: dict[str, Any] = {}
         self.nbatches: dict[str, int] = {}
         columns: dict[str, Any] = {}
+        # The view is read once per (data, sampler, columns), whichever heads or streams read it;
+        # floating features and targets are cast once to the float32 every model computes in.
+        read: dict[tuple[Any, ...], Any] = {}
         for h in self.heads:
             b = phase.inputs[h]
             view = head_view(experiment, h, b)
             columns[h] = view.columns
-            self.prepared[h] = b.sampler.prepare(view)
+            k = (b.featureset, b.split, b.sampler, view.columns)
+            if k not in read:
+                read[k] = b.sampler.prepare(view)
+            self.prepared[h] = read[k]
             self.nbatches[h] = b.sampler.num_batches(self.prepared[h], b.stream)
         check_class_ids(self.losses, self.prepared, state.graph.shapes)
         self.classes = {
             n: classes_of(graph, n, {h: getattr(self.prepared[h], "targets", None) for h in self.heads})
             for n in self.incremental
         }
+        # scikit-learn heads (partial_fit) keep the data's own dtype
+        gradient_heads = {h for h in self.heads if getattr(graph[h], "backend", None) in GRADIENT_BACKENDS}
+        cast = {
+            id(d): cast_floats(d, np.float32)
+            if all(h in gradient_heads for h in self.heads if self.prepared[h] is d)
+            else d
+            for d in read.values()
+        }
+        self.prepared = {h: cast[id(d)] for h, d in self.prepared.items()}
         groups: dict[tuple[Any, ...], list[str]] = {}
         for h in self.heads:
             b = phase.inputs[h]
@@ -196,6 +228,7 @@ class TrainPlan:
         # Heads of one group see the same rows in the same order, but may read different columns:
         # one stream per distinct column selection, all drawn with the same key (so they align).
         self.readers: dict[tuple[str, ...], tuple[tuple[str, tuple[str, ...]], ...]] = {}
+        moved: dict[tuple[int, Any], Any] = {}
         for g in self.groups:
             by_cols: dict[Any, list[str]] = {}
             for h in g:
@@ -207,7 +240,10 @@ class TrainPlan:
                 devs = {self.devices.get(h) for h in hs}
                 dev = next(iter(devs))
                 if len(devs) == 1 and device_data(dev) and all(feed_backend(graph, h) == "torch" for h in hs):
-                    self.prepared[first] = _device_data(self.prepared[first], dev)
+                    src = self.prepared[first]
+                    if (id(src), dev) not in moved:  # streams of one prepared view move once
+                        moved[id(src), dev] = _device_data(src, dev)
+                    self.prepared[first] = moved[id(src), dev]
         self.callbacks: tuple[AbstractCallback, ...] = phase.callbacks
         self.slots = tuple(f"{phase.label}/{i}" for i in range(len(phase.callbacks)))
         self.batch_callbacks = any(cb.has_batch_hooks for cb in phase.callbacks)
@@ -237,7 +273,31 @@ class TrainPlan:
             tuple(n for n in trainable if n not in self.tf_nodes),
             tuple(n for n in trainable if n in self.tf_nodes),
             self.stagewise,
+            self._role_plan(heads, active),
+            tuple(dict.fromkeys(self._stream_of(h) for h in heads)),
         )
+
+    def _stream_of(self, head: str) -> str:
+        b = self.phase.inputs[head]
+        return b.stream if b.stream is not None else b.sampler.stream_names[0]
+
+    def _role_plan(
+        self, heads: Sequence[str], active: frozenset[str]
+    ) -> tuple[tuple[str, tuple[str, ...], frozenset[str]], ...] | None:
+        """Per role: the heads whose batches have it and the nodes those heads alone feed.
+
+        ``None`` when every head's batches have the same roles (the step runs every role over
+        every head). A loss that reads a role some head of its node lacks is refused when the
+        Experiment is built, so every loss finds its node's outputs in the roles it reads.
+        """
+        roles_of = {h: self.phase.inputs[h].sampler.batch_roles(self.phase.inputs[h].stream) for h in heads}
+        if len(set(roles_of.values())) <= 1:
+            return None
+        plan = []
+        for r in dict.fromkeys(r for h in heads for r in roles_of[h]):
+            hs = tuple(h for h in heads if r in roles_of[h])
+            plan.append((r, hs, active & self.graph.fed_by(hs)))
+        return tuple(plan)
 
     def _alternate_plans(self) -> dict[tuple[str, ...], StepPlan]:
         label = self.phase.label

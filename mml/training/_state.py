@@ -222,7 +222,8 @@ class ExecutionContext:
     (and ``"loss"``, the weighted total) to a float. ``event`` is ``"batch"`` for a step;
     the fold also yields one ``"epoch_end"`` and one ``"phase_end"`` context per epoch and
     phase, whose ``metrics`` hold what callbacks logged (``val_loss``, ...). With one role (``"default"``),
-    :meth:`output` and :meth:`input` need no role.
+    :meth:`output` and :meth:`input` need no role. ``streams`` names every stream that fed the
+    step, in head order (``stream`` is the first of them).
 
     >>> ctx = ExecutionContext("fit", 0, 0, 0, {}, {"default": {"mlp": 1.0}}, {"loss": 0.5})
     >>> ctx.output("mlp"), ctx.losses["loss"]
@@ -239,6 +240,7 @@ class ExecutionContext:
     stream: str = "default"
     event: str = "batch"
     metrics: Mapping[str, float] = attrs.field(factory=FrozenDict)
+    streams: tuple[str, ...] = ()
 
     def output(self, node: str, role: str = "default") -> Any:
         """The output of ``node`` for ``role``."""

@@ -49,17 +49,27 @@ def train_step(
     A non-finite loss raises :class:`~mml.TrainingError` (the caller keeps ``state``).
     """
     first = next(iter(batches.values()))
-    roles = tuple(first.roles)
     devices = plan.devices
     backends = plan.backends
-    data = {
-        r: {h: feed_data(b.roles[r], backends[h], devices.get(h)) for h, b in batches.items()} for r in roles
-    }
+    if sp.role_plan is None:
+        roles = tuple(first.roles)
+        data = {
+            r: {h: feed_data(b.roles[r], backends[h], devices.get(h)) for h, b in batches.items()}
+            for r in roles
+        }
+        runs = dict.fromkeys(roles, sp.active)
+    else:  # heads with different role sets: each role over the heads that have it
+        roles = tuple(r for r, _, _ in sp.role_plan)
+        data = {
+            r: {h: feed_data(batches[h].roles[r], backends[h], devices.get(h)) for h in hs}
+            for r, hs, _ in sp.role_plan
+        }
+        runs = {r: act for r, _, act in sp.role_plan}
     if plan.incremental:  # scikit-learn nodes take their partial_fit first; the step sees the update
         state = partial_fit_batch(
             plan.graph,
             state,
-            {h: b.roles[roles[0]] for h, b in batches.items()},
+            {h: b.roles[roles[0]] for h, b in batches.items() if roles[0] in b.roles},
             data[roles[0]],
             plan.incremental,
             key=fold_in(plan.phase_key, f"partial_fit/{state.step}"),
@@ -67,15 +77,16 @@ def train_step(
         )
     key = fold_in(plan.phase_key, state.step)  # ~2 us: cheap enough to derive on every step
     graph = plan.graph
-    active = sp.active
 
     def losses_of(gs: Any) -> tuple[list[tuple[str, Any]], tuple[Any, Any, Any]]:
         outputs: dict[str, Any] = {}
         changed: dict[str, Any] = {}
         for r in roles:
+            if not runs[r]:
+                continue  # no active node runs on this role's heads alone
             k = key if len(roles) == 1 else fold_in(key, r)
             res = forward(
-                graph, gs, data[r], training=True, key=k, active_nodes=active, stop_gradients=sp.stagewise
+                graph, gs, data[r], training=True, key=k, active_nodes=runs[r], stop_gradients=sp.stagewise
             )
             outputs[r] = res.outputs
             if res.params:
@@ -103,7 +114,9 @@ def train_step(
         new_state = _apply_updates(plan, sp, state, named_grads, changed, epoch, index)
     else:
         new_state = replace_fields(state, step=state.step + 1, epoch=epoch, batch=index + 1)
-    ctx = ExecutionContext(plan.phase.label, epoch, index, state.step, data, outputs, losses, first.stream)
+    ctx = ExecutionContext(
+        plan.phase.label, epoch, index, state.step, data, outputs, losses, first.stream, streams=sp.streams
+    )
     return new_state, ctx
 
 
