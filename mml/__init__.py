@@ -13,7 +13,7 @@ Everything public is reachable from here; submodules are imported on first use s
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mml import random as random
 from mml.errors import (
@@ -35,6 +35,112 @@ from mml.errors import (
 )
 
 __version__ = "0.1.0"
+
+if TYPE_CHECKING:
+    # What mypy and IDEs see: every name of ``_LAZY`` below, re-exported from the module that
+    # defines it, so ``mml.FeatureSet``, ``mml.run``, ... carry their real types. At run time
+    # nothing here is imported (``import mml`` stays lazy); tests/test_public_api.py keeps
+    # this block and ``_LAZY`` naming the same names from the same modules.
+    from mml import (
+        backends as backends,
+        callbacks as callbacks,
+        data as data,
+        datasets as datasets,
+        fields as fields,
+        graph as graph,
+        inference as inference,
+        io as io,
+        models as models,
+        observers as observers,
+        optim as optim,
+        samplers as samplers,
+        scalers as scalers,
+        splitters as splitters,
+        strategies as strategies,
+        testing as testing,
+        training as training,
+        views as views,
+    )
+    from mml.data import (
+        Batch as Batch,
+        FeatureSet as FeatureSet,
+        FeatureSetView as FeatureSetView,
+        SampleData as SampleData,
+        col as col,
+    )
+    from mml.graph import (
+        ConcatNode as ConcatNode,
+        FeatureSetRef as FeatureSetRef,
+        GraphState as GraphState,
+        MergeNode as MergeNode,
+        ModelGraph as ModelGraph,
+        ModelNode as ModelNode,
+        NodeRef as NodeRef,
+        build as build,
+        forward as forward,
+        to_dot as to_dot,
+        to_mermaid as to_mermaid,
+    )
+    from mml.inference import Predictor as Predictor, export as export, transform_like as transform_like
+    from mml.io import load as load, save as save
+    from mml.models import (
+        KerasModel as KerasModel,
+        SequentialCNN as SequentialCNN,
+        SequentialMLP as SequentialMLP,
+        SklearnModel as SklearnModel,
+        TemporalCNN as TemporalCNN,
+        TorchModule as TorchModule,
+    )
+    from mml.samplers import (
+        MultiStreamSampler as MultiStreamSampler,
+        NSampler as NSampler,
+        PairedSampler as PairedSampler,
+        SimilarityCondition as SimilarityCondition,
+        SimpleSampler as SimpleSampler,
+        TripletSampler as TripletSampler,
+        dissimilar as dissimilar,
+        similar as similar,
+    )
+    from mml.scalers import ScalerRecord as ScalerRecord, get_scaler as get_scaler
+    from mml.splitters import (
+        ConditionSplitter as ConditionSplitter,
+        KFoldSplitter as KFoldSplitter,
+        RandomSplitter as RandomSplitter,
+        SplitterRecord as SplitterRecord,
+    )
+    from mml.strategies import (
+        Choice as Choice,
+        CVResult as CVResult,
+        IntUniform as IntUniform,
+        LocalExecutor as LocalExecutor,
+        LogUniform as LogUniform,
+        ProcessExecutor as ProcessExecutor,
+        RayExecutor as RayExecutor,
+        SweepResult as SweepResult,
+        Uniform as Uniform,
+        cross_validate as cross_validate,
+        sweep as sweep,
+    )
+    from mml.training import (
+        AppliedLoss as AppliedLoss,
+        ErrorRecord as ErrorRecord,
+        EvalPhase as EvalPhase,
+        EvalResult as EvalResult,
+        ExecutionContext as ExecutionContext,
+        Experiment as Experiment,
+        FitPhase as FitPhase,
+        History as History,
+        InputBinding as InputBinding,
+        Loss as Loss,
+        PhaseGroup as PhaseGroup,
+        TrainPhase as TrainPhase,
+        TrainState as TrainState,
+        evaluate as evaluate,
+        init as init,
+        run as run,
+        run_phase as run_phase,
+        steps as steps,
+    )
 
 # public name -> module that defines it (imported lazily on first attribute access)
 _LAZY: dict[str, str] = {
