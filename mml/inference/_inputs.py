@@ -212,7 +212,8 @@ def _parquet_chunks(
     import pyarrow.parquet as pq
 
     try:
-        pf = pq.ParquetFile(str(path))
+        # pre_buffer (pyarrow's default) would read every row group of the file into memory first
+        pf = pq.ParquetFile(str(path), pre_buffer=False)
     except (OSError, pa.ArrowException) as exc:
         raise DataError(f"cannot read Parquet data at {path}: {exc}") from exc
     names = pf.schema_arrow.names

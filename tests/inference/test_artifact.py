@@ -157,4 +157,7 @@ def test_predictor_document_round_trips_and_inspects(torch_pipeline):
     with pytest.raises(mml.ConfigError, match="task"):
         OutputSpec("mlp", None, (), task="ranking")
     text = inspect_artifact(path)
-    assert "mml.inference._predictor:Predictor (kind predictor)" in text and "output 'mlp': [1] regression -> raw y" in text
+    assert (
+        "mml.inference._predictor:Predictor (kind predictor)" in text
+        and "output 'mlp': [1] regression -> raw y" in text
+    )

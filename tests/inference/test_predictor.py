@@ -245,3 +245,33 @@ def test_transform_like_reproduces_the_transformed_columns(trained):
     assert without_targets.keys("targets") == () and all(
         r.domain == "features" for r in without_targets.records
     )
+
+
+def test_parquet_input_is_streamed_in_bounded_memory(tmp_path):
+    import pyarrow.parquet as pq
+
+    rng = np.random.default_rng(0)
+    n, width = 100_000, 8
+    x = rng.normal(size=(n, width))
+    fs = mml.FeatureSet.from_dict({"x": x[:100], "y": x[:100, 0]}, features="x", targets="y", label="big")
+    fs = fs.with_split("train", np.arange(100)).fit_transform("standard")
+    g = ModelGraph.of(ModelNode("mlp", SequentialMLP(hidden=(4,)), FeatureSetRef("big")))
+    exp = Experiment({"big": fs}, g, EvalPhase.simple("e", featureset="big", heads=["mlp"], split="train"))
+    predictor = mml.export(exp, mml.init(exp, 0))
+    table = pa.table({"x": pa.FixedSizeListArray.from_arrays(pa.array(x.ravel()), width)})
+    pq.write_table(table, tmp_path / "big.parquet", row_group_size=4096)
+    whole = x.nbytes  # 6.4 MB of float64 features
+    del table
+    base = pa.total_allocated_bytes()
+    peak, rows = 0, 0
+    for batch in predictor.predict_batches(tmp_path / "big.parquet", batch_size=4096):
+        peak = max(peak, pa.total_allocated_bytes() - base)
+        rows += batch.n
+    assert rows == n
+    assert peak < whole / 3  # a row group or two in Arrow memory at a time, not the file (pre_buffer: 1.4x)
+    assert np.allclose(
+        predictor.predict(tmp_path / "big.parquet", batch_size=4096)[:5],
+        predictor.predict({"x": x[:5]}, batch_size=4096),
+        rtol=1e-5,
+        atol=1e-6,
+    )
