@@ -169,7 +169,7 @@ def test_what_cannot_be_stacked_falls_back_with_a_message(exp):
     sk = attrs.evolve(
         exp,
         graph=ModelGraph.of(
-            ModelNode("mlp", SklearnModel("sklearn.linear_model:Ridge"), FeatureSetRef("toy"))
+            ModelNode("mlp", SklearnModel("sklearn.linear_model:SGDRegressor"), FeatureSetRef("toy"))
         ),
     )
     assert "only torch SequentialMLP, SequentialCNN" in vectorize_problem([Job(sk, mml.random.key(0))])
