@@ -32,6 +32,7 @@ from mml.errors import (
     ShapeError as ShapeError,
     SplitError as SplitError,
     TrainingError as TrainingError,
+    UntrustedTypeError as UntrustedTypeError,
 )
 
 __version__ = "0.1.0"
@@ -271,6 +272,7 @@ __all__ = [
     "ShapeError",
     "SplitError",
     "TrainingError",
+    "UntrustedTypeError",
     "random",
     *_LAZY,
 ]

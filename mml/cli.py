@@ -1,11 +1,16 @@
 """The ``mml`` command line.
 
 ``mml run CONFIG``      train and evaluate an experiment described by a YAML/TOML/JSON file
-``mml replay RUN_DIR``  run a saved run again from its initial state (``--verify``: bit-identical?)
-``mml inspect PATH``    summarise any saved artifact (never executes code from it)
+``mml replay RUN_DIR``  run a saved run again from its initial state (``--verify``: check the run's
+                        record first, then bit-identical?)
+``mml inspect PATH``    summarise any saved artifact (never imports or executes code from it)
 ``mml predict ARTIFACT INPUT -o OUTPUT``  predictions of a saved Predictor for a Parquet/CSV file
 ``mml demo-data OUT``   write the bundled battery demo FeatureSet as an artifact
 ``mml --version``
+
+A config file is the user's own code; artifacts (``artifact:`` sources, run directories) are
+untrusted input: the classes and functions they name must be mml's, scikit-learn's or
+trusted with ``--trust PATTERN`` (``pkg.mod:Name`` or ``pkg.mod:*``; see docs/security.md).
 """
 
 from __future__ import annotations
@@ -26,12 +31,15 @@ def _human(n: float) -> str:
     return f"{n:.1f} GiB"
 
 
-def inspect_artifact(path: str | Path) -> str:
-    """A human-readable summary of an artifact: manifest, files and the value's repr."""
+def inspect_artifact(path: str | Path, trusted: list[str] | None = None) -> str:
+    """A human-readable summary of an artifact: manifest, files, the import paths it names and,
+    when all of those are trusted, the value's repr. Nothing untrusted is ever imported."""
     import mml
+    from mml.io._trust import as_trust, is_trusted, named_paths
 
     root = Path(path)
-    manifest = mml.io.read_manifest(root)
+    manifest, config = mml.io.read_document(root)
+    trust = as_trust(trusted)
     lines = [
         f"artifact: {root}",
         f"type:     {manifest.get('type')}" + (f" (kind {manifest['kind']})" if manifest.get("kind") else ""),
@@ -42,14 +50,22 @@ def inspect_artifact(path: str | Path) -> str:
         p = root / name
         size = _human(p.stat().st_size) if p.is_file() else "MISSING"
         lines.append(f"  {name:<28} {size}")
-    value = mml.load(root)
+    names = [("$", config["type"]), *named_paths(config["value"], "$.value")]
+    untrusted = sorted({p for _, p in names if not is_trusted(p, trust)})
+    lines.append("names (import paths in the document; none imported to list them):")
+    for where, name in names:
+        lines.append(f"  {name:<40} {'UNTRUSTED' if name in untrusted else 'trusted':<9} at {where}")
     lines.append("")
-    lines.append(repr(value))
+    if untrusted:
+        flags = " ".join(f"--trust {u}" for u in untrusted)
+        lines.append(f"value not loaded: {len(untrusted)} untrusted name(s); if you trust them, add {flags}")
+    else:
+        lines.append(repr(mml.load(root, trusted=trust)))
     return "\n".join(lines)
 
 
 def _cmd_inspect(args: argparse.Namespace) -> int:
-    print(inspect_artifact(args.path))
+    print(inspect_artifact(args.path, args.trust))
     return 0
 
 
@@ -78,20 +94,26 @@ def _metrics_table(history: Any, experiment: Any = None) -> Any:
     return table
 
 
-def run_config_file(config: str, *, out: str | None, quiet: bool, overrides: list[str]) -> int:
-    """``mml run``: build the experiment a config file describes, run it, report and save."""
+def run_config_file(
+    config: str, *, out: str | None, quiet: bool, overrides: list[str], trusted: list[str] | None = None
+) -> int:
+    """``mml run``: build the experiment a config file describes, run it, report and save.
+
+    The config is the user's own code; ``trusted`` is what the artifacts it reads may name.
+    """
     import time
 
     from rich.console import Console
 
     import mml
     from mml.config import apply_overrides, experiment_from_config, load_config
+    from mml.io._rundir import write_run_manifest
 
     console = Console()
     path = Path(config)
     cfg = apply_overrides(load_config(path), overrides)
     t0 = time.perf_counter()
-    experiment, seed = experiment_from_config(cfg, base=path.parent)
+    experiment, seed = experiment_from_config(cfg, base=path.parent, trusted=trusted)
     state = mml.init(experiment, seed)
     if not quiet:
         for fs in experiment.featuresets.values():
@@ -113,6 +135,7 @@ def run_config_file(config: str, *, out: str | None, quiet: bool, overrides: lis
         console.print(f"no predictor saved: {exc}", highlight=False)
     history.to_pandas().to_csv(out_dir / "history.csv", index=False)
     _write_summary(out_dir, cfg, history, experiment)
+    write_run_manifest(out_dir)
     status = "completed (stopped early by a callback)" if history.status == "stopped" else history.status
     console.print(f"status: {status} in {elapsed:.1f} s; run saved to {out_dir}", highlight=False)
     if history.status == "failed":
@@ -189,23 +212,31 @@ def _differences(a: Any, b: Any) -> list[str]:
     return out
 
 
-def replay_run(run_dir: str, *, verify: bool) -> int:
-    """``mml replay``: run a saved experiment again from its saved initial state."""
+def replay_run(run_dir: str, *, verify: bool, trusted: list[str] | None = None) -> int:
+    """``mml replay``: run a saved experiment again from its saved initial state.
+
+    With ``verify`` the run's record (``run.json``: every file hashed) and the recorded final
+    state are checked *before* replaying. ``trusted``: what the run's artifacts may name.
+    """
     from rich.console import Console
 
     import mml
+    from mml.io._rundir import REPLAYED, verify_run
 
     console = Console()
     root = Path(run_dir)
-    experiment = mml.load(root / "experiment")
-    initial = mml.load(root / "initial_state")
+    recorded = None
+    if verify:
+        verify_run(root)
+        recorded = mml.load(root / "final_state", trusted=trusted)
+    experiment = mml.load(root / "experiment", trusted=trusted)
+    initial = mml.load(root / "initial_state", trusted=trusted)
     final, history = mml.run(experiment, initial, progress=False)
-    mml.save(final, root / "replayed_state")
+    mml.save(final, root / REPLAYED)
     console.print(_metrics_table(history, experiment))
     if not verify:
         console.print(f"replayed; state saved to {root / 'replayed_state'}", highlight=False)
         return 0
-    recorded = mml.load(root / "final_state")
     diffs = _differences(final, recorded)
     if diffs:
         console.print("[red]replay differs from the recorded final state:[/red]")
@@ -217,7 +248,7 @@ def replay_run(run_dir: str, *, verify: bool) -> int:
 
 
 def _cmd_replay(args: argparse.Namespace) -> int:
-    return replay_run(args.run_dir, verify=args.verify)
+    return replay_run(args.run_dir, verify=args.verify, trusted=args.trust)
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
@@ -225,7 +256,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     from mml.inference import Predictor
     from mml.inference._files import predict_file
 
-    predictor = mml.load(args.artifact, Predictor)
+    predictor = mml.load(args.artifact, Predictor, trusted=args.trust)
     rows = predict_file(
         predictor,
         args.input,
@@ -241,7 +272,15 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    return run_config_file(args.config, out=args.out, quiet=args.quiet, overrides=args.set or [])
+    return run_config_file(
+        args.config, out=args.out, quiet=args.quiet, overrides=args.set or [], trusted=args.trust
+    )
+
+
+_TRUST_HELP = (
+    "trust an import path an artifact names: 'pkg.mod:Name' or 'pkg.mod:*' (repeatable; "
+    "mml's, scikit-learn's and torch/Keras layers need no trust)"
+)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -256,14 +295,26 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("config", help="YAML, TOML or JSON experiment config (see examples/battery.yaml)")
     r.add_argument("--out", default=None, help="directory for the run (state, history, metrics)")
     r.add_argument("--quiet", action="store_true", help="no progress display")
-    r.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config value (dotted key)")
+    r.add_argument(
+        "--set",
+        action="append",
+        metavar="KEY=VALUE",
+        help="override a config value (dotted key; phase/node labels)",
+    )
+    r.add_argument(
+        "--trust", action="append", metavar="PATTERN", help=_TRUST_HELP + " (for artifact: sources)"
+    )
     r.set_defaults(func=_cmd_run)
     rp = sub.add_parser("replay", help="run a saved run again from its initial state (mml run --out DIR)")
     rp.add_argument("run_dir")
-    rp.add_argument("--verify", action="store_true", help="fail unless the result is bit-identical")
+    rp.add_argument(
+        "--verify", action="store_true", help="check the run's record first, then fail unless bit-identical"
+    )
+    rp.add_argument("--trust", action="append", metavar="PATTERN", help=_TRUST_HELP)
     rp.set_defaults(func=_cmd_replay)
     i = sub.add_parser("inspect", help="summarise a saved artifact")
     i.add_argument("path")
+    i.add_argument("--trust", action="append", metavar="PATTERN", help=_TRUST_HELP + " (to show the value)")
     i.set_defaults(func=_cmd_inspect)
     pl = sub.add_parser("plot", help="draw a run's learning curves (and an eval phase's predictions) as PNG")
     pl.add_argument("run_dir")
@@ -287,6 +338,7 @@ def _parser() -> argparse.ArgumentParser:
     pr.add_argument("--sort-by", default=None, help="long form: order of the rows within a sample")
     pr.add_argument("--keep", action="append", default=None, metavar="COLUMN", help="id column to copy over")
     pr.add_argument("--proba", action="store_true", help="class probabilities of classification heads")
+    pr.add_argument("--trust", action="append", metavar="PATTERN", help=_TRUST_HELP)
     pr.set_defaults(func=_cmd_predict)
     d = sub.add_parser("demo-data", help="write the bundled battery demo FeatureSet as an artifact")
     d.add_argument("out")
@@ -298,13 +350,16 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``mml`` console script."""
-    from mml.errors import MMLError
+    from mml.errors import MMLError, UntrustedTypeError
 
     args = _parser().parse_args(argv)
     try:
         return int(args.func(args))
     except MMLError as exc:
-        print(f"mml: error: {exc}", file=sys.stderr)
+        hint = ""
+        if isinstance(exc, UntrustedTypeError):
+            hint = " (on the command line: " + " ".join(f"--trust {u}" for u in exc.untrusted) + ")"
+        print(f"mml: error: {exc}{hint}", file=sys.stderr)
         return 2
 
 

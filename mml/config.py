@@ -18,6 +18,12 @@ their ``kind`` tag alone (``kind: model.mlp``); a loss may be written as its nam
 
 See ``examples/battery.yaml`` for a complete file and ``mml run --help``.
 
+A config file is the user's own code: the classes and functions it names (``factory:``,
+``loss:``, ``type:``) are imported as written. Everything it *reads* — ``artifact: PATH``
+sources — is untrusted input, checked against ``trusted=`` like :func:`mml.load`. Every
+key is checked: an unknown one is an error naming its path and the closest valid key.
+Numbers such as ``1e-3`` are numbers (YAML 1.2 rules), in files and in ``--set``.
+
 >>> cfg = {"label": "toy", "seed": 1,
 ...        "featuresets": {"battery": {"dataset": "battery", "n_samples": 60,
 ...                        "split": {"kind": "splitter.random", "ratios": {"train": 0.8, "test": 0.2}}}},
@@ -34,16 +40,76 @@ See ``examples/battery.yaml`` for a complete file and ``mml run --help``.
 from __future__ import annotations
 
 import copy
+import difflib
 import importlib
 import json
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from mml.errors import ConfigError
 
-__all__ = ["load_config", "apply_overrides", "experiment_from_config", "featureset_from_config", "kind_table"]
+__all__ = [
+    "load_config",
+    "parse_yaml",
+    "apply_overrides",
+    "experiment_from_config",
+    "featureset_from_config",
+    "kind_table",
+]
+
+_TOP_KEYS = ("label", "seed", "featuresets", "graph", "plan", "callbacks", "description")
+_FEATURESET_KEYS = (
+    "dataset",
+    "parquet",
+    "artifact",
+    "n_samples",
+    "seed",
+    "split",
+    "transforms",
+    "features",
+    "targets",
+    "tags",
+)
+_TRANSFORM_KEYS = ("scaler", "domain", "keys", "fit_on")
+# YAML 1.2 floats: PyYAML (YAML 1.1) reads 1e-3 and 1E5 as strings
+_FLOAT = re.compile(
+    r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
+    |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
+    |\.[0-9_]+(?:[eE][-+]?[0-9]+)?
+    |[-+]?\.(?:inf|Inf|INF)
+    |\.(?:nan|NaN|NAN))$""",
+    re.X,
+)
+
+
+def _unknown_keys(given: Mapping[str, Any], valid: tuple[str, ...], where: str) -> None:
+    problems = []
+    for key in given:
+        if key not in valid:
+            close = difflib.get_close_matches(str(key), valid, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else f"; valid keys: {', '.join(valid)}"
+            problems.append(f"{where}.{key}: unknown key{hint}")
+    if problems:
+        raise ConfigError("; ".join(problems))
+
+
+def parse_yaml(text: str) -> Any:
+    """YAML with numbers read as numbers (``1e-3`` is a float, as in YAML 1.2 and JSON).
+
+    >>> parse_yaml("lr: 1e-3")
+    {'lr': 0.001}
+    """
+    import yaml
+
+    class Loader(yaml.SafeLoader):
+        pass
+
+    Loader.add_implicit_resolver("tag:yaml.org,2002:float", _FLOAT, list("-+0123456789."))
+    return yaml.load(text, Loader=Loader)
+
 
 _COMPONENT_PACKAGES = (
     "mml.data",
@@ -67,9 +133,7 @@ def load_config(path: str | os.PathLike[str]) -> dict[str, Any]:
     text = p.read_text(encoding="utf-8")
     try:
         if p.suffix in (".yaml", ".yml"):
-            import yaml
-
-            data = yaml.safe_load(text)
+            data = parse_yaml(text)
         elif p.suffix == ".toml":
             try:
                 import tomllib
@@ -91,36 +155,48 @@ def load_config(path: str | os.PathLike[str]) -> dict[str, Any]:
 
 
 def apply_overrides(config: Mapping[str, Any], overrides: list[str]) -> dict[str, Any]:
-    """A copy of ``config`` with ``KEY=VALUE`` overrides (dotted keys; list items by index).
+    """A copy of ``config`` with ``KEY=VALUE`` overrides (dotted keys).
 
-    Values are parsed as YAML (``3`` is an int, ``[64, 64]`` a list, ``adam`` a string).
+    A list item is named by its index or by its ``label`` (a phase, a node). Values are
+    parsed as YAML (``3`` is an int, ``1e-3`` a float, ``[64, 64]`` a list, ``adam`` a string).
+    A misspelt key is reported when the config is built, with the closest valid key.
 
     >>> apply_overrides({"a": {"b": [1, {"c": 2}]}}, ["a.b.1.c=5", "seed=3"])
     {'a': {'b': [1, {'c': 5}]}, 'seed': 3}
+    >>> apply_overrides({"plan": {"phases": [{"label": "train", "n_epochs": 1}]}}, ["plan.phases.train.n_epochs=2"])
+    {'plan': {'phases': [{'label': 'train', 'n_epochs': 2}]}}
     """
-    import yaml
-
     out = copy.deepcopy(dict(config))
     for item in overrides:
         if "=" not in item:
             raise ConfigError(f"override {item!r} must look like KEY=VALUE (e.g. seed=3)")
         path, raw = item.split("=", 1)
-        value = yaml.safe_load(raw)
+        try:
+            value = parse_yaml(raw)
+        except Exception as exc:  # the YAML parser raises its own error types
+            raise ConfigError(f"override {item!r}: the value cannot be parsed as YAML ({exc})") from exc
         parts = path.split(".")
         cur: Any = out
         for i, part in enumerate(parts):
             last = i == len(parts) - 1
             if isinstance(cur, list):
-                try:
-                    idx = int(part)
-                    if last:
-                        cur[idx] = value
-                    else:
-                        cur = cur[idx]
-                except (ValueError, IndexError):
-                    raise ConfigError(
-                        f"override {item!r}: {part!r} is not an index of a list of {len(cur)}"
-                    ) from None
+                labels = [e.get("label") if isinstance(e, Mapping) else None for e in cur]
+                if part in labels:
+                    idx = labels.index(part)
+                else:
+                    try:
+                        idx = int(part)
+                        cur[idx]
+                    except (ValueError, IndexError):
+                        named = [str(label) for label in labels if label is not None]
+                        raise ConfigError(
+                            f"override {item!r}: {part!r} is neither an index of a list of {len(cur)} nor "
+                            f"the label of one of its items ({', '.join(named) or 'none has a label'})"
+                        ) from None
+                if last:
+                    cur[idx] = value
+                else:
+                    cur = cur[idx]
             elif isinstance(cur, dict):
                 if last:
                     cur[part] = value
@@ -175,12 +251,21 @@ def _desugar(value: Any, table: Mapping[str, str], where: str) -> Any:
     return value
 
 
-def featureset_from_config(label: str, spec: Mapping[str, Any], *, base: Path | None = None) -> Any:
-    """Build one FeatureSet from its config entry (source, then split, then transforms)."""
+def featureset_from_config(
+    label: str, spec: Mapping[str, Any], *, base: Path | None = None, trusted: Any = None
+) -> Any:
+    """Build one FeatureSet from its config entry (source, then split, then transforms).
+
+    ``trusted``: what an ``artifact:`` source may name (as for :func:`mml.load`).
+    """
     import mml
     from mml.io import structure
+    from mml.io._trust import TRUST_ALL
     from mml.splitters import AbstractSplitter
 
+    if not isinstance(spec, Mapping):
+        raise ConfigError(f"$.featuresets.{label} must be a mapping (dataset:, split:, transforms:)")
+    _unknown_keys(spec, _FEATURESET_KEYS, f"$.featuresets.{label}")
     spec = dict(spec)
     base = base or Path.cwd()
     sources = [k for k in ("dataset", "parquet", "artifact") if k in spec]
@@ -202,24 +287,32 @@ def featureset_from_config(label: str, spec: Mapping[str, Any], *, base: Path | 
             label=label,
         )
     else:
-        fs = mml.load(base / spec["artifact"], mml.FeatureSet)
+        fs = mml.load(base / spec["artifact"], mml.FeatureSet, trusted=trusted)
         if fs.label != label:
             import attrs
 
             fs = attrs.evolve(fs, label=label)
     table = kind_table()
     if "split" in spec:
-        splitter = structure(_desugar(spec["split"], table, f"featuresets.{label}.split"), AbstractSplitter)
+        where = f"$.featuresets.{label}.split"
+        splitter = structure(
+            _desugar(spec["split"], table, where), AbstractSplitter, trusted=TRUST_ALL, path=where
+        )
         fs = fs.split(splitter)
     for i, t in enumerate(spec.get("transforms", ())):
+        where = f"$.featuresets.{label}.transforms[{i}]"
         if not isinstance(t, Mapping) or "scaler" not in t:
-            raise ConfigError(f"featuresets.{label}.transforms[{i}] needs a scaler: entry")
+            raise ConfigError(f"{where} needs a scaler: entry")
+        _unknown_keys(t, _TRANSFORM_KEYS, where)
         scaler = t["scaler"]
         if isinstance(scaler, Mapping):
             from mml.scalers import AbstractScaler
 
             scaler = structure(
-                _desugar(dict(scaler), table, f"featuresets.{label}.transforms[{i}]"), AbstractScaler
+                _desugar(dict(scaler), table, f"{where}.scaler"),
+                AbstractScaler,
+                trusted=TRUST_ALL,
+                path=f"{where}.scaler",
             )
         fs = fs.fit_transform(
             scaler, domain=t.get("domain", "features"), keys=t.get("keys"), fit_on=t.get("fit_on", "train")
@@ -232,40 +325,37 @@ def experiment_from_config(
     *,
     base: str | os.PathLike[str] | None = None,
     registry: Mapping[str, Any] | None = None,
+    trusted: Any = None,
 ) -> tuple[Any, int]:
     """``(Experiment, seed)`` from a config dict (see the module docstring).
 
     ``registry`` maps short names to user component classes (``{"my_scaler": MyScaler}``), as
     does a top-level ``registry:`` section of the config (names to import paths): then
     ``kind: my_scaler`` and ``scaler: my_scaler`` name them (see :mod:`mml._registry`).
+    The config is the caller's own code; ``trusted`` is what artifacts it reads may name.
     """
     from mml._registry import apply_registry
+    from mml.io._trust import TRUST_ALL
     from mml.training import Experiment
 
     config = apply_registry(config, registry, builtin=kind_table())
-    unknown = sorted(
-        set(config) - {"label", "seed", "featuresets", "graph", "plan", "callbacks", "description"}
-    )
-    if unknown:
-        raise ConfigError(
-            f"unknown top-level config entries {unknown}; use label, seed, featuresets, graph, plan"
-        )
+    _unknown_keys(config, _TOP_KEYS, "$")
     for required in ("featuresets", "graph", "plan"):
         if required not in config:
             raise ConfigError(f"the config has no {required}: section")
     base_path = Path(base) if base is not None else None
     featuresets = {
-        label: featureset_from_config(label, spec, base=base_path)
+        label: featureset_from_config(label, spec, base=base_path, trusted=trusted)
         for label, spec in config["featuresets"].items()
     }
     table = kind_table()
     doc = {
         "label": config.get("label", "experiment"),
-        "graph": _desugar(config["graph"], table, "graph"),
-        "plan": _desugar(config["plan"], table, "plan"),
-        "callbacks": _desugar(list(config.get("callbacks", ())), table, "callbacks"),
+        "graph": _desugar(config["graph"], table, "$.graph"),
+        "plan": _desugar(config["plan"], table, "$.plan"),
+        "callbacks": _desugar(list(config.get("callbacks", ())), table, "$.callbacks"),
     }
     seed = config.get("seed", 0)
     if not isinstance(seed, int) or isinstance(seed, bool):
         raise ConfigError(f"seed must be an int, got {seed!r}")
-    return Experiment.from_config(doc, featuresets), seed
+    return Experiment.from_config(doc, featuresets, trusted=TRUST_ALL), seed

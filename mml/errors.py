@@ -23,6 +23,7 @@ __all__ = [
     "BackendError",
     "ConfigError",
     "ArtifactError",
+    "UntrustedTypeError",
     "TrainingError",
     "DeviceError",
     "CallbackError",
@@ -75,6 +76,28 @@ class ConfigError(MMLError, ValueError):
 
 class ArtifactError(MMLError):
     """A saved artifact is missing, corrupted, tampered with or of the wrong kind."""
+
+
+class UntrustedTypeError(ArtifactError):
+    """A document names classes or callables the caller did not trust; nothing was imported.
+
+    ``untrusted`` lists every such name; ``trusted_argument`` is the ``trusted=`` value that
+    would accept them (pass it only if you trust the code they name).
+
+    >>> UntrustedTypeError(["os:system"]).trusted_argument
+    ['os:system']
+    """
+
+    def __init__(self, untrusted: list[str], *, where: list[str] | None = None, source: str = "the document"):
+        self.untrusted = tuple(untrusted)
+        self.trusted_argument = list(self.untrusted)
+        n = len(self.untrusted)
+        places = f" (at {', '.join(where[:10])}{', ...' if len(where) > 10 else ''})" if where else ""
+        super().__init__(
+            f"{source} names {n} untrusted type{' or callable' if n == 1 else 's or callables'}{places} "
+            f"(nothing was imported): {', '.join(repr(u) for u in self.untrusted)}. "
+            f"If you trust {'it' if n == 1 else 'them'}, pass trusted={self.trusted_argument!r}"
+        )
 
 
 class TrainingError(MMLError):

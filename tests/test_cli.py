@@ -82,9 +82,13 @@ def test_replay_verifies_bit_for_bit(tmp_path, capsys):
     assert _run(tmp_path) == 0
     assert main(["replay", str(tmp_path / "run"), "--verify"]) == 0
     assert "bit-identical" in capsys.readouterr().out
-    # tamper with the recorded result: verification must fail and say where
+    # tamper with the recorded result: the run's record catches it before replaying
     final = mml.load(tmp_path / "run" / "initial_state")
     mml.save(final, tmp_path / "run" / "final_state")
+    assert main(["replay", str(tmp_path / "run"), "--verify"]) == 2
+    assert "final_state/" in capsys.readouterr().err
+    # ... and with the record rewritten too, the replay itself differs and says where
+    mml.io.write_run_manifest(tmp_path / "run")
     assert main(["replay", str(tmp_path / "run"), "--verify"]) == 1
     assert "differs" in capsys.readouterr().out
 

@@ -11,6 +11,7 @@ from mml.io._artifact import (
     FORMAT_VERSION as FORMAT_VERSION,
     from_document as from_document,
     load as load,
+    read_document as read_document,
     read_manifest as read_manifest,
     roundtrip as roundtrip,
     save as save,
@@ -23,6 +24,8 @@ from mml.io._converter import (
     structure as structure,
     unstructure as unstructure,
 )
+from mml.io._rundir import verify_run as verify_run, write_run_manifest as write_run_manifest
+from mml.io._trust import Trust as Trust, named_paths as named_paths
 
 __all__ = [
     "FORMAT",
@@ -31,11 +34,16 @@ __all__ = [
     "get_converter",
     "load",
     "make_converter",
+    "named_paths",
+    "read_document",
     "read_manifest",
     "roundtrip",
     "save",
     "structure",
     "to_document",
+    "Trust",
     "try_load",
     "unstructure",
+    "verify_run",
+    "write_run_manifest",
 ]

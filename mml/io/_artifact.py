@@ -13,8 +13,11 @@ A save fills a locked staging directory beside the path and swaps it into place 
 (:mod:`mml.io._store`); a reader sees the old artifact or the new one, whole, and a crashed
 writer's leftovers are removed by the next save to the path. Loading reads every file once into
 memory, checks its hash on those bytes, checks the format version, and parses those bytes; it
-never executes code: no pickle, no eval, no exec. Artifacts of format 1 (SHA-256, before the
-manifest named its algorithm) still load.
+never executes code: no pickle, no eval, no exec. Before any content is read, every manifest
+field, file name, size and link is checked (:mod:`mml.io._checks`); before anything is imported,
+every import path the document names is checked against the caller's trust
+(:mod:`mml.io._trust`). Artifacts of format 1 (SHA-256, before the manifest named its algorithm,
+and before it recorded sizes) still load.
 
 >>> import mml, tempfile, os
 >>> k = mml.random.key(7)
@@ -39,15 +42,18 @@ import pyarrow as pa
 from returns.result import Failure, Result, Success
 
 from mml.errors import ArtifactError, ConfigError, MMLError
+from mml.io._checks import check_manifest, check_tree, parse_json
 from mml.io._converter import import_type, structure, type_path, unstructure
 from mml.io._snapshot import read_snapshot
 from mml.io._store import HASH, HASHES, HashingSink, publish, staging
+from mml.io._trust import TRUST_ALL, check_trusted
 
 __all__ = [
     "save",
     "load",
     "try_load",
     "read_manifest",
+    "read_document",
     "to_document",
     "from_document",
     "FORMAT",
@@ -174,20 +180,25 @@ def _leaves_in(x: Any, arrays: dict[str, np.ndarray], tables: dict[str, pa.Table
     return x
 
 
-def from_document(doc: Any, arrays: dict[str, np.ndarray], tables: dict[str, pa.Table], cls: Any) -> Any:
-    """Inverse of :func:`to_document`."""
-    return structure(_leaves_in(doc, arrays, tables), cls)
+def from_document(
+    doc: Any, arrays: dict[str, np.ndarray], tables: dict[str, pa.Table], cls: Any, *, trusted: Any = None
+) -> Any:
+    """Inverse of :func:`to_document` (``trusted=`` as in :func:`mml.io.structure`)."""
+    trust = check_trusted(doc, trusted)
+    return structure(_leaves_in(doc, arrays, tables), cls, trusted=trust, path="$.value")
 
 
 def roundtrip(obj: Any) -> Any:
     """Document round-trip in memory (what ``save`` then ``load`` does, without files).
+
+    ``obj`` is the caller's own value, so the classes it names are trusted.
 
     >>> import mml
     >>> roundtrip(mml.random.key(2)) == mml.random.key(2)
     True
     """
     doc, arrays, tables = to_document(obj)
-    return from_document(json.loads(json.dumps(doc)), arrays, tables, type(obj))
+    return from_document(json.loads(json.dumps(doc)), arrays, tables, type(obj), trusted=TRUST_ALL)
 
 
 # -- files --------------------------------------------------------------------------------
@@ -279,6 +290,7 @@ def save(obj: Any, path: str | os.PathLike[str], *, overwrite: bool = True) -> P
                 "mml_version": _version(),
                 "hash": HASH,
                 "files": files,
+                "sizes": {name: os.stat(tmp / name).st_size for name in files},
             }
             _write_file(tmp / "manifest.json", _json_bytes(manifest))
         except OSError as exc:
@@ -289,32 +301,18 @@ def save(obj: Any, path: str | os.PathLike[str], *, overwrite: bool = True) -> P
 
 def _parse_manifest(raw: bytes, root: Path) -> dict[str, Any]:
     mpath = root / "manifest.json"
-    try:
-        manifest = json.loads(raw.decode("utf-8"))
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ArtifactError(f"{mpath} is not valid JSON ({exc}); the artifact is corrupted") from exc
-    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-        raise ArtifactError(f"{mpath} is not an mml manifest (format is not {FORMAT!r})")
-    version = manifest.get("format_version")
-    if not isinstance(version, int) or version > FORMAT_VERSION:
-        raise ArtifactError(
-            f"{root} has format version {version!r}, this mml reads up to {FORMAT_VERSION}; upgrade mml"
-        )
-    if not isinstance(manifest.get("files"), dict):
-        raise ArtifactError(f"{mpath} has no file list; the artifact is corrupted")
-    for name in manifest["files"]:
-        parts = Path(name).parts
-        if not isinstance(name, str) or not parts or Path(name).is_absolute() or ".." in parts:
-            raise ArtifactError(f"{mpath} lists {name!r}, which is not a path inside the artifact")
+    manifest = check_manifest(parse_json(raw, mpath), mpath, format_name=FORMAT, max_version=FORMAT_VERSION)
     # Format 1 hashed with SHA-256 and did not say so; format 2 names the algorithm.
-    alg = manifest.setdefault("hash", "sha256") if version < 2 else manifest.get("hash")
+    alg = manifest.setdefault("hash", "sha256") if manifest["format_version"] < 2 else manifest.get("hash")
     if alg not in HASHES:
-        raise ArtifactError(f"{mpath} names hash {alg!r}; this mml verifies {', '.join(HASHES)}; upgrade mml")
+        raise ArtifactError(
+            f"{mpath} names hash {alg!r:.60}; this mml verifies {', '.join(HASHES)}; upgrade mml"
+        )
     return manifest
 
 
 def read_manifest(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """The manifest of an artifact, checked for format and version (hashes are not checked)."""
+    """The manifest of an artifact, every field checked (hashes are not checked)."""
     root = Path(path)
     if not root.is_dir():
         raise ArtifactError(f"{root} is not an mml artifact directory (it does not exist or is a file)")
@@ -328,16 +326,9 @@ def read_manifest(path: str | os.PathLike[str]) -> dict[str, Any]:
     return _parse_manifest(raw, root)
 
 
-def load(path: str | os.PathLike[str], cls: type | None = None) -> Any:
-    """Load an artifact saved by :func:`save`. Checks hashes; never executes stored code.
-
-    Every file is read once, into memory, through one handle on the artifact directory; its
-    hash is checked on those bytes and those bytes are parsed (nothing is reopened by path).
-    ``cls`` (optional) is the type you expect; a different stored type is an
-    :class:`~mml.ArtifactError`.
-    """
-    root = Path(path)
-    snap = read_snapshot(root, _parse_manifest)
+def _read_checked(root: Path) -> tuple[dict[str, Any], dict[str, Any], dict[str, pa.Buffer]]:
+    """``(manifest, config document, file bytes)``: names, links, sizes and hashes checked first."""
+    snap = read_snapshot(root, _parse_manifest, check_tree)
     manifest, files = snap.manifest, snap.files
     alg = manifest["hash"]
     for name, digest in manifest["files"].items():
@@ -346,18 +337,42 @@ def load(path: str | os.PathLike[str], cls: type | None = None) -> Any:
                 f"{root / name} does not match its {alg.upper()} hash in the manifest: "
                 "the file is corrupted or was modified"
             )
-    for rel, what in snap.found.items():
-        if what != "dir" and rel != "manifest.json" and rel not in manifest["files"]:
-            raise ArtifactError(f"{root / rel} is not listed in the manifest; the artifact was tampered with")
     if "config.json" not in files:
         raise ArtifactError(f"{root / 'manifest.json'} does not list config.json; the artifact is incomplete")
+    config = parse_json(files["config.json"].to_pybytes(), root / "config.json")
+    if not isinstance(config, dict) or set(config) != {"type", "kind", "value"}:
+        raise ArtifactError(f"{root / 'config.json'} must hold exactly 'type', 'kind' and 'value'")
+    if config["type"] != manifest["type"] or config["kind"] != manifest.get("kind"):
+        raise ArtifactError(
+            f"{root}: config.json names {config['type']!r:.100} (kind {config['kind']!r:.60}) but the manifest "
+            f"names {manifest['type']!r} (kind {manifest.get('kind')!r}); the artifact was tampered with"
+        )
+    return manifest, config, files
+
+
+def read_document(path: str | os.PathLike[str]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``(manifest, config document)`` of an artifact, every file checked; nothing imported."""
+    manifest, config, _ = _read_checked(Path(path))
+    return manifest, config
+
+
+def load(path: str | os.PathLike[str], cls: type | None = None, *, trusted: Any = None) -> Any:
+    """Load an artifact saved by :func:`save`. Checks files and hashes; never executes stored code.
+
+    Every file is read once, into memory, through one handle on the artifact directory; its
+    hash is checked on those bytes and those bytes are parsed (nothing is reopened by path).
+    ``cls`` (optional) is the type you expect; a different stored type is an
+    :class:`~mml.ArtifactError`. ``trusted``: import paths of your own classes and functions
+    the artifact may name (``["mypkg.models:MyNet", "mypkg.losses:*"]``); anything else that is
+    not mml's, scikit-learn's or a torch/Keras building block is an :class:`~mml.UntrustedTypeError`
+    listing every such name, raised before anything is imported (see ``docs/security.md``).
+    """
+    root = Path(path)
+    _, config, files = _read_checked(root)
+    trust = check_trusted(config, trusted, source=str(root / "config.json"))
     try:
-        config = json.loads(files["config.json"].to_pybytes().decode("utf-8"))
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ArtifactError(f"{root / 'config.json'} cannot be read: {exc}") from exc
-    try:
-        stored_cls = import_type(config["type"])
-    except (KeyError, TypeError, ConfigError) as exc:
+        stored_cls = import_type(config["type"], trust)
+    except ConfigError as exc:
         raise ArtifactError(f"{root / 'config.json'} names no loadable type: {exc}") from exc
     if cls is not None and not issubclass(stored_cls, cls):
         raise ArtifactError(f"{root} holds a {stored_cls.__name__}, not a {cls.__name__}")
@@ -381,14 +396,16 @@ def load(path: str | os.PathLike[str], cls: type | None = None) -> Any:
             except pa.ArrowException as exc:
                 raise ArtifactError(f"{root / rel} is not a valid Arrow IPC file: {exc}") from exc
     try:
-        return from_document(config["value"], arrays, tables, stored_cls)
+        return from_document(config["value"], arrays, tables, stored_cls, trusted=trust)
     except ArtifactError:
         raise
     except (MMLError, KeyError, TypeError, ValueError) as exc:
         raise ArtifactError(f"{root} cannot be rebuilt as a {stored_cls.__name__}: {exc}") from exc
 
 
-def try_load(path: str | os.PathLike[str], cls: type | None = None) -> Result[Any, ArtifactError]:
+def try_load(
+    path: str | os.PathLike[str], cls: type | None = None, *, trusted: Any = None
+) -> Result[Any, ArtifactError]:
     """Like :func:`load` but returns ``Success(value)`` or ``Failure(ArtifactError)``.
 
     >>> from returns.result import Failure
@@ -396,6 +413,6 @@ def try_load(path: str | os.PathLike[str], cls: type | None = None) -> Result[An
     True
     """
     try:
-        return Success(load(path, cls))
+        return Success(load(path, cls, trusted=trusted))
     except ArtifactError as exc:
         return Failure(exc)

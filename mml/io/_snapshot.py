@@ -68,8 +68,13 @@ def _open_in(dfd: Any, rel: str, flags: int) -> int:
             os.close(fd)
 
 
-def _read_file(dfd: Any, rel: str, root: Path, alg: str | None) -> tuple[pa.Buffer, str]:
-    """The bytes of one file (read once, into memory) and their digest, hashed while reading."""
+def _read_file(
+    dfd: Any, rel: str, root: Path, alg: str | None, expected_size: int | None = None
+) -> tuple[pa.Buffer, str]:
+    """The bytes of one file (read once, into memory) and their digest, hashed while reading.
+
+    A file whose size is not ``expected_size`` (when the manifest records it) is refused
+    before a byte of it is read."""
     try:
         fd = _open_in(dfd, rel, os.O_RDONLY)
     except FileNotFoundError:
@@ -85,6 +90,11 @@ def _read_file(dfd: Any, rel: str, root: Path, alg: str | None) -> tuple[pa.Buff
     h = pool = None
     try:
         size = os.fstat(fd).st_size
+        if expected_size is not None and size != expected_size:
+            raise ArtifactError(
+                f"{root / rel} has {size} bytes, the manifest says {expected_size}: "
+                "the file is corrupted or was modified"
+            )
         h = hasher(alg, size) if alg is not None else None
         if h is not None and size > _CHUNK:
             pool = ThreadPoolExecutor(max_workers=1)
@@ -162,12 +172,18 @@ def _same_dir(root: Path, dfd: Any) -> bool:
         return False
 
 
-def read_snapshot(root: Path, parse_manifest: Callable[[bytes, Path], dict[str, Any]]) -> Snapshot:
+def read_snapshot(
+    root: Path,
+    parse_manifest: Callable[[bytes, Path], dict[str, Any]],
+    check_tree: Callable[[dict[str, str], dict[str, Any], Path], None] | None = None,
+) -> Snapshot:
     """Read an artifact directory once: the manifest, then every file it lists, through one
     directory handle; a directory replaced mid-read by a newer save is read again from ``root``.
 
     ``parse_manifest(bytes, root)`` checks the manifest and returns it (with ``files`` a mapping of
-    relative path to digest and ``hash`` the algorithm).
+    relative path to digest and ``hash`` the algorithm, optionally ``sizes``).
+    ``check_tree(found, manifest, root)`` checks what the directory holds before any listed file
+    is read (unlisted files, links).
     """
     for _ in range(RETRIES):
         try:
@@ -196,10 +212,13 @@ def read_snapshot(root: Path, parse_manifest: Callable[[bytes, Path], dict[str, 
             files: dict[str, pa.Buffer] = {}
             digests: dict[str, str] = {}
             found: dict[str, str] = {}
+            sizes = manifest.get("sizes") or {}
             try:
-                for rel in manifest["files"]:
-                    files[rel], digests[rel] = _read_file(dfd, rel, root, alg)
                 _walk(dfd, "", found)
+                if check_tree is not None:
+                    check_tree(found, manifest, root)
+                for rel in manifest["files"]:
+                    files[rel], digests[rel] = _read_file(dfd, rel, root, alg, sizes.get(rel))
             except _Vanished as gone:
                 if _same_dir(root, dfd):
                     raise ArtifactError(

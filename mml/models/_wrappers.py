@@ -33,26 +33,9 @@ def import_object(path: str, what: str = "factory") -> Any:
     >>> import_object("math:sqrt")(4.0)
     2.0
     """
-    if not isinstance(path, str):
-        raise ConfigError(f"a {what} is named by an import path string 'package.module:Name', got {path!r}")
-    module_name, sep, qualname = path.partition(":")
-    if not sep or not module_name or not qualname:
-        raise ConfigError(f"a {what} path looks like 'package.module:Name', got {path!r}")
-    try:
-        obj: Any = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise ConfigError(
-            f"cannot import module {module_name!r} of {what} {path!r} ({exc}); check the spelling and that "
-            "the package is installed and on sys.path"
-        ) from exc
-    for part in qualname.split("."):
-        try:
-            obj = getattr(obj, part)
-        except AttributeError as exc:
-            raise ConfigError(
-                f"module {module_name!r} has no attribute {qualname!r} (the {what} {path!r}); check the name"
-            ) from exc
-    return obj
+    from mml.io._trust import import_path
+
+    return import_path(path, what=what)
 
 
 def json_data(value: Any, where: str = "kwargs") -> Any:

@@ -154,9 +154,9 @@ def _as_schedule(value: Any) -> AbstractSchedule:
     if isinstance(value, AbstractSchedule):
         return value
     if isinstance(value, Mapping):
-        from mml.io import structure
+        from mml.io._converter import structure_checked
 
-        return structure(dict(value), AbstractSchedule)
+        return structure_checked(dict(value), AbstractSchedule)
     return Constant(to_float(value))
 
 

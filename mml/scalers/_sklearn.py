@@ -82,15 +82,13 @@ def _public_path(cls: type) -> str:
 
 def _import_estimator(path: str) -> type:
     """Import a scikit-learn-style transformer class; refuses anything else (files never run code)."""
-    module_name, _, qualname = path.partition(":")
+    from mml.errors import ConfigError
+    from mml.io._trust import import_path
+
     try:
-        obj: Any = importlib.import_module(module_name)
-        for part in qualname.split("."):
-            obj = getattr(obj, part)
-    except (ImportError, AttributeError, ValueError) as exc:
-        raise ScalerError(
-            f"cannot import the estimator class {path!r} ({exc}); it must be importable"
-        ) from exc
+        obj = import_path(path, what="estimator class")
+    except ConfigError as exc:
+        raise ScalerError(f"cannot import the estimator class {path!r}: {exc}") from exc
     if not (isinstance(obj, type) and is_sklearn_transformer(obj)):
         raise ScalerError(
             f"{path!r} is not a scikit-learn transformer class (a BaseEstimator with fit/transform)"

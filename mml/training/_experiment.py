@@ -419,13 +419,15 @@ class Experiment:
 
     @classmethod
     def from_config(
-        cls, config: Mapping[str, Any], featuresets: Mapping[str, Any] | None = None
+        cls, config: Mapping[str, Any], featuresets: Mapping[str, Any] | None = None, *, trusted: Any = None
     ) -> Experiment:
         """Build from a plain dict (e.g. parsed JSON/YAML), the document form of :mod:`mml.io`.
 
         ``config`` has ``graph`` and ``plan`` documents (as ``mml.io.unstructure`` writes
         them: components tagged with ``kind``), an optional ``label`` and ``callbacks``, and
         ``featuresets`` — unless FeatureSets are passed in directly (e.g. loaded by the CLI).
+        ``trusted``: the user classes and functions the documents may name (as for
+        :func:`mml.load`; ``"*"`` for a config you wrote yourself).
         """
         from mml.io import structure
 
@@ -437,13 +439,15 @@ class Experiment:
         graph = (
             config["graph"]
             if isinstance(config["graph"], ModelGraph)
-            else structure(config["graph"], ModelGraph)
+            else structure(config["graph"], ModelGraph, trusted=trusted, path="$.graph")
         )
         plan = config["plan"]
         if not isinstance(plan, AbstractPhase):
-            plan = structure(plan, AbstractPhase)
+            plan = structure(plan, AbstractPhase, trusted=trusted, path="$.plan")
         cbs = tuple(
-            cb if isinstance(cb, AbstractCallback) else structure(cb, AbstractCallback)
-            for cb in config.get("callbacks", ())
+            cb
+            if isinstance(cb, AbstractCallback)
+            else structure(cb, AbstractCallback, trusted=trusted, path=f"$.callbacks[{i}]")
+            for i, cb in enumerate(config.get("callbacks", ()))
         )
         return cls(fss, graph, plan, config.get("label", "experiment"), cbs)

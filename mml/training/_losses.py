@@ -23,7 +23,6 @@ so that gradients flow; the two implementations agree to float32 precision.
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -52,17 +51,10 @@ _SOURCES = ("outputs", "targets", "features", "weights", "mask")
 
 
 def _import(path: str, what: str) -> Any:
-    module_name, _, qualname = path.partition(":")
-    if not module_name or not qualname:
-        raise ConfigError(f"a {what} path looks like 'package.module:name', got {path!r}")
-    try:
-        obj: Any = importlib.import_module(module_name)
-        for part in qualname.split("."):
-            obj = getattr(obj, part)
-    except (ImportError, AttributeError) as exc:
-        raise ConfigError(
-            f"cannot import {what} {path!r} ({exc}); it must be importable by that path"
-        ) from exc
+    from mml.io._trust import import_path
+
+    qualname = path.partition(":")[2]
+    obj = import_path(path, what=what)
     if qualname.split(".")[-1] == "<lambda>" or getattr(obj, "__name__", "") == "<lambda>":
         raise ConfigError(
             f"{path!r} is a lambda; name a module-level function instead (lambdas cannot be saved)"

@@ -34,11 +34,11 @@ def _revive(value: Any, type_path: str) -> Any:
     # a Boxed value read back from a document is the value's own document: rebuild it from
     # the stored type path (an attrs class is imported, no code is executed)
     if type_path and isinstance(value, Mapping) and not isinstance(value, FrozenDict):
-        from mml.io._converter import import_type, structure
+        from mml.io._converter import import_type, structure_checked
 
         cls = import_type(type_path)
         if not isinstance(value, cls):
-            return structure(dict(value), cls)
+            return structure_checked(dict(value), cls)
     return value
 
 

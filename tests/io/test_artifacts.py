@@ -102,18 +102,15 @@ def test_overwrite_is_atomic_replace(tmp_path):
 
 
 def test_loading_never_imports_arbitrary_types(tmp_path):
-    p = mml.save(mml.random.key(1), tmp_path / "k")
-    cfg = json.loads((p / "config.json").read_text())
-    cfg["type"] = "os:system"
-    (p / "config.json").write_text(json.dumps(cfg))
-    # re-hash so only the type check can stop it
-    from mml.io._store import digest_bytes
+    from tests.io.helpers import edit_config
 
-    m = json.loads((p / "manifest.json").read_text())
-    m["files"]["config.json"] = digest_bytes((p / "config.json").read_bytes(), m["hash"])
-    (p / "manifest.json").write_text(json.dumps(m))
-    with pytest.raises(mml.ArtifactError, match="not an attrs class"):
+    p = mml.save(mml.random.key(1), tmp_path / "k")
+    # re-hash so only the trust check can stop it
+    edit_config(p, lambda cfg: {**cfg, "type": "os:system"})
+    with pytest.raises(mml.UntrustedTypeError, match="os:system"):
         mml.load(p)
+    with pytest.raises(mml.ArtifactError, match="not an attrs class"):
+        mml.load(p, trusted=["os:system"])
 
 
 def test_no_pickle_in_codebase():

@@ -206,8 +206,10 @@ def test_a_factory_that_cannot_be_imported_says_so_and_how_to_fix_it() -> None:
     )
     doc = mml.io.unstructure(g)
     doc["nodes"][0]["model"]["factory"] = "__main__:make_net_nowhere"
+    with pytest.raises(mml.UntrustedTypeError, match=r"trusted=\['__main__:make_net_nowhere'\]"):
+        mml.io.structure(doc, ModelGraph)  # a document names code only the caller may trust
     with pytest.raises(mml.ConfigError) as info:
-        mml.io.structure(doc, ModelGraph)
+        mml.io.structure(doc, ModelGraph, trusted=["__main__:*"])
     msg = str(info.value)
     assert "$.nodes[0].model" in msg and "TorchModule factory '__main__:make_net_nowhere'" in msg
     assert "could not be imported" in msg and "define it in an importable module" in msg
