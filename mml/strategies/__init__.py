@@ -47,6 +47,7 @@ from mml.strategies._jobs import (
 )
 from mml.strategies._paths import get_path as get_path, set_path as set_path
 from mml.strategies._predictions import Predictions as Predictions, regression_metrics as regression_metrics
+from mml.strategies._progress import JobProgress as JobProgress
 from mml.strategies._search import (
     MedianPruning as MedianPruning,
     MedianPruningState as MedianPruningState,
@@ -79,6 +80,7 @@ __all__ = [
     "FoldResult",
     "IntUniform",
     "Job",
+    "JobProgress",
     "LocalExecutor",
     "LogUniform",
     "MedianPruning",

@@ -31,6 +31,7 @@ from mml.splitters import KFoldSplitter
 from mml.strategies._executors import AbstractExecutor, resolve_executor
 from mml.strategies._jobs import Job, RunOutcome, prediction_metrics
 from mml.strategies._predictions import Predictions, uuid_bytes
+from mml.strategies._progress import JobProgress
 from mml.strategies._vectorized import VectorizedExecutor
 from mml.training import EvalPhase, Experiment, History, TrainState
 
@@ -282,6 +283,7 @@ def cross_validate(
     keep_states: bool = False,
     pooled_eval: str | Sequence[str] | None = None,
     vectorize: bool = False,
+    progress: bool = False,
 ) -> CVResult:
     """Run ``experiment`` once per fold of ``splitter`` over FeatureSet ``featureset``.
 
@@ -301,7 +303,8 @@ def cross_validate(
       :attr:`CVResult.pooled`. Use ``EvalPhase(..., inverse_transform=True)`` to pool in raw
       units when targets are scaled (each fold's scaler differs).
 
-    ``experiment`` is not changed. See ``docs/strategies.md`` for a full example.
+    ``progress`` prints a line per finished fold with an ETA. ``experiment`` is not changed.
+    See ``docs/strategies.md`` for a full example.
     """
     if not isinstance(experiment, Experiment):
         raise ConfigError(f"cross_validate takes an Experiment, got {type(experiment).__name__}")
@@ -335,7 +338,9 @@ def cross_validate(
         )
         exp_i = attrs.evolve(experiment, featuresets={**experiment.featuresets, featureset: fs_i})
         jobs.append(Job(exp_i, fold_in(key, i), keep_state=keep_states))
-    outcomes: tuple[RunOutcome, ...] = run_with.map(jobs)
+    outcomes: tuple[RunOutcome, ...] = (
+        run_with.map_reporting(jobs, JobProgress("cv", "fold", len(jobs))) if progress else run_with.map(jobs)
+    )
     folds = tuple(
         FoldResult(i, train, val, outcome) for i, ((train, val), outcome) in enumerate(zip(pairs, outcomes))
     )

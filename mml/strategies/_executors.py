@@ -27,7 +27,7 @@ import multiprocessing
 import os
 import tempfile
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -64,6 +64,21 @@ class AbstractExecutor(abc.ABC):
     def map(self, jobs: Sequence[Job]) -> tuple[RunOutcome, ...]:
         """Run every job; the outcomes in the order of ``jobs``."""
 
+    def map_reporting(
+        self, jobs: Sequence[Job], on_done: Callable[[int, RunOutcome], None]
+    ) -> tuple[RunOutcome, ...]:
+        """:meth:`map`, calling ``on_done(index, outcome)`` as each job finishes (here: all at the end).
+
+        The built-in executors report each job as it finishes; the numbers are the same.
+
+        >>> LocalExecutor().map_reporting([], print)
+        ()
+        """
+        outcomes = self.map(jobs)
+        for i, outcome in enumerate(outcomes):
+            on_done(i, outcome)
+        return outcomes
+
 
 @attrs.frozen
 class LocalExecutor(AbstractExecutor):
@@ -77,6 +92,15 @@ class LocalExecutor(AbstractExecutor):
 
     def map(self, jobs: Sequence[Job]) -> tuple[RunOutcome, ...]:
         return tuple(run_job_guarded(job) for job in jobs)
+
+    def map_reporting(
+        self, jobs: Sequence[Job], on_done: Callable[[int, RunOutcome], None]
+    ) -> tuple[RunOutcome, ...]:
+        out = []
+        for i, job in enumerate(jobs):
+            out.append(run_job_guarded(job))
+            on_done(i, out[-1])
+        return tuple(out)
 
 
 def _check_workers(instance: Any, attribute: Any, value: Any) -> None:
@@ -114,6 +138,16 @@ class ProcessExecutor(AbstractExecutor):
     start_method: str = attrs.field(default="spawn", validator=_check_context)
 
     def map(self, jobs: Sequence[Job]) -> tuple[RunOutcome, ...]:
+        return self._run(jobs, None)
+
+    def map_reporting(
+        self, jobs: Sequence[Job], on_done: Callable[[int, RunOutcome], None]
+    ) -> tuple[RunOutcome, ...]:
+        return self._run(jobs, on_done)
+
+    def _run(
+        self, jobs: Sequence[Job], on_done: Callable[[int, RunOutcome], None] | None
+    ) -> tuple[RunOutcome, ...]:
         from concurrent.futures import ProcessPoolExecutor
 
         if not jobs:
@@ -121,9 +155,13 @@ class ProcessExecutor(AbstractExecutor):
         payloads = [pack_value(job) for job in jobs]
         workers = min(self.max_workers or multiprocessing.cpu_count(), len(payloads))
         ctx = multiprocessing.get_context(self.start_method)
+        out = []
         with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-            replies = list(pool.map(run_job_bytes, payloads))
-        return tuple(outcome_from_reply(r) for r in replies)
+            for i, reply in enumerate(pool.map(run_job_bytes, payloads)):  # in job order, as they come
+                out.append(outcome_from_reply(reply))
+                if on_done is not None:
+                    on_done(i, out[-1])
+        return tuple(out)
 
 
 def _import_ray() -> Any:
@@ -180,41 +218,62 @@ class RayExecutor(AbstractExecutor):
     max_retries: int = attrs.field(default=3, validator=_check_retries)
 
     def map(self, jobs: Sequence[Job]) -> tuple[RunOutcome, ...]:
+        return self._run(jobs, None)
+
+    def map_reporting(
+        self, jobs: Sequence[Job], on_done: Callable[[int, RunOutcome], None]
+    ) -> tuple[RunOutcome, ...]:
+        return self._run(jobs, on_done)
+
+    def _run(
+        self, jobs: Sequence[Job], on_done: Callable[[int, RunOutcome], None] | None
+    ) -> tuple[RunOutcome, ...]:
         ray = _import_ray()
         if not jobs:
             return ()
         if not ray.is_initialized():
             ray.init(address=self.address, ignore_reinit_error=True)
-        if self.shared_dir is not None:
-            return self._map_shared(ray, jobs)
-        task = ray.remote(num_cpus=self.num_cpus_per_trial, max_retries=self.max_retries)(run_job_bytes)
-        refs = [task.remote(pack_value(job)) for job in jobs]
-        out = []
-        for ref in refs:
-            try:
-                out.append(outcome_from_reply(ray.get(ref)))
-            except ray.exceptions.RayError as exc:  # the worker died or the task was cancelled
-                out.append(failed_outcome(exc))
-        return tuple(out)
-
-    def _map_shared(self, ray: Any, jobs: Sequence[Job]) -> tuple[RunOutcome, ...]:
         from mml.io import load, save
 
-        Path(self.shared_dir or ".").mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(prefix="mml-jobs-", dir=self.shared_dir) as tmp:
-            run_id = uuid.uuid4().hex[:8]
-            paths = [os.fspath(save(job, Path(tmp) / f"{run_id}-job-{i}")) for i, job in enumerate(jobs)]
-            task = ray.remote(num_cpus=self.num_cpus_per_trial, max_retries=self.max_retries)(run_job_path)
-            refs = [task.remote(p) for p in paths]
-            out = []
-            for ref in refs:
-                try:
-                    reply = load(ray.get(ref), JobReply, trusted="*")  # our own worker's reply
-                except ray.exceptions.RayError as exc:
-                    out.append(failed_outcome(exc))
-                    continue
-                out.append(outcome_of(reply))
-            return tuple(out)
+        with tempfile.TemporaryDirectory(prefix="mml-jobs-", dir=self._shared()) as tmp:
+            if self.shared_dir is None:
+                task = ray.remote(num_cpus=self.num_cpus_per_trial, max_retries=self.max_retries)(
+                    run_job_bytes
+                )
+                refs = [task.remote(pack_value(job)) for job in jobs]
+            else:
+                run_id = uuid.uuid4().hex[:8]
+                paths = [os.fspath(save(job, Path(tmp) / f"{run_id}-job-{i}")) for i, job in enumerate(jobs)]
+                task = ray.remote(num_cpus=self.num_cpus_per_trial, max_retries=self.max_retries)(
+                    run_job_path
+                )
+                refs = [task.remote(p) for p in paths]
+            position = {ref: i for i, ref in enumerate(refs)}
+            out: list[RunOutcome | None] = [None] * len(refs)
+            pending = list(refs)
+            while pending:  # in the order the tasks finish
+                ready, pending = ray.wait(pending, num_returns=1)
+                for ref in ready:
+                    i = position[ref]
+                    try:
+                        reply = ray.get(ref)
+                        outcome = (
+                            outcome_from_reply(reply)
+                            if self.shared_dir is None
+                            else outcome_of(load(reply, JobReply, trusted="*"))  # our own worker's reply
+                        )
+                    except ray.exceptions.RayError as exc:  # the worker died or the task was cancelled
+                        outcome = failed_outcome(exc)
+                    out[i] = outcome
+                    if on_done is not None:
+                        on_done(i, outcome)
+            return tuple(o for o in out if o is not None)
+
+    def _shared(self) -> str | None:
+        if self.shared_dir is None:
+            return None
+        Path(self.shared_dir).mkdir(parents=True, exist_ok=True)
+        return self.shared_dir
 
 
 def resolve_executor(executor: AbstractExecutor | None) -> AbstractExecutor:

@@ -34,6 +34,7 @@ from mml.strategies._distributions import as_distribution
 from mml.strategies._executors import AbstractExecutor, resolve_executor
 from mml.strategies._jobs import Job, RunOutcome
 from mml.strategies._paths import parse_path, set_path
+from mml.strategies._progress import JobProgress
 from mml.strategies._vectorized import VectorizedExecutor
 from mml.training import Experiment
 
@@ -245,6 +246,7 @@ def sweep(
     keep_states: bool = False,
     vectorize: bool = False,
     directory: str | os.PathLike[str] | None = None,
+    progress: bool = False,
 ) -> SweepResult:
     """Run ``experiment`` once per point of ``grid`` (or ``n_trials`` random draws from it).
 
@@ -261,6 +263,7 @@ def sweep(
     :class:`~mml.strategies.NotVectorizedWarning`. With ``directory`` each finished trial is
     saved there (:func:`save_trial`) and a later call with the same arguments loads it instead
     of running it again (a trial saved with other values is a :class:`~mml.ConfigError`).
+    ``progress`` prints a line per finished trial with an ETA (:class:`JobProgress`).
     """
     if not isinstance(experiment, Experiment):
         raise ConfigError(f"sweep takes an Experiment, got {type(experiment).__name__}")
@@ -288,7 +291,13 @@ def sweep(
                     )
                 done[t] = saved
     todo = [t for t in range(len(points)) if t not in done]
-    for t, outcome in zip(todo, run_with.map([jobs[t] for t in todo])):
+    todo_jobs = [jobs[t] for t in todo]
+    if progress:
+        report = JobProgress("sweep", "trial", len(points), already=len(done))
+        outcomes = run_with.map_reporting(todo_jobs, lambda i, o: report(todo[i], o))
+    else:
+        outcomes = run_with.map(todo_jobs)
+    for t, outcome in zip(todo, outcomes):
         done[t] = Trial(t, points[t], outcome)
         if directory is not None:
             save_trial(directory, done[t])

@@ -39,15 +39,19 @@ def test_cv_folds_on_ray_equal_the_local_executor_bit_for_bit(exp):
     assert on_ray.pooled["val"] == local.pooled["val"]
 
 
-def test_sweep_trials_on_ray_from_shared_storage_equal_local_and_failures_are_failed_trials(exp, tmp_path):
+def test_sweep_trials_on_ray_from_shared_storage_equal_local_and_failures_are_failed_trials(
+    exp, tmp_path, capsys
+):
     from mml.graph import FeatureSetRef, ModelGraph, ModelNode
     from mml.models import TorchModule
 
     grid = {"graph.nodes.mlp.optimizer.lr": [1e-2, 1e30]}  # the second trial's loss overflows
     local = sweep(exp, grid, key=0)
     shared = RayExecutor(shared_dir=os.fspath(tmp_path / "jobs"), max_retries=0)
-    on_ray = sweep(exp, grid, key=0, executor=shared)
+    on_ray = sweep(exp, grid, key=0, executor=shared, progress=True)
     assert on_ray == local
+    progress = capsys.readouterr().err
+    assert "trial 1/2 completed" in progress and "trial 2/2 failed" in progress  # as each task finished
     ok, blown = on_ray.trials
     assert ok.status == "completed" and blown.status == "failed"
     assert blown.outcome.failure.type == "mml.errors:TrainingError"

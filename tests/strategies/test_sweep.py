@@ -118,3 +118,17 @@ def test_invalid_sweeps_fail_before_anything_runs(exp):
         sweep(exp, {"graph.nodes.mlp.optimizer.lr": LogUniform(1e-4, 1e-1)}, key=0, executor=refuse)
     with pytest.raises(mml.ConfigError, match="sweep takes an Experiment"):
         sweep("exp", GRID, key=0)  # type: ignore[arg-type]
+
+
+def test_progress_prints_a_line_per_finished_trial_with_an_eta(exp, capsys):
+    grid = {"plan.phases.fit.n_epochs": [1, 2, 1]}
+    assert sweep(exp, grid, key=0, progress=True) == sweep(exp, grid, key=0)  # an effect only
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert [ln.split(" after ")[0] for ln in lines] == [
+        "[sweep] trial 1/3 completed",
+        "[sweep] trial 2/3 completed",
+        "[sweep] trial 3/3 completed",
+    ]
+    assert lines[0].endswith(" s") and "1 done, ETA " in lines[0] and lines[-1].endswith("3 done, ETA 0.0 s")
+    mml.strategies.cross_validate(exp, featureset="toy", splitter=mml.KFoldSplitter(2), key=0, progress=True)
+    assert capsys.readouterr().err.count("[cv] fold ") == 2
