@@ -95,7 +95,10 @@ class KFoldSplitter(AbstractSplitter):
     def folds(
         self, view: FeatureSetView, *, key: Key | None = None
     ) -> tuple[tuple[np.ndarray, np.ndarray], ...]:
-        """``(train, val)`` ascending absolute row indices for each fold.
+        """``(train, val)`` absolute row indices for each fold, in the view's row order.
+
+        (Ascending for all rows, or for a view whose indices ascend, as splits made by the
+        splitters do.)
 
         >>> import mml
         >>> fs = mml.FeatureSet.from_dict({"x": list(range(4))}, features="x", label="l")
@@ -115,7 +118,7 @@ class KFoldSplitter(AbstractSplitter):
         return tuple(out)
 
     def split_indices(self, view: FeatureSetView, *, key: Key | None = None) -> dict[str, np.ndarray]:
-        """Split name → ascending absolute row indices (``fold_<i>/train``, ``fold_<i>/val``).
+        """Split name → absolute row indices in view order (``fold_<i>/train``, ``fold_<i>/val``).
 
         >>> import mml
         >>> fs = mml.FeatureSet.from_dict({"x": list(range(4))}, features="x", label="l")
