@@ -21,7 +21,7 @@ import attrs
 import numpy as np
 import pyarrow as pa
 
-from mml._fields import FrozenDict, arrays_equal, freeze_new, frozen_tuple, readonly_array
+from mml._fields import FrozenDict, arrays_equal, freeze_new, frozen_tuple
 from mml.data._build import as_key_list, build_table, column_to_numpy, normalize_table
 from mml.data._records import AbstractRecord
 from mml.data._schema import (
@@ -548,12 +548,12 @@ class FeatureSet:
         """A view of all rows."""
         from mml.data._view import FeatureSetView
 
-        return FeatureSetView(self, np.arange(len(self), dtype=np.int64))
+        return FeatureSetView(self, freeze_new(np.arange(len(self), dtype=np.int64)))
 
     def rows(self, split: str | None) -> np.ndarray:
         """Row indices of a split (all rows for ``None``)."""
         if split is None:
-            return readonly_array(np.arange(len(self), dtype=np.int64))
+            return freeze_new(np.arange(len(self), dtype=np.int64))
         return self[split].indices
 
     def with_split(self, name: str, rows: Any, *, overlap: str = "warn") -> FeatureSet:

@@ -31,7 +31,7 @@ import attrs
 import numpy as np
 
 import mml.random
-from mml._fields import frozen_tuple
+from mml._fields import freeze_new, frozen_tuple
 from mml.data import AbstractRecord, FeatureSet, FeatureSetView
 from mml.data._splits import OverlappingSplitsWarning as OverlappingSplitsWarning
 from mml.errors import SchemaError, SplitError
@@ -139,7 +139,9 @@ def apply_split(
         view = fs[on]
         prefix = f"{on}/"
     parts = splitter.split_indices(view, key=key)
-    new = {prefix + name: idx for name, idx in parts.items()}
+    # the splitter's index arrays are handed over (fresh results of a pure function): freeze
+    # them in place rather than copy them
+    new = {prefix + name: freeze_new(np.asarray(idx)) for name, idx in parts.items()}
     clash = [name for name in new if name in fs.split_indices]
     if clash:
         raise SplitError(
