@@ -126,3 +126,30 @@ def test_kfold_indices_refuses_other_inputs_by_name() -> None:
         mml.SplitError, match="kfold_indices takes a FeatureSet or a FeatureSetView, got list"
     ):
         kfold_indices(KFoldSplitter(2), [1, 2])  # type: ignore[arg-type]
+
+
+def test_missing_group_column_message_is_pinned() -> None:
+    with pytest.raises(mml.SchemaError) as err:
+        kfold_indices(KFoldSplitter(2, group_by="nope"), _fs(4))
+    assert str(err.value) == (
+        "KFoldSplitter: group_by column 'nope' is not in FeatureSet 'kf'; available keys: "
+        "features: x; targets: -; tags: g"
+    )
+
+
+def test_on_with_a_view_message_is_pinned() -> None:
+    with pytest.raises(mml.SplitError) as err:
+        kfold_indices(KFoldSplitter(2), _fs(4).view(), on="train")
+    assert str(err.value) == "kfold_indices: on= applies to a FeatureSet, not to a view; pass fs and on=..."
+
+
+def test_the_key_reaches_every_entry_point() -> None:
+    fs = _fs(12)
+    k = mml.random.key(11)
+    want = KFoldSplitter(4, seed=0).fold_labels(fs.view(), key=k)
+    assert not np.array_equal(want, KFoldSplitter(4, seed=0).fold_labels(fs.view()))  # the key matters
+    expected = [np.flatnonzero(want == i).tolist() for i in range(4)]
+    assert [v.tolist() for _, v in KFoldSplitter(4, seed=0).folds(fs.view(), key=k)] == expected
+    assert [v.tolist() for _, v in kfold_indices(KFoldSplitter(4, seed=0), fs, key=k)] == expected
+    named = KFoldSplitter(4, seed=0).split_indices(fs.view(), key=k)
+    assert [named[f"fold_{i}/val"].tolist() for i in range(4)] == expected
