@@ -94,13 +94,24 @@ def _metrics_table(history: Any, experiment: Any = None) -> Any:
     return table
 
 
+#: ``mml run`` checkpoints every this many training steps unless ``--checkpoint-every`` says otherwise
+CHECKPOINT_STEPS = 100
+
+
 def run_config_file(
-    config: str, *, out: str | None, quiet: bool, overrides: list[str], trusted: list[str] | None = None
+    config: str,
+    *,
+    out: str | None,
+    quiet: bool,
+    overrides: list[str],
+    checkpoint_every: int = CHECKPOINT_STEPS,
+    trusted: list[str] | None = None,
 ) -> int:
     """``mml run``: build the experiment a config file describes, run it, report and save.
 
     The config is the user's own code; ``trusted`` is what the artifacts it reads may name.
     """
+    import json
     import time
 
     from rich.console import Console
@@ -121,20 +132,87 @@ def run_config_file(
         console.print(repr(experiment.graph), highlight=False, markup=False)
     out_dir = Path(out) if out else Path("runs") / experiment.label
     out_dir.mkdir(parents=True, exist_ok=True)
+    # what `mml run --resume` needs, before the first step
+    mml.save(experiment, out_dir / "experiment")
+    mml.save(state, out_dir / "initial_state")
+    (out_dir / "config.json").write_text(json.dumps(cfg, indent=2, default=str) + "\n", encoding="utf-8")
+    return _execute(out_dir, experiment, state, cfg, quiet=quiet, every=checkpoint_every, t0=t0)
+
+
+def resume_run(
+    run_dir: str, *, quiet: bool, checkpoint_every: int = CHECKPOINT_STEPS, trusted: list[str] | None = None
+) -> int:
+    """``mml run --resume RUN_DIR``: continue a killed run from its newest checkpoint.
+
+    The run's artifacts are loaded under the trust rules: ``trusted`` names what they may name
+    beyond mml's own components (the ``--trust`` patterns the run was started with).
+    """
+    import json
+    import time
+
+    from rich.console import Console
+
+    import mml
+    from mml.training import latest_checkpoint
+
+    console = Console()
+    root = Path(run_dir)
+    t0 = time.perf_counter()
+    if (root / "final_state").exists():
+        console.print(f"{root} finished already (final_state/ is there); nothing to resume", highlight=False)
+        return 0
+    experiment = mml.load(root / "experiment", trusted=trusted)
+    cfg = json.loads((root / "config.json").read_text(encoding="utf-8"))
+    ckpt = latest_checkpoint(root / "checkpoints")
+    if ckpt is None:
+        state = mml.load(root / "initial_state", trusted=trusted)
+        console.print(f"{root}: no checkpoint yet, starting from the initial state", highlight=False)
+    else:
+        state = mml.load(ckpt, trusted=trusted)
+        p = state.position
+        where = f"phase {p.phase!r} ({p.stage}), epoch {p.epoch}, batch {p.batch}" if p is not None else "?"
+        console.print(f"resuming {root} from {ckpt.name}: {where}, step {state.step}", highlight=False)
+    return _execute(root, experiment, state, cfg, quiet=quiet, every=checkpoint_every, t0=t0)
+
+
+def _execute(
+    out_dir: Path, experiment: Any, state: Any, cfg: Any, *, quiet: bool, every: int, t0: float
+) -> int:
+    """Run (checkpointing into ``out_dir/checkpoints``), then save the final state, History and summary."""
+    import time
+
+    from rich.console import Console
+
+    import mml
+    from mml.callbacks import Checkpointing
+    from mml.io._rundir import write_run_manifest
+
+    console = Console()
+    policy = None
+    if every > 0:
+        ckpt_dir = out_dir / "checkpoints"
+        policy = Checkpointing(every_steps=every, keep=2, mode="disk", directory=str(ckpt_dir))
+        console.print(
+            f"checkpointing every {every} steps and at each phase end into {ckpt_dir} "
+            f"(continue a killed run with: mml run --resume {out_dir})",
+            highlight=False,
+        )
     final, history = mml.run(
-        experiment, state, progress=None if not quiet else False, log=str(out_dir / "metrics.jsonl")
+        experiment,
+        state,
+        progress=None if not quiet else False,
+        log=str(out_dir / "metrics.jsonl"),
+        checkpoint=policy,
     )
     elapsed = time.perf_counter() - t0
     console.print(_metrics_table(history, experiment))
-    mml.save(experiment, out_dir / "experiment")
-    mml.save(state, out_dir / "initial_state")
-    mml.save(final, out_dir / "final_state")
     try:
         mml.save(mml.export(experiment, final), out_dir / "predictor")
     except mml.MMLError as exc:  # a run whose graph cannot predict (e.g. no head reads features)
         console.print(f"no predictor saved: {exc}", highlight=False)
     history.to_pandas().to_csv(out_dir / "history.csv", index=False)
     _write_summary(out_dir, cfg, history, experiment)
+    mml.save(final, out_dir / "final_state")  # last but the manifest: its presence says the run finished
     write_run_manifest(out_dir)
     status = "completed (stopped early by a callback)" if history.status == "stopped" else history.status
     console.print(f"status: {status} in {elapsed:.1f} s; run saved to {out_dir}", highlight=False)
@@ -272,8 +350,23 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
+    if args.resume is not None:
+        if args.config is not None or args.set:
+            raise SystemExit(
+                "mml run --resume RUN_DIR takes no CONFIG or --set: the run directory holds them"
+            )
+        return resume_run(
+            args.resume, quiet=args.quiet, checkpoint_every=args.checkpoint_every, trusted=args.trust
+        )
+    if args.config is None:
+        raise SystemExit("mml run needs a CONFIG file (or --resume RUN_DIR)")
     return run_config_file(
-        args.config, out=args.out, quiet=args.quiet, overrides=args.set or [], trusted=args.trust
+        args.config,
+        out=args.out,
+        quiet=args.quiet,
+        overrides=args.set or [],
+        checkpoint_every=args.checkpoint_every,
+        trusted=args.trust,
     )
 
 
@@ -292,7 +385,22 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"mml {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
     r = sub.add_parser("run", help="train and evaluate the experiment described by a config file")
-    r.add_argument("config", help="YAML, TOML or JSON experiment config (see examples/battery.yaml)")
+    r.add_argument(
+        "config",
+        nargs="?",
+        default=None,
+        help="YAML, TOML or JSON experiment config (see examples/battery.yaml)",
+    )
+    r.add_argument(
+        "--resume", default=None, metavar="RUN_DIR", help="continue a killed run from its newest checkpoint"
+    )
+    r.add_argument(
+        "--checkpoint-every",
+        type=int,
+        default=CHECKPOINT_STEPS,
+        metavar="N",
+        help=f"checkpoint every N steps into RUN_DIR/checkpoints (default {CHECKPOINT_STEPS}; 0: never)",
+    )
     r.add_argument("--out", default=None, help="directory for the run (state, history, metrics)")
     r.add_argument("--quiet", action="store_true", help="no progress display")
     r.add_argument(

@@ -78,6 +78,8 @@ class CallbackResult:
 
     ``stop`` ends the current phase after this hook; ``restore`` (a graph state) replaces
     the params of the run's state (e.g. the best weights of early stopping).
+    ``checkpoint`` asks the run to write a resumable checkpoint once every callback has seen
+    this event (an effect the run performs; see :class:`~mml.callbacks.Checkpointing`).
 
     >>> CallbackResult(state=1, metrics={"x": 2.0}).stop
     False
@@ -87,6 +89,7 @@ class CallbackResult:
     metrics: Mapping[str, float] = attrs.field(factory=FrozenDict, converter=frozen_dict)
     stop: bool = False
     restore: Any = None
+    checkpoint: Any = None
 
 
 class AbstractCallback(abc.ABC):

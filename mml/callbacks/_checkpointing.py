@@ -2,11 +2,12 @@
 
 >>> Checkpointing(every_n=2, keep=3).mode
 'memory'
+>>> Checkpointing(every_steps=100, mode="disk", directory="ckpt").on
+'epoch'
 """
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -16,7 +17,7 @@ from mml.callbacks._base import AbstractCallback, CallbackResult, Event
 from mml.errors import ConfigError
 from mml.graph import GraphState
 
-__all__ = ["Checkpointing", "CheckpointState", "MemoryCheckpoint"]
+__all__ = ["CheckpointRequest", "Checkpointing", "CheckpointState", "MemoryCheckpoint"]
 
 
 @attrs.frozen
@@ -38,6 +39,18 @@ class CheckpointState:
     count: int = 0
 
 
+@attrs.frozen
+class CheckpointRequest:
+    """A disk checkpoint a hook asks the run to write (``path``), and older ones to delete (``drop``).
+
+    >>> CheckpointRequest("ckpt/fit-epoch-2").drop
+    ()
+    """
+
+    path: str
+    drop: tuple[str, ...] = ()
+
+
 def _check(instance: Checkpointing, attribute: Any, value: Any) -> None:
     if instance.on not in ("epoch", "batch", "phase"):
         raise ConfigError(f"Checkpointing.on must be 'epoch', 'batch' or 'phase', got {instance.on!r}")
@@ -47,6 +60,11 @@ def _check(instance: Checkpointing, attribute: Any, value: Any) -> None:
         raise ConfigError("Checkpointing(mode='disk') needs directory=...")
     if instance.every_n < 1 or instance.keep < 1:
         raise ConfigError("Checkpointing.every_n and keep must be >= 1")
+    if instance.every_steps is not None and (instance.every_steps < 1 or instance.on != "epoch"):
+        raise ConfigError(
+            "Checkpointing(every_steps=N) checkpoints every N training steps: N must be >= 1, and give "
+            "either every_steps= or on='batch'/'phase', not both"
+        )
 
 
 @attrs.frozen
@@ -66,7 +84,8 @@ class Checkpointing(AbstractCallback):
     on: str = "epoch"
     keep: int = 1
     mode: str = "memory"
-    directory: str | None = attrs.field(default=None, validator=_check)
+    directory: str | None = None
+    every_steps: int | None = attrs.field(default=None, validator=_check)
 
     def init(self) -> CheckpointState:
         """Nothing saved yet."""
@@ -79,24 +98,26 @@ class Checkpointing(AbstractCallback):
             return CallbackResult(
                 state=CheckpointState((*state.memory, cp)[-self.keep :], state.paths, state.count + 1)
             )
-        from mml.io import save
-
-        path = Path(str(self.directory)) / f"{event.phase}-{self.on}-{n}"
-        save(ts, path)
-        paths = (*state.paths, str(path))
-        for old in paths[: -self.keep]:
-            shutil.rmtree(old, ignore_errors=True)
-        return CallbackResult(state=CheckpointState(state.memory, paths[-self.keep :], state.count + 1))
+        on = "step" if self.every_steps is not None else self.on
+        path = str(Path(str(self.directory)) / f"{event.phase}-{on}-{n}")
+        paths = (*state.paths, path)
+        request = CheckpointRequest(path, paths[: -self.keep])
+        return CallbackResult(
+            state=CheckpointState(state.memory, paths[-self.keep :], state.count + 1), checkpoint=request
+        )
 
     def on_epoch_end(self, event: Event, state: CheckpointState) -> CallbackResult | None:
         """Save every ``every_n`` epochs (``on="epoch"``)."""
-        if self.on != "epoch" or (event.epoch + 1) % self.every_n:
+        if self.on != "epoch" or self.every_steps is not None or (event.epoch + 1) % self.every_n:
             return None
         return self._save(event, state, event.epoch + 1)
 
     def on_batch_end(self, event: Event, state: CheckpointState) -> CallbackResult | None:
-        """Save every ``every_n`` steps (``on="batch"``)."""
-        if self.on != "batch" or event.step % self.every_n:
+        """Save every ``every_n`` steps (``on="batch"``) or every ``every_steps`` steps."""
+        every = (
+            self.every_steps if self.every_steps is not None else (self.every_n if self.on == "batch" else 0)
+        )
+        if not every or event.step % every:
             return None
         return self._save(event, state, event.step)
 

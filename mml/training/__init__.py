@@ -5,6 +5,7 @@
 'mse'
 """
 
+from mml.training._checkpoints import latest_checkpoint
 from mml.training._devices import resolve_device
 from mml.training._evaluate import evaluate
 from mml.training._experiment import Experiment
@@ -21,8 +22,8 @@ from mml.training._phases import (
     iter_phases,
 )
 from mml.training._results import ErrorRecord, EvalResult, History, PhaseResult
-from mml.training._run import run, run_phase
-from mml.training._state import GRAPH_OPTIMIZER, Boxed, ExecutionContext, TrainState
+from mml.training._run import plan_fingerprint, run, run_phase
+from mml.training._state import GRAPH_OPTIMIZER, Boxed, ExecutionContext, Position, TrainState
 from mml.training._summary import summary_rows
 
 __all__ = [
@@ -43,6 +44,7 @@ __all__ = [
     "Loss",
     "PhaseGroup",
     "PhaseResult",
+    "Position",
     "TrainPhase",
     "TrainState",
     "compile_loss",
@@ -50,6 +52,8 @@ __all__ = [
     "fit_nodes",
     "init",
     "iter_phases",
+    "latest_checkpoint",
+    "plan_fingerprint",
     "resolve_device",
     "run",
     "run_phase",

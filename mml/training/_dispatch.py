@@ -11,6 +11,7 @@ True
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import attrs
 
@@ -35,7 +36,12 @@ def dispatch(
     hook: str,
     event: Event,
     state: TrainState,
+    saves: list[Any] | None = None,
 ) -> tuple[TrainState, dict[str, float], bool]:
+    """Run ``hook`` of every callback that overrides it: ``(state, logged metrics, stop)``.
+
+    Checkpoints callbacks ask for are appended to ``saves`` (when given).
+    """
     metrics: dict[str, float] = dict(event.metrics)
     logged: dict[str, float] = {}
     stop = False
@@ -69,5 +75,7 @@ def dispatch(
             metrics[k] = logged[k] = float(v)
         if res.restore is not None:
             state = state.with_graph(res.restore)
+        if res.checkpoint is not None and saves is not None:
+            saves.append(res.checkpoint)
         stop = stop or res.stop
     return state, logged, stop

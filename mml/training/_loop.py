@@ -12,12 +12,13 @@ True
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from typing import Any
 
 import attrs
 
-from mml.backends._feed import feed_data, is_accelerator
+from mml.backends._feed import feed_data, is_accelerator, replace_fields
 from mml.callbacks._base import Event
 from mml.errors import TrainingError
 from mml.random import Key, as_key, fold_in
@@ -28,7 +29,7 @@ from mml.training._fit import fit_nodes
 from mml.training._phases import AbstractPhase, EvalPhase, FitPhase, PhaseGroup, TrainPhase
 from mml.training._plan import TrainPlan
 from mml.training._results import _locate
-from mml.training._state import ExecutionContext, TrainState
+from mml.training._state import ExecutionContext, Position, TrainState
 from mml.training._step import prepare_train_state, train_step
 
 __all__ = ["init", "steps"]
@@ -64,25 +65,59 @@ def _to_torch(sd: Any, device: Any) -> Any:
 
 
 def _train_steps(
-    experiment: Experiment, phase: TrainPhase, state: TrainState
+    experiment: Experiment, phase: TrainPhase, state: TrainState, where: tuple[str, str] | None = None
 ) -> Iterator[tuple[TrainState, ExecutionContext]]:
+    """The steps of a training phase; ``where`` is ``(plan fingerprint, phase path)`` for positions.
+
+    A state positioned inside this phase (``stage="running"``) continues there: callback states
+    are kept, the epoch's stream is skipped to the recorded batch and the epoch's loss sums
+    carry on, so the rest equals an uninterrupted run's bit for bit.
+    """
     plan = _TrainPlan(experiment, phase, state)
-    state = attrs.evolve(prepare_train_state(plan, state), epoch=0, batch=0, stop=False)
+    pos = state.position
+    resume = (
+        pos is not None
+        and pos.stage == "running"
+        and (
+            pos.phase == where[1] and pos.plan == where[0]
+            if where
+            else pos.phase.rsplit("/", 1)[-1] == phase.label
+        )
+    )
+    if where is None:
+        where = (pos.plan, pos.phase) if resume and pos is not None else ("", phase.label)
+    here = Position(where[0], where[1])
     cbs, slots = plan.callbacks, plan.slots
-    for cb, slot in zip(cbs, slots):
-        state = state.with_callback_state(slot, cb.init())
     base = Event("on_phase_start", phase=phase.label, experiment=experiment, phase_value=phase)
-    state, _, stop = dispatch(cbs, slots, "on_phase_start", base, state)
-    stopped = stop
-    for epoch in range(phase.n_epochs):
-        if stopped:
+    saves: list[Any] = []
+    if resume and pos is not None:
+        state = attrs.evolve(prepare_train_state(plan, state), position=None)
+        first_epoch, done, n_steps, stopped = pos.epoch, pos.batch, pos.n_steps, state.stop
+        carried = pos.sums
+    else:
+        state = attrs.evolve(prepare_train_state(plan, state), epoch=0, batch=0, stop=False, position=None)
+        for cb, slot in zip(cbs, slots):
+            state = state.with_callback_state(slot, cb.init())
+        state, _, stop = dispatch(cbs, slots, "on_phase_start", base, state)
+        first_epoch, done, n_steps, stopped, carried = 0, 0, 0, stop, ()
+    for epoch in range(first_epoch, phase.n_epochs):
+        mid = epoch == first_epoch and done > 0  # resumed inside this epoch: its start hooks ran
+        if stopped and not mid:
             break
-        ev = attrs.evolve(base, hook="on_epoch_start", epoch=epoch, step=state.step)
-        state, _, stop = dispatch(cbs, slots, "on_epoch_start", ev, state)
         sums: dict[str, float] = {}
         counts: dict[str, int] = {}
         index = -1
-        for index, (sp, batches) in enumerate(plan.schedule(epoch)):
+        if mid:
+            for name, total, count in carried:
+                sums[name], counts[name] = total, count
+            index = done - 1
+        else:
+            ev = attrs.evolve(base, hook="on_epoch_start", epoch=epoch, step=state.step)
+            state, _, stop = dispatch(cbs, slots, "on_epoch_start", ev, state)
+        schedule = plan.schedule(epoch)
+        if mid:
+            schedule = itertools.islice(schedule, done, None)
+        for index, (sp, batches) in enumerate(() if stopped else schedule, start=done if mid else 0):
             if plan.batch_callbacks:
                 ev = attrs.evolve(base, hook="on_batch_start", epoch=epoch, batch=index, step=state.step)
                 state, _, stop = dispatch(cbs, slots, "on_batch_start", ev, state)
@@ -93,6 +128,7 @@ def _train_steps(
                 _locate(exc, phase.label, epoch, index)
                 raise
             state = new_state
+            n_steps += 1
             for k, v in ctx.losses.items():
                 sums[k] = sums.get(k, 0.0) + v
                 counts[k] = counts.get(k, 0) + 1
@@ -100,33 +136,63 @@ def _train_steps(
                 ev = attrs.evolve(
                     base, hook="on_batch_end", epoch=epoch, batch=index, step=state.step, context=ctx
                 )
-                state, logged, stop = dispatch(cbs, slots, "on_batch_end", ev, state)
+                state, logged, stop = dispatch(cbs, slots, "on_batch_end", ev, state, saves)
                 if logged:
                     ctx = attrs.evolve(ctx, metrics=logged)
+                if saves:
+                    ctx = attrs.evolve(ctx, checkpoints=tuple(saves))
+                    saves.clear()
                 stopped = stopped or stop
+            at = replace_fields(here, epoch=epoch, batch=index + 1, n_steps=n_steps, sums=_sums(sums, counts))
+            state = replace_fields(state, position=at, stop=stopped)
             yield state, ctx
             if stopped:
                 break
         means = {k: v / counts[k] for k, v in sums.items()}
         ev = attrs.evolve(base, hook="on_epoch_end", epoch=epoch, batch=index, step=state.step, metrics=means)
-        state, logged, stop = dispatch(cbs, slots, "on_epoch_end", ev, state)
+        state, logged, stop = dispatch(cbs, slots, "on_epoch_end", ev, state, saves)
         stopped = stopped or stop
-        state = attrs.evolve(state, epoch=epoch + 1, stop=stopped)
+        at = replace_fields(here, epoch=epoch + 1, batch=0, n_steps=n_steps)
+        state = attrs.evolve(state, epoch=epoch + 1, stop=stopped, position=at)
         yield (
             state,
             ExecutionContext(
-                phase.label, epoch, -1, state.step, {}, {}, means, event="epoch_end", metrics=logged
+                phase.label,
+                epoch,
+                -1,
+                state.step,
+                {},
+                {},
+                means,
+                event="epoch_end",
+                metrics=logged,
+                checkpoints=tuple(saves),
             ),
         )
+        saves.clear()
     ev = attrs.evolve(base, hook="on_phase_end", epoch=state.epoch, step=state.step)
-    state, logged, _ = dispatch(cbs, slots, "on_phase_end", ev, state)
-    state = attrs.evolve(state, stop=stopped)
+    state, logged, _ = dispatch(cbs, slots, "on_phase_end", ev, state, saves)
+    ended = replace_fields(here, stage="ended", epoch=state.epoch, n_steps=n_steps)
+    state = attrs.evolve(state, stop=stopped, position=ended)
     yield (
         state,
         ExecutionContext(
-            phase.label, state.epoch, -1, state.step, {}, {}, {}, event="phase_end", metrics=logged
+            phase.label,
+            state.epoch,
+            -1,
+            state.step,
+            {},
+            {},
+            {},
+            event="phase_end",
+            metrics=logged,
+            checkpoints=tuple(saves),
         ),
     )
+
+
+def _sums(sums: dict[str, float], counts: dict[str, int]) -> tuple[tuple[str, float, int], ...]:
+    return tuple((k, v, counts[k]) for k, v in sums.items())
 
 
 def steps(

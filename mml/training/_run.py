@@ -10,6 +10,8 @@ True
 
 from __future__ import annotations
 
+import hashlib
+import json
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -19,13 +21,14 @@ import attrs
 from mml.backends._feed import detach
 from mml.callbacks._base import Event
 from mml.errors import CallbackError, TrainingError
+from mml.training._checkpoints import CheckpointWriter
 from mml.training._dispatch import dispatch
 from mml.training._evaluate import evaluate
 from mml.training._experiment import Experiment
-from mml.training._loop import steps
-from mml.training._phases import AbstractPhase, EvalPhase, PhaseGroup
+from mml.training._loop import _train_steps, steps
+from mml.training._phases import AbstractPhase, EvalPhase, PhaseGroup, TrainPhase
 from mml.training._results import ErrorRecord, History, PhaseResult
-from mml.training._state import ExecutionContext, TrainState
+from mml.training._state import ExecutionContext, Position, TrainState
 
 __all__ = ["run", "run_phase"]
 
@@ -35,6 +38,21 @@ def _detach_outputs(ctx: ExecutionContext) -> ExecutionContext:
     return attrs.evolve(ctx, outputs=outs)
 
 
+def plan_fingerprint(experiment: Experiment) -> str:
+    """A short, stable digest of the experiment's plan: the plan a :class:`Position` belongs to.
+
+    >>> import mml
+    >>> from mml.training import EvalPhase
+    >>> exp = mml.Experiment({}, mml.graph.ModelGraph.of(), EvalPhase("test", {}))  # doctest: +SKIP
+    >>> len(plan_fingerprint(exp))  # doctest: +SKIP
+    16
+    """
+    from mml.io import unstructure
+
+    doc = json.dumps(unstructure(experiment.plan), sort_keys=True, default=str)
+    return hashlib.sha256(doc.encode("utf-8")).hexdigest()[:16]
+
+
 def run_phase(
     experiment: Experiment, phase: AbstractPhase, state: TrainState, *, observer: Any = None
 ) -> tuple[TrainState, History]:
@@ -42,10 +60,28 @@ def run_phase(
 
     A failure (non-finite loss, a callback that raised) does not raise: the History has
     status ``"failed"`` and the error, and the returned state is the last good one.
-    ``observer(state, ctx)`` (the shell's effects) sees every yielded pair.
+    ``observer(state, ctx)`` (the shell's effects) sees every yielded pair. A state positioned
+    inside this phase continues there.
     """
     if isinstance(phase, PhaseGroup):
         raise TrainingError("run_phase takes one phase; use run() for a plan or a PhaseGroup")
+    pos = state.position
+    path = pos.phase if pos is not None and pos.phase.rsplit("/", 1)[-1] == phase.label else phase.label
+    fp = pos.plan if pos is not None else ""
+    state, h = _fold_phase(experiment, phase, state, fp, path, History(), observer, CheckpointWriter())
+    return state.without_position(), h
+
+
+def _fold_phase(
+    experiment: Experiment,
+    phase: AbstractPhase,
+    state: TrainState,
+    fp: str,
+    path: str,
+    before: History,
+    observer: Any,
+    writer: CheckpointWriter,
+) -> tuple[TrainState, History]:
     t0 = time.perf_counter()
     rows: list[tuple[str, int, int, int, str, float]] = []
     recorded: list[ExecutionContext] = []
@@ -53,11 +89,19 @@ def run_phase(
     status = "completed"
     error: ErrorRecord | None = None
     eval_result = None
-    n_steps = 0
+    pos = state.position
+    here = pos is not None and pos.phase == path and pos.plan == fp
+    n_steps = pos.n_steps if here and pos is not None else 0
     current = state
     label = phase.label
+
+    def so_far() -> History:
+        return before.merge(History.from_rows(rows))
+
     try:
-        if isinstance(phase, EvalPhase):
+        if here and pos is not None and pos.stage == "ended":
+            pass  # its steps and hooks ran before the checkpoint: only the bookkeeping is left
+        elif isinstance(phase, EvalPhase):
             eval_result = evaluate(
                 experiment,
                 state,
@@ -82,7 +126,11 @@ def run_phase(
                 )
                 observer(current, ctx)
         else:
-            for current, ctx in steps(experiment, phase, state):
+            if isinstance(phase, TrainPhase):
+                stream = _train_steps(experiment, phase, state, (fp, path))
+            else:
+                stream = steps(experiment, phase, state)
+            for current, ctx in stream:
                 ev = ctx.event
                 if ev == "batch":
                     n_steps += 1
@@ -102,8 +150,12 @@ def run_phase(
                         rows.append((label, ctx.epoch, -1, ctx.step, name, v))
                 if observer is not None:
                     observer(current, ctx)
-            if current.stop:
-                status = "stopped"
+                writer.after(current, ctx, so_far, path)
+        if current.stop:
+            status = "stopped"
+        if not isinstance(phase, TrainPhase):
+            current = attrs.evolve(current, position=Position(fp, path, "ended", n_steps=n_steps))
+        writer.phase_end(current, so_far(), path)
     except TrainingError as exc:
         status = "failed"
         error = ErrorRecord.from_exception(exc, phase=label)
@@ -123,8 +175,17 @@ def run(
     progress: bool | None = None,
     log: str | None = None,
     observers: Sequence[Any] = (),
+    checkpoint: Any = None,
 ) -> tuple[TrainState, History]:
     """Run the whole plan: ``(final state, History)``. Neither argument is changed.
+
+    A fresh state (:func:`mml.init`, or any state :func:`mml.run` returned) starts the plan
+    at its beginning; a checkpoint taken during a run of this plan continues from the
+    position it records, and the result equals the uninterrupted run's bit for bit (see
+    ``docs/training.md``, "Resume"). ``checkpoint`` (a
+    :class:`~mml.callbacks.Checkpointing` with ``mode="disk"``) writes resumable checkpoints
+    of the whole run into its directory: every ``every_steps`` steps (or epochs), and at the
+    end of every phase; :func:`mml.training.latest_checkpoint` finds the newest.
 
     Effects live in the shell: ``progress`` (default: on when stdout is a TTY and not in CI)
     draws a progress display; ``log`` writes every logged value to a ``.jsonl`` or ``.csv``
@@ -137,40 +198,80 @@ def run(
     shell = Shell.create(progress=progress, log=log, observers=observers)
     history = None
     try:
-        result = _run_plan(experiment, state, shell)
+        writer = CheckpointWriter(_check_policy(checkpoint))
+        result = _run_plan(experiment, state, shell, writer)
         history = result[1]
         return result
     finally:
         shell.close(history)
 
 
-def _run_plan(experiment: Experiment, state: TrainState, shell: Any) -> tuple[TrainState, History]:
+def _check_policy(policy: Any) -> Any:
+    from mml.callbacks import Checkpointing
+    from mml.errors import ConfigError
+
+    if policy is None:
+        return None
+    if not isinstance(policy, Checkpointing) or policy.mode != "disk":
+        raise ConfigError(
+            "run(checkpoint=...) takes Checkpointing(mode='disk', directory=..., every_steps=...), "
+            f"got {policy!r}"
+        )
+    return policy
+
+
+def _flatten(plan: AbstractPhase, prefix: str = "") -> list[tuple[str, str, AbstractPhase]]:
+    """The plan as the sequence the run walks: ``(kind, path, phase)``, kind ``group_start``/``phase``/``group_end``."""
+    path = f"{prefix}/{plan.label}" if prefix else plan.label
+    if isinstance(plan, PhaseGroup):
+        items = [("group_start", path, plan)]
+        for p in plan.phases:
+            items.extend(_flatten(p, path))
+        return [*items, ("group_end", path, plan)]
+    return [("phase", path, plan)]
+
+
+def _run_plan(
+    experiment: Experiment, state: TrainState, shell: Any, writer: CheckpointWriter
+) -> tuple[TrainState, History]:
     cbs = experiment.callbacks
     slots = tuple(f"experiment/{i}" for i in range(len(cbs)))
     history = History()
     base = Event("on_experiment_start", experiment=experiment)
-    try:
-        for cb, slot in zip(cbs, slots):
-            state = state.with_callback_state(slot, cb.init())
-        state, _, _ = dispatch(cbs, slots, "on_experiment_start", base, state)
-    except CallbackError as exc:
-        return state, History(status="failed", error=exc)
+    fp = plan_fingerprint(experiment)
+    items = _flatten(experiment.plan)
+    pos = state.position
+    first = 0
+    if pos is not None:
+        found = [i for i, (kind, path, _) in enumerate(items) if kind == "phase" and path == pos.phase]
+        if pos.plan != fp or not found:
+            err = TrainingError(
+                f"the state is positioned in phase {pos.phase!r} of another plan (fingerprint {pos.plan}; this "
+                f"experiment's plan is {fp}): mml.run continues a state only in the plan it was taken from. "
+                "To start this plan from the state's weights, pass state.without_position()"
+            )
+            return state, History(status="failed", error=err)
+        first = found[0]
+        if pos.history is not None:
+            history = pos.history.value
+        state = attrs.evolve(state, position=attrs.evolve(pos, history=None))
+    else:
+        try:
+            for cb, slot in zip(cbs, slots):
+                state = state.with_callback_state(slot, cb.init())
+            state, _, _ = dispatch(cbs, slots, "on_experiment_start", base, state)
+        except CallbackError as exc:
+            return state, History(status="failed", error=exc)
 
-    def walk(plan: AbstractPhase, state: TrainState, history: History) -> tuple[TrainState, History]:
-        if isinstance(plan, PhaseGroup):
-            ev = attrs.evolve(base, hook="on_group_start", group=plan.label, state=state)
-            state, _, _ = dispatch(cbs, slots, "on_group_start", ev, state)
-            for p in plan.phases:
-                state, history = walk(p, state, history)
-                if history.status == "failed":
-                    return state, history
-            ev = attrs.evolve(base, hook="on_group_end", group=plan.label, state=state)
-            state, _, _ = dispatch(cbs, slots, "on_group_end", ev, state)
-            return state, history
-        ev = attrs.evolve(base, hook="on_phase_start", phase=plan.label, phase_value=plan, state=state)
-        state, _, _ = dispatch(cbs, slots, "on_phase_start", ev, state)
+    def run_leaf(
+        plan: AbstractPhase, path: str, state: TrainState, history: History
+    ) -> tuple[TrainState, History]:
+        p = state.position
+        if p is None or p.phase != path:  # a phase positioned here has had its start hooks
+            ev = attrs.evolve(base, hook="on_phase_start", phase=plan.label, phase_value=plan, state=state)
+            state, _, _ = dispatch(cbs, slots, "on_phase_start", ev, state)
         shell.phase_start(plan)
-        state, h = run_phase(experiment, plan, state, observer=shell.observe)
+        state, h = _fold_phase(experiment, plan, state, fp, path, history, shell.observe, writer)
         shell.phase_end(plan, h)
         history = history.merge(h)
         ev = attrs.evolve(base, hook="on_phase_end", phase=plan.label, phase_value=plan, state=state)
@@ -184,9 +285,17 @@ def _run_plan(experiment: Experiment, state: TrainState, shell: Any) -> tuple[Tr
         return state, history
 
     try:
-        state, history = walk(experiment.plan, state, history)
+        for kind, path, node in items[first:]:
+            if kind == "phase":
+                state, history = run_leaf(node, path, state, history)
+                if history.status == "failed":
+                    break
+            else:
+                hook = f"on_{kind}"
+                ev = attrs.evolve(base, hook=hook, group=node.label, state=state)
+                state, _, _ = dispatch(cbs, slots, hook, ev, state)
         ev = attrs.evolve(base, hook="on_experiment_end", state=state)
         state, _, _ = dispatch(cbs, slots, "on_experiment_end", ev, state)
     except CallbackError as exc:
         history = history.merge(History(status="failed", error=exc))
-    return state, history
+    return state.without_position(), history

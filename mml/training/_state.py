@@ -24,7 +24,7 @@ from mml.errors import ConfigError
 from mml.graph import GraphState
 from mml.random import Key
 
-__all__ = ["Boxed", "TrainState", "ExecutionContext", "GRAPH_OPTIMIZER", "box", "unbox"]
+__all__ = ["Boxed", "Position", "TrainState", "ExecutionContext", "GRAPH_OPTIMIZER", "box", "unbox"]
 
 #: key of the one graph-wide optimizer state in :attr:`TrainState.opt_states`
 GRAPH_OPTIMIZER = "*graph*"
@@ -109,6 +109,40 @@ def _boxed_map(value: Mapping[str, Any] | None) -> FrozenDict[str, Boxed]:
     return FrozenDict({k: box(v) for k, v in (value or {}).items()})
 
 
+@attrs.frozen
+class Position:
+    """Where a run is in its plan: what :func:`mml.run` continues from.
+
+    * ``plan``: the fingerprint of the plan the position belongs to (see
+      :func:`mml.training.plan_fingerprint`); a positioned state only continues that plan;
+    * ``phase``: the path of the phase in the plan, group labels and the phase label joined
+      by ``/`` (``"plan/train"``);
+    * ``stage``: ``"running"`` (inside the phase) or ``"ended"`` (the phase's steps and its
+      own callbacks' hooks are done; the experiment-level ``on_phase_end`` is not);
+    * ``epoch`` and ``batch``: the epoch the next step belongs to and how many batches of it
+      are done (the sampler's stream of that epoch is recomputed from its key and skipped to
+      there: no step is replayed);
+    * ``n_steps``: steps done in this phase; ``sums``: the epoch's running loss sums and counts
+      (the epoch means then equal an uninterrupted run's, bit for bit);
+    * ``history``: the run's :class:`~mml.training.History` up to here, boxed — set in a
+      checkpoint, ``None`` in the states the fold yields.
+
+    >>> Position("f00d", "plan/train", epoch=2, batch=5).stage
+    'running'
+    """
+
+    plan: str
+    phase: str
+    stage: str = "running"
+    epoch: int = 0
+    batch: int = 0
+    n_steps: int = 0
+    sums: tuple[tuple[str, float, int], ...] = attrs.field(
+        default=(), converter=lambda v: tuple((str(n), float(s), int(c)) for n, s, c in v)
+    )
+    history: Boxed | None = None
+
+
 @attrs.frozen(repr=False)
 class TrainState:
     """Everything that evolves during a run, as one frozen record.
@@ -124,7 +158,10 @@ class TrainState:
     * ``callback_states``: each callback's own state, keyed by ``"<phase>/<index>"``;
     * ``fitted``: labels of nodes fitted and frozen by a ``FitPhase(freeze_after_fit=True)``
       — later phases treat them as frozen (the graph value itself is never edited);
-    * ``stop``: set by a callback (early stopping) to end the current phase.
+    * ``stop``: set by a callback (early stopping) to end the current phase;
+    * ``position``: where in the plan a state taken during a run is (:class:`Position`);
+      ``None`` for a fresh state and for the state :func:`mml.run` returns — running such a
+      state starts the plan at its beginning.
 
     >>> import mml
     >>> s = TrainState(graph=None, key=mml.random.key(0))
@@ -142,6 +179,7 @@ class TrainState:
     callback_states: Mapping[str, Boxed] = attrs.field(factory=FrozenDict, converter=_boxed_map)
     fitted: tuple[str, ...] = attrs.field(default=(), converter=frozen_tuple)
     stop: bool = False
+    position: Position | None = None
 
     # -- readers ------------------------------------------------------------------------
     def __repr__(self) -> str:
@@ -160,6 +198,9 @@ class TrainState:
             lines.append(f"  callback state {slot!r}: {type(value).__name__}")
         if self.fitted:
             lines.append(f"  fitted (frozen by a FitPhase): {', '.join(self.fitted)}")
+        if self.position is not None:
+            p = self.position
+            lines.append(f"  position: {p.phase} ({p.stage}), epoch {p.epoch}, batch {p.batch}")
         lines.append(")")
         return "\n".join(lines)
 
@@ -206,6 +247,18 @@ class TrainState:
         """The same state with the stop flag set (or cleared)."""
         return attrs.evolve(self, stop=stop)
 
+    def without_position(self) -> TrainState:
+        """The same learned state with no position: :func:`mml.run` starts a plan at its beginning.
+
+        Use it to start a new plan (fine-tuning) from a checkpoint taken during a run.
+
+        >>> import mml
+        >>> s = TrainState(graph=None, key=mml.random.key(0), position=Position("p", "plan/fit"))
+        >>> s.without_position().position is None
+        True
+        """
+        return self if self.position is None else attrs.evolve(self, position=None)
+
     def mark_fitted(self, label: str) -> TrainState:
         """The same state with ``label`` recorded as fitted-and-frozen."""
         if label in self.fitted:
@@ -221,9 +274,10 @@ class ExecutionContext:
     ``outputs`` maps role → node → backend output; ``losses`` maps each applied loss label
     (and ``"loss"``, the weighted total) to a float. ``event`` is ``"batch"`` for a step;
     the fold also yields one ``"epoch_end"`` and one ``"phase_end"`` context per epoch and
-    phase, whose ``metrics`` hold what callbacks logged (``val_loss``, ...). With one role (``"default"``),
-    :meth:`output` and :meth:`input` need no role. ``streams`` names every stream that fed the
-    step, in head order (``stream`` is the first of them).
+    phase, whose ``metrics`` hold what callbacks logged (``val_loss``, ...), and ``checkpoints`` the
+    checkpoints they asked for. With one role (``"default"``), :meth:`output` and :meth:`input`
+    need no role. ``streams`` names every stream that fed the step, in head order (``stream`` is
+    the first of them).
 
     >>> ctx = ExecutionContext("fit", 0, 0, 0, {}, {"default": {"mlp": 1.0}}, {"loss": 0.5})
     >>> ctx.output("mlp"), ctx.losses["loss"]
@@ -241,6 +295,9 @@ class ExecutionContext:
     event: str = "batch"
     metrics: Mapping[str, float] = attrs.field(factory=FrozenDict)
     streams: tuple[str, ...] = ()
+    #: paths the phase's ``Checkpointing`` callbacks asked to write after this step (the run
+    #: writes them, with the History so far; see :class:`~mml.callbacks.Checkpointing`)
+    checkpoints: tuple[Any, ...] = ()
 
     def output(self, node: str, role: str = "default") -> Any:
         """The output of ``node`` for ``role``."""
