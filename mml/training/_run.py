@@ -179,10 +179,12 @@ def run(
 ) -> tuple[TrainState, History]:
     """Run the whole plan: ``(final state, History)``. Neither argument is changed.
 
-    A fresh state (:func:`mml.init`, or any state :func:`mml.run` returned) starts the plan
-    at its beginning; a checkpoint taken during a run of this plan continues from the
-    position it records, and the result equals the uninterrupted run's bit for bit (see
-    ``docs/training.md``, "Resume"). ``checkpoint`` (a
+    A fresh state (:func:`mml.init`) starts the plan at its beginning, and so does a state
+    positioned in another plan (fine-tuning); a state taken during a run of this plan
+    continues from the position it records, and the result equals the uninterrupted run's
+    bit for bit; the state a finished run returned is at the plan's end: running it again
+    returns it with an empty History (``state.without_position()`` runs the plan again from
+    its weights). See ``docs/training.md``, "Resume". ``checkpoint`` (a
     :class:`~mml.callbacks.Checkpointing` with ``mode="disk"``) writes resumable checkpoints
     of the whole run into its directory: every ``every_steps`` steps (or epochs), and at the
     end of every phase; :func:`mml.training.latest_checkpoint` finds the newest.
@@ -242,20 +244,20 @@ def _run_plan(
     items = _flatten(experiment.plan)
     pos = state.position
     first = 0
-    if pos is not None:
-        found = [i for i, (kind, path, _) in enumerate(items) if kind == "phase" and path == pos.phase]
-        if pos.plan != fp or not found:
-            err = TrainingError(
-                f"the state is positioned in phase {pos.phase!r} of another plan (fingerprint {pos.plan}; this "
-                f"experiment's plan is {fp}): mml.run continues a state only in the plan it was taken from. "
-                "To start this plan from the state's weights, pass state.without_position()"
-            )
-            return state, History(status="failed", error=err)
+    if pos is not None and pos.plan == fp and pos.stage == "done":
+        return state, History()  # the plan ran to its end: nothing is left to continue
+    found = [
+        i
+        for i, (kind, path, _) in enumerate(items)
+        if pos is not None and kind == "phase" and path == pos.phase
+    ]
+    if pos is not None and pos.plan == fp and found:
         first = found[0]
         if pos.history is not None:
             history = pos.history.value
         state = attrs.evolve(state, position=attrs.evolve(pos, history=None))
-    else:
+    else:  # a fresh state, or one positioned in another plan: a starting point for this one
+        state = state.without_position()
         try:
             for cb, slot in zip(cbs, slots):
                 state = state.with_callback_state(slot, cb.init())
@@ -298,4 +300,6 @@ def _run_plan(
         state, _, _ = dispatch(cbs, slots, "on_experiment_end", ev, state)
     except CallbackError as exc:
         history = history.merge(History(status="failed", error=exc))
-    return state.without_position(), history
+    if history.status == "failed":
+        return state, history  # positioned at the last good step
+    return attrs.evolve(state, position=Position(fp, "", "done")), history

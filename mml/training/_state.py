@@ -117,8 +117,9 @@ class Position:
       :func:`mml.training.plan_fingerprint`); a positioned state only continues that plan;
     * ``phase``: the path of the phase in the plan, group labels and the phase label joined
       by ``/`` (``"plan/train"``);
-    * ``stage``: ``"running"`` (inside the phase) or ``"ended"`` (the phase's steps and its
-      own callbacks' hooks are done; the experiment-level ``on_phase_end`` is not);
+    * ``stage``: ``"running"`` (inside the phase), ``"ended"`` (the phase's steps and its
+      own callbacks' hooks are done; the experiment-level ``on_phase_end`` is not) or
+      ``"done"`` (the whole plan ran; ``phase`` is ``""``);
     * ``epoch`` and ``batch``: the epoch the next step belongs to and how many batches of it
       are done (the sampler's stream of that epoch is recomputed from its key and skipped to
       there: no step is replayed);
@@ -159,9 +160,8 @@ class TrainState:
     * ``fitted``: labels of nodes fitted and frozen by a ``FitPhase(freeze_after_fit=True)``
       — later phases treat them as frozen (the graph value itself is never edited);
     * ``stop``: set by a callback (early stopping) to end the current phase;
-    * ``position``: where in the plan a state taken during a run is (:class:`Position`);
-      ``None`` for a fresh state and for the state :func:`mml.run` returns — running such a
-      state starts the plan at its beginning.
+    * ``position``: where in its plan a state taken during a run is, ``stage="done"`` for
+      the state a finished run returns (:class:`Position`); ``None`` for a fresh state.
 
     >>> import mml
     >>> s = TrainState(graph=None, key=mml.random.key(0))
@@ -250,7 +250,8 @@ class TrainState:
     def without_position(self) -> TrainState:
         """The same learned state with no position: :func:`mml.run` starts a plan at its beginning.
 
-        Use it to start a new plan (fine-tuning) from a checkpoint taken during a run.
+        Use it to run the same plan again from a trained state (more training), or to start a
+        plan from a checkpoint without continuing it.
 
         >>> import mml
         >>> s = TrainState(graph=None, key=mml.random.key(0), position=Position("p", "plan/fit"))

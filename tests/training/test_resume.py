@@ -75,7 +75,7 @@ def test_checkpointing_does_not_change_the_run(reference):
     exp, state, history, _ = reference
     plain_state, plain_history = mml.run(exp, mml.init(exp, 0))
     assert plain_state == state and plain_history == history
-    assert history.status == "completed" and state.position is None
+    assert history.status == "completed" and state.position.stage == "done"
 
 
 @settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -119,15 +119,18 @@ def test_epoch_checkpoints_of_the_callback_hold_that_epoch(tmp_path):
         assert mml.run(exp, ckpt) == (state, history)
 
 
-def test_a_finished_state_starts_the_plan_again_and_another_plan_refuses_a_checkpoint(reference):
+def test_a_finished_state_is_at_the_end_and_another_plan_starts_from_its_weights(reference):
     exp, state, _, paths = reference
-    again, h = mml.run(exp, state)  # not positioned: the plan from its beginning, from trained weights
-    assert h.status == "completed" and again.step == 2 * state.step
+    assert state.position.stage == "done"
+    again, h = mml.run(exp, state)  # nothing is left of this plan
+    assert again == state and h.status == "completed" and len(h) == 0
+    more, h = mml.run(exp, state.without_position())  # the plan again, from the trained weights
+    assert h.status == "completed" and more.step == 2 * state.step
     other = Experiment(exp.featuresets, exp.graph, exp.plan.phases[1])
-    _, h = mml.run(other, mml.load(paths[3]))
-    assert h.status == "failed" and "another plan" in str(h.error) and "without_position" in str(h.error)
-    _, h = mml.run(other, mml.load(paths[3]).without_position())
-    assert h.status == "completed"
+    ckpt = mml.load(paths[3])
+    s1, h1 = mml.run(other, ckpt)  # positioned in another plan: a starting point for this one
+    s2, h2 = mml.run(other, ckpt.without_position())
+    assert h1.status == "completed" and (s1, h1) == (s2, h2) and s1.step == ckpt.step + 4
 
 
 def _two_node_experiment(mode: str) -> Experiment:

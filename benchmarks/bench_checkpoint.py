@@ -1,0 +1,104 @@
+"""Checkpoint overhead: the battery example trained with and without a checkpoint every 100 steps.
+
+The battery demo data (2,000 curves x 101 points, split 70/15/15), SequentialMLP 101->64->64->1,
+Adam 3e-3, batch 32, validation every epoch; ``mml.run`` plain vs
+``mml.run(..., checkpoint=Checkpointing(every_steps=100, keep=2, mode="disk"))`` (each a full
+resumable record written atomically, plus one at the end of each phase). Runs alternate in one
+process; medians of ``--repeats``. Target: overhead <= 5 %. Also times resuming: one artifact
+load of the newest checkpoint.
+
+    python benchmarks/bench_checkpoint.py [--repeats 3] [--epochs 10] [--every 100]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+
+
+def experiment(epochs: int):  # type: ignore[no-untyped-def]
+    import mml
+    from mml.callbacks import Evaluation
+    from mml.graph import FeatureSetRef, ModelGraph, ModelNode
+    from mml.models import SequentialMLP
+    from mml.scalers import PerSampleZeroStart
+    from mml.training import AppliedLoss, EvalPhase, Experiment, PhaseGroup, TrainPhase
+
+    fs = mml.datasets.load_battery(2000, seed=0)
+    fs = fs.split(mml.RandomSplitter({"train": 0.7, "val": 0.15, "test": 0.15}, seed=0, group_by="cell_id"))
+    fs = fs.fit_transform(PerSampleZeroStart(), domain="features", fit_on="train")
+    fs = fs.fit_transform("standard", domain="features", fit_on="train")
+    fs = fs.fit_transform("standard", domain="targets", fit_on="train")
+    graph = ModelGraph.of(
+        ModelNode(
+            "mlp", SequentialMLP(hidden=(64, 64)), FeatureSetRef("battery"), optimizer=mml.optim.adam(3e-3)
+        )
+    )
+    plan = PhaseGroup(
+        "plan",
+        [
+            TrainPhase.simple(
+                "train",
+                featureset="battery",
+                heads=["mlp"],
+                losses=AppliedLoss("mse", "mlp"),
+                n_epochs=epochs,
+                sampler=mml.SimpleSampler(32),
+                callbacks=[Evaluation(split="val")],
+            ),
+            EvalPhase.simple("test", featureset="battery", heads=["mlp"], losses=[AppliedLoss("mse", "mlp")]),
+        ],
+    )
+    return Experiment({"battery": fs}, graph, plan)
+
+
+def main() -> None:
+    import torch
+
+    import mml
+    from mml.callbacks import Checkpointing
+    from mml.training import latest_checkpoint
+
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--epochs", type=int, default=10)
+    ap.add_argument("--every", type=int, default=100)
+    args = ap.parse_args()
+    torch.set_num_threads(1)
+    exp = experiment(args.epochs)
+    s0 = mml.init(exp, 0)
+    mml.run(exp, s0, progress=False)  # warm-up: imports, first-call costs
+    plain: list[float] = []
+    ckpt: list[float] = []
+    loads: list[float] = []
+    steps = written = 0
+    for _ in range(args.repeats):
+        t = time.perf_counter()
+        final, _h = mml.run(exp, s0, progress=False)
+        plain.append(time.perf_counter() - t)
+        with tempfile.TemporaryDirectory() as d:
+            policy = Checkpointing(every_steps=args.every, keep=2, mode="disk", directory=d)
+            t = time.perf_counter()
+            final2, _h2 = mml.run(exp, s0, progress=False, checkpoint=policy)
+            ckpt.append(time.perf_counter() - t)
+            assert final2 == final
+            steps = final.step
+            written = steps // args.every + len(exp.plan.phases)
+            t = time.perf_counter()
+            mml.load(latest_checkpoint(d))
+            loads.append(time.perf_counter() - t)
+    p, c, lo = statistics.median(plain), statistics.median(ckpt), statistics.median(loads)
+    print(
+        f"# battery MLP, batch 32, {args.epochs} epochs = {steps} steps, ~{written} checkpoints per run, "
+        f"medians of {args.repeats}"
+    )
+    print(
+        f"plain {p:.2f}s  checkpoint every {args.every} steps {c:.2f}s  overhead {100 * (c / p - 1):+.1f} % "
+        f"(target <= 5 %); resume = one load: {1000 * lo:.0f} ms"
+    )
+
+
+if __name__ == "__main__":
+    main()
