@@ -118,7 +118,6 @@ def run_config_file(
 
     import mml
     from mml.config import apply_overrides, experiment_from_config, load_config
-    from mml.io._rundir import write_run_manifest
 
     console = Console()
     path = Path(config)

@@ -152,7 +152,10 @@ class ProgressDisplay(AbstractObserver):
             self._live = Live(console=self._console, auto_refresh=False, transient=False)
             self._live.start()
         width = self.width or self._console.width
-        kwargs: dict[str, Any] = {"phase": getattr(self._phase, "label", "phase"), "n_epochs": self._n_epochs()}
+        kwargs: dict[str, Any] = {
+            "phase": getattr(self._phase, "label", "phase"),
+            "n_epochs": self._n_epochs(),
+        }
         line = progress_line(width, elapsed=now - self._t0, **kwargs, **line_kwargs)
         self._live.update(Text(line, no_wrap=True, overflow="ellipsis"), refresh=True)
 
