@@ -37,6 +37,7 @@ import attrs
 from mml.errors import ConfigError, UntrustedTypeError
 
 __all__ = [
+    "public_class_path",
     "Trust",
     "TRUST_ALL",
     "as_trust",
@@ -262,3 +263,25 @@ def check_trusted(
     if bad:
         raise UntrustedTypeError(sorted({p for _, p in bad}), where=[w for w, _ in bad], source=source)
     return trust
+
+
+def public_class_path(cls: type) -> str:
+    """The shortest importable ``"module:Name"`` of an already-imported class (``sklearn.decomposition:PCA``).
+
+    Used when *writing* a document: it only imports parent packages of a module that is
+    already loaded, never a name read from a document.
+
+    >>> import collections
+    >>> public_class_path(collections.OrderedDict)
+    'collections:OrderedDict'
+    """
+    parts = cls.__module__.split(".")
+    for i in range(1, len(parts) + 1):
+        mod_name = ".".join(parts[:i])
+        try:
+            mod = importlib.import_module(mod_name)
+        except ImportError:  # pragma: no cover - a parent of a loaded module always imports
+            continue
+        if getattr(mod, cls.__qualname__, None) is cls:
+            return f"{mod_name}:{cls.__qualname__}"
+    return f"{cls.__module__}:{cls.__qualname__}"

@@ -11,7 +11,6 @@ so it can be saved, compared and rebuilt anywhere the named code is importable.
 
 from __future__ import annotations
 
-import importlib
 import inspect
 from collections.abc import Mapping
 from typing import Any, ClassVar
@@ -20,6 +19,7 @@ import attrs
 
 from mml._fields import FrozenDict
 from mml.errors import ConfigError, ShapeError
+from mml.io._trust import public_class_path
 from mml.models._base import AbstractModel, numel, optional_shape
 
 __all__ = ["TorchModule", "KerasModel", "SklearnModel", "import_object", "json_data", "SKLEARN_METHODS"]
@@ -216,25 +216,6 @@ def _check_estimator(instance: Any, attribute: Any, value: str) -> None:
 def _check_method(instance: Any, attribute: Any, value: str) -> None:
     if value not in SKLEARN_METHODS:
         raise ConfigError(f"SklearnModel.method must be one of {', '.join(SKLEARN_METHODS)}, got {value!r}")
-
-
-def public_class_path(cls: type) -> str:
-    """The shortest importable ``"module:Name"`` of a class (``sklearn.decomposition:PCA``).
-
-    >>> from sklearn.decomposition import PCA
-    >>> public_class_path(PCA)
-    'sklearn.decomposition:PCA'
-    """
-    parts = cls.__module__.split(".")
-    for i in range(1, len(parts) + 1):
-        mod_name = ".".join(parts[:i])
-        try:
-            mod = importlib.import_module(mod_name)
-        except ImportError:
-            continue
-        if getattr(mod, cls.__qualname__, None) is cls:
-            return f"{mod_name}:{cls.__qualname__}"
-    return f"{cls.__module__}:{cls.__qualname__}"
 
 
 @attrs.frozen

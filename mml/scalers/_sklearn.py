@@ -25,7 +25,6 @@ scikit-learn never writes into the input.
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, final
 
@@ -34,6 +33,7 @@ import numpy as np
 
 from mml._fields import FrozenDict, readonly_array
 from mml.errors import NotInvertibleError, ScalerError
+from mml.io._trust import public_class_path
 from mml.scalers._base import (
     AbstractScaler,
     AbstractScalerParams,
@@ -64,20 +64,6 @@ def is_sklearn_transformer(obj: Any) -> bool:
     if not any(c.__module__.startswith("sklearn.") and c.__name__ == "BaseEstimator" for c in cls.__mro__):
         return False
     return all(hasattr(cls, m) for m in ("fit", "transform", "get_params"))
-
-
-def _public_path(cls: type) -> str:
-    """``"package.module:Name"`` with the shortest module that exposes the same class."""
-    parts = cls.__module__.split(".")
-    for i in range(1, len(parts) + 1):
-        mod_name = ".".join(parts[:i])
-        try:
-            mod = importlib.import_module(mod_name)
-        except ImportError:  # pragma: no cover - a parent package always imports
-            continue
-        if getattr(mod, cls.__qualname__, None) is cls:
-            return f"{mod_name}:{cls.__qualname__}"
-    return f"{cls.__module__}:{cls.__qualname__}"
 
 
 def _import_estimator(path: str) -> type:
@@ -124,7 +110,7 @@ def _freeze(value: Any, where: str) -> Any:
     ):
         params, fitted = _split_estimator(value, where)
         return FrozenDict(
-            {_ESTIMATOR: _public_path(type(value)), "init_params": params, "attributes": fitted}
+            {_ESTIMATOR: public_class_path(type(value)), "init_params": params, "attributes": fitted}
         )
     raise ScalerError(
         f"cannot store {where} (a {type(value).__module__}.{type(value).__qualname__}) as data; mml saves "
@@ -220,7 +206,7 @@ class SklearnScaler(AbstractScaler):
         frozen = {k: _freeze(v, f"{name} parameter {k!r}") for k, v in params.items()}
         if "copy" in frozen:
             frozen["copy"] = True
-        return cls(estimator=_public_path(est_cls), init_params=frozen)
+        return cls(estimator=public_class_path(est_cls), init_params=frozen)
 
     @property
     def name(self) -> str:
