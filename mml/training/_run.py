@@ -18,10 +18,11 @@ from typing import Any
 
 import attrs
 
-from mml.backends._feed import detach
+from mml.backends._feed import detach, move_params
 from mml.callbacks._base import Event
-from mml.errors import CallbackError, TrainingError
+from mml.errors import CallbackError, DeviceError, TrainingError
 from mml.training._checkpoints import CheckpointWriter
+from mml.training._devices import resolve_device
 from mml.training._dispatch import dispatch
 from mml.training._evaluate import evaluate
 from mml.training._experiment import Experiment
@@ -72,6 +73,18 @@ def run_phase(
     return state.without_position(), h
 
 
+def _on_device(state: TrainState, phase: EvalPhase) -> TrainState:
+    """The state to evaluate: with ``phase.device`` set, torch nodes' params moved there (the run's state is not)."""
+    if phase.device is None:
+        return state
+    try:
+        dev = resolve_device(phase.device)
+    except DeviceError as exc:
+        raise TrainingError(f"EvalPhase {phase.label!r}: {exc}") from exc
+    moved = {n: move_params(rec, dev) for n, rec in state.graph.params.items()}
+    return state.with_graph(state.graph.with_params(moved))
+
+
 def _fold_phase(
     experiment: Experiment,
     phase: AbstractPhase,
@@ -104,7 +117,7 @@ def _fold_phase(
         elif isinstance(phase, EvalPhase):
             eval_result = evaluate(
                 experiment,
-                state,
+                _on_device(state, phase),
                 phase.inputs,
                 losses=phase.losses,
                 batch_size=phase.batch_size,

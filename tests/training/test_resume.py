@@ -342,3 +342,22 @@ def test_mml_run_resume_after_sigkill_writes_what_an_uninterrupted_run_writes(tm
     assert "resuming" in out and "step" in out
     assert mml.load(cut / "final_state") == mml.load(whole / "final_state")
     assert (cut / "history.csv").read_text() == (whole / "history.csv").read_text()
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the CPU-only failure")
+def test_eval_phase_device_is_read(reference):
+    exp, state, _, _ = reference
+    graph = exp.graph
+    for device, status in (("cuda", "failed"), ("cpu", "completed")):
+        test = EvalPhase.simple(
+            "test",
+            featureset="toy",
+            heads=["mlp"],
+            losses=[AppliedLoss("mse", "mlp")],
+            split="val",
+            device=device,
+        )
+        _, h = mml.run(Experiment(exp.featuresets, graph, test), state.without_position())
+        assert h.status == status, device
+        if status == "failed":
+            assert "EvalPhase 'test'" in str(h.error) and "cuda" in str(h.error).lower()
