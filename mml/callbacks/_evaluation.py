@@ -98,9 +98,36 @@ class Evaluation(AbstractCallback):
         if (event.epoch + 1) % self.every_n_epochs:
             return None
         res = _run_eval(event, self.split, self.losses)
+        _check_finite(res, self.split, event.epoch)
         out = {f"{self.log_prefix}{k}": v for k, v in res.losses.items()}
         out.update(_node_metrics(self.metrics, res, self.log_prefix))
         return CallbackResult(state=state, metrics=out)
+
+
+def _check_finite(res: Any, split: str, epoch: int) -> None:
+    """A NaN/inf validation loss fails the run (it would make every monitor and the table meaningless)."""
+    import math
+
+    import numpy as np
+
+    bad = {k: v for k, v in res.losses.items() if not math.isfinite(v)}
+    if not bad:
+        return
+    where = []
+    for name, arrays in (("targets", res.targets), ("outputs", res.outputs)):
+        for node, a in arrays.items():
+            arr = np.asarray(a)
+            if arr.dtype.kind == "f":
+                rows = int((~np.isfinite(arr.reshape(len(arr), -1))).any(axis=1).sum()) if arr.ndim else 0
+                if rows:
+                    where.append(f"{rows} of {len(arr)} samples have non-finite {name} at node {node!r}")
+    found = "; ".join(where) or "the outputs and targets are finite: a loss produced it"
+    raise TrainingError(
+        f"Evaluation on split {split!r}, epoch {epoch}: "
+        + ", ".join(f"{k} = {v}" for k, v in bad.items())
+        + f" ({found}); drop or impute the non-finite rows of split {split!r} "
+        "(mml's scalers refuse NaN when they are fitted or applied)"
+    )
 
 
 @attrs.frozen

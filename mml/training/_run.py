@@ -20,7 +20,7 @@ import attrs
 
 from mml.backends._feed import detach, move_params
 from mml.callbacks._base import Event
-from mml.errors import CallbackError, DeviceError, TrainingError
+from mml.errors import CallbackError, DeviceError, MMLError, TrainingError
 from mml.training._checkpoints import CheckpointWriter
 from mml.training._devices import resolve_device
 from mml.training._dispatch import dispatch
@@ -37,6 +37,50 @@ __all__ = ["run", "run_phase"]
 def _detach_outputs(ctx: ExecutionContext) -> ExecutionContext:
     outs = {r: {n: detach(y) for n, y in o.items()} for r, o in ctx.outputs.items()}
     return attrs.evolve(ctx, outputs=outs)
+
+
+_HINTS: tuple[tuple[type[BaseException], tuple[str, ...], str], ...] = (
+    (
+        RuntimeError,
+        ("shapes cannot be multiplied", "size mismatch", "must match the size"),
+        "a node received inputs of another size than its first layer was built for: check the node's "
+        "upstream keys and any declared output_shape of the node feeding it",
+    ),
+    (
+        IndexError,
+        ("out of bounds", "Target"),
+        "a class id is outside [0, n_classes): give the classification head output_shape=(n_classes,)",
+    ),
+    (
+        TypeError,
+        ("argument", "positional", "not callable", "unsupported operand"),
+        "a Loss or metric names a callable that is not one: it must take (outputs, targets) and return a "
+        "scalar tensor",
+    ),
+)
+
+
+def foreign_failure(exc: Exception, phase: str) -> TrainingError:
+    """A :class:`TrainingError` for an error raised inside a run by code that is not mml's (a user loss,
+    a backend), naming the phase, the original error and — where mml can tell — the likely fix.
+
+    The original exception is the new one's ``__cause__`` (in the process that ran it).
+
+    >>> e = foreign_failure(IndexError("Target 2 is out of bounds."), "fit")
+    >>> "phase 'fit'" in str(e) and "output_shape=(n_classes,)" in str(e), type(e.__cause__).__name__
+    (True, 'IndexError')
+    """
+    text = str(exc)
+    hint = next(
+        (h for t, needles, h in _HINTS if isinstance(exc, t) and any(n in text for n in needles)),
+        "see the original error (History.error.__cause__ in this process)",
+    )
+    wrapped = TrainingError(f"phase {phase!r} failed: {type(exc).__name__}: {text}; {hint}")
+    wrapped.__cause__ = exc
+    where = getattr(exc, "_mml_location", None)
+    if where is not None:
+        wrapped._mml_location = where  # type: ignore[attr-defined]
+    return wrapped
 
 
 def plan_fingerprint(experiment: Experiment) -> str:
@@ -174,6 +218,11 @@ def _fold_phase(
         error = ErrorRecord.from_exception(exc, phase=label)
         good = getattr(exc, "state", None)
         current = good if good is not None else current
+    except MMLError:
+        raise  # mml's own refusals (bad config, bad data) are raised as documented
+    except Exception as exc:  # a foreign error inside the run: a failed History, not a crash
+        status = "failed"
+        error = ErrorRecord.from_exception(foreign_failure(exc, label), phase=label)
     result = PhaseResult(
         label, phase.kind, status, error, n_steps, time.perf_counter() - t0, eval_result, tuple(recorded)
     )
