@@ -112,23 +112,14 @@ def _mlp_plan(spec: SequentialMLP, input_shape: tuple[int, ...], output_shape: t
 def _cnn_plan(spec: SequentialCNN, input_shape: tuple[int, ...], output_shape: tuple[int, ...]) -> _Plan:
     import torch.nn.functional as F
 
-    if spec.dims == 2:
-        from mml.backends._torch_image import cnn2d_plan
+    from mml.backends._torch_image import cnn2d_plan, conv_param_shapes
 
+    if spec.dims == 2:
         return cnn2d_plan(spec, input_shape, output_shape)
     c_in, _ = signal_shape(spec, input_shape)
     k = spec.kernel_size
-    shapes = []
-    for i, c in enumerate(spec.channels):
-        shapes += [(f"convs.{i}.weight", (c, c_in, k), c_in * k), (f"convs.{i}.bias", (c,), c_in * k)]
-        c_in = c
     fmap = spec.feature_map_shape(input_shape)
-    if spec.flatten_output:
-        flat = numel(fmap)
-        shapes += [
-            ("head.weight", (numel(output_shape), flat), flat),
-            ("head.bias", (numel(output_shape),), flat),
-        ]
+    shapes = conv_param_shapes(spec, c_in, (k,), fmap, output_shape)
     convs = [(f"convs.{i}.weight", f"convs.{i}.bias") for i in range(len(spec.channels))]
     act = _activation(spec.activation)
     rate, pool, flatten, out = spec.dropout, spec.pooling, spec.flatten_output, tuple(output_shape)

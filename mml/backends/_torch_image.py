@@ -13,6 +13,7 @@ feature map.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -20,7 +21,25 @@ from mml.backends._torch import _activation, _dropout, _Plan
 from mml.models._base import numel
 from mml.models._builtin import SequentialCNN, image_shape
 
-__all__ = ["cnn2d_plan"]
+__all__ = ["cnn2d_plan", "conv_param_shapes"]
+
+
+def conv_param_shapes(
+    spec: Any, c_in: int, kernel: tuple[int, ...], fmap: tuple[int, ...], output_shape: tuple[int, ...]
+) -> list[tuple[str, tuple[int, ...], int]]:
+    """``(name, shape, fan_in)`` of a conv stack's weights and biases (1-D or 2-D kernels) and its head."""
+    shapes: list[tuple[str, tuple[int, ...], int]] = []
+    for i, c in enumerate(spec.channels):
+        fan = c_in * math.prod(kernel)
+        shapes += [(f"convs.{i}.weight", (c, c_in, *kernel), fan), (f"convs.{i}.bias", (c,), fan)]
+        c_in = c
+    if spec.flatten_output:
+        flat = numel(fmap)
+        shapes += [
+            ("head.weight", (numel(output_shape), flat), flat),
+            ("head.bias", (numel(output_shape),), flat),
+        ]
+    return shapes
 
 
 def cnn2d_plan(spec: SequentialCNN, input_shape: tuple[int, ...], output_shape: tuple[int, ...]) -> _Plan:
@@ -29,18 +48,8 @@ def cnn2d_plan(spec: SequentialCNN, input_shape: tuple[int, ...], output_shape: 
 
     c_in, _, _ = image_shape(spec, input_shape)
     k = spec.kernel_size
-    shapes = []
-    for i, c in enumerate(spec.channels):
-        fan = c_in * k * k
-        shapes += [(f"convs.{i}.weight", (c, c_in, k, k), fan), (f"convs.{i}.bias", (c,), fan)]
-        c_in = c
     fmap = spec.feature_map_shape(input_shape)
-    if spec.flatten_output:
-        flat = numel(fmap)
-        shapes += [
-            ("head.weight", (numel(output_shape), flat), flat),
-            ("head.bias", (numel(output_shape),), flat),
-        ]
+    shapes = conv_param_shapes(spec, c_in, (k, k), fmap, output_shape)
     convs = [(f"convs.{i}.weight", f"convs.{i}.bias") for i in range(len(spec.channels))]
     act = _activation(spec.activation)
     rate, pool, flatten, out = spec.dropout, spec.pooling, spec.flatten_output, tuple(output_shape)
