@@ -230,7 +230,7 @@ def remove_leftovers(target: Path) -> list[Path]:
                 _rmtree(path)
                 removed.append(path)
         except OSError:
-            pass
+            pass  # best effort: another save removed it first, or it is not ours to remove
         finally:
             os.close(fd)
     return removed
@@ -279,7 +279,7 @@ def staging(target: Path) -> Iterator[Staging]:
                 stage = Staging(path, fd)
                 break
         except OSError:
-            pass
+            pass  # another writer's cleanup took this fresh name: try the next one
         os.close(fd)
     if stage is None:
         raise ArtifactError(f"could not create a staging directory beside {target}; is it being cleaned?")
