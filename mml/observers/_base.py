@@ -17,6 +17,7 @@ made so far, as in the History's rows):
 from __future__ import annotations
 
 import abc
+from collections.abc import Mapping
 from typing import Any
 
 __all__ = ["AbstractObserver", "rows_of", "Row"]
@@ -70,3 +71,41 @@ class AbstractObserver(abc.ABC):  # noqa: B024 - every hook is optional; the bas
 
     def close(self, history: Any = None) -> None:  # noqa: B027 - optional hook
         """Called once when the run ends (``history`` is ``None`` if the run raised)."""
+
+    def subrun(self, label: str, params: Mapping[str, Any] | None = None) -> AbstractObserver:
+        """The observer for one run inside a strategy: a CV fold (``"fold-2"``) or a sweep/search trial (``"trial-0003"``).
+
+        :func:`~mml.strategies.cross_validate`, :func:`~mml.strategies.sweep` and
+        :func:`~mml.strategies.search` call it once per fold or trial, feed the returned
+        observer that run's events and close it with the run's History; they close ``self``
+        once, at the end. ``params`` are the run's values (a trial's hyperparameters, a
+        fold's index). The default forwards the events to ``self`` and ignores ``close``;
+        the shipped loggers write one run per fold/trial (a TensorBoard run directory, a
+        nested MLflow run, a sibling ``.jsonl``/``.csv`` file). Override it to tell runs apart.
+
+        >>> class Count(AbstractObserver):
+        ...     n = 0
+        ...     def observe(self, state, ctx):
+        ...         self.n += 1
+        >>> c = Count()
+        >>> c.subrun("fold-0").observe(None, None); c.subrun("fold-1").close(); c.n
+        1
+        """
+        return _Within(self, label)
+
+
+class _Within(AbstractObserver):
+    """A sub-run's view of an observer that does not split its runs: events forwarded, ``close`` left to the parent."""
+
+    def __init__(self, parent: AbstractObserver, label: str) -> None:
+        self.parent = parent
+        self.label = label
+
+    def phase_start(self, phase: Any) -> None:
+        self.parent.phase_start(phase)
+
+    def observe(self, state: Any, ctx: Any) -> None:
+        self.parent.observe(state, ctx)
+
+    def phase_end(self, phase: Any, history: Any) -> None:
+        self.parent.phase_end(phase, history)

@@ -29,7 +29,9 @@ class MLflowLogger(AbstractObserver):
 
     ``experiment`` is the MLflow experiment name (created if missing); ``run_name`` and
     ``params`` (a flat mapping, e.g. hyperparameters) are set on the run. :attr:`run_id`
-    names the run for ``mlflow.MlflowClient().get_metric_history(run_id, key)``.
+    names the run for ``mlflow.MlflowClient().get_metric_history(run_id, key)``. With
+    ``parent_run_id`` the run is nested under that one (what :meth:`subrun` does for each CV
+    fold or sweep trial).
     """
 
     def __init__(
@@ -40,6 +42,7 @@ class MLflowLogger(AbstractObserver):
         run_name: str | None = None,
         params: dict[str, Any] | None = None,
         batches: bool = False,
+        parent_run_id: str | None = None,
     ) -> None:
         uri = _file_uri("mlruns") if tracking_uri is None else str(tracking_uri)
         if "://" not in uri and not uri.startswith("file:"):
@@ -51,11 +54,13 @@ class MLflowLogger(AbstractObserver):
         except ImportError as exc:
             raise ConfigError("MLflowLogger needs mlflow-skinny: pip install 'mml[mlflow]'") from exc
         self.tracking_uri = uri
+        self.experiment = experiment
         self.batches = batches
         self._client: Any = MlflowClient(tracking_uri=uri)
         found = self._client.get_experiment_by_name(experiment)
         exp_id = found.experiment_id if found is not None else self._client.create_experiment(experiment)
-        self.run_id: str = self._client.create_run(exp_id, run_name=run_name).info.run_id
+        tags = {} if parent_run_id is None else {"mlflow.parentRunId": parent_run_id}
+        self.run_id: str = self._client.create_run(exp_id, run_name=run_name, tags=tags).info.run_id
         for k, v in (params or {}).items():
             self._client.log_param(self.run_id, k, v)
         self._pending: list[Any] = []
@@ -69,6 +74,17 @@ class MLflowLogger(AbstractObserver):
         for phase, event, _epoch, _batch, step, name, value in rows_of(ctx, state):
             key = f"{phase}/batch/{name}" if event == "batch" else f"{phase}/{name}"
             self._pending.append(Metric(key, value, int(time.time() * 1000), step))
+
+    def subrun(self, label: str, params: Any = None) -> AbstractObserver:
+        """A nested MLflow run named ``label`` (``params`` logged on it) under this logger's run."""
+        return MLflowLogger(
+            self.tracking_uri,
+            experiment=self.experiment,
+            run_name=label,
+            params=dict(params or {}),
+            batches=self.batches,
+            parent_run_id=self.run_id,
+        )
 
     def _flush(self) -> None:
         for i in range(0, len(self._pending), 1000):  # MLflow's log_batch limit

@@ -43,6 +43,10 @@ class TensorBoardLogger(AbstractObserver):
             tag = f"{phase}/batch/{name}" if event == "batch" else f"{phase}/{name}"
             self._writer.add_scalar(tag, value, step)
 
+    def subrun(self, label: str, params: Any = None) -> AbstractObserver:
+        """A logger writing into ``logdir/<label>``: TensorBoard shows each fold or trial as its own run."""
+        return TensorBoardLogger(self.logdir / label, batches=self.batches)
+
     def phase_end(self, phase: Any, history: Any) -> None:
         """Flush the event file."""
         if self._writer is not None:

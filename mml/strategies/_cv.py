@@ -16,7 +16,10 @@ The eval phases on ``val_split`` are pooled into one out-of-fold prediction per 
 
 from __future__ import annotations
 
+import os
+import shutil
 from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import attrs
@@ -29,13 +32,22 @@ from mml.random import Key, as_key, fold_in
 from mml.scalers import ScalerRecord
 from mml.splitters import KFoldSplitter
 from mml.strategies._executors import AbstractExecutor, resolve_executor
-from mml.strategies._jobs import Job, RunOutcome, prediction_metrics
+from mml.strategies._jobs import Job, RunOutcome, prediction_metrics, resumable, run_trust
+from mml.strategies._observe import check_observers, close_all, feed, resume_policy
 from mml.strategies._predictions import Predictions, uuid_bytes
 from mml.strategies._progress import JobProgress
 from mml.strategies._vectorized import VectorizedExecutor
 from mml.training import EvalPhase, Experiment, History, TrainState
 
-__all__ = ["cross_validate", "CVResult", "FoldResult", "fold_featureset", "pool_predictions"]
+__all__ = [
+    "cross_validate",
+    "CVResult",
+    "FoldResult",
+    "fold_featureset",
+    "pool_predictions",
+    "save_fold",
+    "load_fold",
+]
 
 
 def fold_featureset(
@@ -284,6 +296,9 @@ def cross_validate(
     pooled_eval: str | Sequence[str] | None = None,
     vectorize: bool = False,
     progress: bool = False,
+    directory: str | os.PathLike[str] | None = None,
+    checkpoint: Any = None,
+    observers: Sequence[Any] = (),
 ) -> CVResult:
     """Run ``experiment`` once per fold of ``splitter`` over FeatureSet ``featureset``.
 
@@ -302,6 +317,21 @@ def cross_validate(
     * The EvalPhases on ``val_split`` (or the ``pooled_eval`` labels) are pooled into
       :attr:`CVResult.pooled`. Use ``EvalPhase(..., inverse_transform=True)`` to pool in raw
       units when targets are scaled (each fold's scaler differs).
+
+    * With ``directory`` the CV resumes: each finished fold is saved as ``fold-<i>/result``
+      (:func:`save_fold`, atomic) and a later call with the same experiment, splitter and key
+      loads it instead of running it again; a fold that was interrupted continues from its
+      newest checkpoint in ``fold-<i>/checkpoints`` (``checkpoint``: every epoch by default,
+      an int ``N`` for every ``N`` steps, or a :class:`~mml.callbacks.Checkpointing`). The
+      resumed result equals an uninterrupted one. A directory written by another CV (other
+      experiment, data, splitter or key) is a :class:`~mml.ConfigError`; a failed fold is
+      not saved (it runs again). With ``vectorize=True`` the stacked run is not
+      checkpointed: finished folds are saved, a killed stacked run starts again.
+    * ``observers`` (:mod:`mml.observers`) get every phase's events of every fold, each fold
+      as its own sub-run ``fold-<i>`` (:meth:`~mml.observers.AbstractObserver.subrun`: a
+      TensorBoard run directory, a nested MLflow run, a sibling log file), fed in this
+      process from the fold's History when it finishes (or is loaded); they are closed at
+      the end.
 
     ``progress`` prints a line per finished fold with an ETA. ``experiment`` is not changed.
     See ``docs/strategies.md`` for a full example.
@@ -338,11 +368,9 @@ def cross_validate(
         )
         exp_i = attrs.evolve(experiment, featuresets={**experiment.featuresets, featureset: fs_i})
         jobs.append(Job(exp_i, fold_in(key, i), keep_state=keep_states))
-    outcomes: tuple[RunOutcome, ...] = (
-        run_with.map_reporting(jobs, JobProgress("cv", "fold", len(jobs))) if progress else run_with.map(jobs)
-    )
-    folds = tuple(
-        FoldResult(i, train, val, outcome) for i, ((train, val), outcome) in enumerate(zip(pairs, outcomes))
+    folds = _run_folds(
+        jobs, pairs, run_with, directory, resume_policy(checkpoint, directory, "cross_validate"),
+        check_observers(observers, "cross_validate"), progress=progress, keep_states=keep_states,
     )
     pooled = {}
     folded_uuids = fs.sample_uuids[np.asarray(view.indices)]
@@ -350,3 +378,71 @@ def cross_validate(
         if all(label in f.predictions for f in folds):
             pooled[label] = pool_predictions(label, [f.predictions[label] for f in folds], folded_uuids)
     return CVResult(featureset, train_split, val_split, folds, pooled)
+
+
+def save_fold(directory: str | os.PathLike[str], fold: FoldResult) -> Path:
+    """Save ``fold`` as ``directory/fold-<i>/result`` (``mml.save``: atomic)."""
+    from mml.io import save
+
+    return save(fold, Path(directory) / f"fold-{fold.fold}" / "result")  # type: ignore[no-any-return]
+
+
+def load_fold(directory: str | os.PathLike[str], index: int, *, trusted: Any = None) -> FoldResult | None:
+    """The fold saved by :func:`save_fold`, or ``None`` if there is none (``trusted``: as for ``mml.load``)."""
+    from mml.io import load
+
+    path = Path(directory) / f"fold-{index}" / "result"
+    return load(os.fspath(path), FoldResult, trusted=trusted) if path.exists() else None  # type: ignore[no-any-return]
+
+
+def _run_folds(
+    jobs: list[Job],
+    pairs: Sequence[tuple[np.ndarray, np.ndarray]],
+    run_with: AbstractExecutor,
+    directory: str | os.PathLike[str] | None,
+    policy: Any,
+    observers: tuple[Any, ...],
+    *,
+    progress: bool,
+    keep_states: bool,
+) -> tuple[FoldResult, ...]:
+    """Run the folds not saved in ``directory`` (resuming interrupted ones), save and observe each as it ends."""
+    done: dict[int, FoldResult] = {}
+    status: str | None = None
+    try:
+        if directory is not None:
+            for i, job in enumerate(jobs):
+                jobs[i] = resumable(job, Path(directory) / f"fold-{i}", policy, what=f"fold {i}")
+                saved = load_fold(directory, i, trusted=run_trust(job.experiment))
+                if saved is None or (keep_states and saved.state is None):
+                    continue
+                train, val = pairs[i]
+                if not (arrays_equal(saved.train_rows, train) and arrays_equal(saved.val_rows, val)):
+                    raise ConfigError(
+                        f"cross_validate directory {os.fspath(directory)!r} holds a fold {i} with other rows "
+                        "than this splitter's; resume with the same experiment, splitter and key, or use a new directory"
+                    )
+                done[i] = saved
+        for i in sorted(done):
+            feed(observers, f"fold-{i}", {"fold": i}, jobs[i].experiment, done[i].history)
+        todo = [i for i in range(len(jobs)) if i not in done]
+        report = JobProgress("cv", "fold", len(jobs), already=len(done)) if progress else None
+
+        def finished(j: int, outcome: RunOutcome) -> None:
+            i = todo[j]
+            fold = FoldResult(i, pairs[i][0], pairs[i][1], outcome)
+            if directory is not None and outcome.ok:
+                save_fold(directory, fold)
+                shutil.rmtree(Path(directory) / f"fold-{i}" / "checkpoints", ignore_errors=True)
+            done[i] = fold
+            feed(observers, f"fold-{i}", {"fold": i}, jobs[i].experiment, outcome.history)
+            if report is not None:
+                report(i, outcome)
+
+        run_with.map_reporting([jobs[i] for i in todo], finished)
+        folds = tuple(done[i] for i in range(len(jobs)))
+        rank = {"completed": 0, "stopped": 1, "failed": 2}
+        status = max((f.status for f in folds), key=rank.__getitem__, default="completed")
+        return folds
+    finally:
+        close_all(observers, status)

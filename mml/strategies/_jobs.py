@@ -16,7 +16,9 @@ True
 
 from __future__ import annotations
 
+import hashlib
 import io
+import json
 import os
 import tempfile
 import zipfile
@@ -27,7 +29,8 @@ from typing import Any
 import attrs
 
 from mml._fields import FrozenDict, frozen_dict
-from mml.errors import ArtifactError, MMLError, TrainingError
+from mml.callbacks import Checkpointing
+from mml.errors import ArtifactError, ConfigError, MMLError, TrainingError
 from mml.random import Key, as_key
 from mml.strategies._predictions import Predictions
 from mml.training import ErrorRecord, EvalPhase, Experiment, History, TrainState
@@ -45,6 +48,10 @@ __all__ = [
     "unpack_value",
     "outcome_from_reply",
     "outcome_of",
+    "job_fingerprint",
+    "run_trust",
+    "resumable",
+    "start_state",
     "history_metrics",
     "prediction_metrics",
 ]
@@ -54,18 +61,30 @@ def _key(value: Any) -> Key:
     return as_key(value)
 
 
+def _check_policy(instance: Any, attribute: Any, value: Any) -> None:
+    if value is not None and (not isinstance(value, Checkpointing) or value.mode != "disk"):
+        raise ConfigError(
+            "Job.checkpoint takes Checkpointing(mode='disk', directory=...) or None, got " f"{value!r}"
+        )
+
+
 @attrs.frozen
 class Job:
     """Run ``experiment`` from ``mml.init(experiment, key)``; keep the final state if ``keep_state``.
 
+    With ``checkpoint`` (a :class:`~mml.callbacks.Checkpointing` with ``mode="disk"``) the run
+    writes resumable checkpoints into its directory, and a job whose directory already holds
+    one continues from the newest (:func:`start_state`) instead of starting again.
+
     >>> import mml
-    >>> Job.__name__, attrs.fields(Job).keep_state.default
-    ('Job', False)
+    >>> Job.__name__, attrs.fields(Job).keep_state.default, attrs.fields(Job).checkpoint.default
+    ('Job', False, None)
     """
 
     experiment: Experiment
     key: Key = attrs.field(converter=_key)
     keep_state: bool = False
+    checkpoint: Checkpointing | None = attrs.field(default=None, validator=_check_policy)
 
 
 def history_metrics(history: History) -> dict[str, float]:
@@ -173,17 +192,59 @@ class JobReply:
     failure: ErrorRecord | None = None
 
 
+def run_trust(experiment: Experiment) -> Any:
+    """The trust for loading what a run of ``experiment`` wrote: exactly the import paths the experiment names.
+
+    A checkpoint (or a saved fold or trial) of the run may name the types the run itself used
+    — mml's own, the built-in library rules, and the user classes and functions named in
+    ``experiment`` — and nothing else (see ``docs/security.md``).
+
+    >>> run_trust.__name__
+    'run_trust'
+    """
+    from mml.io._artifact import to_document
+    from mml.io._trust import Trust, named_paths
+
+    doc, _, _ = to_document(experiment)
+    return Trust(tuple(sorted({p for _, p in named_paths(doc)})))
+
+
+def start_state(job: Job) -> TrainState:
+    """Where ``job`` starts: the newest checkpoint in ``job.checkpoint.directory``, else ``mml.init``.
+
+    The checkpoint is loaded under :func:`run_trust` of the job's experiment and must belong
+    to its plan (:func:`~mml.training.plan_fingerprint`); one from another plan is a
+    :class:`~mml.ConfigError` (a resumed job never silently starts over from foreign weights).
+    """
+    from mml.io import load
+    from mml.training import init, latest_checkpoint, plan_fingerprint
+
+    exp = job.experiment
+    found = None if job.checkpoint is None else latest_checkpoint(str(job.checkpoint.directory))
+    if found is None:
+        return init(exp, job.key)
+    state = load(os.fspath(found), TrainState, trusted=run_trust(exp))
+    if state.position is None or state.position.plan != plan_fingerprint(exp):
+        raise ConfigError(
+            f"checkpoint {os.fspath(found)!r} belongs to another plan than experiment {exp.label!r}'s; "
+            "resume with the same experiment, or delete that checkpoint directory to start again"
+        )
+    return state  # type: ignore[no-any-return]
+
+
 def run_job(job: Job) -> RunOutcome:
     """Run one job in this process: ``mml.init(job.experiment, job.key)``, then ``mml.run``.
 
+    With ``job.checkpoint`` the run checkpoints into its directory and continues from the
+    newest checkpoint there (:func:`start_state`); the outcome equals an uninterrupted run's.
     Errors before the run (``mml.init`` failing on a shape mismatch) raise (executors catch
     them: :func:`run_job_guarded`); a run that fails gives ``status == "failed"`` and its
     :class:`~mml.training.ErrorRecord` in ``failure``, as ``mml.run`` does.
     """
-    from mml.training import init, run
+    from mml.training import run
 
     exp = job.experiment
-    state, history = run(exp, init(exp, job.key), progress=False)
+    state, history = run(exp, start_state(job), progress=False, checkpoint=job.checkpoint)
     preds: dict[str, Predictions] = {}
     for phase in exp.phases:
         if isinstance(phase, EvalPhase):
@@ -299,3 +360,71 @@ def outcome_of(reply: JobReply) -> RunOutcome:
     if reply.failure is None:
         return failed_outcome(ArtifactError("a worker replied with neither an outcome nor an error"))
     return failed_outcome(reply.failure)
+
+
+# -- resumable jobs in a directory -------------------------------------------------------
+
+_JOB_FILE = "job.json"
+
+
+def job_fingerprint(job: Job) -> str:
+    """A digest of what a job computes: its experiment (document, arrays and tables) and its key.
+
+    ``keep_state`` and ``checkpoint`` are left out: they change what is kept, not the numbers.
+
+    >>> import mml
+    >>> from mml.training import Experiment
+    >>> job_fingerprint.__name__
+    'job_fingerprint'
+    """
+    from mml.io._artifact import to_document
+
+    doc, arrays, tables = to_document((job.experiment, job.key))
+    h = hashlib.sha256(json.dumps(doc, sort_keys=True, default=str).encode("utf-8"))
+    for name in sorted(arrays):
+        a = arrays[name]
+        h.update(f"{name}:{a.dtype.str}:{a.shape}".encode())
+        h.update(a.tobytes())
+    for name in sorted(tables):
+        h.update(f"{name}:{tables[name].schema}".encode())
+        for batch in tables[name].combine_chunks().to_batches():
+            h.update(batch.serialize())
+    return h.hexdigest()[:32]
+
+
+def resumable(job: Job, directory: str | os.PathLike[str], policy: Checkpointing, *, what: str) -> Job:
+    """``job`` checkpointing into ``directory/checkpoints`` under ``policy``; its fingerprint kept in ``directory/job.json``.
+
+    The first call writes the fingerprint (:func:`job_fingerprint`); a later one with another
+    job (other experiment, data, splitter or key) is a :class:`~mml.ConfigError` naming
+    ``what`` (``"fold 2"``, ``"trial 3"``), so a checkpoint is only ever continued by the job
+    that wrote it.
+    """
+    root = Path(directory)
+    fp = job_fingerprint(job)
+    path = root / _JOB_FILE
+    try:
+        recorded = json.loads(path.read_text(encoding="utf-8")).get("fingerprint")
+    except (OSError, ValueError, AttributeError):
+        recorded = None
+    if recorded is not None and recorded != fp:
+        raise ConfigError(
+            f"{os.fspath(root)!r} holds {what} of another run (other experiment, data, splitter or key); "
+            "resume with the same arguments, or use a new directory"
+        )
+    if recorded is None:
+        root.mkdir(parents=True, exist_ok=True)
+        tmp = root / f".{_JOB_FILE}.tmp"
+        tmp.write_text(json.dumps({"fingerprint": fp}), encoding="utf-8")
+        os.replace(tmp, path)
+    ckpt = attrs.evolve(policy, directory=os.fspath(root / "checkpoints"))
+    return attrs.evolve(job, checkpoint=ckpt)
+
+
+def recorded_fingerprint(directory: str | os.PathLike[str]) -> str | None:
+    """The fingerprint :func:`resumable` recorded in ``directory`` (``None`` if none)."""
+    try:
+        value = json.loads((Path(directory) / _JOB_FILE).read_text(encoding="utf-8")).get("fingerprint")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return value if isinstance(value, str) else None
