@@ -23,7 +23,7 @@ import math
 import os
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 import attrs
@@ -34,7 +34,8 @@ from mml.errors import BackendError, ConfigError
 from mml.random import Key, as_key, fold_in, seed_int
 from mml.strategies._distributions import Choice, IntUniform, LogUniform, Uniform, as_distribution
 from mml.strategies._executors import AbstractExecutor, resolve_executor
-from mml.strategies._jobs import Job
+from mml.strategies._jobs import Job, run_trust
+from mml.strategies._observe import check_observers, close_all, feed, resume_policy
 from mml.strategies._paths import get_path, set_path
 from mml.strategies._sweep import (
     SweepResult,
@@ -42,8 +43,10 @@ from mml.strategies._sweep import (
     _check_grid,
     _check_mode,
     apply_params,
+    finish_trial,
     load_trial,
-    save_trial,
+    resumable_trial,
+    trial_label,
 )
 from mml.training import Experiment
 
@@ -174,6 +177,8 @@ def search(
     directory: str | os.PathLike[str] | None = None,
     progress: bool = False,
     keep_states: bool = False,
+    checkpoint: Any = None,
+    observers: Sequence[Any] = (),
 ) -> SweepResult:
     """``n_trials`` trials proposed by Optuna's TPE sampler (seeded from ``key``), best by ``metric``.
 
@@ -186,7 +191,9 @@ def search(
     trials; such a trial is told to Optuna as pruned, its status is ``stopped`` and its
     History logs ``pruned``. Trial ``t`` trains from ``key`` (``shared_key``) or
     ``fold_in(key, t)``. With ``directory`` finished trials are saved and not rerun on the
-    next call. ``progress`` prints one line per trial with the best value so far and an ETA.
+    next call, and an interrupted trial continues from its newest checkpoint
+    (``checkpoint=``, as for :func:`sweep`). ``observers`` get each trial as a sub-run
+    ``trial-<i>`` (as for :func:`sweep`). ``progress`` prints one line per trial with the best value so far and an ETA.
     Same key, same result. See ``docs/strategies.md`` for a full example.
 
     >>> search("not an experiment", {"a": [1]}, n_trials=1, key=0, metric="val/loss")
@@ -209,20 +216,17 @@ def search(
         phase_label = get_path(experiment, prune_phase).label
     sampler = optuna.samplers.TPESampler(seed=seed_int(fold_in(key, "optuna")) % 2**32)
     study = optuna.create_study(direction="minimize" if mode == "min" else "maximize", sampler=sampler)
-    trials: list[Trial] = []
-    curves: list[dict[int, float]] = []
-    t0 = time.perf_counter()
-    ran = 0
-    for t in range(n_trials):
-        ot = study.ask()
-        params = {p: _suggest(ot, p, d) for p, d in dists.items()}
-        trial = load_trial(directory, t) if directory is not None else None
-        if trial is not None and dict(trial.params) != dict(Trial(t, params, trial.outcome).params):
-            raise ConfigError(
-                f"search directory {os.fspath(directory)!r} holds a trial {t} with other values than this "  # type: ignore[arg-type]
-                "search proposes; resume with the same experiment, space and key, or use a new directory"
-            )
-        if trial is None:
+    observers = check_observers(observers, "search")
+    policy = resume_policy(checkpoint, directory, "search")
+    status: str | None = None
+    try:
+        trials: list[Trial] = []
+        curves: list[dict[int, float]] = []
+        t0 = time.perf_counter()
+        ran = 0
+        for t in range(n_trials):
+            ot = study.ask()
+            params = {p: _suggest(ot, p, d) for p, d in dists.items()}
             exp_t = apply_params(experiment, params)
             thresholds = _medians(curves, n_startup_trials, n_warmup_epochs)
             if prune_phase is not None and thresholds:
@@ -230,26 +234,43 @@ def search(
                 pruner = MedianPruning(monitor, mode, thresholds)
                 exp_t = set_path(exp_t, f"{prune_phase}.callbacks", (*cbs, pruner))
             job = Job(exp_t, key if shared_key else fold_in(key, t), keep_state=keep_states)
-            trial = Trial(t, params, run_with.map([job])[0])
-            ran += 1
+            trial = None
             if directory is not None:
-                save_trial(directory, trial)
-        curve = trial_metric_by_epoch(trial, phase_label, monitor) if phase_label is not None else {}
-        for e, v in curve.items():
-            ot.report(v, e)
-        pruned = phase_label is not None and bool(trial_metric_by_epoch(trial, phase_label, "pruned"))
-        value = _score(trial, metric)
-        if pruned:
-            study.tell(ot, state=optuna.trial.TrialState.PRUNED)
-        elif math.isnan(value):
-            study.tell(ot, state=optuna.trial.TrialState.FAIL)
-        else:
-            study.tell(ot, value)
-            curves.append(curve)
-        trials.append(trial)
-        if progress:
-            _report(trials, metric, mode, n_trials, ran, time.perf_counter() - t0, pruned)
-    return SweepResult(tuple(space), tuple(trials))
+                trial = load_trial(directory, t, trusted=run_trust(exp_t))
+                if trial is not None and keep_states and trial.outcome.state is None:
+                    trial = None
+            if trial is not None and dict(trial.params) != dict(Trial(t, params, trial.outcome).params):
+                raise ConfigError(
+                    f"search directory {os.fspath(directory)!r} holds a trial {t} with other values than this "  # type: ignore[arg-type]
+                    "search proposes; resume with the same experiment, space and key, or use a new directory"
+                )
+            if directory is not None:
+                job = resumable_trial(job, directory, t, policy)  # after the values check: its message first
+            if trial is None:
+                trial = Trial(t, params, run_with.map([job])[0])
+                ran += 1
+                finish_trial(directory, trial)
+            feed(observers, trial_label(t), params, exp_t, trial.outcome.history)
+            curve = trial_metric_by_epoch(trial, phase_label, monitor) if phase_label is not None else {}
+            for e, v in curve.items():
+                ot.report(v, e)
+            pruned = phase_label is not None and bool(trial_metric_by_epoch(trial, phase_label, "pruned"))
+            value = _score(trial, metric)
+            if pruned:
+                study.tell(ot, state=optuna.trial.TrialState.PRUNED)
+            elif math.isnan(value):
+                study.tell(ot, state=optuna.trial.TrialState.FAIL)
+            else:
+                study.tell(ot, value)
+                curves.append(curve)
+            trials.append(trial)
+            if progress:
+                _report(trials, metric, mode, n_trials, ran, time.perf_counter() - t0, pruned)
+        result = SweepResult(tuple(space), tuple(trials))
+        status = result.status
+        return result
+    finally:
+        close_all(observers, status)
 
 
 def _report(

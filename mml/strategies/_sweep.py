@@ -21,7 +21,8 @@ from __future__ import annotations
 import itertools
 import math
 import os
-from collections.abc import Iterable, Mapping
+import shutil
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +33,8 @@ from mml.errors import ConfigError, TrainingError
 from mml.random import Key, as_key, fold_in
 from mml.strategies._distributions import as_distribution
 from mml.strategies._executors import AbstractExecutor, resolve_executor
-from mml.strategies._jobs import Job, RunOutcome
+from mml.strategies._jobs import Job, RunOutcome, resumable, run_trust
+from mml.strategies._observe import check_observers, close_all, feed, resume_policy
 from mml.strategies._paths import parse_path, set_path
 from mml.strategies._progress import JobProgress
 from mml.strategies._vectorized import VectorizedExecutor
@@ -47,6 +49,7 @@ __all__ = [
     "apply_params",
     "save_trial",
     "load_trial",
+    "trial_label",
 ]
 
 
@@ -227,12 +230,34 @@ def save_trial(directory: str | os.PathLike[str], trial: Trial) -> Path:
     return save(trial, Path(directory) / f"trial-{trial.index:04d}")  # type: ignore[no-any-return]
 
 
-def load_trial(directory: str | os.PathLike[str], index: int) -> Trial | None:
-    """The trial saved by :func:`save_trial`, or ``None`` if there is none."""
+def load_trial(directory: str | os.PathLike[str], index: int, *, trusted: Any = None) -> Trial | None:
+    """The trial saved by :func:`save_trial`, or ``None`` if there is none (``trusted``: as for ``mml.load``)."""
     from mml.io import load
 
     path = Path(directory) / f"trial-{index:04d}"
-    return load(os.fspath(path), Trial) if path.exists() else None
+    return load(os.fspath(path), Trial, trusted=trusted) if path.exists() else None
+
+
+def trial_label(index: int) -> str:
+    """The name of trial ``index``'s files and observer sub-run.
+
+    >>> trial_label(3)
+    'trial-0003'
+    """
+    return f"trial-{index:04d}"
+
+
+def resumable_trial(job: Job, directory: str | os.PathLike[str], index: int, policy: Any) -> Job:
+    """``job`` checkpointing into ``directory/trial-<i>.run/checkpoints`` (its fingerprint beside them)."""
+    return resumable(job, Path(directory) / f"{trial_label(index)}.run", policy, what=f"trial {index}")
+
+
+def finish_trial(directory: str | os.PathLike[str] | None, trial: Trial) -> None:
+    """Save a trial that did not fail (:func:`save_trial`) and drop its checkpoints; a failed one runs again next time."""
+    if directory is None or trial.status == "failed":
+        return
+    save_trial(directory, trial)
+    shutil.rmtree(Path(directory) / f"{trial_label(trial.index)}.run" / "checkpoints", ignore_errors=True)
 
 
 def sweep(
@@ -247,6 +272,8 @@ def sweep(
     vectorize: bool = False,
     directory: str | os.PathLike[str] | None = None,
     progress: bool = False,
+    checkpoint: Any = None,
+    observers: Sequence[Any] = (),
 ) -> SweepResult:
     """Run ``experiment`` once per point of ``grid`` (or ``n_trials`` random draws from it).
 
@@ -262,8 +289,16 @@ def sweep(
     :class:`~mml.strategies.VectorizedExecutor`), else runs them on ``executor`` with a
     :class:`~mml.strategies.NotVectorizedWarning`. With ``directory`` each finished trial is
     saved there (:func:`save_trial`) and a later call with the same arguments loads it instead
-    of running it again (a trial saved with other values is a :class:`~mml.ConfigError`).
-    ``progress`` prints a line per finished trial with an ETA (:class:`JobProgress`).
+    of running it again (a trial saved with other values, or of another experiment or key,
+    is a :class:`~mml.ConfigError`); a trial that was interrupted continues from its newest
+    checkpoint in ``trial-<i>.run/checkpoints`` (``checkpoint``: every epoch by default, an
+    int ``N`` for every ``N`` steps, or a :class:`~mml.callbacks.Checkpointing`), so the
+    resumed sweep equals an uninterrupted one. A failed trial is not saved (it runs again);
+    a vectorised run is not checkpointed (its trials are saved when it ends). ``observers``
+    get every phase's events of every trial, each trial as its own sub-run ``trial-<i>``
+    (:meth:`~mml.observers.AbstractObserver.subrun`, with the trial's values as params), fed
+    in this process from the trial's History when it finishes (or is loaded), closed at the
+    end. ``progress`` prints a line per finished trial with an ETA (:class:`JobProgress`).
     """
     if not isinstance(experiment, Experiment):
         raise ConfigError(f"sweep takes an Experiment, got {type(experiment).__name__}")
@@ -279,26 +314,38 @@ def sweep(
     run_with = resolve_executor(executor)
     if vectorize:
         run_with = VectorizedExecutor(fallback=run_with)
+    observers = check_observers(observers, "sweep")
+    policy = resume_policy(checkpoint, directory, "sweep")
     done: dict[int, Trial] = {}
-    if directory is not None:
-        for t, p in enumerate(points):
-            saved = load_trial(directory, t)
-            if saved is not None:
-                if dict(saved.params) != dict(Trial(t, p, saved.outcome).params):
+    status: str | None = None
+    try:
+        if directory is not None:
+            for t, p in enumerate(points):
+                saved = load_trial(directory, t, trusted=run_trust(jobs[t].experiment))
+                if saved is not None and dict(saved.params) != dict(Trial(t, p, saved.outcome).params):
                     raise ConfigError(
                         f"sweep directory {os.fspath(directory)!r} holds a trial {t} with other values than this "
                         "sweep's; resume with the same experiment, grid and key, or use a new directory"
                     )
-                done[t] = saved
-    todo = [t for t in range(len(points)) if t not in done]
-    todo_jobs = [jobs[t] for t in todo]
-    if progress:
-        report = JobProgress("sweep", "trial", len(points), already=len(done))
-        outcomes = run_with.map_reporting(todo_jobs, lambda i, o: report(todo[i], o))
-    else:
-        outcomes = run_with.map(todo_jobs)
-    for t, outcome in zip(todo, outcomes):
-        done[t] = Trial(t, points[t], outcome)
-        if directory is not None:
-            save_trial(directory, done[t])
-    return SweepResult(tuple(grid), tuple(done[t] for t in range(len(points))))
+                jobs[t] = resumable_trial(jobs[t], directory, t, policy)  # another experiment or key: an error
+                if saved is not None and not (keep_states and saved.outcome.state is None):
+                    done[t] = saved
+        for t in sorted(done):
+            feed(observers, trial_label(t), points[t], jobs[t].experiment, done[t].outcome.history)
+        todo = [t for t in range(len(points)) if t not in done]
+        report = JobProgress("sweep", "trial", len(points), already=len(done)) if progress else None
+
+        def finished(j: int, outcome: RunOutcome) -> None:
+            t = todo[j]
+            done[t] = Trial(t, points[t], outcome)
+            finish_trial(directory, done[t])
+            feed(observers, trial_label(t), points[t], jobs[t].experiment, outcome.history)
+            if report is not None:
+                report(t, outcome)
+
+        run_with.map_reporting([jobs[t] for t in todo], finished)  # each trial saved as it ends
+        result = SweepResult(tuple(grid), tuple(done[t] for t in range(len(points))))
+        status = result.status
+        return result
+    finally:
+        close_all(observers, status)
