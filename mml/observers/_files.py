@@ -55,7 +55,9 @@ class _FileLogger(AbstractObserver):
 
     def subrun(self, label: str, params: Any = None) -> AbstractObserver:
         """A logger of the same format writing ``<stem>-<label><suffix>`` beside this file (``m-fold-0.jsonl``)."""
-        return type(self)(self.path.with_name(f"{self.path.stem}-{label}{self.path.suffix}"), batches=self.batches)
+        return type(self)(
+            self.path.with_name(f"{self.path.stem}-{label}{self.path.suffix}"), batches=self.batches
+        )
 
     def phase_end(self, phase: Any, history: Any) -> None:
         """Flush, so that a killed run keeps what it logged."""

@@ -369,8 +369,14 @@ def cross_validate(
         exp_i = attrs.evolve(experiment, featuresets={**experiment.featuresets, featureset: fs_i})
         jobs.append(Job(exp_i, fold_in(key, i), keep_state=keep_states))
     folds = _run_folds(
-        jobs, pairs, run_with, directory, resume_policy(checkpoint, directory, "cross_validate"),
-        check_observers(observers, "cross_validate"), progress=progress, keep_states=keep_states,
+        jobs,
+        pairs,
+        run_with,
+        directory,
+        resume_policy(checkpoint, directory, "cross_validate"),
+        check_observers(observers, "cross_validate"),
+        progress=progress,
+        keep_states=keep_states,
     )
     pooled = {}
     folded_uuids = fs.sample_uuids[np.asarray(view.indices)]

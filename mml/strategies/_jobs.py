@@ -64,7 +64,7 @@ def _key(value: Any) -> Key:
 def _check_policy(instance: Any, attribute: Any, value: Any) -> None:
     if value is not None and (not isinstance(value, Checkpointing) or value.mode != "disk"):
         raise ConfigError(
-            "Job.checkpoint takes Checkpointing(mode='disk', directory=...) or None, got " f"{value!r}"
+            f"Job.checkpoint takes Checkpointing(mode='disk', directory=...) or None, got {value!r}"
         )
 
 
@@ -206,7 +206,8 @@ def run_trust(experiment: Experiment) -> Any:
     from mml.io._trust import Trust, named_paths
 
     doc, _, _ = to_document(experiment)
-    return Trust(tuple(sorted({p for _, p in named_paths(doc)})))
+    names = sorted({p for _, p in named_paths(doc)})
+    return Trust(names)  # type: ignore[arg-type]  # (the converter makes it a tuple)
 
 
 def start_state(job: Job) -> TrainState:

@@ -64,7 +64,9 @@ def resume_policy(checkpoint: Any, directory: Any, where: str) -> Checkpointing 
         )
     if isinstance(checkpoint, int):
         if checkpoint < 1:
-            raise ConfigError(f"{where}(checkpoint=N) checkpoints every N steps: N must be >= 1, got {checkpoint}")
+            raise ConfigError(
+                f"{where}(checkpoint=N) checkpoints every N steps: N must be >= 1, got {checkpoint}"
+            )
         return Checkpointing(every_steps=checkpoint, keep=1, mode="disk", directory=here)
     import attrs
 

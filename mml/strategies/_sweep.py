@@ -327,7 +327,9 @@ def sweep(
                         f"sweep directory {os.fspath(directory)!r} holds a trial {t} with other values than this "
                         "sweep's; resume with the same experiment, grid and key, or use a new directory"
                     )
-                jobs[t] = resumable_trial(jobs[t], directory, t, policy)  # another experiment or key: an error
+                jobs[t] = resumable_trial(
+                    jobs[t], directory, t, policy
+                )  # another experiment or key: an error
                 if saved is not None and not (keep_states and saved.outcome.state is None):
                     done[t] = saved
         for t in sorted(done):

@@ -173,7 +173,7 @@ def test_a_cv_directory_of_another_run_is_refused(tmp_path):
             cross_validate(exp, **other, **kw)
     with pytest.raises(mml.ConfigError, match="needs directory="):
         cross_validate(exp, splitter=KFoldSplitter(2, seed=0), key=0, featureset="toy", checkpoint=5)
-    with pytest.raises(mml.ConfigError, match="takes mml.observers.AbstractObserver"):
+    with pytest.raises(mml.ConfigError, match=r"takes mml\.observers\.AbstractObserver"):
         cross_validate(exp, splitter=KFoldSplitter(2, seed=0), key=0, featureset="toy", observers=[print])
 
 
@@ -280,7 +280,9 @@ def test_observers_get_every_fold_and_read_back_equal_the_histories(tmp_path):
         got = acc.Scalars("fit/loss")
         assert [e.step for e in got] == want.step.tolist()
         np.testing.assert_allclose([e.value for e in got], want.value, rtol=1e-6)  # float32 in the file
-        val = acc.Scalars("val/mlp.mse") if "val/mlp.mse" in acc.Tags()["scalars"] else acc.Scalars("val/loss")
+        val = (
+            acc.Scalars("val/mlp.mse") if "val/mlp.mse" in acc.Tags()["scalars"] else acc.Scalars("val/loss")
+        )
         assert len(val) == 1
         run = by_name[label]
         assert run.info.status == "FINISHED" and run.data.params == {"fold": str(fold.fold)}
@@ -290,7 +292,12 @@ def test_observers_get_every_fold_and_read_back_equal_the_histories(tmp_path):
     # a rerun loads every fold and feeds the observers the same rows (the logs are rewritten whole)
     again = Labels()
     cross_validate(
-        exp, featureset="toy", splitter=KFoldSplitter(3, seed=0), key=0, directory=tmp_path / "cv", observers=[again]
+        exp,
+        featureset="toy",
+        splitter=KFoldSplitter(3, seed=0),
+        key=0,
+        directory=tmp_path / "cv",
+        observers=[again],
     )
     assert again.runs == labels.runs
 
@@ -298,7 +305,12 @@ def test_observers_get_every_fold_and_read_back_equal_the_histories(tmp_path):
 def test_sweep_observers_name_each_trial_with_its_values(tmp_path):
     exp = make_experiment(make_featureset(), n_epochs=1)
     labels = Labels()
-    res = sweep(exp, {"plan.phases.fit.n_epochs": [1, 2]}, key=0, observers=[labels, JSONLLogger(tmp_path / "s.jsonl")])
+    res = sweep(
+        exp,
+        {"plan.phases.fit.n_epochs": [1, 2]},
+        key=0,
+        observers=[labels, JSONLLogger(tmp_path / "s.jsonl")],
+    )
     assert sorted(labels.runs) == ["trial-0000", "trial-0001"]
     for t in res.trials:
         label = f"trial-{t.index:04d}"
