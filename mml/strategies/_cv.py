@@ -321,7 +321,7 @@ def cross_validate(
     * With ``directory`` the CV resumes: each finished fold is saved as ``fold-<i>/result``
       (:func:`save_fold`, atomic) and a later call with the same experiment, splitter and key
       loads it instead of running it again; a fold that was interrupted continues from its
-      newest checkpoint in ``fold-<i>/checkpoints`` (``checkpoint``: every epoch by default,
+      newest checkpoint in ``fold-<i>/checkpoints`` (``checkpoint``: every 100 steps by default,
       an int ``N`` for every ``N`` steps, or a :class:`~mml.callbacks.Checkpointing`). The
       resumed result equals an uninterrupted one. A directory written by another CV (other
       experiment, data, splitter or key) is a :class:`~mml.ConfigError`; a failed fold is

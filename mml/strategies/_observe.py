@@ -22,7 +22,10 @@ from mml.callbacks import Checkpointing
 from mml.errors import ConfigError
 from mml.training import EvalPhase, ExecutionContext, Experiment, History
 
-__all__ = ["check_observers", "contexts_of", "replay", "feed", "close_all", "resume_policy"]
+#: the default checkpoint interval of a strategy's runs, in steps (the same as ``mml run``'s)
+DEFAULT_STEPS = 100
+
+__all__ = ["DEFAULT_STEPS", "check_observers", "contexts_of", "replay", "feed", "close_all", "resume_policy"]
 
 
 def check_observers(observers: Sequence[Any], where: str) -> tuple[Any, ...]:
@@ -42,8 +45,8 @@ def check_observers(observers: Sequence[Any], where: str) -> tuple[Any, ...]:
 def resume_policy(checkpoint: Any, directory: Any, where: str) -> Checkpointing | None:
     """The checkpoint policy of a strategy's runs (its directory is set per fold/trial later).
 
-    ``None`` without a directory; with one: ``checkpoint=None`` checkpoints every epoch (and
-    at each phase end), an int ``N`` every ``N`` steps, a :class:`~mml.callbacks.Checkpointing`
+    ``None`` without a directory; with one: ``checkpoint=None`` checkpoints every
+    :data:`DEFAULT_STEPS` steps (as ``mml run``) and at each phase end, an int ``N`` every ``N`` steps, a :class:`~mml.callbacks.Checkpointing`
     its own interval (its ``directory`` is replaced by the fold's or trial's).
 
     >>> resume_policy(5, "d", "sweep").every_steps, resume_policy(None, None, "sweep")
@@ -57,7 +60,7 @@ def resume_policy(checkpoint: Any, directory: Any, where: str) -> Checkpointing 
         return None
     here = os.fspath(directory)
     if checkpoint is None:
-        return Checkpointing(on="epoch", every_n=1, keep=1, mode="disk", directory=here)
+        return Checkpointing(every_steps=DEFAULT_STEPS, keep=1, mode="disk", directory=here)
     if isinstance(checkpoint, bool) or not isinstance(checkpoint, (int, Checkpointing)):
         raise ConfigError(
             f"{where}(checkpoint=...) takes a number of steps (int >= 1) or a Checkpointing(...), got {checkpoint!r}"

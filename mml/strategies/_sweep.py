@@ -291,7 +291,7 @@ def sweep(
     saved there (:func:`save_trial`) and a later call with the same arguments loads it instead
     of running it again (a trial saved with other values, or of another experiment or key,
     is a :class:`~mml.ConfigError`); a trial that was interrupted continues from its newest
-    checkpoint in ``trial-<i>.run/checkpoints`` (``checkpoint``: every epoch by default, an
+    checkpoint in ``trial-<i>.run/checkpoints`` (``checkpoint``: every 100 steps by default, an
     int ``N`` for every ``N`` steps, or a :class:`~mml.callbacks.Checkpointing`), so the
     resumed sweep equals an uninterrupted one. A failed trial is not saved (it runs again);
     a vectorised run is not checkpointed (its trials are saved when it ends). ``observers``
