@@ -22,7 +22,7 @@ def escape(x: Any) -> str:
 _STYLE = (
     "<style>table.mml{border-collapse:collapse;font-family:monospace;font-size:12px;margin:2px 0}"
     "table.mml td,table.mml th{border:1px solid #ccc;padding:2px 6px;text-align:left}"
-    "table.mml caption{text-align:left;font-weight:bold}</style>"
+    "table.mml caption{text-align:left;font-weight:bold;white-space:nowrap}</style>"
 )
 
 
