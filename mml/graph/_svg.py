@@ -4,7 +4,8 @@ A mermaid chart needs mermaid.js, which a notebook (or CI) without internet cann
 the notebook view draws the graph itself: a left-to-right layered layout (a FeatureSet in
 the first column, each node one column right of its furthest upstream), boxes styled like
 the mermaid chart (FeatureSets blue, models white, frozen models grey and dashed, joins
-yellow) and arrows labelled with the keys a FeatureSet edge selects. The drawing scales down
+yellow; each box a ``<g class="mml-node">``) and arrows labelled with the keys a FeatureSet
+edge selects. The drawing scales down
 to the width it is given (``max-width:100%``), so a wide graph never overflows a page.
 
 >>> from mml.graph import ModelGraph, ModelNode, FeatureSetRef, NodeRef
@@ -119,8 +120,8 @@ def to_svg(graph: ModelGraph, shapes: Mapping[str, Any] | None = None) -> str:
         fill, stroke, dash, r = _STYLES[kind[v]]
         dash_attr = f' stroke-dasharray="{dash}"' if dash else ""
         parts.append(
-            f'<rect x="{x0:.1f}" y="{y0:.1f}" width="{w:.1f}" height="{h:.1f}" rx="{r}" '
-            f'fill="{fill}" stroke="{stroke}"{dash_attr}/>'
+            f'<g class="mml-node mml-{kind[v]}"><rect x="{x0:.1f}" y="{y0:.1f}" width="{w:.1f}" '
+            f'height="{h:.1f}" rx="{r}" fill="{fill}" stroke="{stroke}"{dash_attr}/>'
         )
         for i, line in enumerate(lines):
             weight = ' font-weight="bold"' if i == 0 else ""
@@ -128,5 +129,6 @@ def to_svg(graph: ModelGraph, shapes: Mapping[str, Any] | None = None) -> str:
                 f'<text x="{x0 + w / 2:.1f}" y="{y0 + _PAD / 2 + (i + 0.8) * _LINE_H:.1f}" '
                 f'text-anchor="middle"{weight}>{escape(line)}</text>'
             )
+        parts.append("</g>")
     parts.append("</svg>")
     return "".join(parts)
