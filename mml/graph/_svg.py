@@ -30,8 +30,8 @@ if TYPE_CHECKING:
 
 __all__ = ["to_svg"]
 
-#: monospace 12 px: about 7.2 px a character, 15 px a line
-_CHAR_W, _LINE_H, _PAD, _COL_GAP, _ROW_GAP = 7.3, 15, 8, 56, 16
+#: monospace 12 px: about 7.2 px a character, 15 px a line; edge labels are 10 px (6 px a character)
+_CHAR_W, _LABEL_W, _LINE_H, _PAD, _COL_GAP, _ROW_GAP = 7.3, 6.1, 15, 8, 56, 16
 
 #: (fill, stroke, dash, corner radius) per kind of box, matching the mermaid chart's classes
 _STYLES = {
@@ -85,14 +85,19 @@ def to_svg(graph: ModelGraph, shapes: Mapping[str, Any] | None = None) -> str:
     col_h = [sum(size[v][1] for v in col) + _ROW_GAP * max(len(col) - 1, 0) for col in cols]
     height = max(col_h, default=0.0) + 2 * _PAD
     pos: dict[tuple[str, str], tuple[float, float]] = {}
+    # the gap right of a column is wide enough for the labels of the edges leaving it
+    gaps = [float(_COL_GAP)] * n_cols
+    for label in graph:
+        for src, sel in ups[label]:
+            gaps[column[src]] = max(gaps[column[src]], len(sel) * _LABEL_W + 2 * _PAD)
     x = float(_PAD)
     for c, col in enumerate(cols):
         y = _PAD + (height - 2 * _PAD - col_h[c]) / 2  # centre each column vertically
         for v in col:
             pos[v] = (x + (col_w[c] - size[v][0]) / 2, y)
             y += size[v][1] + _ROW_GAP
-        x += col_w[c] + _COL_GAP
-    width = x - _COL_GAP + _PAD
+        x += col_w[c] + gaps[c]
+    width = x - gaps[-1] + _PAD
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" class="mml-graph" width="{width:.0f}" '
         f'height="{height:.0f}" viewBox="0 0 {width:.0f} {height:.0f}" '
@@ -105,15 +110,18 @@ def to_svg(graph: ModelGraph, shapes: Mapping[str, Any] | None = None) -> str:
         x1, y1 = pos[dst][0], pos[dst][1] + size[dst][1] / 2
         for src, sel in ups[label]:
             x0, y0 = pos[src][0] + size[src][0], pos[src][1] + size[src][1] / 2
+            # the label sits in the gap right of the source column (on the curve when adjacent)
+            col_end = pos[src][0] + (col_w[column[src]] + size[src][0]) / 2
             mid = (x0 + x1) / 2
+            label_x = col_end + gaps[column[src]] / 2
             parts.append(
                 f'<path d="M{x0:.1f},{y0:.1f} C{mid:.1f},{y0:.1f} {mid:.1f},{y1:.1f} {x1:.1f},{y1:.1f}" '
                 'fill="none" stroke="#555" marker-end="url(#mml-arrow)"/>'
             )
             if sel:
                 parts.append(
-                    f'<text x="{mid:.1f}" y="{(y0 + y1) / 2 - 3:.1f}" text-anchor="middle" '
-                    f'font-size="10" fill="#555">{escape(sel)}</text>'
+                    f'<text class="mml-edge-label" x="{label_x:.1f}" y="{(y0 + y1) / 2 - 3:.1f}" '
+                    f'text-anchor="middle" font-size="10" fill="#555">{escape(sel)}</text>'
                 )
     for v, lines in text.items():
         (x0, y0), (w, h) = pos[v], size[v]

@@ -33,11 +33,23 @@ _PROBE = """<script>
 (function () {
   var svgs = Array.prototype.slice.call(document.querySelectorAll("svg.mml-graph"));
   var boxes = Array.prototype.slice.call(document.querySelectorAll("svg.mml-graph g.mml-node"));
+  var rects = Array.prototype.slice.call(document.querySelectorAll("svg.mml-graph rect")).map(function (r) {
+    return r.getBBox();
+  });
+  function overlaps(a, b) {
+    return a.x < b.x + b.width && b.x < a.x + a.width && a.y < b.y + b.height && b.y < a.y + a.height;
+  }
+  var labels = Array.prototype.slice.call(document.querySelectorAll("svg.mml-graph text.mml-edge-label"));
   var out = {
     innerWidth: window.innerWidth,
     scrollWidth: Math.max(document.documentElement.scrollWidth, document.body.scrollWidth),
     text: document.body.innerText,
     errors: window.__mmlErrors,
+    labelsOnBoxes: labels.filter(function (t) {
+      var b = t.getBBox();
+      return rects.some(function (r) { return overlaps(b, r); });
+    }).map(function (t) { return t.textContent; }),
+    nLabels: labels.length,
     svgWidths: svgs.map(function (s) { return s.getBoundingClientRect().width; }),
     boxes: boxes.map(function (g) {
       var r = g.querySelector("rect").getBBox();
@@ -95,7 +107,9 @@ def find_chromium() -> str | None:
     return None
 
 
-def render(chromium: str, page: str, workdir: Path, name: str) -> tuple[Path, str, str]:
+def render(
+    chromium: str, page: str, workdir: Path, name: str, height: int = HEIGHT
+) -> tuple[Path, str, str]:
     """Screenshot and dump the DOM of ``page`` in one headless Chromium run (one retry: the box is shared)."""
     src = workdir / f"{name}.html"
     src.write_text(page, encoding="utf-8")
@@ -110,7 +124,7 @@ def render(chromium: str, page: str, workdir: Path, name: str) -> tuple[Path, st
         "--force-device-scale-factor=1",
         "--enable-logging=stderr",
         f"--user-data-dir={workdir / 'profile'}",
-        f"--window-size={WIDTH},{HEIGHT}",
+        f"--window-size={WIDTH},{height}",
         f"--screenshot={png}",
         "--dump-dom",
         src.as_uri(),
@@ -164,6 +178,7 @@ def check_rendered(chromium: str, tmp_path: Path, name: str, view_html: str, exp
     assert out["innerWidth"] == WIDTH
     assert out["scrollWidth"] <= WIDTH, f"{name}: the page overflows: {out['scrollWidth']} px > {WIDTH}"
     assert out["errors"] == [] and console_lines(stderr) == [], (out["errors"], console_lines(stderr))
+    assert out["labelsOnBoxes"] == [], f"{name}: edge labels drawn over boxes: {out['labelsOnBoxes']}"
     for box in out["boxes"]:
         assert box["fits"], f"{name}: the text of graph box {box['label']!r} overflows its box"
     return out
@@ -276,6 +291,7 @@ def test_graph_view_draws_svg_that_fits(chromium, tmp_path):
     )
     labels = {b["label"] for b in out["boxes"]}
     assert labels == {"cells", "encoder_a", "encoder_b", "joined", *(f"stage_{i}" for i in range(10))}
+    assert out["nLabels"] == 2  # "features: curve" and "features: temp", clear of the boxes
     # drawn at full size the chain is wider than the page; it is scaled into the cell instead
     natural = float(re.search(r'<svg[^>]* width="(\d+)"', g._repr_html_()).group(1))
     assert natural > WIDTH and 0 < out["svgWidths"][0] <= WIDTH
@@ -340,7 +356,7 @@ def test_a_broken_page_fails_the_checks(chromium, tmp_path):
 
 
 def write_docs_image(path: Path) -> None:
-    """Render the FeatureSet, History and EvalResult views of a short run into ``path``."""
+    """Render a FeatureSet and the graph, History and EvalResult views of a short run into ``path``."""
     import tempfile
 
     chromium = find_chromium()
@@ -348,13 +364,13 @@ def write_docs_image(path: Path) -> None:
         raise SystemExit("no Chromium found")
     exp, history = short_run()
     page = notebook_page(
-        ("[1]: fs", exp.featuresets["toy"]._repr_html_()),
+        ("[1]: fs", cells_featureset()._repr_html_()),
         ("[2]: graph", exp.graph._repr_html_()),
         ("[3]: history", history._repr_html_()),
         ("[4]: test", history.eval_result("test")._repr_html_()),
     )
     with tempfile.TemporaryDirectory() as tmp:
-        png, _, _ = render(chromium, page, Path(tmp), "notebook")
+        png, _, _ = render(chromium, page, Path(tmp), "notebook", height=1400)
         shutil.copyfile(png, path)
 
 
