@@ -371,7 +371,13 @@ def write_docs_image(path: Path) -> None:
     )
     with tempfile.TemporaryDirectory() as tmp:
         png, _, _ = render(chromium, page, Path(tmp), "notebook", height=1400)
-        shutil.copyfile(png, path)
+        from PIL import Image, ImageOps
+
+        with Image.open(png) as im:  # crop the empty page below the last cell
+            box = ImageOps.invert(im.convert("L")).getbbox()
+            assert box is not None, "the notebook page rendered blank"
+            crop = im.crop((0, 0, WIDTH, min(im.height, box[3] + 12)))
+            crop.quantize(64).save(path, optimize=True)  # 64 colours: text and table lines stay crisp
 
 
 if __name__ == "__main__":
