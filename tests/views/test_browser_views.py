@@ -64,10 +64,10 @@ _PROBE = """<script>
     })
   };
   var pre = document.createElement("pre");
-  pre.id = "%s"; pre.hidden = true; pre.textContent = JSON.stringify(out);
+  pre.id = "__PROBE_ID__"; pre.hidden = true; pre.textContent = JSON.stringify(out);
   document.body.appendChild(pre);
 })();
-</script>""" % _PROBE_ID
+</script>""".replace("__PROBE_ID__", _PROBE_ID)
 
 #: collect errors before the view is parsed
 _CATCH = """<script>
@@ -107,9 +107,7 @@ def find_chromium() -> str | None:
     return None
 
 
-def render(
-    chromium: str, page: str, workdir: Path, name: str, height: int = HEIGHT
-) -> tuple[Path, str, str]:
+def render(chromium: str, page: str, workdir: Path, name: str, height: int = HEIGHT) -> tuple[Path, str, str]:
     """Screenshot and dump the DOM of ``page`` in one headless Chromium run (one retry: the box is shared)."""
     src = workdir / f"{name}.html"
     src.write_text(page, encoding="utf-8")
@@ -191,7 +189,9 @@ def check_rendered(chromium: str, tmp_path: Path, name: str, view_html: str, exp
 def chromium() -> str:
     found = find_chromium()
     if found is None:
-        pytest.skip("no Chromium (chromium, chromium-browser, google-chrome or $MML_CHROMIUM): browser views not checked")
+        pytest.skip(
+            "no Chromium (chromium, chromium-browser, google-chrome or $MML_CHROMIUM): browser views not checked"
+        )
     pytest.importorskip("PIL", reason="Pillow reads the screenshots")
     return found
 
