@@ -28,6 +28,7 @@ from mml.graph._refs import (
     resolve_featureset as resolve_featureset,
     resolve_keys as resolve_keys,
 )
+from mml.graph._svg import to_svg as to_svg
 
 __all__ = [
     "AbstractNode",
@@ -46,6 +47,7 @@ __all__ = [
     "resolve_keys",
     "to_dot",
     "to_mermaid",
+    "to_svg",
 ]
 
 from mml.graph._build import (
