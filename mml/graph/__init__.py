@@ -14,12 +14,12 @@ from mml.graph._graph import (
     ModelGraph as ModelGraph,
     UnknownNodeError as UnknownNodeError,
 )
-from mml.graph._nodes import (
-    AbstractNode as AbstractNode,
+from mml.graph._join import (
+    AbstractJoinNode as AbstractJoinNode,
     ConcatNode as ConcatNode,
     MergeNode as MergeNode,
-    ModelNode as ModelNode,
 )
+from mml.graph._nodes import AbstractNode as AbstractNode, ModelNode as ModelNode
 from mml.graph._refs import (
     FeatureSetRef as FeatureSetRef,
     NodeRef as NodeRef,
@@ -31,6 +31,7 @@ from mml.graph._refs import (
 from mml.graph._svg import to_svg as to_svg
 
 __all__ = [
+    "AbstractJoinNode",
     "AbstractNode",
     "ConcatNode",
     "FeatureSetRef",

@@ -23,14 +23,17 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+import attrs
+
 from mml.errors import GraphError
-from mml.graph._nodes import AbstractNode, ConcatNode, MergeNode, ModelNode
-from mml.graph._refs import FeatureSetRef, NodeRef, close_matches
+from mml.graph._join import ConcatNode, MergeNode
+from mml.graph._nodes import AbstractNode, ModelNode
+from mml.graph._refs import FeatureSetRef, NodeRef, Ref, close_matches
 
 if TYPE_CHECKING:
     from mml.graph._graph import ModelGraph
 
-__all__ = ["to_mermaid", "to_dot"]
+__all__ = ["describe_ref", "graph_text", "to_mermaid", "to_dot"]
 
 
 def _fmt_shape(shape: Any) -> str:
@@ -179,4 +182,62 @@ def to_dot(graph: ModelGraph, shapes: Mapping[str, Any] | None = None) -> str:
         else:
             lines.append(f"  {_dot_quote(ref.label)} -> {_dot_quote(label)};")
     lines.append("}")
+    return "\n".join(lines)
+
+
+def _describe_model(model: Any) -> str:
+    if isinstance(model, str):
+        return repr(model)
+    backend = getattr(model, "backend", None)
+    name = type(model).__name__
+    return f"{name}[{backend}]" if isinstance(backend, str) else name
+
+
+def describe_ref(ref: Ref) -> str:
+    """A reference as the graph's text shows it: a node's label, or ``[featureset] (keys)``.
+
+    >>> describe_ref(NodeRef("enc")), describe_ref(FeatureSetRef("fs", features=("x",)))
+    ('enc', '[fs] (features: x)')
+    """
+    if isinstance(ref, NodeRef):
+        return ref.label
+    sel = ref.describe()
+    return f"[{ref.featureset}]" + (f" ({sel})" if sel else "")
+
+
+def graph_text(graph: ModelGraph) -> str:
+    """The plain-text view of ``graph`` (its ``repr``): nodes in topological order, edges, optimizer.
+
+    >>> from mml.graph import ModelGraph, ModelNode
+    >>> print(graph_text(ModelGraph.of(ModelNode("enc", "spec", FeatureSetRef("fs")))))
+    ModelGraph(
+      nodes:
+        enc  ModelNode(model='spec')
+      edges:
+        [fs] -> enc
+      optimizer=None
+    )
+    """
+    lines = ["ModelGraph(", "  nodes:"]
+    order = graph.topological_order
+    width = max((len(label) for label in order), default=0)
+    for label in order:
+        node = graph[label]
+        if isinstance(node, ModelNode):
+            extra = f"model={_describe_model(node.model)}"
+            if node.frozen:
+                extra += ", frozen"
+            if node.optimizer is not None:
+                extra += f", optimizer={type(node.optimizer).__name__}"
+            if node.device is not None:
+                extra += f", device={node.device!r}"
+        else:
+            fields = {a.name: getattr(node, a.name) for a in attrs.fields(type(node))}  # type: ignore[arg-type]
+            extra = ", ".join(f"{k}={v!r}" for k, v in fields.items() if k not in ("label", "upstreams"))
+        lines.append(f"    {label:<{width}}  {type(node).__name__}({extra})")
+    lines.append("  edges:")
+    for ref, label in graph.edges:
+        lines.append(f"    {describe_ref(ref)} -> {label}")
+    lines.append(f"  optimizer={graph.optimizer!r}")
+    lines.append(")")
     return "\n".join(lines)

@@ -32,7 +32,8 @@ import attrs
 
 from mml.data import SampleData
 from mml.errors import GraphError, ShapeError
-from mml.graph._nodes import ModelNode, _Ops
+from mml.graph._join import _Ops
+from mml.graph._nodes import ModelNode
 from mml.graph._refs import FeatureSetRef, NodeRef
 
 __all__ = ["TargetLeaf", "TargetPlan", "target_plan", "node_targets", "target_shape", "target_leaves"]
