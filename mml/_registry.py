@@ -115,7 +115,7 @@ def apply_registry(
 
     def walk(value: Any) -> Any:
         if isinstance(value, Mapping):
-            out = {}
+            out: dict[str, Any] = {}
             for k, v in value.items():
                 if k == "scaler" and isinstance(v, str) and v in names:
                     out[k] = ref(v)

@@ -25,7 +25,7 @@ import json
 import posixpath
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 from mml.errors import ArtifactError
 
@@ -92,7 +92,7 @@ def read_json(path: Path) -> Any:
     return parse_json(raw, path)
 
 
-def _is_int(v: Any) -> bool:
+def _is_int(v: Any) -> TypeGuard[int]:
     return isinstance(v, int) and not isinstance(v, bool)
 
 
@@ -138,7 +138,7 @@ def check_tree(found: dict[str, str], manifest: dict[str, Any], root: Path) -> N
     """What a directory holds (``{relative path: "file" | "dir" | "symlink" | "other"}``, as
     listed without opening anything): no links, nothing the manifest does not list."""
     files = manifest["files"]
-    dirs = set()
+    dirs: set[str] = set()
     for name in files:
         parts = name.split("/")
         dirs.update("/".join(parts[:i]) for i in range(1, len(parts)))

@@ -244,7 +244,7 @@ def make_converter(trust: Trust | None = None) -> cattrs.Converter:
     conv.register_unstructure_hook_factory(_has_kind, _concrete_unstructure_factory)
 
     def _concrete_structure_factory(cls: type) -> Any:
-        base_fn = make_dict_structure_fn(cls, conv, _cattrs_forbid_extra_keys=True)
+        base_fn: Callable[..., Any] = make_dict_structure_fn(cls, conv, _cattrs_forbid_extra_keys=True)
         kind = cls.__dict__["kind"]
 
         def structure_component(value: Any, t: Any) -> Any:
@@ -261,7 +261,7 @@ def make_converter(trust: Trust | None = None) -> cattrs.Converter:
     )
 
     def _plain_structure_factory(cls: type) -> Any:
-        base_fn = make_dict_structure_fn(cls, conv, _cattrs_forbid_extra_keys=True)
+        base_fn: Callable[..., Any] = make_dict_structure_fn(cls, conv, _cattrs_forbid_extra_keys=True)
 
         def structure_record(value: Any, t: Any) -> Any:
             if not isinstance(value, Mapping):

@@ -109,7 +109,9 @@ def _read_file(
                 break
             if pending is not None:
                 pending.result()
-            if pool is not None:  # hash this chunk on another core while the next one is read
+            if (
+                pool is not None and h is not None
+            ):  # hash this chunk on another core while the next one is read
                 pending = pool.submit(h.update, view[pos : pos + n])
             elif h is not None:
                 h.update(view[pos : pos + n])

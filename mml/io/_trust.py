@@ -65,6 +65,10 @@ def _check_pattern(instance: Any, attribute: Any, value: tuple[str, ...]) -> Non
             )
 
 
+def _str_tuple(value: Iterable[str]) -> tuple[str, ...]:
+    return tuple(value)
+
+
 @attrs.frozen
 class Trust:
     """The caller's trusted patterns: exact ``"pkg.mod:Name"``, ``"pkg.mod:*"`` or ``"*"``.
@@ -73,7 +77,7 @@ class Trust:
     (True, False)
     """
 
-    patterns: tuple[str, ...] = attrs.field(default=(), converter=tuple, validator=_check_pattern)
+    patterns: tuple[str, ...] = attrs.field(default=(), converter=_str_tuple, validator=_check_pattern)
 
     def allows(self, path: str) -> bool:
         """Whether one of the patterns matches ``path``."""

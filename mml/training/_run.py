@@ -288,7 +288,7 @@ def _flatten(plan: AbstractPhase, prefix: str = "") -> list[tuple[str, str, Abst
     """The plan as the sequence the run walks: ``(kind, path, phase)``, kind ``group_start``/``phase``/``group_end``."""
     path = f"{prefix}/{plan.label}" if prefix else plan.label
     if isinstance(plan, PhaseGroup):
-        items = [("group_start", path, plan)]
+        items: list[tuple[str, str, AbstractPhase]] = [("group_start", path, plan)]
         for p in plan.phases:
             items.extend(_flatten(p, path))
         return [*items, ("group_end", path, plan)]
