@@ -14,8 +14,10 @@ def test_every_public_name_resolves():
 
 def test_import_is_fast_and_lazy():
     code = (
-        "import time, sys; t = time.perf_counter(); import mml, mml.data, mml.scalers, mml.splitters, "
-        "mml.samplers, mml.graph, mml.models, mml.backends, mml.optim; dt = time.perf_counter() - t; "
+        # CPU time of the process, not wall time: a loaded box (CI, other jobs) stretches the wall
+        # clock of an import by 10x while the work it does stays the same.
+        "import time, sys; t = time.process_time(); import mml, mml.data, mml.scalers, mml.splitters, "
+        "mml.samplers, mml.graph, mml.models, mml.backends, mml.optim; dt = time.process_time() - t; "
         "print(dt, 'torch' in sys.modules, 'tensorflow' in sys.modules, 'sklearn' in sys.modules)"
     )
     out = subprocess.run(
@@ -23,7 +25,7 @@ def test_import_is_fast_and_lazy():
     ).stdout.split()
     seconds, torch_loaded, tf_loaded, sklearn_loaded = float(out[0]), out[1], out[2], out[3]
     assert torch_loaded == "False" and tf_loaded == "False" and sklearn_loaded == "False"
-    assert seconds < 2.0  # well under 1 s on an idle machine; generous for a loaded CI box
+    assert seconds < 2.0  # ~0.1 s of CPU on an idle machine (benchmarks/RESULTS.md); generous
 
 
 def test_errors_form_one_hierarchy():
