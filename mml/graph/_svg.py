@@ -22,7 +22,8 @@ from typing import TYPE_CHECKING, Any
 
 from mml._html import escape
 from mml.graph._draw import _check_shapes, _node_text, _shape_lines
-from mml.graph._nodes import ConcatNode, MergeNode, ModelNode
+from mml.graph._join import ConcatNode, MergeNode
+from mml.graph._nodes import ModelNode
 from mml.graph._refs import NodeRef
 
 if TYPE_CHECKING:
