@@ -5,7 +5,7 @@
 'mse'
 """
 
-from mml.training._checkpoints import latest_checkpoint
+from mml.training._checkpoints import checkpoint_history, latest_checkpoint
 from mml.training._devices import resolve_device
 from mml.training._evaluate import evaluate
 from mml.training._experiment import Experiment
@@ -52,6 +52,7 @@ __all__ = [
     "fit_nodes",
     "init",
     "iter_phases",
+    "checkpoint_history",
     "latest_checkpoint",
     "plan_fingerprint",
     "resolve_device",

@@ -23,28 +23,190 @@ from pathlib import Path
 from typing import Any
 
 import attrs
+import numpy as np
 
-from mml.training._results import History
+from mml._fields import array_field, frozen_tuple
+from mml.errors import ArtifactError
+from mml.training._results import ErrorRecord, History, PhaseResult
 from mml.training._state import ExecutionContext, TrainState, box
 
-__all__ = ["CheckpointWriter", "latest_checkpoint", "with_history"]
+__all__ = ["CheckpointHistory", "CheckpointWriter", "checkpoint_history", "latest_checkpoint", "with_history"]
 
 INDEX = "checkpoints.json"
 
+_Row = tuple[str, int, int, int, str, float]
 
-def with_history(state: TrainState, history: History) -> TrainState:
+
+def _codes(column: np.ndarray) -> tuple[tuple[str, ...], np.ndarray]:
+    labels, codes = np.unique(column, return_inverse=True)
+    return tuple(str(v) for v in labels.tolist()), codes.astype(np.int32).reshape(-1)
+
+
+def _labels(labels: tuple[str, ...], codes: np.ndarray) -> np.ndarray:
+    if not len(codes):
+        return np.zeros(0, dtype="<U1")
+    return np.asarray(labels, dtype=str)[codes]
+
+
+@attrs.frozen
+class CheckpointHistory:
+    """A :class:`~mml.training.History` as a checkpoint stores it: every column a binary array.
+
+    The ``phase`` and ``name`` columns are codes into ``phase_labels``/``name_labels``, so a
+    checkpoint's document holds a few labels rather than one JSON string per row (what made a
+    checkpoint's cost grow with the run). :meth:`to_history` gives the History back, row for
+    row and dtype for dtype.
+
+    >>> h = History.from_rows([("fit", 0, 0, 1, "loss", 0.5), ("fit", 0, -1, 1, "val_loss", 0.25)])
+    >>> c = CheckpointHistory.of(h)
+    >>> c.name_labels, c.to_history() == h
+    (('loss', 'val_loss'), True)
+    """
+
+    phase_labels: tuple[str, ...] = attrs.field(converter=frozen_tuple)
+    name_labels: tuple[str, ...] = attrs.field(converter=frozen_tuple)
+    phase: np.ndarray = array_field()
+    name: np.ndarray = array_field()
+    epoch: np.ndarray = array_field()
+    batch: np.ndarray = array_field()
+    step: np.ndarray = array_field()
+    value: np.ndarray = array_field()
+    status: str = "completed"
+    phases: tuple[PhaseResult, ...] = attrs.field(default=(), converter=frozen_tuple, eq=False)
+    failure: ErrorRecord | None = None
+
+    def __attrs_post_init__(self) -> None:
+        n = len(self.value)
+        for f in ("phase", "name", "epoch", "batch", "step"):
+            if len(getattr(self, f)) != n:
+                raise ArtifactError(
+                    f"CheckpointHistory: column {f!r} has {len(getattr(self, f))} rows, 'value' has {n}; "
+                    "the checkpoint is damaged — resume from another one"
+                )
+        for f, labels in (("phase", self.phase_labels), ("name", self.name_labels)):
+            codes = getattr(self, f)
+            if n and (codes.min() < 0 or codes.max() >= len(labels)):
+                raise ArtifactError(
+                    f"CheckpointHistory: column {f!r} has codes outside its {len(labels)} labels; "
+                    "the checkpoint is damaged — resume from another one"
+                )
+
+    @classmethod
+    def of(cls, history: History) -> CheckpointHistory:
+        """Encode ``history`` (its phases' recorded step contexts left out)."""
+        phase_labels, phase = _codes(history.phase)
+        name_labels, name = _codes(history.name)
+        return cls(
+            phase_labels,
+            name_labels,
+            phase,
+            name,
+            history.epoch,
+            history.batch,
+            history.step,
+            history.value,
+            history.status,
+            tuple(attrs.evolve(p, contexts=()) for p in history.phases),
+            history.failure,
+        )
+
+    def to_history(self) -> History:
+        """The History this record encodes."""
+        return History(
+            _labels(self.phase_labels, self.phase),
+            self.epoch,
+            self.batch,
+            self.step,
+            _labels(self.name_labels, self.name),
+            self.value,
+            status=self.status,
+            phases=self.phases,
+            error=self.failure,
+        )
+
+
+def checkpoint_history(state: TrainState) -> History | None:
+    """The History a checkpoint's position carries (``None`` if it carries none).
+
+    Reads both the current encoding (:class:`CheckpointHistory`) and checkpoints that boxed a
+    :class:`~mml.training.History` itself.
+    """
+    pos = state.position
+    if pos is None or pos.history is None:
+        return None
+    value = pos.history.value
+    if isinstance(value, CheckpointHistory):
+        return value.to_history()
+    if isinstance(value, History):
+        return value
+    raise ArtifactError(
+        f"the checkpoint's position carries a {type(value).__name__} as its history, not a History; "
+        "it was not written by mml.run — start from mml.init or another checkpoint"
+    )
+
+
+def with_history(state: TrainState, history: History | CheckpointHistory) -> TrainState:
     """``state`` with ``history`` (recorded step contexts left out) boxed into its position.
 
     >>> import mml
     >>> from mml.training import Position
     >>> s = TrainState(graph=None, key=mml.random.key(0), position=Position("p", "plan/fit"))
-    >>> with_history(s, History()).position.history.value.status
+    >>> checkpoint_history(with_history(s, History())).status
     'completed'
     """
     if state.position is None:
         return state
-    lean = attrs.evolve(history, phases=tuple(attrs.evolve(p, contexts=()) for p in history.phases))
-    return attrs.evolve(state, position=attrs.evolve(state.position, history=box(lean)))
+    record = history if isinstance(history, CheckpointHistory) else CheckpointHistory.of(history)
+    return attrs.evolve(state, position=attrs.evolve(state.position, history=box(record)))
+
+
+class _Encoder:
+    """The run's History so far, encoded incrementally: each row once, not at every checkpoint.
+
+    ``before`` (the History of the phases that ran) is encoded when a phase starts; the phase's
+    own rows (a list the fold appends to) are encoded from where the last checkpoint stopped.
+    """
+
+    def __init__(self) -> None:
+        self._before: History | None = None
+        self._rows: list[_Row] | None = None
+        self._done = 0
+        self._vocab: tuple[dict[str, int], dict[str, int]] = ({}, {})
+        self._cols: list[np.ndarray] = []
+        self._phases: tuple[PhaseResult, ...] = ()
+
+    def _start(self, before: History, rows: list[_Row]) -> None:
+        self._before, self._rows, self._done = before, rows, 0
+        self._vocab = ({}, {})
+        self._cols = []
+        enc = CheckpointHistory.of(before)
+        for vocab, labels in zip(self._vocab, (enc.phase_labels, enc.name_labels)):
+            vocab.update((v, i) for i, v in enumerate(labels))
+        self._cols = [enc.phase, enc.name, enc.epoch, enc.batch, enc.step, enc.value]
+        self._phases = enc.phases
+
+    def encode(self, before: History, rows: list[_Row]) -> CheckpointHistory:
+        if before is not self._before or rows is not self._rows:
+            self._start(before, rows)
+        new = rows[self._done :]
+        if new:
+            pv, nv = self._vocab
+            p, e, b, s, n, v = zip(*new)
+            chunk = (
+                np.fromiter((pv.setdefault(x, len(pv)) for x in p), np.int32, len(new)),
+                np.fromiter((nv.setdefault(x, len(nv)) for x in n), np.int32, len(new)),
+                np.asarray(e, np.int64),
+                np.asarray(b, np.int64),
+                np.asarray(s, np.int64),
+                np.asarray(v, np.float64),
+            )
+            self._cols = [np.concatenate([old, c]) for old, c in zip(self._cols, chunk)]
+            self._done = len(rows)
+        pv, nv = self._vocab
+        ph, nm, ep, ba, st, va = self._cols
+        return CheckpointHistory(
+            tuple(pv), tuple(nv), ph, nm, ep, ba, st, va, before.status, self._phases, before.failure
+        )
 
 
 def _safe(path: str) -> str:
@@ -76,6 +238,7 @@ class CheckpointWriter:
     def __init__(self, policy: Any = None) -> None:
         self.policy = policy
         self.names: list[str] = []
+        self._encoder = _Encoder()
         if policy is not None:
             self.root = Path(str(policy.directory))
             self.root.mkdir(parents=True, exist_ok=True)
@@ -84,17 +247,21 @@ class CheckpointWriter:
             except (OSError, ValueError):
                 self.names = []
 
-    def _save(self, path: Path, state: TrainState, history: History) -> None:
+    def _save(self, path: Path, state: TrainState, history: CheckpointHistory) -> None:
         from mml.io import save
 
         save(with_history(state, history), path)
 
     def after(
-        self, state: TrainState, ctx: ExecutionContext, history: Callable[[], History], path: str
+        self, state: TrainState, ctx: ExecutionContext, before: History, rows: list[_Row], path: str
     ) -> None:
-        """After the run recorded ``ctx``: write what callbacks asked for and what the policy says is due."""
+        """After the run recorded ``ctx``: write what callbacks asked for and what the policy says is due.
+
+        The History so far is ``before`` (the phases that ran) then ``rows`` (this phase's,
+        appended to by the fold); it is encoded only when a checkpoint is written.
+        """
         for req in ctx.checkpoints:
-            self._save(Path(req.path), state, history())
+            self._save(Path(req.path), state, self._encoder.encode(before, rows))
             for old in req.drop:
                 shutil.rmtree(old, ignore_errors=True)
         p = self.policy
@@ -109,14 +276,14 @@ class CheckpointWriter:
             if state.epoch % p.every_n == 0:
                 name = f"{_safe(path)}-epoch-{state.epoch}"
         if name is not None:
-            self._policy_save(name, state, history())
+            self._policy_save(name, state, self._encoder.encode(before, rows))
 
-    def phase_end(self, state: TrainState, history: History, path: str) -> None:
+    def phase_end(self, state: TrainState, before: History, rows: list[_Row], path: str) -> None:
         """After a phase ended (its position at ``stage="ended"``): the policy's checkpoint."""
         if self.policy is not None and state.position is not None:
-            self._policy_save(f"{_safe(path)}-end-step-{state.step}", state, history)
+            self._policy_save(f"{_safe(path)}-end-step-{state.step}", state, self._encoder.encode(before, rows))
 
-    def _policy_save(self, name: str, state: TrainState, history: History) -> None:
+    def _policy_save(self, name: str, state: TrainState, history: CheckpointHistory) -> None:
         self._save(self.root / name, state, history)
         names = [n for n in self.names if n != name] + [name]
         keep, drop = names[-self.policy.keep :], names[: -self.policy.keep]

@@ -21,7 +21,7 @@ import attrs
 from mml.backends._feed import detach, move_params
 from mml.callbacks._base import Event
 from mml.errors import CallbackError, DeviceError, MMLError, TrainingError
-from mml.training._checkpoints import CheckpointWriter
+from mml.training._checkpoints import CheckpointWriter, checkpoint_history
 from mml.training._devices import resolve_device
 from mml.training._dispatch import dispatch
 from mml.training._evaluate import evaluate
@@ -152,9 +152,6 @@ def _fold_phase(
     current = state
     label = phase.label
 
-    def so_far() -> History:
-        return before.merge(History.from_rows(rows))
-
     try:
         if here and pos is not None and pos.stage == "ended":
             pass  # its steps and hooks ran before the checkpoint: only the bookkeeping is left
@@ -207,12 +204,12 @@ def _fold_phase(
                         rows.append((label, ctx.epoch, -1, ctx.step, name, v))
                 if observer is not None:
                     observer(current, ctx)
-                writer.after(current, ctx, so_far, path)
+                writer.after(current, ctx, before, rows, path)
         if current.stop:
             status = "stopped"
         if not isinstance(phase, TrainPhase):
             current = attrs.evolve(current, position=Position(fp, path, "ended", n_steps=n_steps))
-        writer.phase_end(current, so_far(), path)
+        writer.phase_end(current, before, rows, path)
     except TrainingError as exc:
         status = "failed"
         error = ErrorRecord.from_exception(exc, phase=label)
@@ -315,8 +312,8 @@ def _run_plan(
     ]
     if pos is not None and pos.plan == fp and found:
         first = found[0]
-        if pos.history is not None:
-            history = pos.history.value
+        saved = checkpoint_history(state)
+        history = history if saved is None else saved
         state = attrs.evolve(state, position=attrs.evolve(pos, history=None))
     else:  # a fresh state, or one positioned in another plan: a starting point for this one
         state = state.without_position()
