@@ -33,6 +33,7 @@ import functools
 import importlib.util
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -261,17 +262,50 @@ def save(obj: Any, path: str | os.PathLike[str], *, overwrite: bool = True) -> P
     With ``overwrite=False`` an existing path is an error; an existing path that is not an mml
     artifact is never replaced.
     """
+    return prepare_save(obj, path, overwrite=overwrite)()
+
+
+def prepare_save(
+    obj: Any, path: str | os.PathLike[str], *, overwrite: bool = True, snapshot: bool = False
+) -> Callable[[], Path]:
+    """:func:`save` in two parts: split ``obj`` into its document now, write the files later.
+
+    The returned function writes the artifact (everything :func:`save` guarantees) and returns
+    its path; it touches no state of the caller's, so it may run on another thread. With
+    ``snapshot=True`` the arrays that could still change (writable ones: a torch tensor's
+    memory, say) are copied now, so the files hold ``obj`` as it is at this call.
+    """
     if not attrs.has(type(obj)):
         raise ArtifactError(f"mml.save takes an mml value (an attrs class), got {type(obj).__name__}")
     target = Path(path)
-    _check_replaceable(target, overwrite)
     doc, arrays, tables = to_document(obj)
+    if snapshot:
+        arrays = {k: v.copy() if v.flags.writeable else v for k, v in arrays.items()}
     kind = type(obj).__dict__.get("kind")
+    tpath = type_path(type(obj))
+
+    def write() -> Path:
+        _check_replaceable(target, overwrite)
+        _write_artifact(target, tpath, kind, doc, arrays, tables, overwrite)
+        return target
+
+    return write
+
+
+def _write_artifact(
+    target: Path,
+    tpath: str,
+    kind: Any,
+    doc: Any,
+    arrays: dict[str, np.ndarray],
+    tables: dict[str, pa.Table],
+    overwrite: bool,
+) -> None:
     with staging(target) as stage:
         tmp = stage.path
         try:
             files: dict[str, str] = {}
-            config = {"type": type_path(type(obj)), "kind": kind, "value": doc}
+            config = {"type": tpath, "kind": kind, "value": doc}
             files["config.json"] = _write_file(tmp / "config.json", _json_bytes(config))
             if arrays:
                 from safetensors.numpy import save as to_safetensors
@@ -285,7 +319,7 @@ def save(obj: Any, path: str | os.PathLike[str], *, overwrite: bool = True) -> P
             manifest = {
                 "format": FORMAT,
                 "format_version": FORMAT_VERSION,
-                "type": type_path(type(obj)),
+                "type": tpath,
                 "kind": kind,
                 "mml_version": _version(),
                 "hash": HASH,
@@ -296,7 +330,6 @@ def save(obj: Any, path: str | os.PathLike[str], *, overwrite: bool = True) -> P
         except OSError as exc:
             raise ArtifactError(f"cannot write the artifact {target}: {exc}") from exc
         publish(stage, target, overwrite=overwrite)
-    return target
 
 
 def _parse_manifest(raw: bytes, root: Path) -> dict[str, Any]:

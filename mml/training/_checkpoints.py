@@ -19,6 +19,7 @@ import json
 import os
 import shutil
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,7 @@ import attrs
 import numpy as np
 
 from mml._fields import array_field, frozen_tuple
-from mml.errors import ArtifactError
+from mml.errors import ArtifactError, MMLError
 from mml.training._results import ErrorRecord, History, PhaseResult
 from mml.training._state import ExecutionContext, TrainState, box
 
@@ -233,12 +234,23 @@ class CheckpointWriter:
     :class:`~mml.callbacks.Checkpointing` (``mode="disk"``); ``every_steps`` (or
     ``on="batch"``/``every_n``) sets the step interval, ``on="epoch"`` the epoch interval, and a
     checkpoint is written at the end of every phase.
+
+    With ``background=True`` (what :func:`mml.run` uses) the run only takes a snapshot at the
+    step — the state's document, its arrays copied where they could still change — and one
+    writer thread serializes and writes it while the run goes on. At most one write is in
+    flight: the next checkpoint waits for it, so checkpoints are published in order, and a
+    write's error is raised at the next checkpoint or by :meth:`close`, which the run's end
+    calls (it waits for the last write). Each write is :func:`mml.save`'s: a process killed
+    during one leaves the previous checkpoint and ``checkpoints.json`` as they were.
     """
 
-    def __init__(self, policy: Any = None) -> None:
+    def __init__(self, policy: Any = None, *, background: bool = True) -> None:
         self.policy = policy
         self.names: list[str] = []
         self._encoder = _Encoder()
+        self._background = background
+        self._pool: ThreadPoolExecutor | None = None
+        self._pending: Future[None] | None = None
         if policy is not None:
             self.root = Path(str(policy.directory))
             self.root.mkdir(parents=True, exist_ok=True)
@@ -246,11 +258,6 @@ class CheckpointWriter:
                 self.names = list(json.loads((self.root / INDEX).read_text(encoding="utf-8")))
             except (OSError, ValueError):
                 self.names = []
-
-    def _save(self, path: Path, state: TrainState, history: CheckpointHistory) -> None:
-        from mml.io import save
-
-        save(with_history(state, history), path)
 
     def after(
         self, state: TrainState, ctx: ExecutionContext, before: History, rows: list[_Row], path: str
@@ -261,9 +268,8 @@ class CheckpointWriter:
         appended to by the fold); it is encoded only when a checkpoint is written.
         """
         for req in ctx.checkpoints:
-            self._save(Path(req.path), state, self._encoder.encode(before, rows))
-            for old in req.drop:
-                shutil.rmtree(old, ignore_errors=True)
+            drop = tuple(Path(old) for old in req.drop)
+            self._submit(Path(req.path), state, before, rows, lambda drop=drop: _remove(drop))
         p = self.policy
         if p is None:
             return
@@ -276,20 +282,73 @@ class CheckpointWriter:
             if state.epoch % p.every_n == 0:
                 name = f"{_safe(path)}-epoch-{state.epoch}"
         if name is not None:
-            self._policy_save(name, state, self._encoder.encode(before, rows))
+            self._policy_save(name, state, before, rows)
 
     def phase_end(self, state: TrainState, before: History, rows: list[_Row], path: str) -> None:
         """After a phase ended (its position at ``stage="ended"``): the policy's checkpoint."""
         if self.policy is not None and state.position is not None:
-            self._policy_save(f"{_safe(path)}-end-step-{state.step}", state, self._encoder.encode(before, rows))
+            self._policy_save(f"{_safe(path)}-end-step-{state.step}", state, before, rows)
 
-    def _policy_save(self, name: str, state: TrainState, history: CheckpointHistory) -> None:
-        self._save(self.root / name, state, history)
+    def close(self, *, raise_error: bool = True) -> None:
+        """Wait for the write in flight and stop the writer thread; raise that write's error.
+
+        ``raise_error=False`` (while another error is on its way out) only waits.
+        """
+        try:
+            self._wait(raise_error)
+        finally:
+            if self._pool is not None:
+                self._pool.shutdown(wait=True)
+                self._pool = None
+
+    def _wait(self, raise_error: bool = True) -> None:
+        pending, self._pending = self._pending, None
+        if pending is None:
+            return
+        exc = pending.exception()
+        if exc is not None and raise_error:
+            raise exc
+
+    def _submit(
+        self, target: Path, state: TrainState, before: History, rows: list[_Row], then: Callable[[], None]
+    ) -> None:
+        from mml.io._artifact import prepare_save
+
+        self._wait()  # the previous write's error surfaces here, before the next is taken
+        write = prepare_save(
+            with_history(state, self._encoder.encode(before, rows)), target, snapshot=self._background
+        )
+
+        def job() -> None:
+            try:
+                write()
+                then()
+            except MMLError:
+                raise
+            except Exception as exc:
+                raise ArtifactError(f"could not write the checkpoint {target}: {exc}") from exc
+
+        if not self._background:
+            job()
+            return
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mml-checkpoint")
+        self._pending = self._pool.submit(job)
+
+    def _policy_save(self, name: str, state: TrainState, before: History, rows: list[_Row]) -> None:
+        self._submit(self.root / name, state, before, rows, lambda: self._publish_index(name))
+
+    def _publish_index(self, name: str) -> None:
+        """After checkpoint ``name`` is in place: the index names it, then the dropped ones go."""
         names = [n for n in self.names if n != name] + [name]
         keep, drop = names[-self.policy.keep :], names[: -self.policy.keep]
         tmp = self.root / f".{INDEX}.tmp"
         tmp.write_text(json.dumps(keep), encoding="utf-8")
         os.replace(tmp, self.root / INDEX)  # the index names only complete checkpoints
-        for old in drop:
-            shutil.rmtree(self.root / old, ignore_errors=True)
         self.names = keep
+        _remove(tuple(self.root / old for old in drop))
+
+
+def _remove(paths: tuple[Path, ...]) -> None:
+    for old in paths:
+        shutil.rmtree(old, ignore_errors=True)

@@ -113,7 +113,13 @@ def run_phase(
     pos = state.position
     path = pos.phase if pos is not None and pos.phase.rsplit("/", 1)[-1] == phase.label else phase.label
     fp = pos.plan if pos is not None else ""
-    state, h = _fold_phase(experiment, phase, state, fp, path, History(), observer, CheckpointWriter())
+    writer = CheckpointWriter()
+    try:
+        state, h = _fold_phase(experiment, phase, state, fp, path, History(), observer, writer)
+    except BaseException:
+        writer.close(raise_error=False)
+        raise
+    writer.close()  # the callbacks' last checkpoint is written when this returns
     return state.without_position(), h
 
 
@@ -260,7 +266,12 @@ def run(
     history = None
     try:
         writer = CheckpointWriter(_check_policy(checkpoint))
-        result = _run_plan(experiment, state, shell, writer)
+        try:
+            result = _run_plan(experiment, state, shell, writer)
+        except BaseException:
+            writer.close(raise_error=False)
+            raise
+        writer.close()  # the last checkpoint is written when the run returns
         history = result[1]
         return result
     finally:
