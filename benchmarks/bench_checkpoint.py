@@ -98,20 +98,24 @@ def main() -> None:
     inside = _InWriter()
     inside.wrap()
     spent: list[float] = []
+    cpu_plain: list[float] = []  # process CPU time (all threads): steadier than wall time on a shared box
+    cpu_ckpt: list[float] = []
     plain: list[float] = []
     ckpt: list[float] = []
     loads: list[float] = []
     steps = written = 0
     for _ in range(args.repeats):
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         final, _h = mml.run(exp, s0, progress=False)
         plain.append(time.perf_counter() - t)
+        cpu_plain.append(time.process_time() - c)
         with tempfile.TemporaryDirectory() as d:
             policy = Checkpointing(every_steps=args.every, keep=2, mode="disk", directory=d)
             inside.seconds = 0.0
-            t = time.perf_counter()
+            t, c = time.perf_counter(), time.process_time()
             final2, _h2 = mml.run(exp, s0, progress=False, checkpoint=policy)
             ckpt.append(time.perf_counter() - t)
+            cpu_ckpt.append(time.process_time() - c)
             spent.append(inside.seconds)
             assert final2 == final
             steps = final.step
@@ -120,7 +124,8 @@ def main() -> None:
             mml.load(latest_checkpoint(d))
             loads.append(time.perf_counter() - t)
     p, c, lo = statistics.median(plain), statistics.median(ckpt), statistics.median(loads)
-    ratios = sorted(b / a - 1 for a, b in zip(plain, ckpt))  # each checkpointed run vs the plain run before it
+    # each checkpointed run against the plain run just before it
+    ratios = sorted(b / a - 1 for a, b in zip(plain, ckpt))
     inw = statistics.median(x / a for a, x in zip(plain, spent))
     print(
         f"# battery MLP, batch 32, {args.epochs} epochs = {steps} steps, ~{written} checkpoints per run, "
@@ -134,6 +139,10 @@ def main() -> None:
         f"paired overheads {', '.join(f'{100 * r:+.1f}' for r in ratios)} % (median {100 * statistics.median(ratios):+.1f} %); "
         f"inside the writer {1000 * statistics.median(spent):.1f} ms per run = {100 * inw:.1f} % of a plain run, "
         f"{1000 * statistics.median(spent) / max(written, 1):.2f} ms per checkpoint"
+    )
+    cp, cc = statistics.median(cpu_plain), statistics.median(cpu_ckpt)
+    print(
+        f"CPU time (all threads): plain {cp:.2f}s  with checkpoints {cc:.2f}s  overhead {100 * (cc / cp - 1):+.1f} %"
     )
 
 

@@ -15,6 +15,7 @@ True
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
@@ -66,12 +67,12 @@ class CheckpointHistory:
 
     phase_labels: tuple[str, ...] = attrs.field(converter=frozen_tuple)
     name_labels: tuple[str, ...] = attrs.field(converter=frozen_tuple)
-    phase: np.ndarray = array_field()
-    name: np.ndarray = array_field()
-    epoch: np.ndarray = array_field()
-    batch: np.ndarray = array_field()
-    step: np.ndarray = array_field()
-    value: np.ndarray = array_field()
+    phase: np.ndarray = array_field()  # noqa: RUF009 - an attrs field
+    name: np.ndarray = array_field()  # noqa: RUF009 - an attrs field
+    epoch: np.ndarray = array_field()  # noqa: RUF009 - an attrs field
+    batch: np.ndarray = array_field()  # noqa: RUF009 - an attrs field
+    step: np.ndarray = array_field()  # noqa: RUF009 - an attrs field
+    value: np.ndarray = array_field()  # noqa: RUF009 - an attrs field
     status: str = "completed"
     phases: tuple[PhaseResult, ...] = attrs.field(default=(), converter=frozen_tuple, eq=False)
     failure: ErrorRecord | None = None
@@ -269,7 +270,7 @@ class CheckpointWriter:
         """
         for req in ctx.checkpoints:
             drop = tuple(Path(old) for old in req.drop)
-            self._submit(Path(req.path), state, before, rows, lambda drop=drop: _remove(drop))
+            self._submit(Path(req.path), state, before, rows, functools.partial(_remove, drop))
         p = self.policy
         if p is None:
             return

@@ -105,7 +105,10 @@ def test_checkpoint_names_and_contents_agree_and_the_last_is_written_when_run_re
         rows = checkpoint_history(ckpt)
         assert rows is not None and len(rows) and int(rows.step.max()) <= ckpt.step
         n = len(rows)  # the run's rows up to this checkpoint: a prefix of the finished run's
-        assert rows.phase.tolist() == history.phase[:n].tolist() and rows.step.tolist() == history.step[:n].tolist()
+        assert (
+            rows.phase.tolist() == history.phase[:n].tolist()
+            and rows.step.tolist() == history.step[:n].tolist()
+        )
         assert np.array_equal(rows.value, history.value[:n], equal_nan=True)
     last = mml.load(tmp_path / names[-1])
     assert checkpoint_history(last).where(phase="fit") == history.where(phase="fit")
@@ -126,7 +129,9 @@ def test_a_failed_background_write_is_raised_naming_the_checkpoint(tmp_path, mon
     monkeypatch.setattr(artifact, "_write_artifact", failing)
     exp = _small_experiment()
     policy = Checkpointing(every_steps=3, keep=5, mode="disk", directory=str(tmp_path))
-    with pytest.raises(ArtifactError, match=r"could not write the checkpoint .*plan\.fit-step-6.*No space left"):
+    with pytest.raises(
+        ArtifactError, match=r"could not write the checkpoint .*plan\.fit-step-6.*No space left"
+    ):
         mml.run(exp, mml.init(exp, 0), checkpoint=policy)
     assert len(calls) == 2  # raised at the next checkpoint: no write after the failed one was taken
     assert json.loads((tmp_path / "checkpoints.json").read_text()) == ["plan.fit-step-3"]
