@@ -238,10 +238,11 @@ class CheckpointWriter:
 
     With ``background=True`` (what :func:`mml.run` uses) the run only takes a snapshot at the
     step — the state's document, its arrays copied where they could still change — and one
-    writer thread serializes and writes it while the run goes on. At most one write is in
-    flight: the next checkpoint waits for it, so checkpoints are published in order, and a
-    write's error is raised at the next checkpoint or by :meth:`close`, which the run's end
-    calls (it waits for the last write). Each write is :func:`mml.save`'s: a process killed
+    writer thread serializes and writes it while the next step is computed. The run waits for
+    it (:meth:`settle`) before it shows that next step to observers or callbacks, and a phase's
+    end checkpoint before the next phase starts: whatever sees step ``k + 1`` finds the
+    checkpoint of step ``k`` on disk, as if it had been written in line. A write's error is
+    raised there, or by :meth:`close`, which the run's end calls. Each write is :func:`mml.save`'s: a process killed
     during one leaves the previous checkpoint and ``checkpoints.json`` as they were.
     """
 
@@ -286,9 +287,19 @@ class CheckpointWriter:
             self._policy_save(name, state, before, rows)
 
     def phase_end(self, state: TrainState, before: History, rows: list[_Row], path: str) -> None:
-        """After a phase ended (its position at ``stage="ended"``): the policy's checkpoint."""
+        """After a phase ended (its position at ``stage="ended"``): the policy's checkpoint.
+
+        It is on disk when this returns: the next phase starts from a written checkpoint.
+        """
         if self.policy is not None and state.position is not None:
             self._policy_save(f"{_safe(path)}-end-step-{state.step}", state, before, rows)
+            self._wait()
+
+    def settle(self) -> None:
+        """Wait for the write in flight (raising its error): called before the run shows the
+        next step to anyone, so a checkpoint is on disk by the time the step after it is seen."""
+        if self._pending is not None:
+            self._wait()
 
     def close(self, *, raise_error: bool = True) -> None:
         """Wait for the write in flight and stop the writer thread; raise that write's error.
@@ -311,7 +322,13 @@ class CheckpointWriter:
             raise exc
 
     def _submit(
-        self, target: Path, state: TrainState, before: History, rows: list[_Row], then: Callable[[], None]
+        self,
+        target: Path,
+        state: TrainState,
+        before: History,
+        rows: list[_Row],
+        then: Callable[[], None],
+        first: Callable[[], None] = lambda: None,
     ) -> None:
         from mml.io._artifact import prepare_save
 
@@ -322,6 +339,7 @@ class CheckpointWriter:
 
         def job() -> None:
             try:
+                first()
                 write()
                 then()
             except MMLError:
@@ -337,16 +355,41 @@ class CheckpointWriter:
         self._pending = self._pool.submit(job)
 
     def _policy_save(self, name: str, state: TrainState, before: History, rows: list[_Row]) -> None:
-        self._submit(self.root / name, state, before, rows, lambda: self._publish_index(name))
+        self._submit(
+            self.root / name,
+            state,
+            before,
+            rows,
+            then=lambda: self._publish_index(name),
+            first=lambda: self._drop_early(name),
+        )
+
+    def _split(self, name: str) -> tuple[list[str], list[str]]:
+        names = [n for n in self.names if n != name] + [name]
+        return names[-self.policy.keep :], names[: -self.policy.keep]
+
+    def _write_index(self, names: list[str]) -> None:
+        tmp = self.root / f".{INDEX}.tmp"
+        tmp.write_text(json.dumps(names), encoding="utf-8")
+        os.replace(tmp, self.root / INDEX)  # the index names only complete checkpoints
+        self.names = names
+
+    def _drop_early(self, name: str) -> None:
+        """Before ``name`` is written: drop what it will push out, but never the newest checkpoint.
+
+        So at most ``keep`` checkpoints exist at any moment (``keep=1``: two, while the new one
+        is written — a kill then still leaves the old one), and the index names only those.
+        """
+        _, drop = self._split(name)
+        early = [n for n in drop if n != self.names[-1:][0]] if self.names else []
+        if early:
+            self._write_index([n for n in self.names if n not in early])
+            _remove(tuple(self.root / n for n in early))
 
     def _publish_index(self, name: str) -> None:
         """After checkpoint ``name`` is in place: the index names it, then the dropped ones go."""
-        names = [n for n in self.names if n != name] + [name]
-        keep, drop = names[-self.policy.keep :], names[: -self.policy.keep]
-        tmp = self.root / f".{INDEX}.tmp"
-        tmp.write_text(json.dumps(keep), encoding="utf-8")
-        os.replace(tmp, self.root / INDEX)  # the index names only complete checkpoints
-        self.names = keep
+        keep, drop = self._split(name)
+        self._write_index(keep)
         _remove(tuple(self.root / old for old in drop))
 
 
