@@ -60,21 +60,23 @@ class _InWriter:
 
     def __init__(self) -> None:
         self.seconds = 0.0
+        self.cpu = 0.0  # this thread's CPU time in the writer: not inflated by preemption
 
     def wrap(self) -> None:
         from mml.training._checkpoints import CheckpointWriter
 
-        for name in ("after", "phase_end", "close"):
+        for name in ("after", "phase_end", "settle", "close"):
             fn = getattr(CheckpointWriter, name, None)
             if fn is None:
                 continue
 
             def timed(*a, _fn=fn, **k):  # type: ignore[no-untyped-def]
-                t = time.perf_counter()
+                t, c = time.perf_counter(), time.thread_time()
                 try:
                     return _fn(*a, **k)
                 finally:
                     self.seconds += time.perf_counter() - t
+                    self.cpu += time.thread_time() - c
 
             setattr(CheckpointWriter, name, timed)
 
@@ -100,6 +102,7 @@ def main() -> None:
     spent: list[float] = []
     cpu_plain: list[float] = []  # process CPU time (all threads): steadier than wall time on a shared box
     cpu_ckpt: list[float] = []
+    thread_cpu: list[tuple[float, float]] = []  # (main-thread CPU in the writer, in the whole run)
     plain: list[float] = []
     ckpt: list[float] = []
     loads: list[float] = []
@@ -111,12 +114,14 @@ def main() -> None:
         cpu_plain.append(time.process_time() - c)
         with tempfile.TemporaryDirectory() as d:
             policy = Checkpointing(every_steps=args.every, keep=2, mode="disk", directory=d)
-            inside.seconds = 0.0
+            inside.seconds = inside.cpu = 0.0
+            tc = time.thread_time()
             t, c = time.perf_counter(), time.process_time()
             final2, _h2 = mml.run(exp, s0, progress=False, checkpoint=policy)
             ckpt.append(time.perf_counter() - t)
             cpu_ckpt.append(time.process_time() - c)
             spent.append(inside.seconds)
+            thread_cpu.append((inside.cpu, time.thread_time() - tc))
             assert final2 == final
             steps = final.step
             written = steps // args.every + len(exp.plan.phases)
@@ -139,6 +144,12 @@ def main() -> None:
         f"paired overheads {', '.join(f'{100 * r:+.1f}' for r in ratios)} % (median {100 * statistics.median(ratios):+.1f} %); "
         f"inside the writer {1000 * statistics.median(spent):.1f} ms per run = {100 * inw:.1f} % of a plain run, "
         f"{1000 * statistics.median(spent) / max(written, 1):.2f} ms per checkpoint"
+    )
+    share = statistics.median(w / max(r - w, 1e-9) for w, r in thread_cpu)
+    per = statistics.median(w for w, _ in thread_cpu) / max(written, 1)
+    print(
+        f"main-thread CPU in the writer: {1000 * per:.2f} ms per checkpoint = {100 * share:.1f} % "
+        "of the run's other main-thread CPU"
     )
     cp, cc = statistics.median(cpu_plain), statistics.median(cpu_ckpt)
     print(
