@@ -176,6 +176,9 @@ class SklearnFitted(AbstractNodeParams):
     attributes: Mapping[str, Any] = attrs.field(
         converter=frozen_dict, eq=attrs.cmp_using(eq=_attrs_eq), hash=False
     )
+    # the estimator rebuilt from this record, once (backends/_sklearn.py): kept on the value,
+    # never compared, hashed or saved, gone with the record; only transform/predict are called on it
+    _rebuilt: Any = attrs.field(init=False, default=None, eq=False, hash=False, repr=False)
 
 
 @attrs.frozen

@@ -26,7 +26,6 @@ function) is a :class:`~mml.BackendError` at fit time.
 from __future__ import annotations
 
 import inspect
-import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -166,19 +165,13 @@ def estimator_from_fitted(fitted: SklearnFitted) -> Any:
     return est
 
 
-# A memo of the pure function estimator_from_fitted, keyed by the (immutable) record's identity
-# and dropped when the record is garbage-collected. The estimator it holds is never mutated:
-# only transform/predict are called on it.
-_MEMO: dict[int, tuple[weakref.ref[SklearnFitted], Any]] = {}
-
-
 def _estimator(fitted: SklearnFitted) -> Any:
-    hit = _MEMO.get(id(fitted))
-    if hit is not None and hit[0]() is fitted:
-        return hit[1]
-    est = estimator_from_fitted(fitted)
-    key = id(fitted)
-    _MEMO[key] = (weakref.ref(fitted, lambda _, key=key: _MEMO.pop(key, None)), est)  # type: ignore[misc]
+    """``estimator_from_fitted(fitted)``, rebuilt once per record and kept on it (never mutated:
+    only transform/predict are called on it)."""
+    est = fitted._rebuilt
+    if est is None:
+        est = estimator_from_fitted(fitted)
+        object.__setattr__(fitted, "_rebuilt", est)
     return est
 
 

@@ -22,7 +22,6 @@ order and returns every node's output.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -253,9 +252,20 @@ class _Step:
     sources: tuple[tuple[str, str], ...]  # ("node", label) | ("fs", featureset label)
 
 
-@functools.lru_cache(maxsize=128)
 def _plan(graph: ModelGraph, active: frozenset[str] | None) -> tuple[_Step, ...]:
-    """The nodes to run (in order) for ``active`` nodes and everything upstream of them."""
+    """The nodes to run (in order) for ``active`` nodes and everything upstream of them.
+
+    Computed once per graph value and set of active nodes, and kept on the graph.
+    """
+    memo = graph._derived
+    key = ("forward_plan", active)
+    steps = memo.get(key)
+    if steps is None:
+        steps = memo[key] = _compute_plan(graph, active)
+    return steps  # type: ignore[no-any-return]
+
+
+def _compute_plan(graph: ModelGraph, active: frozenset[str] | None) -> tuple[_Step, ...]:
     if active is None:
         needed = set(graph.topological_order)
     else:

@@ -69,12 +69,16 @@ class ModelGraph:
     nodes: tuple[AbstractNode, ...] = attrs.field(converter=_to_nodes)
     optimizer: Any = None
     _index: _Index = attrs.field(init=False, eq=False, hash=False, repr=False)
+    # facts other modules derive from this graph (e.g. the forward plan per set of active
+    # nodes), kept on the value: never compared, hashed or saved, gone with the graph
+    _derived: dict[Any, Any] = attrs.field(init=False, eq=False, hash=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
         problems, index = _analyse(self.nodes, self.optimizer)
         if problems:
             raise InvalidGraphError(problems)
         object.__setattr__(self, "_index", index)
+        object.__setattr__(self, "_derived", {})
 
     # -- construction -------------------------------------------------------------------
 
