@@ -5,6 +5,12 @@
 ``value_and_grad`` and ``fit`` train it. torch, tensorflow and sklearn are imported only when a
 backend is first used. See ``docs/models.md``.
 
+The training fold imports no framework: what it hands a backend goes through the names below —
+batches and loss inputs as tensors (``feed_data``, ``as_loss_input``), parameter records placed
+and updated (``move_params``, ``tensor_params``, ``trainable_dict``, ``with_trainable``,
+``with_evolved``, ``params_device``), the built-in losses per framework (``loss_function``,
+``loss_reduction``) and scikit-learn's classification metrics (``classification_scores``).
+
 >>> import mml, numpy as np
 >>> from mml.models import SequentialMLP
 >>> spec = SequentialMLP(hidden=(4,), output_shape=(1,))
@@ -21,6 +27,27 @@ from mml.backends._convert import (
     to_backend as to_backend,
     to_numpy as to_numpy,
 )
+from mml.backends._feed import (
+    as_loss_input as as_loss_input,
+    detach as detach,
+    feed_data as feed_data,
+    is_accelerator as is_accelerator,
+    move_params as move_params,
+    no_grad as no_grad,
+    params_device as params_device,
+    replace_fields as replace_fields,
+    tensor_params as tensor_params,
+    trainable_dict as trainable_dict,
+    with_evolved as with_evolved,
+    with_trainable as with_trainable,
+    zeros_like as zeros_like,
+)
+from mml.backends._losses import (
+    LOSS_FRAMEWORKS as LOSS_FRAMEWORKS,
+    loss_function as loss_function,
+    loss_reduction as loss_reduction,
+)
+from mml.backends._metrics import classification_scores as classification_scores
 from mml.backends._params import (
     AbstractNodeParams as AbstractNodeParams,
     KerasParams as KerasParams,
@@ -39,6 +66,18 @@ from mml.backends._protocol import (
 )
 from mml.models._base import AbstractModel
 from mml.random import Key
+
+
+def is_classifier(spec: AbstractModel) -> bool:
+    """Whether a scikit-learn model spec is a classifier (see :func:`mml.backends._sklearn.is_classifier`).
+
+    >>> from mml.models import SklearnModel
+    >>> is_classifier(SklearnModel(estimator="sklearn.linear_model:SGDClassifier"))
+    True
+    """
+    from mml.backends._sklearn import is_classifier as _is_classifier
+
+    return _is_classifier(spec)
 
 
 def torch_forward(
@@ -72,18 +111,36 @@ __all__ = [
     "AbstractNodeParams",
     "Backend",
     "KerasParams",
+    "LOSS_FRAMEWORKS",
     "SklearnFitted",
     "SklearnParams",
     "TorchParams",
     "apply",
+    "as_loss_input",
     "backend_of",
+    "classification_scores",
+    "detach",
+    "feed_data",
     "fit",
     "get_backend",
     "init",
+    "is_accelerator",
+    "is_classifier",
+    "loss_function",
+    "loss_reduction",
+    "move_params",
+    "no_grad",
+    "params_device",
     "partial_fit",
+    "replace_fields",
     "resolve_device",
+    "tensor_params",
     "to_backend",
     "to_numpy",
     "torch_forward",
+    "trainable_dict",
     "value_and_grad",
+    "with_evolved",
+    "with_trainable",
+    "zeros_like",
 ]

@@ -22,6 +22,7 @@ import attrs
 import numpy as np
 
 from mml._fields import FrozenDict
+from mml.backends._losses_tf import as_tf
 from mml.backends._params import KerasParams, TorchParams
 from mml.data._batch import torch_view
 
@@ -120,7 +121,7 @@ def as_loss_input(y: Any, backend: str) -> Any:
     torch.float64
     """
     if backend == "tensorflow":
-        return _as_tf(y)
+        return as_tf(y)
     import torch
 
     if isinstance(y, torch.Tensor):
@@ -131,19 +132,6 @@ def as_loss_input(y: Any, backend: str) -> Any:
     if a.dtype.kind in "biuf":
         return torch_view(a)
     return torch.as_tensor(a)
-
-
-def _as_tf(x: Any) -> Any:
-    import tensorflow as tf
-
-    if isinstance(x, tf.Tensor):
-        return x
-    if hasattr(x, "detach"):  # a torch tensor crossing into TensorFlow: gradients stop here
-        x = x.detach().cpu().numpy()
-    a = np.asarray(x)
-    if a.dtype.kind == "f" and a.dtype != np.float32:
-        a = a.astype(np.float32)
-    return tf.convert_to_tensor(a)
 
 
 def detach(y: Any) -> Any:

@@ -87,7 +87,9 @@ class Backend(Protocol):
         """Closed-form fit (scikit-learn); other backends raise :class:`~mml.BackendError`."""
         ...
 
-    def partial_fit(self, spec: AbstractModel, params: Any, x: Any, y: Any = None, *, key: Key) -> Any:
+    def partial_fit(
+        self, spec: AbstractModel, params: Any, x: Any, y: Any = None, *, key: Key, classes: Any = None
+    ) -> Any:
         """One incremental fit step (scikit-learn estimators with ``partial_fit``)."""
         ...
 
@@ -159,9 +161,13 @@ class ModuleBackend:
         """See :func:`fit`."""
         return self.module.fit(spec, params, x, y, key=key)
 
-    def partial_fit(self, spec: AbstractModel, params: Any, x: Any, y: Any = None, *, key: Key) -> Any:
+    def partial_fit(
+        self, spec: AbstractModel, params: Any, x: Any, y: Any = None, *, key: Key, classes: Any = None
+    ) -> Any:
         """See :func:`partial_fit`."""
-        return self.module.partial_fit(spec, params, x, y, key=key)
+        if classes is None:
+            return self.module.partial_fit(spec, params, x, y, key=key)
+        return self.module.partial_fit(spec, params, x, y, key=key, classes=classes)
 
 
 def get_backend(name_or_spec: str | AbstractModel) -> Backend:
@@ -272,8 +278,12 @@ def fit(spec: AbstractModel, params: Any, x: Any, y: Any = None, *, key: Key) ->
     return get_backend(spec).fit(spec, params, x, y, key=key)
 
 
-def partial_fit(spec: AbstractModel, params: Any, x: Any, y: Any = None, *, key: Key) -> Any:
+def partial_fit(
+    spec: AbstractModel, params: Any, x: Any, y: Any = None, *, key: Key, classes: Any = None
+) -> Any:
     """One incremental fit step for estimators with ``partial_fit`` (new params returned).
+
+    ``classes`` (all class labels) is passed on the first call for classifiers that need it.
 
     >>> import mml, numpy as np
     >>> from mml.models import SklearnModel
@@ -282,4 +292,4 @@ def partial_fit(spec: AbstractModel, params: Any, x: Any, y: Any = None, *, key:
     >>> p.is_fitted
     True
     """
-    return get_backend(spec).partial_fit(spec, params, x, y, key=key)
+    return get_backend(spec).partial_fit(spec, params, x, y, key=key, classes=classes)

@@ -255,6 +255,21 @@ def partial_fit(
     return attrs.evolve(params, fitted=fitted_from_estimator(est, spec.estimator, fit_params))
 
 
+def is_classifier(spec: AbstractModel) -> bool:
+    """Whether a scikit-learn model spec is a classifier (``partial_fit`` then needs ``classes=``).
+
+    >>> from mml.models import SklearnModel
+    >>> is_classifier(SklearnModel(estimator="sklearn.linear_model:SGDClassifier"))
+    True
+    >>> is_classifier(SklearnModel(estimator="sklearn.linear_model:SGDRegressor"))
+    False
+    """
+    from sklearn.base import is_classifier as _is_classifier
+
+    spec = _check_spec(spec)
+    return bool(_is_classifier(import_object(spec.estimator, "sklearn estimator")(**plain_data(spec.params))))
+
+
 def apply(
     spec: AbstractModel,
     params: SklearnParams,

@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from mml.backends import classification_scores
 from mml.errors import TrainingError
 
 __all__ = [
@@ -128,47 +129,18 @@ def classification_metrics(
     >>> classification_metrics([0, 1, 1], np.array([[0.2], [0.9], [0.4]]), ("accuracy", "recall"))
     {'accuracy': 0.6666666666666666, 'recall': 0.5}
     """
-    from sklearn import metrics as skm
-
     p = class_probabilities(scores)
     n, n_classes = p.shape
     t = _class_ids(y_true, n)
     labels = np.arange(max(n_classes, int(t.max()) + 1 if t.size else n_classes))
     if t.size and t.min() < 0:
         raise TrainingError(f"class ids must be >= 0, got {int(t.min())}")
-    pred = p.argmax(axis=1)
-    binary = len(labels) == 2
-    out: dict[str, float] = {}
     for name in names:
-        if name == "accuracy":
-            out[name] = float(skm.accuracy_score(t, pred))
-        elif name == "balanced_accuracy":
-            out[name] = float(skm.balanced_accuracy_score(t, pred))
-        elif name in ("f1", "precision", "recall"):
-            fn = {"f1": skm.f1_score, "precision": skm.precision_score, "recall": skm.recall_score}[name]
-            average = "binary" if binary else "macro"
-            out[name] = float(
-                fn(t, pred, labels=labels if not binary else None, average=average, zero_division=0)
-            )
-        elif name == "roc_auc":
-            if len(np.unique(t)) < 2:
-                out[name] = float("nan")  # undefined with one class present, as scikit-learn warns
-            elif binary:
-                out[name] = float(skm.roc_auc_score(t, p[:, 1]))
-            else:
-                out[name] = float(skm.roc_auc_score(t, p, multi_class="ovr", labels=labels))
-        elif name == "log_loss":
-            out[name] = float(skm.log_loss(t, p, labels=labels))
-        elif name == "confusion_matrix":
-            cm = skm.confusion_matrix(t, pred, labels=labels)
-            for i in range(cm.shape[0]):
-                for j in range(cm.shape[1]):
-                    out[f"confusion_matrix_{i}_{j}"] = float(cm[i, j])
-        else:
+        if name not in CLASSIFICATION_METRICS:
             raise TrainingError(
                 f"unknown classification metric {name!r}; use one of {', '.join(CLASSIFICATION_METRICS)}"
             )
-    return out
+    return classification_scores(t, p, labels, names)
 
 
 def compute_metrics(names: Sequence[str], y_pred: Any, y_true: Any) -> dict[str, float]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from mml.backends._convert import resolve_device as _resolve
+from mml.backends import resolve_device as _resolve
 from mml.errors import DeviceError
 
 __all__ = ["resolve_device"]

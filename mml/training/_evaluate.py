@@ -11,8 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from mml.backends._convert import to_numpy
-from mml.backends._feed import feed_data, no_grad, params_device
+from mml.backends import feed_data, no_grad, params_device, to_numpy
 from mml.graph import TargetPlan, forward, node_targets, target_plan
 from mml.graph._targets import target_leaves
 from mml.training._class_ids import check_class_ids

@@ -56,12 +56,9 @@ def classes_of(graph: Any, label: str, head_targets: Mapping[str, Any]) -> Any:
 
     ``None`` for a node that is not a classifier.
     """
-    from sklearn.base import is_classifier
+    from mml.backends import is_classifier
 
-    from mml.models._wrappers import import_object, plain_data
-
-    spec = graph[label].model
-    if not is_classifier(import_object(spec.estimator, "sklearn estimator")(**plain_data(spec.params))):
+    if not is_classifier(graph[label].model):
         return None
     y = node_targets(graph, label, head_targets)
     return None if y is None else np.unique(_numpy(y).ravel())
@@ -90,7 +87,7 @@ def partial_fit_batch(
     ``FitPhase`` would give them. ``data`` is the same batch converted for the model nodes
     upstream, which :func:`~mml.graph.forward` runs to make a non-head node's input.
     """
-    from mml.backends._sklearn import partial_fit  # the one backend with partial_fit (and classes=)
+    from mml.backends import partial_fit  # scikit-learn's partial_fit (with classes=)
 
     for label in nodes:
         node = graph[label]

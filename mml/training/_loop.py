@@ -18,7 +18,7 @@ from typing import Any
 
 import attrs
 
-from mml.backends._feed import feed_data, is_accelerator, replace_fields
+from mml.backends import feed_data, is_accelerator, replace_fields
 from mml.callbacks._base import Event
 from mml.errors import TrainingError
 from mml.random import Key, as_key, fold_in

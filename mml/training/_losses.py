@@ -9,8 +9,10 @@ to a node's output and to the batch's targets (or features, tags, or role-qualif
 such as ``"anchor.outputs"``).
 
 Built-in losses run in the backend of the node they are bound to: torch ops for torch nodes
-(and scikit-learn outputs), TensorFlow ops (:mod:`mml.training._losses_tf`) for Keras nodes,
-so that gradients flow; the two implementations agree to float32 precision.
+(and scikit-learn outputs), TensorFlow ops for Keras nodes, so that gradients flow; the two
+implementations agree to float32 precision. They live in the backends layer
+(:func:`mml.backends.loss_function`): this module holds the specs and resolves one to a function,
+and imports no framework.
 
 >>> import torch
 >>> loss = Loss("mse")
@@ -29,6 +31,7 @@ from typing import Any
 import attrs
 
 from mml._fields import FrozenDict, frozen_dict
+from mml.backends import LOSS_FRAMEWORKS, loss_function, loss_reduction
 from mml.errors import BackendError, ConfigError, TrainingError
 
 __all__ = ["Loss", "AppliedLoss", "LOSSES", "LOSS_BACKENDS", "compile_loss", "parse_input", "InputSpec"]
@@ -46,7 +49,7 @@ LOSSES: tuple[str, ...] = (
 )
 _N_INPUTS = {"triplet_margin": 3, "contrastive": 3}
 #: what compile_loss accepts as a backend
-LOSS_BACKENDS: tuple[str, ...] = ("torch", "tensorflow")
+LOSS_BACKENDS: tuple[str, ...] = LOSS_FRAMEWORKS
 _SOURCES = ("outputs", "targets", "features", "weights", "mask")
 
 
@@ -261,117 +264,6 @@ class AppliedLoss:
 LossFn = Callable[[Sequence[Any], Any, Any], Any]
 
 
-def _reduce(per: Any, weights: Any, mask: Any) -> Any:
-    """Mean of per-sample (or per-element) losses honouring sample weights and a validity mask."""
-    if weights is None and mask is None:
-        return per.mean()
-    n = per.shape[0]
-    per = per.reshape(n, -1).mean(dim=1) if per.dim() > 1 else per
-    w = per.new_ones(n) if weights is None else weights.reshape(n).to(per.dtype)
-    if mask is not None:
-        w = w * mask.reshape(n).to(per.dtype)
-    return (per * w).sum() / w.sum().clamp_min(1e-12)
-
-
-def _same_shape(o: Any, t: Any) -> Any:
-    if t.shape != o.shape and t.numel() == o.numel():
-        return t.reshape(o.shape)
-    return t
-
-
-def _builtin(name: str, kwargs: Mapping[str, Any]) -> LossFn:
-    import torch
-    import torch.nn.functional as F
-
-    kw = dict(kwargs)
-
-    if name == "mse":
-
-        def mse(args: Sequence[Any], w: Any, m: Any) -> Any:
-            o, t = args
-            t = _same_shape(o, t)
-            if w is None and m is None:
-                return F.mse_loss(o, t)
-            return _reduce((o - t) ** 2, w, m)
-
-        return mse
-    if name == "mae":
-
-        def mae(args: Sequence[Any], w: Any, m: Any) -> Any:
-            o, t = args
-            t = _same_shape(o, t)
-            if w is None and m is None:
-                return F.l1_loss(o, t)
-            return _reduce((o - t).abs(), w, m)
-
-        return mae
-    if name == "huber":
-        delta = float(kw.get("delta", 1.0))
-
-        def huber(args: Sequence[Any], w: Any, m: Any) -> Any:
-            o, t = args
-            return _reduce(F.huber_loss(o, _same_shape(o, t), reduction="none", delta=delta), w, m)
-
-        return huber
-    if name == "bce":
-
-        def bce(args: Sequence[Any], w: Any, m: Any) -> Any:
-            o, t = args
-            return _reduce(F.binary_cross_entropy(o, _same_shape(o, t).to(o.dtype), reduction="none"), w, m)
-
-        return bce
-    if name == "bce_with_logits":
-
-        def bce_logits(args: Sequence[Any], w: Any, m: Any) -> Any:
-            o, t = args
-            return _reduce(
-                F.binary_cross_entropy_with_logits(o, _same_shape(o, t).to(o.dtype), reduction="none"), w, m
-            )
-
-        return bce_logits
-    if name == "cross_entropy":
-        smoothing = float(kw.get("label_smoothing", 0.0))
-
-        def cross_entropy(args: Sequence[Any], w: Any, m: Any) -> Any:
-            o, t = args
-            if t.is_floating_point() and t.shape == o.shape:
-                per = F.cross_entropy(o, t, reduction="none", label_smoothing=smoothing)
-            else:
-                per = F.cross_entropy(
-                    o, t.reshape(o.shape[0]).long(), reduction="none", label_smoothing=smoothing
-                )
-            return _reduce(per, w, m)
-
-        return cross_entropy
-    if name == "triplet_margin":
-        margin = float(kw.get("margin", 1.0))
-        p = float(kw.get("p", 2.0))
-
-        def triplet(args: Sequence[Any], w: Any, m: Any) -> Any:
-            a, pos, neg = (x.reshape(x.shape[0], -1) for x in args)
-            return _reduce(F.triplet_margin_loss(a, pos, neg, margin=margin, p=p, reduction="none"), w, m)
-
-        return triplet
-    if name == "contrastive":
-        margin = float(kw.get("margin", 1.0))
-        fixed = kw.get("similar")
-
-        def contrastive(args: Sequence[Any], w: Any, m: Any) -> Any:
-            a = args[0].reshape(args[0].shape[0], -1)
-            b = args[1].reshape(args[1].shape[0], -1)
-            sq = ((a - b) ** 2).sum(dim=1)
-            d = sq.clamp_min(1e-12).sqrt()
-            if fixed is None:
-                y = args[2].reshape(a.shape[0]).to(d.dtype)
-            else:
-                y = torch.full_like(d, 1.0 if fixed else 0.0)
-            per = y * sq + (1 - y) * torch.clamp(margin - d, min=0) ** 2
-            return _reduce(per, w, m)
-
-        return contrastive
-    raise ConfigError(f"unknown loss {name!r}")  # pragma: no cover - validated by Loss
-
-
 def _ndim(x: Any) -> int:
     shape = getattr(x, "shape", None)
     if shape is None:
@@ -397,15 +289,9 @@ def compile_loss(loss: Loss, backend: str = "torch") -> LossFn:
     """
     if backend not in LOSS_BACKENDS:
         raise ConfigError(f"compile_loss: backend must be one of {', '.join(LOSS_BACKENDS)}, got {backend!r}")
-    tf = backend == "tensorflow"
-    if tf:
-        from mml.training._losses_tf import builtin_tf, reduce_tf
-
-        reduce: Callable[[Any, Any, Any], Any] = reduce_tf
-    else:
-        reduce = _reduce
     if loss.fn in LOSSES:
-        return builtin_tf(loss.fn, loss.kwargs) if tf else _builtin(loss.fn, loss.kwargs)
+        return loss_function(backend, loss.fn, loss.kwargs)
+    reduce = loss_reduction(backend)
     obj = _import(loss.fn, "loss")
     kwargs = dict(loss.kwargs)
     if isinstance(obj, type):

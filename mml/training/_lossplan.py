@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from mml.backends._feed import as_loss_input
+from mml.backends import as_loss_input
 from mml.errors import TrainingError
 from mml.graph import ModelGraph, ModelNode, node_targets, target_plan
 from mml.training._losses import AppliedLoss, compile_loss

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from mml.backends._feed import is_accelerator
+from mml.backends import is_accelerator
 from mml.callbacks._base import AbstractCallback
 from mml.errors import TrainingError
 from mml.graph import ModelNode

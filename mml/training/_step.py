@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from mml._fields import FrozenDict
-from mml.backends._feed import (
+from mml.backends import (
     detach,
     feed_data,
     move_params,

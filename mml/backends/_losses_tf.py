@@ -1,6 +1,6 @@
 """The built-in losses in TensorFlow ops, for Keras (TensorFlow) nodes.
 
-Each function mirrors its PyTorch twin in :mod:`mml.training._losses` — same formula, same
+Each function mirrors its PyTorch twin in :mod:`mml.backends._losses_torch` — same formula, same
 defaults (Huber ``delta=1``, the ``log`` clamp at ``-100`` of ``F.binary_cross_entropy``, the
 ``1e-6`` of ``F.pairwise_distance``, PyTorch's label smoothing), same reduction: a mean over
 samples that honours per-sample ``weights`` (``sum(w * l) / sum(w)``) and a boolean ``mask``
