@@ -92,7 +92,9 @@ def builtin_torch(name: str, kwargs: Mapping[str, Any]) -> LossFn:
 
         def bce(args: Sequence[Any], w: Any, m: Any) -> Any:
             o, t = args
-            return reduce_torch(F.binary_cross_entropy(o, _same_shape(o, t).to(o.dtype), reduction="none"), w, m)
+            return reduce_torch(
+                F.binary_cross_entropy(o, _same_shape(o, t).to(o.dtype), reduction="none"), w, m
+            )
 
         return bce
     if name == "bce_with_logits":
@@ -124,7 +126,9 @@ def builtin_torch(name: str, kwargs: Mapping[str, Any]) -> LossFn:
 
         def triplet(args: Sequence[Any], w: Any, m: Any) -> Any:
             a, pos, neg = (x.reshape(x.shape[0], -1) for x in args)
-            return reduce_torch(F.triplet_margin_loss(a, pos, neg, margin=margin, p=p, reduction="none"), w, m)
+            return reduce_torch(
+                F.triplet_margin_loss(a, pos, neg, margin=margin, p=p, reduction="none"), w, m
+            )
 
         return triplet
     if name == "contrastive":

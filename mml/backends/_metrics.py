@@ -12,7 +12,6 @@ The metric names, the reading of scores as probabilities and the class-id rules 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 import numpy as np
 

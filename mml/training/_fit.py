@@ -8,8 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from mml.backends import fit
-from mml.backends import feed_data, no_grad, to_numpy
+from mml.backends import feed_data, fit, no_grad, to_numpy
 from mml.errors import TrainingError
 from mml.graph import ModelNode, forward, node_targets
 from mml.random import fold_in
