@@ -35,6 +35,10 @@ __all__ = [
     "mlp_forward",
     "dropout_masks",
     "FlatLayout",
+    "member_losses",
+    "select_members",
+    "tensor_fields",
+    "vmapped_forward",
 ]
 
 
@@ -301,3 +305,46 @@ class FlatLayout:
         import torch
 
         return torch.cat([torch.as_tensor(tensors[n]).reshape(-1) for n, _, _, _ in self.entries])
+
+
+def tensor_fields(rec: Any) -> list[str]:
+    """The non-empty tensor-mapping fields of an optimizer state (``max_exp_avg_sq`` is empty without amsgrad)."""
+    from collections.abc import Mapping
+
+    return [a.name for a in attrs.fields(type(rec)) if isinstance(v := getattr(rec, a.name), Mapping) and v]
+
+
+def select_members(sel: Any, new: Any, old: Any) -> Any:
+    import torch
+
+    return torch.where(sel.view(len(sel), *([1] * (new.dim() - 1))), new, old)
+
+
+def vmapped_forward(spec: Any, rec: Any, params: Any, x: Any, frozen: bool) -> Any:
+    """``(K, n, ...)`` outputs of a deterministic torch built-in: its own forward, vmapped over the members."""
+    from torch.func import vmap
+
+    from mml.backends._torch import torch_forward
+
+    def one(p: Any, xk: Any) -> Any:
+        return torch_forward(spec, attrs.evolve(rec, params=p), xk, training=not frozen)[0]
+
+    return vmap(one)(params, x)
+
+
+def member_losses(fn: Any, kind: str | None, y: Any, t: Any, mask: Any) -> Any:
+    """``(K,)`` losses: ``fn`` on each member's outputs and targets (its padded rows masked out).
+
+    Built-in ``mse`` / ``mae`` on equal batches are the per-member mean of the elementwise loss
+    (what ``F.mse_loss`` / ``F.l1_loss`` compute); every other loss runs under ``torch.func.vmap``.
+    """
+    from torch.func import vmap
+
+    if mask is None and kind is not None:
+        t = t.reshape(y.shape) if t.shape != y.shape and t.numel() == y.numel() else t
+        d = y - t
+        per = d * d if kind == "mse" else d.abs()
+        return per.reshape(per.shape[0], -1).mean(dim=1)
+    if mask is None:
+        return vmap(lambda yk, tk: fn([yk, tk], None, None))(y, t)
+    return vmap(lambda yk, tk, mk: fn([yk, tk], None, mk))(y, t, mask)

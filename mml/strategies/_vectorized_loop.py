@@ -25,10 +25,14 @@ from mml.random import fold_in, torch_generator
 from mml.strategies._stacked import (
     FlatLayout,
     dropout_masks,
+    member_losses,
     mlp_forward,
+    select_members,
     stack_mappings,
     stack_records,
     stacked_update,
+    tensor_fields,
+    vmapped_forward,
 )
 from mml.strategies._vectorized_check import phase_nodes, train_optimizers
 from mml.training import ErrorRecord, History, PhaseResult, TrainPhase
@@ -159,7 +163,7 @@ class StackedPhase:
             self.flat[name] = lay.pack(stack_mappings([self._param_dict(s, name) for s in shells]))
             rec = stack_records([s.opt_state(name) for s in shells])
             self.flat_state[name] = attrs.evolve(
-                rec, **{f: FrozenDict({"flat": lay.pack(getattr(rec, f))}) for f in _fields(rec)}
+                rec, **{f: FrozenDict({"flat": lay.pack(getattr(rec, f))}) for f in tensor_fields(rec)}
             )
         self.opt_steps = {name: [s.opt_steps[name] for s in shells] for name in self.opts}
         self.step = [s.step for s in shells]
@@ -196,7 +200,7 @@ class StackedPhase:
         for name, rec in self.flat_state.items():
             lay = self.layouts[name]
             rec = attrs.evolve(
-                rec, **{f: FrozenDict(lay.member(getattr(rec, f)["flat"], k)) for f in _fields(rec)}
+                rec, **{f: FrozenDict(lay.member(getattr(rec, f)["flat"], k)) for f in tensor_fields(rec)}
             )
             state = state.with_opt_state(name, rec).with_opt_steps(name, self.opt_steps[name][k])
         return attrs.evolve(state, step=self.step[k], epoch=self.epoch[k], batch=self.batch[k])
@@ -378,7 +382,7 @@ class StackedPhase:
                         h = h.detach()
                 spec = self.spec[label]
                 if not self._is_mlp(label):  # other built-ins: the backend's own forward under vmap
-                    outs[label] = _vmapped_forward(
+                    outs[label] = vmapped_forward(
                         spec, self.shells[0].params(label), params[label], h, node.frozen
                     )
                     continue
@@ -397,7 +401,7 @@ class StackedPhase:
                 outs[label] = y.reshape(K, n, *self.members[0].state.params(label).output_shape)
             values = []
             for fn, kind, node_label in zip(self.loss_fns, self.loss_kinds, self.loss_nodes):
-                values.append(_member_losses(fn, kind, outs[node_label], t, mask))
+                values.append(member_losses(fn, kind, outs[node_label], t, mask))
             vals = torch.stack(values)  # (L, K)
             live = torch.tensor([r and self.failure[k] is None for k, r in enumerate(run)])
             total = torch.where(live, (vals * self.weight_t).sum(0), torch.zeros(()))
@@ -448,58 +452,19 @@ class StackedPhase:
             )
             new_p = new_p["flat"]
             if sel is not None:
-                new_p = _select(sel, new_p, p)
+                new_p = select_members(sel, new_p, p)
                 new_s = attrs.evolve(
                     new_s,
                     **{
                         f: FrozenDict(
-                            {"flat": _select(sel, getattr(new_s, f)["flat"], getattr(state, f)["flat"])}
+                            {
+                                "flat": select_members(
+                                    sel, getattr(new_s, f)["flat"], getattr(state, f)["flat"]
+                                )
+                            }
                         )
-                        for f in _fields(new_s)
+                        for f in tensor_fields(new_s)
                     },
                 )
             self.flat[name], self.flat_state[name] = new_p, new_s
             self.opt_steps[name] = [s + 1 if o else s for s, o in zip(self.opt_steps[name], ok)]
-
-
-def _fields(rec: Any) -> list[str]:
-    """The non-empty tensor-mapping fields of an optimizer state (``max_exp_avg_sq`` is empty without amsgrad)."""
-    from collections.abc import Mapping
-
-    return [a.name for a in attrs.fields(type(rec)) if isinstance(v := getattr(rec, a.name), Mapping) and v]
-
-
-def _select(sel: Any, new: Any, old: Any) -> Any:
-    import torch
-
-    return torch.where(sel.view(len(sel), *([1] * (new.dim() - 1))), new, old)
-
-
-def _vmapped_forward(spec: Any, rec: Any, params: Any, x: Any, frozen: bool) -> Any:
-    """``(K, n, ...)`` outputs of a deterministic torch built-in: its own forward, vmapped over the members."""
-    from torch.func import vmap
-
-    from mml.backends._torch import torch_forward
-
-    def one(p: Any, xk: Any) -> Any:
-        return torch_forward(spec, attrs.evolve(rec, params=p), xk, training=not frozen)[0]
-
-    return vmap(one)(params, x)
-
-
-def _member_losses(fn: Any, kind: str | None, y: Any, t: Any, mask: Any) -> Any:
-    """``(K,)`` losses: ``fn`` on each member's outputs and targets (its padded rows masked out).
-
-    Built-in ``mse`` / ``mae`` on equal batches are the per-member mean of the elementwise loss
-    (what ``F.mse_loss`` / ``F.l1_loss`` compute); every other loss runs under ``torch.func.vmap``.
-    """
-    from torch.func import vmap
-
-    if mask is None and kind is not None:
-        t = t.reshape(y.shape) if t.shape != y.shape and t.numel() == y.numel() else t
-        d = y - t
-        per = d * d if kind == "mse" else d.abs()
-        return per.reshape(per.shape[0], -1).mean(dim=1)
-    if mask is None:
-        return vmap(lambda yk, tk: fn([yk, tk], None, None))(y, t)
-    return vmap(lambda yk, tk, mk: fn([yk, tk], None, mk))(y, t, mask)
