@@ -47,7 +47,10 @@ from mml.backends._losses import (
     loss_function as loss_function,
     loss_reduction as loss_reduction,
 )
-from mml.backends._metrics import classification_scores as classification_scores
+from mml.backends._metrics import (
+    SKLEARN_CLASSIFICATION_METRICS as SKLEARN_CLASSIFICATION_METRICS,
+    classification_scores as classification_scores,
+)
 from mml.backends._params import (
     AbstractNodeParams as AbstractNodeParams,
     KerasParams as KerasParams,
@@ -118,6 +121,7 @@ __all__ = [
     "apply",
     "as_loss_input",
     "backend_of",
+    "SKLEARN_CLASSIFICATION_METRICS",
     "classification_scores",
     "detach",
     "feed_data",

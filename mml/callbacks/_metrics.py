@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from mml.backends import classification_scores
+from mml.backends import SKLEARN_CLASSIFICATION_METRICS, classification_scores
 from mml.errors import TrainingError
 
 __all__ = [
@@ -40,16 +40,7 @@ __all__ = [
 ]
 
 REGRESSION_METRICS: tuple[str, ...] = ("mae", "mse", "rmse", "r2")
-CLASSIFICATION_METRICS: tuple[str, ...] = (
-    "accuracy",
-    "balanced_accuracy",
-    "f1",
-    "precision",
-    "recall",
-    "roc_auc",
-    "log_loss",
-    "confusion_matrix",
-)
+CLASSIFICATION_METRICS: tuple[str, ...] = SKLEARN_CLASSIFICATION_METRICS  # computed by the backends
 METRICS: tuple[str, ...] = (*REGRESSION_METRICS, *CLASSIFICATION_METRICS)
 
 
