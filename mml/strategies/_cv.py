@@ -181,6 +181,11 @@ class CVResult:
         rank = {"completed": 0, "stopped": 1, "failed": 2}
         return max((f.status for f in self.folds), key=rank.__getitem__, default="completed")
 
+    def _repr_html_(self) -> str:
+        from mml.views._strategies_html import cv_html
+
+        return cv_html(self)
+
     def raise_for_status(self) -> CVResult:
         """Raise a :class:`~mml.TrainingError` naming the failed folds, else return ``self``."""
         failed = [f for f in self.folds if f.status == "failed"]

@@ -196,6 +196,11 @@ class SweepResult:
         rank = {"completed": 0, "stopped": 1, "failed": 2}
         return max((t.status for t in self.trials), key=rank.__getitem__, default="completed")
 
+    def _repr_html_(self) -> str:
+        from mml.views._strategies_html import sweep_html
+
+        return sweep_html(self)
+
     def raise_for_status(self) -> SweepResult:
         """Raise a :class:`~mml.TrainingError` naming the failed trials and their errors, else return ``self``.
 

@@ -7,8 +7,8 @@ formats them. Plots need the ``plot`` extra (matplotlib), imported on first use.
   validation, the returned (best) epoch marked.
 - :func:`plot_eval` (``EvalResult.plot()``): predicted against true in raw units, and residuals.
 - :func:`compare` / :func:`compare_runs` (``mml compare RUN_DIR...``): one table of several runs.
-- :func:`history_html`, :func:`eval_html`, :func:`graph_html`, :func:`experiment_html`:
-  the compact ``_repr_html_`` of notebooks.
+- :func:`history_html`, :func:`eval_html`, :func:`graph_html`, :func:`experiment_html`,
+  :func:`cv_html`, :func:`sweep_html`: the compact ``_repr_html_`` of notebooks.
 """
 
 from mml.views._compare import Comparison as Comparison, compare as compare, compare_runs as compare_runs
@@ -19,11 +19,13 @@ from mml.views._html import (
     history_html as history_html,
 )
 from mml.views._plot import plot_eval as plot_eval, plot_history as plot_history, plot_runs as plot_runs
+from mml.views._strategies_html import cv_html as cv_html, sweep_html as sweep_html
 
 __all__ = [
     "Comparison",
     "compare",
     "compare_runs",
+    "cv_html",
     "eval_html",
     "experiment_html",
     "graph_html",
@@ -31,4 +33,5 @@ __all__ = [
     "plot_eval",
     "plot_history",
     "plot_runs",
+    "sweep_html",
 ]

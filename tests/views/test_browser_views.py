@@ -342,6 +342,18 @@ def test_eval_view(chromium, tmp_path, run):
     check_rendered(chromium, tmp_path, "eval", ev._repr_html_(), expected)
 
 
+def test_cross_validation_view(chromium, tmp_path):
+    from tests.strategies.conftest import make_experiment, make_featureset
+
+    exp = make_experiment(make_featureset(48), n_epochs=2)
+    cv = mml.strategies.cross_validate(exp, featureset="toy", splitter=mml.KFoldSplitter(3), on="train", key=0)
+    first = cv.folds[0].metrics()
+    name = next(iter(first))
+    expected = ["CVResult", "3 folds of FeatureSet toy", "mean ± std", name, f"{first[name]:.6g}"]
+    expected += [k for k in cv.pooled_metrics()]
+    check_rendered(chromium, tmp_path, "cv", cv._repr_html_(), expected)
+
+
 def test_a_broken_page_fails_the_checks(chromium, tmp_path):
     """The checks can fail: an overflowing page, a console error, a blank page and an array dump."""
     text = "<p>" + "some text " * 400 + "</p>"
