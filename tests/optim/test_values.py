@@ -93,6 +93,31 @@ CASES: list[tuple[str, Any, Any, dict[str, str]]] = [
         lambda ps: torch.optim.AdamW(ps, lr=0.1, betas=(0.6, 0.7), eps=0.02, weight_decay=0.2, amsgrad=True),
         AMS_STATE,
     ),
+    # a weight decay of exactly 1 (a test of `weight_decay != 0`, not of its size)
+    (
+        "sgd-wd1",
+        optim.sgd(0.1, momentum=0.5, weight_decay=1.0),
+        lambda ps: torch.optim.SGD(ps, lr=0.1, momentum=0.5, weight_decay=1.0),
+        SGD_STATE,
+    ),
+    (
+        "adam-wd1",
+        optim.adam(0.1, betas=(0.5, 0.9), eps=0.01, weight_decay=1.0),
+        lambda ps: torch.optim.Adam(ps, lr=0.1, betas=(0.5, 0.9), eps=0.01, weight_decay=1.0),
+        ADAM_STATE,
+    ),
+    (
+        "adamw-wd1",
+        optim.adamw(0.1, betas=(0.5, 0.9), eps=0.01, weight_decay=1.0),
+        lambda ps: torch.optim.AdamW(ps, lr=0.1, betas=(0.5, 0.9), eps=0.01, weight_decay=1.0),
+        ADAM_STATE,
+    ),
+    (
+        "rmsprop-wd1",
+        optim.rmsprop(0.1, alpha=0.6, eps=0.05, weight_decay=1.0),
+        lambda ps: torch.optim.RMSprop(ps, lr=0.1, alpha=0.6, eps=0.05, weight_decay=1.0),
+        RMS_STATE,
+    ),
     (
         "rmsprop",
         optim.rmsprop(0.1, alpha=0.6, eps=0.05),
@@ -197,6 +222,33 @@ def test_tensorflow_step_by_step(name: str, opt: Any, make_ref: Any, state_names
     tf = pytest.importorskip("tensorflow")
     got = run_mml(opt, lambda v: tf.constant(v, dtype=tf.float64), lambda v: torch.from_numpy(v.numpy()))
     assert_same_run(got, reference(make_ref, state_names), state_names)
+
+
+@pytest.mark.parametrize(("name", "opt", "make_ref", "state_names"), CASES, ids=IDS)
+def test_tensorflow_state_is_cast_to_the_parameter_dtype(
+    name: str, opt: Any, make_ref: Any, state_names: dict[str, str]
+) -> None:
+    """A state of float64 arrays (e.g. saved from a float64 run) updates float32 parameters."""
+    import attrs
+
+    tf = pytest.importorskip("tensorflow")
+    import numpy as np
+
+    params = {k: tf.constant(v, dtype=tf.float64) for k, v in P0.items()}
+    state = opt.init(params)
+    params, state = opt.update({k: tf.constant(v, tf.float64) for k, v in GRADS[0].items()}, state, params, 0)
+    as_numpy = type(state)(
+        **{f.name: {k: v.numpy() for k, v in getattr(state, f.name).items()} for f in attrs.fields(type(state))}
+    )
+    g64 = {k: tf.constant(v, tf.float64) for k, v in GRADS[1].items()}
+    want, _ = opt.update(g64, state, params, 1)
+    p32 = {k: tf.cast(v, tf.float32) for k, v in params.items()}
+    got, new_state = opt.update({k: tf.cast(v, tf.float32) for k, v in g64.items()}, as_numpy, p32, 1)
+    for k in P0:
+        assert got[k].dtype == tf.float32
+        np.testing.assert_allclose(got[k].numpy(), want[k].numpy(), rtol=1e-5, atol=1e-6)
+    for f in attrs.fields(type(new_state)):
+        assert all(v.dtype == tf.float32 for v in getattr(new_state, f.name).values()), f.name
 
 
 CLIPS = [(None, 1.5), (2.0, None), (2.0, 1.5), (100.0, 0.01), (0.01, 100.0)]
@@ -323,7 +375,8 @@ def test_empty_params_return_a_new_dict_and_the_same_state() -> None:
 
 def test_clip_by_global_norm_by_hand() -> None:
     g = {"a": t64([3.0, 0.0]), "b": t64([4.0])}
-    assert float(optim.global_norm(g)) == 5.0
+    norm = optim.global_norm(g)
+    assert isinstance(norm, torch.Tensor) and norm.dtype == torch.float64 and float(norm) == 5.0
     c = optim.clip_by_global_norm(g, 2.0)
     coef = 2.0 / (5.0 + 1e-6)
     assert list(c) == ["a", "b"]
@@ -345,7 +398,8 @@ def test_clip_by_value_by_hand() -> None:
 def test_clipping_tensorflow_by_hand() -> None:
     tf = pytest.importorskip("tensorflow")
     g = {"a": tf.constant([3.0, 0.0], tf.float64), "b": tf.constant([4.0], tf.float64)}
-    assert float(optim.global_norm(g)) == 5.0
+    norm = optim.global_norm(g)
+    assert isinstance(norm, tf.Tensor) and norm.dtype == tf.float64 and float(norm) == 5.0
     c = optim.clip_by_global_norm(g, 2.0)
     coef = 2.0 / (5.0 + 1e-6)
     assert c["a"].numpy().tolist() == pytest.approx([3.0 * coef, 0.0], rel=1e-15)
@@ -359,6 +413,8 @@ def test_clip_error_messages() -> None:
         optim.clip_by_global_norm({"a": t64([1.0])}, 0.0)
     with pytest.raises(ConfigError, match=r"^clip_by_value needs max_value > 0, got -1\.0$"):
         optim.clip_by_value({"a": t64([1.0])}, -1.0)
+    with pytest.raises(ConfigError, match=r"^clip_by_value needs max_value > 0, got 0$"):
+        optim.clip_by_value({"a": t64([1.0])}, 0)
     with pytest.raises(ConfigError, match=r"^global_norm needs at least one gradient$"):
         optim.global_norm({})
 
