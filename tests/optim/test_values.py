@@ -20,6 +20,10 @@ from mml.errors import BackendError, ConfigError, TrainingError  # noqa: E402
 from mml.optim._backend import ordered  # noqa: E402
 from mml.optim._checks import float_pair, optional_float, to_float  # noqa: E402
 
+
+def full(message: str) -> str:
+    return "^" + re.escape(message) + "$"
+
 # parameters and four steps of gradients: signs change and magnitudes fall, so that the
 # AMSGrad maximum, momentum and the centered average all matter
 P0 = {"a": [0.5, -1.0, 2.0], "b": [0.25, -0.75]}
@@ -688,3 +692,20 @@ def test_learning_rate_method() -> None:
     assert opt.learning_rate(2) == 0.25
     assert opt.learning_rate(2, lr_scale=0.1) == 0.025
     assert optim.sgd(0.3).learning_rate(5) == 0.3
+
+
+def test_framework_of_keras_variables_and_no_parameters() -> None:
+    from mml.optim._backend import framework_of
+
+    with pytest.raises(BackendError, match=full("framework_of needs at least one parameter")):
+        framework_of({})
+    keras = pytest.importorskip("keras")
+    assert type(keras.Variable([1.0])).__module__.startswith("keras")
+    assert framework_of({"w": keras.Variable([1.0, 2.0])}) == "tensorflow"
+
+
+def test_missing_second_moment_is_named() -> None:
+    params = {"w": t64([1.0])}
+    state = optim.AdamState(exp_avg={"w": t64([0.0])}, exp_avg_sq={})
+    with pytest.raises(TrainingError, match=r"^the optimizer state has no exp_avg_sq for parameter 'w'; "):
+        optim.adam().update({"w": t64([1.0])}, state, params, 0)
