@@ -751,3 +751,122 @@ def test_inverse_transform_values() -> None:
     ps = fit_transform(small_fs(), "per_sample_minmax", domain="targets", keys="y", fit_on=None)
     with pytest.raises(NotInvertibleError, match=r"^cannot map targets key 'y' back to raw units: PerSampleMinMax has no inverse"):
         inverse_transform(ps, np.array([[0.0, 0.0]]))
+
+
+# -- every method names itself in its errors; inverse passes non-finite outputs through -----
+
+FITTED = [
+    MinMax(),
+    Standard(),
+    MaxAbs(),
+    Robust(),
+    Negate(),
+    Log1p(),
+    Absolute(),
+    PerSampleMinMax(),
+    PerSampleZeroStart(),
+    Segmented(boundaries=(1,), scalers=(MinMax(),)),
+]
+
+
+@pytest.mark.parametrize("scaler", FITTED, ids=lambda s: type(s).__name__)
+def test_every_method_names_itself(scaler) -> None:
+    x = np.array([[1.0, 2.0], [3.0, 5.0]])
+    p = scaler.fit(x)
+    who = type(scaler).__name__
+    text = np.array([["a", "b"], ["c", "d"]])
+    for method, call in [("fit", lambda: scaler.fit(text)), ("apply", lambda: scaler.apply(p, text))]:
+        with pytest.raises(ScalerError, match="^" + re.escape(f"{who}.{method}: cannot scale values of dtype <U1")):
+            call()
+        nan = x.copy()
+        nan[1, 1] = np.nan
+        fn = scaler.fit if method == "fit" else (lambda v: scaler.apply(p, v))
+        with pytest.raises(ScalerError, match="^" + re.escape(f"{who}.{method}: the data hold NaN or infinite values at")):
+            fn(nan)
+    if isinstance(scaler, (PerSampleMinMax, PerSampleZeroStart)):
+        with pytest.raises(NotInvertibleError):
+            scaler.inverse(p, x)
+        return
+    with pytest.raises(ScalerError, match="^" + re.escape(f"{who}.inverse: cannot scale values of dtype <U1")):
+        scaler.inverse(p, text)
+    # model outputs go back as they are, NaN included
+    out = scaler.inverse(p, np.array([[np.nan, 1.0]]))
+    assert np.isnan(out[0, 0]) and np.isfinite(out[0, 1])
+
+
+def test_sklearn_methods_name_themselves() -> None:
+    s = get_scaler(sk.StandardScaler)
+    p = s.fit(X)
+    text = np.array([["a"], ["b"]])
+    with pytest.raises(ScalerError, match=r"^StandardScaler\.apply: cannot scale values"):
+        s.apply(p, text)
+    with pytest.raises(ScalerError, match=r"^StandardScaler\.inverse: cannot scale values"):
+        s.inverse(p, text)
+    out = s.inverse(p, np.array([[np.nan, 0.0, 0.0]]))
+    assert np.isnan(out[0, 0]) and out[0, 1] == pytest.approx(X[:, 1].mean())
+
+
+def test_per_sample_minmax_with_a_low_end_of_one() -> None:
+    x = np.array([[1.0, 3.0, 2.0]])
+    np.testing.assert_array_equal(PerSampleMinMax(feature_range=(1, 2)).apply(NoParams(), x), [[1.0, 2.0, 1.5]])
+
+
+def test_absolute_names_at_most_ten_mixed_features() -> None:
+    x = np.array([[-1.0] * 12, [1.0] * 12])
+    with pytest.raises(NotInvertibleError, match=re.escape("feature position(s) [0, 1, 2, 3, 4, 5, 6, 7, 8, 9] had")):
+        Absolute().inverse(Absolute().fit(x), x)
+
+
+def test_fit_apply_passes_the_key() -> None:
+    qt = SklearnScaler.from_estimator(sk.QuantileTransformer(n_quantiles=4, subsample=5))
+    z = np.random.default_rng(1).normal(size=(12, 1))
+    k = mml.random.key(9)
+    p, y = qt.fit_apply(z, key=k)
+    assert p == qt.fit(z, key=k) and p != qt.fit(z)
+    np.testing.assert_array_equal(y, qt.apply(p, z))
+
+
+def test_segmented_edge_list_of_two() -> None:
+    with pytest.raises(ScalerError, match=re.escape("got (0, 3): drop 0 and the length — boundaries=() if 3 is the axis length, else boundaries=(3,)")):
+        Segmented(boundaries=(0, 3), scalers=(MinMax(),))
+
+
+def test_inverse_transform_of_three_keys_and_tensor_keys() -> None:
+    fs = mml.FeatureSet.from_dict(
+        {"x": np.zeros(3), "a": [0.0, 1.0, 2.0], "b": [0.0, 10.0, 20.0], "c": [5.0, 6.0, 9.0]},
+        features="x",
+        targets=["a", "b", "c"],
+        label="abc",
+    )
+    fs = fit_transform(fs, "maxabs", domain="targets", fit_on=None)  # a/2, b/20, c/9
+    np.testing.assert_allclose(inverse_transform(fs, np.array([[1.0, 0.5, 1.0]])), [[2.0, 10.0, 9.0]])
+    np.testing.assert_allclose(inverse_transform(fs, np.array([[1.0, 0.5]]), keys=["c", "a"]), [[9.0, 1.0]])
+    # two (2, 3) keys: concatenated along the last axis
+    rng = np.random.default_rng(0)
+    ts = mml.FeatureSet.from_dict(
+        {"u": rng.uniform(1, 2, (4, 2, 3)), "w": rng.uniform(1, 2, (4, 2, 3)), "y": np.zeros(4)},
+        features=["u", "w"],
+        targets="y",
+        label="t",
+    )
+    ts = fit_transform(ts, "negate", keys="w", fit_on=None)
+    arr = np.arange(12.0).reshape(1, 2, 6)
+    want = arr.copy()
+    want[..., 3:] *= -1
+    np.testing.assert_array_equal(inverse_transform(ts, arr, domain="features"), want)
+    # one key without records: the output is a copy, never the caller's array
+    plain = small_fs()
+    a = np.array([[1.0], [2.0]])
+    res = inverse_transform(plain, a, keys="y")
+    np.testing.assert_array_equal(res, a)
+    assert not np.shares_memory(res, a)
+
+
+def test_undo_recomputes_a_tensor_key_through_the_chain() -> None:
+    fs = small_fs()
+    a = fit_transform(fs, "minmax", keys="v")
+    b = fit_transform(a, "negate", keys="v", fit_on=None)
+    back = undo_last_transform(b)
+    assert back == a
+    np.testing.assert_array_equal(back.column_array("features", "v"), a.column_array("features", "v"))
+    assert back.column_array("features", "v").shape == (6, 2)
