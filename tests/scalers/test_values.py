@@ -870,3 +870,18 @@ def test_undo_recomputes_a_tensor_key_through_the_chain() -> None:
     assert back == a
     np.testing.assert_array_equal(back.column_array("features", "v"), a.column_array("features", "v"))
     assert back.column_array("features", "v").shape == (6, 2)
+
+
+def test_transformed_tensor_column_keeps_the_shape_metadata_and_specs_ignore_unused_params() -> None:
+    out = fit_transform(small_fs(), "minmax", keys="v")
+    schema = out.table.schema
+    assert schema.field("features.v.transformed").metadata == schema.field("features.v.raw").metadata
+    assert schema.field("features.v.raw").metadata is not None
+    p = Standard().fit(X)
+    np.testing.assert_allclose(Standard(with_mean=False).inverse(p, X), X * p.scale_, rtol=1e-15)
+
+
+def test_a_domain_without_keys_is_named() -> None:
+    fs = mml.FeatureSet.from_dict({"x": [1.0, 2.0]}, features="x", label="nokeys")
+    with pytest.raises(SchemaError, match=full("FeatureSet 'nokeys' has no targets key 'y'; targets keys: (none)")):
+        fit_transform(fs, "minmax", domain="targets", keys="y", fit_on=None)
