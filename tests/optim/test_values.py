@@ -24,6 +24,7 @@ from mml.optim._checks import float_pair, optional_float, to_float  # noqa: E402
 def full(message: str) -> str:
     return "^" + re.escape(message) + "$"
 
+
 # parameters and four steps of gradients: signs change and magnitudes fall, so that the
 # AMSGrad maximum, momentum and the centered average all matter
 P0 = {"a": [0.5, -1.0, 2.0], "b": [0.25, -0.75]}
@@ -42,7 +43,12 @@ RMS_STATE = {"square_avg": "square_avg"}
 
 CASES: list[tuple[str, Any, Any, dict[str, str]]] = [
     ("sgd", optim.sgd(0.1), lambda ps: torch.optim.SGD(ps, lr=0.1), {}),
-    ("sgd-wd", optim.sgd(0.1, weight_decay=0.3), lambda ps: torch.optim.SGD(ps, lr=0.1, weight_decay=0.3), {}),
+    (
+        "sgd-wd",
+        optim.sgd(0.1, weight_decay=0.3),
+        lambda ps: torch.optim.SGD(ps, lr=0.1, weight_decay=0.3),
+        {},
+    ),
     (
         "sgd-momentum",
         optim.sgd(0.1, momentum=0.7),
@@ -156,7 +162,9 @@ def t64(values: list[float]) -> Any:
     return torch.tensor(values, dtype=torch.float64)
 
 
-def reference(make_ref: Any, state_names: dict[str, str], *, clip_norm: Any = None, clip_value: Any = None) -> list[Any]:
+def reference(
+    make_ref: Any, state_names: dict[str, str], *, clip_norm: Any = None, clip_value: Any = None
+) -> list[Any]:
     """After each step of ``torch.optim``: (params, {mml state field: {name: tensor}})."""
     ps = {k: torch.nn.Parameter(t64(v)) for k, v in P0.items()}
     opt = make_ref(list(ps.values()))
@@ -171,7 +179,8 @@ def reference(make_ref: Any, state_names: dict[str, str], *, clip_norm: Any = No
         opt.step()
         params = {k: p.detach().clone() for k, p in ps.items()}
         state = {
-            field: {k: opt.state[p][name].clone() for k, p in ps.items()} for name, field in state_names.items()
+            field: {k: opt.state[p][name].clone() for k, p in ps.items()}
+            for name, field in state_names.items()
         }
         out.append((params, state))
     return out
@@ -242,7 +251,10 @@ def test_tensorflow_state_is_cast_to_the_parameter_dtype(
     state = opt.init(params)
     params, state = opt.update({k: tf.constant(v, tf.float64) for k, v in GRADS[0].items()}, state, params, 0)
     as_numpy = type(state)(
-        **{f.name: {k: v.numpy() for k, v in getattr(state, f.name).items()} for f in attrs.fields(type(state))}
+        **{
+            f.name: {k: v.numpy() for k, v in getattr(state, f.name).items()}
+            for f in attrs.fields(type(state))
+        }
     )
     g64 = {k: tf.constant(v, tf.float64) for k, v in GRADS[1].items()}
     want, _ = opt.update(g64, state, params, 1)
@@ -303,15 +315,21 @@ def test_adamw_decays_the_parameter_not_the_gradient() -> None:
     )
     # Adam's L2 decay goes into the gradient instead: g' = g + wd p
     gp = g + wd * p
-    assert one(optim.adam(lr, eps=eps, weight_decay=wd), g, p) == pytest.approx(p - lr * gp / (abs(gp) + eps), rel=1e-12)
+    assert one(optim.adam(lr, eps=eps, weight_decay=wd), g, p) == pytest.approx(
+        p - lr * gp / (abs(gp) + eps), rel=1e-12
+    )
 
 
 def test_sgd_and_rmsprop_first_steps_by_hand() -> None:
-    assert one(optim.sgd(0.1, weight_decay=0.5), 2.0, 3.0) == pytest.approx(3.0 - 0.1 * (2.0 + 1.5), rel=1e-12)
+    assert one(optim.sgd(0.1, weight_decay=0.5), 2.0, 3.0) == pytest.approx(
+        3.0 - 0.1 * (2.0 + 1.5), rel=1e-12
+    )
     # nesterov at step 0: buf = g, g' = g + mu * buf
     assert one(optim.sgd(0.1, momentum=0.5, nesterov=True), 2.0) == pytest.approx(1.0 - 0.1 * 3.0, rel=1e-12)
     # rmsprop: s = (1-alpha) g²
-    assert one(optim.rmsprop(0.1, alpha=0.75, eps=0.5), 2.0) == pytest.approx(1.0 - 0.1 * 2.0 / (1.0 + 0.5), rel=1e-12)
+    assert one(optim.rmsprop(0.1, alpha=0.75, eps=0.5), 2.0) == pytest.approx(
+        1.0 - 0.1 * 2.0 / (1.0 + 0.5), rel=1e-12
+    )
     # centered: s - a² = 0.25*4 - 0.25 = 0.75
     assert one(optim.rmsprop(0.1, alpha=0.75, eps=0.5, centered=True), 2.0) == pytest.approx(
         1.0 - 0.1 * 2.0 / (math.sqrt(0.75) + 0.5), rel=1e-12
@@ -337,7 +355,9 @@ def test_init_shapes_the_state() -> None:
 
 def test_defaults_are_torch_defaults() -> None:
     assert optim.adam() == optim.Adam(lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, amsgrad=False)
-    assert optim.adamw() == optim.AdamW(lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2, amsgrad=False)
+    assert optim.adamw() == optim.AdamW(
+        lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2, amsgrad=False
+    )
     assert optim.rmsprop() == optim.RMSprop(
         lr=1e-2, alpha=0.99, eps=1e-8, momentum=0.0, centered=False, weight_decay=0.0
     )
@@ -355,15 +375,34 @@ def test_defaults_are_torch_defaults() -> None:
     )
     a = optim.adamw(0.5, (0.1, 0.2), 0.3, 0.4, True, clip_norm=2, clip_value=3)
     assert (a.lr, a.betas, a.eps, a.weight_decay, a.amsgrad, a.clip_norm, a.clip_value) == (
-        0.5, (0.1, 0.2), 0.3, 0.4, True, 2.0, 3.0,
+        0.5,
+        (0.1, 0.2),
+        0.3,
+        0.4,
+        True,
+        2.0,
+        3.0,
     )
     a = optim.adam(0.5, (0.1, 0.2), 0.3, 0.4, True, clip_norm=2, clip_value=3)
     assert (a.lr, a.betas, a.eps, a.weight_decay, a.amsgrad, a.clip_norm, a.clip_value) == (
-        0.5, (0.1, 0.2), 0.3, 0.4, True, 2.0, 3.0,
+        0.5,
+        (0.1, 0.2),
+        0.3,
+        0.4,
+        True,
+        2.0,
+        3.0,
     )
     r = optim.rmsprop(0.5, 0.1, 0.3, 0.4, True, 0.2, clip_norm=2, clip_value=3)
     assert (r.lr, r.alpha, r.eps, r.momentum, r.centered, r.weight_decay, r.clip_norm, r.clip_value) == (
-        0.5, 0.1, 0.3, 0.4, True, 0.2, 2.0, 3.0,
+        0.5,
+        0.1,
+        0.3,
+        0.4,
+        True,
+        0.2,
+        2.0,
+        3.0,
     )
 
 
@@ -446,7 +485,9 @@ def test_schedule_values_by_hand() -> None:
     # a schedule's document is rebuilt, a bare number is a Constant
     assert optim.LinearWarmup({"kind": "schedule.constant", "lr": 0.3}, 1).schedule == optim.Constant(0.3)
     assert optim.LinearWarmup(0.3, 1).schedule == optim.Constant(0.3)
-    assert optim.adam(lr={"kind": "schedule.exponential", "lr": 1.0, "gamma": 0.5}).lr == optim.Exponential(1.0, 0.5)
+    assert optim.adam(lr={"kind": "schedule.exponential", "lr": 1.0, "gamma": 0.5}).lr == optim.Exponential(
+        1.0, 0.5
+    )
     assert optim.adam(lr=0).lr == 0.0
 
 
@@ -460,8 +501,14 @@ def test_schedules_drive_the_update() -> None:
 @pytest.mark.parametrize(
     ("make", "message"),
     [
-        (lambda: optim.Constant(1.0)(-1), "a schedule step is the 0-based index of an update and must be >= 0, got -1"),
-        (lambda: optim.StepDecay(1.0, 2)(-1), "a schedule step is the 0-based index of an update and must be >= 0, got -1"),
+        (
+            lambda: optim.Constant(1.0)(-1),
+            "a schedule step is the 0-based index of an update and must be >= 0, got -1",
+        ),
+        (
+            lambda: optim.StepDecay(1.0, 2)(-1),
+            "a schedule step is the 0-based index of an update and must be >= 0, got -1",
+        ),
         (lambda: optim.Exponential(1.0, 0.5)(-2), "must be >= 0, got -2"),
         (lambda: optim.Cosine(1.0, 2)(-1), "must be >= 0, got -1"),
         (lambda: optim.LinearWarmup(1.0, 2)(-1), "must be >= 0, got -1"),
@@ -470,20 +517,41 @@ def test_schedules_drive_the_update() -> None:
             lambda: optim.Cosine(0.1, total_steps=10, min_lr=0.2),
             "Cosine.min_lr (0.2) is larger than Cosine.lr (0.1); the schedule anneals from lr down to min_lr",
         ),
-        (lambda: optim.LinearWarmup(0.1, 5, start_factor=1.01), "LinearWarmup.start_factor must be in [0, 1], got 1.01"),
-        (lambda: optim.LinearWarmup(0.1, 5, start_factor=-0.01), "LinearWarmup.start_factor must be in [0, 1], got -0.01"),
+        (
+            lambda: optim.LinearWarmup(0.1, 5, start_factor=1.01),
+            "LinearWarmup.start_factor must be in [0, 1], got 1.01",
+        ),
+        (
+            lambda: optim.LinearWarmup(0.1, 5, start_factor=-0.01),
+            "LinearWarmup.start_factor must be in [0, 1], got -0.01",
+        ),
         (lambda: optim.StepDecay(0.1, step_size=0), "StepDecay.step_size must be an integer >= 1, got 0"),
-        (lambda: optim.StepDecay(0.1, step_size=True), "StepDecay.step_size must be an integer >= 1, got True"),
+        (
+            lambda: optim.StepDecay(0.1, step_size=True),
+            "StepDecay.step_size must be an integer >= 1, got True",
+        ),
         (lambda: optim.StepDecay(0.1, step_size=2.0), "StepDecay.step_size must be an integer >= 1, got 2.0"),
-        (lambda: optim.LinearWarmup(0.1, warmup_steps=-1), "LinearWarmup.warmup_steps must be an integer >= 0, got -1"),
-        (lambda: optim.LinearWarmup(0.1, warmup_steps=False), "LinearWarmup.warmup_steps must be an integer >= 0, got False"),
-        (lambda: optim.LinearWarmup(0.1, warmup_steps=1.0), "LinearWarmup.warmup_steps must be an integer >= 0, got 1.0"),
+        (
+            lambda: optim.LinearWarmup(0.1, warmup_steps=-1),
+            "LinearWarmup.warmup_steps must be an integer >= 0, got -1",
+        ),
+        (
+            lambda: optim.LinearWarmup(0.1, warmup_steps=False),
+            "LinearWarmup.warmup_steps must be an integer >= 0, got False",
+        ),
+        (
+            lambda: optim.LinearWarmup(0.1, warmup_steps=1.0),
+            "LinearWarmup.warmup_steps must be an integer >= 0, got 1.0",
+        ),
         (lambda: optim.Exponential(0.1, gamma=0.0), "Exponential.gamma must be > 0, got 0.0"),
         (lambda: optim.Exponential(0.1, gamma=math.inf), "Exponential.gamma must be > 0, got inf"),
         (lambda: optim.Constant(-0.5), "Constant.lr must be >= 0, got -0.5"),
         (lambda: optim.Constant(math.nan), "Constant.lr must be >= 0, got nan"),
         (lambda: optim.adam(lr=-1), "a learning rate must be a finite number >= 0 or a schedule, got -1"),
-        (lambda: optim.adam(lr=math.nan), "a learning rate must be a finite number >= 0 or a schedule, got nan"),
+        (
+            lambda: optim.adam(lr=math.nan),
+            "a learning rate must be a finite number >= 0 or a schedule, got nan",
+        ),
     ],
 )
 def test_schedule_and_learning_rate_errors(make: Any, message: str) -> None:
@@ -519,10 +587,16 @@ def test_boundary_hyperparameters_are_accepted() -> None:
         ),
         (lambda: optim.adam(betas=(1.0, 0.5)), "Adam.betas must be two numbers in [0, 1), got (1.0, 0.5)"),
         (lambda: optim.adam(betas=(0.5, -0.1)), "Adam.betas must be two numbers in [0, 1), got (0.5, -0.1)"),
-        (lambda: optim.adam(betas=(0.5, 0.5, 0.5)), "Adam.betas must be two numbers in [0, 1), got (0.5, 0.5, 0.5)"),
+        (
+            lambda: optim.adam(betas=(0.5, 0.5, 0.5)),
+            "Adam.betas must be two numbers in [0, 1), got (0.5, 0.5, 0.5)",
+        ),
         (lambda: optim.adam(betas=(0.5,)), "Adam.betas must be two numbers in [0, 1), got (0.5,)"),
         (lambda: optim.adam(betas=0.9), "expected a pair of numbers such as (0.9, 0.999), got 0.9"),
-        (lambda: optim.adam(betas=("a", 0.9)), "expected a pair of numbers such as (0.9, 0.999), got ('a', 0.9)"),
+        (
+            lambda: optim.adam(betas=("a", 0.9)),
+            "expected a pair of numbers such as (0.9, 0.999), got ('a', 0.9)",
+        ),
         (lambda: optim.adam(clip_norm=0.0), "Adam.clip_norm must be None (off) or > 0, got 0.0"),
         (lambda: optim.adam(clip_value=math.inf), "Adam.clip_value must be None (off) or > 0, got inf"),
         (lambda: optim.rmsprop(alpha=1.0), "RMSprop.alpha must be in [0, 1), got 1.0"),
@@ -562,7 +636,10 @@ def test_update_misuse_messages() -> None:
         + "$",
     ):
         opt.update({"w": grads["w"], "y": grads["w"], "x": grads["w"]}, state, params, 0)
-    with pytest.raises(TrainingError, match=r"^the gradients do not match the parameters: missing gradients for \['v', 'w'\]; pass"):
+    with pytest.raises(
+        TrainingError,
+        match=r"^the gradients do not match the parameters: missing gradients for \['v', 'w'\]; pass",
+    ):
         opt.update({}, state, params, 0)
     with pytest.raises(
         TrainingError,
@@ -640,7 +717,10 @@ def test_mixed_backends_error() -> None:
 
 def test_get_messages() -> None:
     with pytest.raises(
-        ConfigError, match="^" + re.escape("unknown optimizer 'nadam'; valid names: 'adam', 'adamw', 'rmsprop', 'sgd'") + "$"
+        ConfigError,
+        match="^"
+        + re.escape("unknown optimizer 'nadam'; valid names: 'adam', 'adamw', 'rmsprop', 'sgd'")
+        + "$",
     ):
         optim.get("nadam")
     with pytest.raises(
