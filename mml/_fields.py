@@ -171,6 +171,10 @@ def _values_equal(a: Any, b: Any) -> bool:
             and a.dtype == b.dtype
             and torch.equal(a.cpu(), b.cpu())
         )
+    if isinstance(a, (tuple, list)) and isinstance(b, (tuple, list)):
+        return type(a) is type(b) and len(a) == len(b) and all(_values_equal(x, y) for x, y in zip(a, b))
+    if isinstance(a, float) and isinstance(b, float) and a != a and b != b:
+        return True  # NaN is one value of a record (e.g. OrdinalEncoder's encoded_missing_value)
     r = a == b
     if isinstance(r, (bool, np.bool_)):
         return bool(r)

@@ -51,6 +51,7 @@ __all__ = ["SklearnScaler", "SklearnParams", "is_sklearn_transformer"]
 
 _ESTIMATOR = "$estimator"
 _DTYPE = "$dtype"
+_LIST = "$list"  # a list (frozen as a tuple inside this marker): scikit-learn tells lists from tuples
 
 
 def is_sklearn_transformer(obj: Any) -> bool:
@@ -100,11 +101,15 @@ def _freeze(value: Any, where: str) -> Any:
     if isinstance(value, np.dtype):
         return FrozenDict({_DTYPE: value.name})
     if isinstance(value, Mapping):
+        if set(value) == {_LIST} and isinstance(value[_LIST], (list, tuple)):  # stored before: still a list
+            return FrozenDict({_LIST: tuple(_freeze(v, f"{where}[{i}]") for i, v in enumerate(value[_LIST]))})
         if not all(isinstance(k, str) for k in value):
             raise ScalerError(f"cannot store {where}: a mapping with non-string keys")
         return FrozenDict({k: _freeze(v, f"{where}[{k!r}]") for k, v in value.items()})
-    if isinstance(value, (list, tuple)):
+    if isinstance(value, tuple):
         return tuple(_freeze(v, f"{where}[{i}]") for i, v in enumerate(value))
+    if isinstance(value, list):  # e.g. OneHotEncoder's categories_ and _n_features_outs
+        return FrozenDict({_LIST: tuple(_freeze(v, f"{where}[{i}]") for i, v in enumerate(value))})
     if is_sklearn_transformer(value) or (
         hasattr(value, "get_params") and type(value).__module__.startswith("sklearn.")
     ):
@@ -135,6 +140,8 @@ def _thaw(value: Any) -> Any:
             return np.dtype(value[_DTYPE]).type
         if _ESTIMATOR in value:
             return _rebuild(value[_ESTIMATOR], value["init_params"], value["attributes"])
+        if set(value) == {_LIST}:
+            return [_thaw(v) for v in value[_LIST]]
         return {k: _thaw(v) for k, v in value.items()}
     if isinstance(value, (tuple, list)):
         return tuple(_thaw(v) for v in value)
@@ -150,7 +157,8 @@ def _rebuild(path: str, init_params: Mapping[str, Any], attributes: Mapping[str,
 
 
 def _frozen_data(value: Any) -> FrozenDict[str, Any]:
-    """attrs converter: a mapping of plain immutable data (lists become tuples, arrays read-only)."""
+    """attrs converter: a mapping of plain immutable data (lists kept as lists inside a ``$list``
+    marker, tuples as tuples, arrays read-only)."""
     frozen = _freeze(dict(value or {}), "the stored values")
     assert isinstance(frozen, FrozenDict)
     return frozen
@@ -161,8 +169,13 @@ def _frozen_data(value: Any) -> FrozenDict[str, Any]:
 class SklearnParams(AbstractScalerParams):
     """The fitted attributes of a scikit-learn transformer, as data.
 
-    >>> SklearnParams(attributes={"scale_": [2.0]}).attributes["scale_"]
-    (2.0,)
+    Tuples are stored as tuples and lists inside a ``$list`` marker (scikit-learn tells them
+    apart: ``OneHotEncoder`` adds to a list attribute), so the rebuilt transformer gets back what
+    it had.
+
+    >>> p = SklearnParams(attributes={"scale_": (2.0,), "categories_": [1.0]})
+    >>> p.attributes["scale_"], p.attributes["categories_"]
+    ((2.0,), FrozenDict({'$list': (1.0,)}))
     """
 
     kind: ClassVar[str] = "scaler_params.sklearn"
