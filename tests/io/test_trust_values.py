@@ -88,6 +88,12 @@ def test_allows(patterns, path, allowed):
     assert Trust(patterns).allows(path) is allowed
 
 
+def test_the_module_of_a_path_is_what_comes_before_the_first_colon():
+    # a malformed path with two colons: its module is "a", never "a:b"
+    assert Trust(("a:*",)).allows("a:b:c") is True
+    assert Trust(("a.b:*",)).allows("a.b:c:d") is True
+
+
 def test_as_trust_of_each_accepted_form():
     t = Trust(("a:B",))
     assert as_trust(t) is t
