@@ -11,7 +11,15 @@ from pathlib import Path
 import pytest
 
 from mml.errors import ArtifactError
-from mml.io._checks import MAX_DEPTH, check_manifest, check_name, check_tree, json_depth, parse_json, read_json
+from mml.io._checks import (
+    MAX_DEPTH,
+    check_manifest,
+    check_name,
+    check_tree,
+    json_depth,
+    parse_json,
+    read_json,
+)
 
 M = Path("/art/manifest.json")
 NAME_MESSAGE = "the manifest lists {!r}: a file name must be a relative, normalised path inside the artifact"
@@ -341,9 +349,9 @@ def test_only_parents_of_listed_files_are_directories():
     manifest = {"files": {"a/b/c/d.txt": "x"}}
     ok = {"a": "dir", "a/b": "dir", "a/b/c": "dir", "a/b/c/d.txt": "file"}
     assert check_tree(ok, manifest, ROOT) is None
-    with pytest.raises(ArtifactError, match="^/art/a/b/c/d.txt is a directory the manifest does not list"):
-        check_tree({**ok, "a/b/c/d.txt": "dir"}, manifest, ROOT)
-    with pytest.raises(ArtifactError, match="^/art/b is a directory the manifest does not list"):
+    with pytest.raises(ArtifactError, match=r"^/art/a/b/c/d\.txt is a directory the manifest does not list"):
+        check_tree({**ok, r"a/b/c/d\.txt": "dir"}, manifest, ROOT)
+    with pytest.raises(ArtifactError, match=r"^/art/b is a directory the manifest does not list"):
         check_tree({**ok, "b": "dir"}, manifest, ROOT)
-    with pytest.raises(ArtifactError, match="^/art/a/b/c/d.txt/e is not listed"):
+    with pytest.raises(ArtifactError, match=r"^/art/a/b/c/d\.txt/e is not listed"):
         check_tree({**ok, "a/b/c/d.txt/e": "file"}, manifest, ROOT)

@@ -15,7 +15,6 @@ import mml
 from mml.data import FeatureSet
 
 
-
 @attrs.frozen
 class Bundle:
     fs: FeatureSet
