@@ -350,7 +350,7 @@ def test_only_parents_of_listed_files_are_directories():
     ok = {"a": "dir", "a/b": "dir", "a/b/c": "dir", "a/b/c/d.txt": "file"}
     assert check_tree(ok, manifest, ROOT) is None
     with pytest.raises(ArtifactError, match=r"^/art/a/b/c/d\.txt is a directory the manifest does not list"):
-        check_tree({**ok, r"a/b/c/d\.txt": "dir"}, manifest, ROOT)
+        check_tree({**ok, "a/b/c/d.txt": "dir"}, manifest, ROOT)
     with pytest.raises(ArtifactError, match=r"^/art/b is a directory the manifest does not list"):
         check_tree({**ok, "b": "dir"}, manifest, ROOT)
     with pytest.raises(ArtifactError, match=r"^/art/a/b/c/d\.txt/e is not listed"):
