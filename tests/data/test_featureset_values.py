@@ -291,3 +291,74 @@ def test_repr_of_records() -> None:
     last = repr(split).splitlines()[-1]
     assert last.startswith("  record: ")
     assert last == f"  record: {split.records[-1].describe()}"
+
+
+def test_processing_methods_forward_every_argument(monkeypatch: pytest.MonkeyPatch) -> None:
+    import mml.inference
+    import mml.scalers
+    import mml.splitters
+
+    calls: list[tuple[str, tuple, dict]] = []  # type: ignore[type-arg]
+
+    def recorder(name: str):  # type: ignore[no-untyped-def]
+        def record(*args, **kwargs):  # type: ignore[no-untyped-def]
+            calls.append((name, args, kwargs))
+            return name
+
+        return record
+
+    for module, name in [
+        (mml.splitters, "apply_split"),
+        (mml.scalers, "fit_transform"),
+        (mml.scalers, "undo_last_transform"),
+        (mml.scalers, "undo_all_transforms"),
+        (mml.scalers, "inverse_transform"),
+        (mml.inference, "transform_like"),
+    ]:
+        monkeypatch.setattr(module, name, recorder(name))
+    fs = _fs()
+    k = mml.random.key(5)
+    assert fs.split("S", on="train", key=k) == "apply_split"
+    assert fs.fit_transform("M", domain="targets", keys="y", fit_on="test", key=k) == "fit_transform"
+    assert fs.undo_last_transform() == "undo_last_transform"
+    assert fs.undo_all_transforms() == "undo_all_transforms"
+    assert fs.inverse_transform("A", domain="features", keys=["a"]) == "inverse_transform"
+    assert fs.transform_like("D", group_by="c", sort_by="a") == "transform_like"
+    assert calls == [
+        ("apply_split", (fs, "S"), {"on": "train", "key": k}),
+        ("fit_transform", (fs, "M"), {"domain": "targets", "keys": "y", "fit_on": "test", "key": k}),
+        ("undo_last_transform", (fs,), {}),
+        ("undo_all_transforms", (fs,), {}),
+        ("inverse_transform", (fs, "A"), {"domain": "features", "keys": ["a"]}),
+        ("transform_like", (fs, "D"), {"group_by": "c", "sort_by": "a"}),
+    ]
+    calls.clear()
+    fs.split("S")
+    fs.fit_transform("M")
+    fs.inverse_transform("A")
+    fs.transform_like("D")
+    assert calls == [
+        ("apply_split", (fs, "S"), {"on": None, "key": None}),
+        ("fit_transform", (fs, "M"), {"domain": "features", "keys": None, "fit_on": "train", "key": None}),
+        ("inverse_transform", (fs, "A"), {"domain": "targets", "keys": None}),
+        ("transform_like", (fs, "D"), {"group_by": None, "sort_by": None}),
+    ]
+
+
+def test_ref_names_this_featureset_and_checks_keys() -> None:
+    fs = _fs()
+    ref = fs.ref(features="a", targets="y", rep="raw")
+    assert (ref.featureset, ref.features, ref.targets, ref.rep) == ("L", ("a",), ("y",), "raw")
+    with pytest.raises(mml.MMLError):
+        fs.ref(features="zz")
+
+
+def test_without_splits_keeps_the_others_in_order() -> None:
+    fs = _fs().with_split("a", [0]).with_split("b", [1]).with_split("c", [2])
+    assert list(fs.without_splits("b").split_indices) == ["a", "c"]
+    assert list(fs.without_splits("a", "c").split_indices) == ["b"]
+    assert fs.without_splits("b")["c"].indices.tolist() == [2]
+    assert _raises(SplitError, fs.without_splits, "a", "x") == "FeatureSet 'L' has no split 'x'; splits: a, b, c"
+    assert fs.rows("b").tolist() == [1]
+    assert fs.rows(None).dtype == np.int64 and not fs.rows(None).flags.writeable
+    assert hash(fs) == hash(("L", 3, tuple(fs.table.column_names), ("a", "b", "c")))
