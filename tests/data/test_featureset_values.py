@@ -362,3 +362,9 @@ def test_without_splits_keeps_the_others_in_order() -> None:
     assert fs.rows("b").tolist() == [1]
     assert fs.rows(None).dtype == np.int64 and not fs.rows(None).flags.writeable
     assert hash(fs) == hash(("L", 3, tuple(fs.table.column_names), ("a", "b", "c")))
+
+
+def test_repr_of_a_transformed_key_shows_both_reps_and_the_raw_dtype() -> None:
+    fs = _fs()
+    fs = fs.replace_table(fs.table.append_column("features.a.transformed", pa.array([0.0, 0.5, 1.0])))
+    assert repr(fs).splitlines()[1] == "  features: v[2, 2]:float64[raw], a:int64[raw+transformed]"
