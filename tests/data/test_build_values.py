@@ -276,3 +276,12 @@ def test_normalize_table() -> None:
     assert normalize_table(plain) is plain
     fixed = pa.table({"v": pa.FixedSizeListArray.from_arrays(pa.array([1.0, 2.0]), 2)})
     assert normalize_table(fixed) is fixed
+
+
+def test_normalize_table_goes_on_past_a_column_it_leaves_alone() -> None:
+    t = pa.table({"tags.c.raw": [["a"], ["b"]], "features.v.raw": [[1.0, 2.0], [3.0, 4.0]], "features.w.raw": [[1], [2]]})
+    out = normalize_table(t)
+    assert out.schema.field("tags.c.raw").type == pa.list_(pa.string())
+    assert out.schema.field("features.v.raw").type == pa.list_(pa.float64(), 2)
+    assert out.schema.field("features.w.raw").type == pa.list_(pa.int64(), 1)
+    assert out.column("features.v.raw").to_pylist() == [[1.0, 2.0], [3.0, 4.0]]

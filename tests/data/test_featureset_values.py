@@ -368,3 +368,57 @@ def test_repr_of_a_transformed_key_shows_both_reps_and_the_raw_dtype() -> None:
     fs = _fs()
     fs = fs.replace_table(fs.table.append_column("features.a.transformed", pa.array([0.0, 0.5, 1.0])))
     assert repr(fs).splitlines()[1] == "  features: v[2, 2]:float64[raw], a:int64[raw+transformed]"
+
+
+class _PlainRecord(mml.data.AbstractRecord):
+    """A record without ``describe``: the repr shows its type name."""
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _PlainRecord)
+
+    def __hash__(self) -> int:
+        return 0
+
+
+def test_repr_of_a_record_without_describe() -> None:
+    fs = _fs().with_record(_PlainRecord())
+    assert fs.records == (_PlainRecord(),)
+    assert repr(fs).splitlines()[-1] == "  record: _PlainRecord"
+
+
+def test_to_numpy_of_a_single_scalar_key_is_zero_copy() -> None:
+    fs = _fs()
+    out = fs.to_numpy("features", "a")
+    assert out.shape == (3, 1)
+    assert np.shares_memory(out, fs.column_array("features", "a"))
+
+
+def test_to_numpy_of_int_keys_keeps_the_dtype_of_the_rep_read() -> None:
+    fs = FeatureSet.from_dict({"i": [1, 2, 3], "j": np.array([4, 5, 6], np.int32)}, features=["i", "j"], label="n")
+    out = fs.to_numpy()
+    assert out.dtype == np.int64
+    assert out.tolist() == [[1, 4], [2, 5], [3, 6]]
+    rows = np.array([2, 0])
+    assert fs.to_numpy(indices=rows).dtype == np.int64
+    t = fs.table.append_column("features.i.transformed", pa.array([0.0, 0.5, 1.0]))
+    t = t.append_column("features.j.transformed", pa.array([0.0, 0.25, 1.0]))
+    fs = fs.replace_table(t)
+    raw = fs.to_numpy(rep="raw")
+    assert raw.dtype == np.int64 and raw.tolist() == [[1, 4], [2, 5], [3, 6]]
+    assert fs.to_numpy().tolist() == [[0.0, 0.0], [0.5, 0.25], [1.0, 1.0]]
+
+
+def test_key_arguments_name_the_domain_in_errors() -> None:
+    fs = _fs()
+    assert _raises(SchemaError, fs.to_numpy, "targets", 3) == "targets= takes a key name or a list of key names, got 3"
+    assert _raises(SchemaError, fs.view().to_numpy, "tags", 3) == "tags= takes a key name or a list of key names, got 3"
+    assert _raises(SchemaError, fs.view().select, targets=3) == "targets= takes a key name or a list of key names, got 3"
+    assert _raises(SchemaError, fs.domain_shape, "targets", 3) == "targets= takes a key name or a list of key names, got 3"
+
+
+def test_overlap_message_names_the_featureset() -> None:
+    fs = _fs().with_split("train", [0, 1])
+    assert _raises(SplitError, fs.with_split, "test", [1, 2], overlap="error") == (
+        "with_split('test') on FeatureSet 'L': the new split shares rows with 'train' (1 rows, e.g. row 1); "
+        "pass rows disjoint from the other splits, or with_split(..., overlap='allow') if the overlap is intended"
+    )

@@ -199,3 +199,17 @@ def test_equality_hash_repr() -> None:
     assert hash(v) == hash(("L", 2, None))
     assert repr(v) == "FeatureSetView('L', 2 of 5 rows, all columns)"
     assert repr(v.select(features="x")) == "FeatureSetView('L', 2 of 5 rows, 2 columns)"
+
+
+def test_a_rep_asked_for_through_a_selection_of_both_reps() -> None:
+    fs = _fs()
+    both = fs.view().take([3, 1]).select(features=["x", "b"])
+    np.testing.assert_array_equal(both.column_array("features", "x", rep="raw"), X[[3, 1]])
+    np.testing.assert_array_equal(both.column_array("features", "x"), (X / 10)[[3, 1]])
+    assert _raises(SchemaError, both.to_numpy, "features", rep="scaled") == (
+        "features key 'x' has no 'scaled' representation selected in this view of 'L' (selected: raw, transformed); "
+        "select it or ask for another rep"
+    )
+    # no keys of a domain in a selection: the parent's own message, whatever the rep
+    assert _raises(SchemaError, both.to_numpy, "targets", rep="raw") == "FeatureSet 'L' has no targets keys to read"
+    assert _raises(SchemaError, both.to_numpy, "targets") == "FeatureSet 'L' has no targets keys to read"
