@@ -285,3 +285,15 @@ def test_normalize_table_goes_on_past_a_column_it_leaves_alone() -> None:
     assert out.schema.field("features.v.raw").type == pa.list_(pa.float64(), 2)
     assert out.schema.field("features.w.raw").type == pa.list_(pa.int64(), 1)
     assert out.column("features.v.raw").to_pylist() == [[1.0, 2.0], [3.0, 4.0]]
+
+
+def test_column_to_numpy_of_nulls_and_slices() -> None:
+    ints = column_to_numpy(pa.array([1, None, 3]), ())
+    np.testing.assert_array_equal(ints, [1.0, np.nan, 3.0])
+    two = column_to_numpy(pa.array([1, None, None, 4]), ())
+    np.testing.assert_array_equal(two, [1.0, np.nan, np.nan, 4.0])
+    tensor = pa.FixedSizeListArray.from_arrays(pa.array([1.0, None, 3.0, 4.0]), 2)
+    np.testing.assert_array_equal(column_to_numpy(tensor, ()), [[1.0, np.nan], [3.0, 4.0]])
+    ids = pa.array([b"a" * 16, b"b" * 16, b"c" * 16], pa.binary(16))
+    assert column_to_numpy(ids.slice(0, 2), ()).tolist() == [b"a" * 16, b"b" * 16]
+    assert column_to_numpy(ids.slice(1, 1), ()).tolist() == [b"b" * 16]

@@ -422,3 +422,32 @@ def test_overlap_message_names_the_featureset() -> None:
         "with_split('test') on FeatureSet 'L': the new split shares rows with 'train' (1 rows, e.g. row 1); "
         "pass rows disjoint from the other splits, or with_split(..., overlap='allow') if the overlap is intended"
     )
+
+
+def test_labels_may_hold_any_other_character() -> None:
+    t = _fs().table
+    for ok in ["aXb", "X", "a b", "ünï"]:
+        assert FeatureSet(label=ok, table=t).label == ok
+
+
+def test_missing_rep_lists_the_reps_present() -> None:
+    fs = _fs()
+    fs = fs.replace_table(fs.table.append_column("features.a.transformed", pa.array([0.0, 0.5, 1.0])))
+    assert _raises(SchemaError, fs.resolve_rep, "features", "a", "scaled") == (
+        "features key 'a' of FeatureSet 'L' has no 'scaled' representation (present: raw, transformed); "
+        "fit a scaler first or ask for rep='raw'"
+    )
+
+
+def test_to_numpy_of_large_ints_is_exact() -> None:
+    big = 2**53 + 1  # not representable in float64
+    i = np.array([big, 3, -big], dtype=np.int64)
+    j = np.array([1, 2, 3], dtype=np.int64)
+    fs = FeatureSet.from_dict({"i": i, "j": j, "t": np.stack([i, i], 1), "u": np.stack([j], 1)}, features=["i", "j", "t", "u"], label="n")
+    for rows in (None, np.array([2, 0])):
+        out = fs.to_numpy("features", ["i", "j"], indices=rows)
+        want = np.column_stack([i, j]) if rows is None else np.column_stack([i, j])[rows]
+        assert out.dtype == np.int64 and out.tolist() == want.tolist()
+        out = fs.to_numpy("features", ["t", "u"], indices=rows)
+        want = np.column_stack([i, i, j]) if rows is None else np.column_stack([i, i, j])[rows]
+        assert out.dtype == np.int64 and out.tolist() == want.tolist()
