@@ -297,3 +297,31 @@ def test_column_to_numpy_of_nulls_and_slices() -> None:
     ids = pa.array([b"a" * 16, b"b" * 16, b"c" * 16], pa.binary(16))
     assert column_to_numpy(ids.slice(0, 2), ()).tolist() == [b"a" * 16, b"b" * 16]
     assert column_to_numpy(ids.slice(1, 1), ()).tolist() == [b"b" * 16]
+
+
+class _Unprintable:
+    def __str__(self) -> str:
+        raise TypeError("no text")
+
+
+def test_more_conversions_pinned() -> None:
+    # an Arrow number column with nulls becomes NaN (it is not a list)
+    col, field = to_arrow_column("features", "x", pa.array([1.0, None]))
+    assert field.type == pa.float64()
+    np.testing.assert_array_equal(col.to_numpy(zero_copy_only=False), [1.0, np.nan])
+    # one sample whose cell is an array
+    one = np.empty(1, dtype=object)
+    one[0] = np.array([1.0, 2.0])
+    assert _numpy_of("v", one).tolist() == [[1.0, 2.0]]
+    cells = np.empty(7, dtype=object)
+    for i in range(7):
+        cells[i] = np.zeros(i + 1)
+    with pytest.raises(DataError) as err:
+        _numpy_of("v", cells)
+    assert _msg(err) == f"key 'v' has ragged data: per-sample lengths [1, 2, 3, 4, 5]; {_RAGGED}"
+    # big-endian integers keep their type
+    col = _primitive_to_arrow(np.array([1, -2, 300], dtype=">i4"))
+    assert col.type == pa.int32() and col.to_pylist() == [1, -2, 300]
+    with pytest.raises(DataError) as err:
+        to_arrow_column("tags", "t", np.array([_Unprintable(), "a"], dtype=object))
+    assert _msg(err) == "tag 't' cannot be stored as strings: no text"
