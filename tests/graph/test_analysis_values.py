@@ -307,3 +307,14 @@ def test_node_collections() -> None:
     with pytest.raises(GraphError) as err:
         _to_nodes([a, "x" * 300])
     assert str(err.value).endswith("item 1 is '" + "x" * 99)
+
+
+def test_unknown_node_error_text() -> None:
+    from mml.graph import UnknownNodeError
+
+    assert str(UnknownNodeError("no node 'x'")) == "no node 'x'"  # not KeyError's quoted repr
+    assert str(UnknownNodeError()) == ""
+    g = ModelGraph([m("a", FS)])
+    with pytest.raises(UnknownNodeError) as err:
+        g["zz"]
+    assert "'zz'" in str(err.value) and not str(err.value).startswith('"')

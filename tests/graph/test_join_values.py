@@ -206,3 +206,31 @@ def test_reroute_and_with_upstreams() -> None:
     )
     m = MergeNode("m", (A, B), strategy="mean").with_upstreams([C, d])
     assert (m.upstreams, m.strategy) == ((C, d), "mean")
+
+
+def test_ops_are_chosen_by_the_array_type() -> None:
+    from mml.graph._join import _Ops
+
+    assert _Ops(np.zeros(1)).name == "numpy"
+    assert _Ops([1.0]).name == "numpy"
+    torch = pytest.importorskip("torch")
+    assert _Ops(torch.zeros(1)).name == "torch"
+
+
+def test_combine_with_tensorflow_matches_numpy() -> None:
+    tf = pytest.importorskip("tensorflow")
+    from mml.graph._join import _Ops
+
+    rng = np.random.default_rng(3)
+    x, y = rng.random((3, 2, 3)).astype(np.float32), rng.random((3, 1, 5)).astype(np.float32)
+    assert _Ops(tf.constant(x)).name == "tensorflow"
+    node = ConcatNode("c", (A, B), axis=0, pad=True, pad_value=7.0)
+    got = node.combine([tf.constant(x), tf.constant(y)])
+    assert isinstance(got, tf.Tensor)
+    np.testing.assert_array_equal(got.numpy(), node.combine([x, y]))
+    expected = np.concatenate([np.pad(x, [(0, 0), (0, 0), (0, 2)], constant_values=7.0), y], axis=1)
+    np.testing.assert_array_equal(got.numpy(), expected)
+    s = MergeNode("m", (A, B), strategy="stack").combine([tf.constant(x), tf.constant(x + 1)])
+    np.testing.assert_array_equal(s.numpy(), np.stack([x, x + 1], 1))
+    t = ConcatNode("c", (A, B)).combine_targets([tf.constant([1.0, 2.0]), tf.constant([[3.0], [4.0]])])
+    np.testing.assert_array_equal(t.numpy(), [[1.0, 3.0], [2.0, 4.0]])
