@@ -228,8 +228,9 @@ def column_to_numpy(col: pa.Array | pa.ChunkedArray, shape: tuple[int, ...]) -> 
     elif pa.types.is_string(col.type) or pa.types.is_large_string(col.type):
         out = np.asarray(col.to_numpy(zero_copy_only=False), dtype=object)
     else:
-        zero = col.null_count == 0 and not pa.types.is_boolean(col.type)
-        out = _primitive_to_numpy(col, zero_copy_only=zero)
+        # null-free numbers and booleans are read zero-copy; anything else (nulls, or an Arrow type
+        # a FeatureSet does not store, such as decimals or dates) is converted, for the caller to check
+        out = _primitive_to_numpy(col, zero_copy_only=False)
     # a fresh array (a conversion) or a view of immutable Arrow memory: freeze it in place
     return freeze_new(out)
 

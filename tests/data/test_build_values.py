@@ -325,3 +325,21 @@ def test_more_conversions_pinned() -> None:
     with pytest.raises(DataError) as err:
         to_arrow_column("tags", "t", np.array([_Unprintable(), "a"], dtype=object))
     assert _msg(err) == "tag 't' cannot be stored as strings: no text"
+
+
+def test_arrow_columns_of_unsupported_types_are_data_errors() -> None:
+    # (these raised pyarrow's ArrowInvalid "zero_copy_only was True" before, found by a mutant)
+    import datetime
+    import decimal
+
+    cases = [
+        (pa.array([decimal.Decimal("1.5")]), "features key 'x' has dtype object; only numbers and booleans can be stored (strings are allowed for tags)"),
+        (pa.array([b"ab"]), "features key 'x' has dtype object; only numbers and booleans can be stored (strings are allowed for tags)"),
+        (pa.array([datetime.date(2020, 1, 2)], pa.date32()), "features key 'x' has dtype datetime64[D]; only numbers and booleans can be stored (strings are allowed for tags)"),
+    ]
+    for arr, message in cases:
+        with pytest.raises(DataError) as err:
+            mml.FeatureSet.from_dict({"x": arr}, features="x", label="d")
+        assert _msg(err) == message
+    col = column_to_numpy(pa.array([1.0, 2.0]), ())
+    assert col.tolist() == [1.0, 2.0]
