@@ -81,7 +81,10 @@ def test_lists_to_numpy_errors_in_full() -> None:
     lengths = pa.array([[0.0] * i for i in range(1, 8)])
     with pytest.raises(DataError) as err:  # at most five lengths listed
         lists_to_numpy("w", lengths)
-    assert _msg(err) == f"key 'w' has ragged list data: per-sample lengths [1, 2, 3, 4, 5] (row 1 has 2); {_RAGGED}"
+    assert (
+        _msg(err)
+        == f"key 'w' has ragged list data: per-sample lengths [1, 2, 3, 4, 5] (row 1 has 2); {_RAGGED}"
+    )
 
 
 def test_numpy_of() -> None:
@@ -159,8 +162,14 @@ def test_to_arrow_column_types_and_metadata() -> None:
 
 def test_to_arrow_column_errors_in_full() -> None:
     cases = [
-        (("features", "s", pa.array(["a"])), "features key 's' holds strings; features and targets must be numeric"),
-        (("targets", "s", pa.array(["a"], pa.large_string())), "targets key 's' holds strings; features and targets must be numeric"),
+        (
+            ("features", "s", pa.array(["a"])),
+            "features key 's' holds strings; features and targets must be numeric",
+        ),
+        (
+            ("targets", "s", pa.array(["a"], pa.large_string())),
+            "targets key 's' holds strings; features and targets must be numeric",
+        ),
         (("tags", "s", pa.array(["a", None, None])), "tag 's' has 2 missing values; fill them first"),
         (("tags", "s", 5), "key 's' is a single value; give one value per sample"),
         (
@@ -171,8 +180,14 @@ def test_to_arrow_column_errors_in_full() -> None:
             ("targets", "s", np.array([b"a"])),
             "targets key 's' holds |S1 values; features and targets must be numeric (encode it, or pass it as a tag)",
         ),
-        (("tags", "s", np.array([["a"]])), "tag 's' holds strings of shape (1,); string tags are scalar per sample"),
-        (("tags", "s", np.array(["a", None, float("nan")], dtype=object)), "tag 's' has 2 missing values; fill them first"),
+        (
+            ("tags", "s", np.array([["a"]])),
+            "tag 's' holds strings of shape (1,); string tags are scalar per sample",
+        ),
+        (
+            ("tags", "s", np.array(["a", None, float("nan")], dtype=object)),
+            "tag 's' has 2 missing values; fill them first",
+        ),
         (
             ("features", "s", np.array([1j])),
             "features key 's' has dtype complex128; only numbers and booleans can be stored (strings are allowed for tags)",
@@ -237,12 +252,20 @@ def test_build_table_uuids_follow_the_label_or_the_key() -> None:
 def test_build_table_column_order_follows_domains() -> None:
     data = {"t": ["a"], "y": [1.0], "b": [2.0], "a": [3.0]}
     t = build_table(data, features=["b", "a"], targets=["y"], tags=["t"], label="L", uuid_key=None)
-    assert t.column_names == ["features.b.raw", "features.a.raw", "targets.y.raw", "tags.t.raw", "sample_uuids"]
+    assert t.column_names == [
+        "features.b.raw",
+        "features.a.raw",
+        "targets.y.raw",
+        "tags.t.raw",
+        "sample_uuids",
+    ]
 
 
 def test_build_table_problems_in_full() -> None:
     with pytest.raises(SchemaError) as err:
-        build_table({"a": [1], "c": [2]}, features=["a", "b"], targets=["a"], tags=[], label="L", uuid_key=None)
+        build_table(
+            {"a": [1], "c": [2]}, features=["a", "b"], targets=["a"], tags=[], label="L", uuid_key=None
+        )
     assert _msg(err) == (
         "features= names key 'b', which is not in the data (available: a, c); "
         "key 'a' is listed in both features= and targets=; a key belongs to one domain"
@@ -255,7 +278,9 @@ def test_build_table_problems_in_full() -> None:
     )
     with pytest.raises(DataError) as err:
         build_table({"a": [1], "b": [1, 2]}, features=["a"], targets=["b"], tags=[], label="L", uuid_key=None)
-    assert _msg(err) == "keys have different numbers of samples: a=1, b=2; every key needs one entry per sample"
+    assert (
+        _msg(err) == "keys have different numbers of samples: a=1, b=2; every key needs one entry per sample"
+    )
     with pytest.raises(DataError) as err:
         build_table({"a": []}, features=["a"], targets=[], tags=[], label="L", uuid_key=None)
     assert _msg(err) == "FeatureSet 'L' would be empty; give at least one sample"
@@ -279,7 +304,13 @@ def test_normalize_table() -> None:
 
 
 def test_normalize_table_goes_on_past_a_column_it_leaves_alone() -> None:
-    t = pa.table({"tags.c.raw": [["a"], ["b"]], "features.v.raw": [[1.0, 2.0], [3.0, 4.0]], "features.w.raw": [[1], [2]]})
+    t = pa.table(
+        {
+            "tags.c.raw": [["a"], ["b"]],
+            "features.v.raw": [[1.0, 2.0], [3.0, 4.0]],
+            "features.w.raw": [[1], [2]],
+        }
+    )
     out = normalize_table(t)
     assert out.schema.field("tags.c.raw").type == pa.list_(pa.string())
     assert out.schema.field("features.v.raw").type == pa.list_(pa.float64(), 2)
@@ -333,9 +364,18 @@ def test_arrow_columns_of_unsupported_types_are_data_errors() -> None:
     import decimal
 
     cases = [
-        (pa.array([decimal.Decimal("1.5")]), "features key 'x' has dtype object; only numbers and booleans can be stored (strings are allowed for tags)"),
-        (pa.array([b"ab"]), "features key 'x' has dtype object; only numbers and booleans can be stored (strings are allowed for tags)"),
-        (pa.array([datetime.date(2020, 1, 2)], pa.date32()), "features key 'x' has dtype datetime64[D]; only numbers and booleans can be stored (strings are allowed for tags)"),
+        (
+            pa.array([decimal.Decimal("1.5")]),
+            "features key 'x' has dtype object; only numbers and booleans can be stored (strings are allowed for tags)",
+        ),
+        (
+            pa.array([b"ab"]),
+            "features key 'x' has dtype object; only numbers and booleans can be stored (strings are allowed for tags)",
+        ),
+        (
+            pa.array([datetime.date(2020, 1, 2)], pa.date32()),
+            "features key 'x' has dtype datetime64[D]; only numbers and booleans can be stored (strings are allowed for tags)",
+        ),
     ]
     for arr, message in cases:
         with pytest.raises(DataError) as err:

@@ -44,13 +44,16 @@ def test_labels() -> None:
 
 def test_table_checks_in_full() -> None:
     t = _fs().table
-    assert _raises(DataError, FeatureSet, label="a", table=5) == "FeatureSet.table must be a pyarrow.Table, got int"
+    assert (
+        _raises(DataError, FeatureSet, label="a", table=5)
+        == "FeatureSet.table must be a pyarrow.Table, got int"
+    )
     assert _raises(SchemaError, FeatureSet, label="a", table=t.drop(["sample_uuids"])) == (
         "the table has no 'sample_uuids' column; build FeatureSets with FeatureSet.from_*"
     )
-    assert _raises(SchemaError, FeatureSet, label="a", table=t.append_column("targets.a.raw", pa.array([1, 2, 3]))) == (
-        "key 'a' appears in both features and targets"
-    )
+    assert _raises(
+        SchemaError, FeatureSet, label="a", table=t.append_column("targets.a.raw", pa.array([1, 2, 3]))
+    ) == ("key 'a' appears in both features and targets")
     two = t.append_column("targets.z.raw", pa.array(["a", "b", "c"])).append_column(
         "features.w.raw", pa.array(["a", "b", "c"])
     )
@@ -58,7 +61,9 @@ def test_table_checks_in_full() -> None:
         "column 'targets.z.raw' holds string; targets hold numbers or booleans; "
         "column 'features.w.raw' holds string; features hold numbers or booleans"
     )
-    bad_ids = t.set_column(t.column_names.index("sample_uuids"), "sample_uuids", pa.array([b"x"] * 3, pa.binary(1)))
+    bad_ids = t.set_column(
+        t.column_names.index("sample_uuids"), "sample_uuids", pa.array([b"x"] * 3, pa.binary(1))
+    )
     assert _raises(SchemaError, FeatureSet, label="a", table=bad_ids) == (
         "column 'sample_uuids' must hold 16-byte UUIDs (fixed_size_binary[16]), got fixed_size_binary[1]"
     )
@@ -90,12 +95,21 @@ def test_keys_domains_reps_shapes_dtypes() -> None:
         "FeatureSet 'L' has no key 'zz'; keys: features: v, a; targets: y; tags: c"
     )
     only = FeatureSet.from_dict({"x": [1.0]}, features="x", label="o")
-    assert _raises(SchemaError, only.domain_of, "zz") == "FeatureSet 'o' has no key 'zz'; keys: features: x; targets: -; tags: -"
+    assert (
+        _raises(SchemaError, only.domain_of, "zz")
+        == "FeatureSet 'o' has no key 'zz'; keys: features: x; targets: -; tags: -"
+    )
     assert fs.reps("features", "a") == ("raw",)
     assert fs.resolve_rep("features", "a") == "raw"
     assert fs.resolve_rep("features", "a", "raw") == "raw"
-    assert _raises(SchemaError, fs.resolve_rep, "features", "zz") == "FeatureSet 'L' has no features key 'zz'; features keys: v, a"
-    assert _raises(SchemaError, only.resolve_rep, "targets", "zz") == "FeatureSet 'o' has no targets key 'zz'; targets keys: (none)"
+    assert (
+        _raises(SchemaError, fs.resolve_rep, "features", "zz")
+        == "FeatureSet 'L' has no features key 'zz'; features keys: v, a"
+    )
+    assert (
+        _raises(SchemaError, only.resolve_rep, "targets", "zz")
+        == "FeatureSet 'o' has no targets key 'zz'; targets keys: (none)"
+    )
     assert _raises(SchemaError, fs.resolve_rep, "features", "a", "transformed") == (
         "features key 'a' of FeatureSet 'L' has no 'transformed' representation (present: raw); "
         "fit a scaler first or ask for rep='raw'"
@@ -152,7 +166,9 @@ def test_to_numpy_layouts_against_numpy() -> None:
     rng = np.random.default_rng(0)
     m, n = rng.random((4, 3, 2)), rng.random((4, 3, 1)).astype(np.float32)
     s, i, w = rng.random(4), np.arange(4, dtype=np.int32), rng.random((4, 5))
-    fs = FeatureSet.from_dict({"m": m, "n": n, "s": s, "i": i, "w": w}, features=["m", "n", "s", "i", "w"], label="t")
+    fs = FeatureSet.from_dict(
+        {"m": m, "n": n, "s": s, "i": i, "w": w}, features=["m", "n", "s", "i", "w"], label="t"
+    )
     np.testing.assert_array_equal(fs.to_numpy("features", ["m", "n"]), np.concatenate([m, n], axis=-1))
     assert fs.to_numpy("features", ["m", "n"]).dtype == np.float64
     np.testing.assert_array_equal(fs.to_numpy("features", ["s", "i", "w"]), np.column_stack([s, i, w]))
@@ -163,8 +179,12 @@ def test_to_numpy_layouts_against_numpy() -> None:
     np.testing.assert_array_equal(
         fs.to_numpy("features", ["m", "n"], indices=rows), np.concatenate([m, n], axis=-1)[rows]
     )
-    np.testing.assert_array_equal(fs.to_numpy("features", ["s", "i", "w"], indices=rows), np.column_stack([s, i, w])[rows])
-    np.testing.assert_array_equal(fs.to_numpy("features", ["i", "s"], indices=rows), np.column_stack([i, s])[rows])
+    np.testing.assert_array_equal(
+        fs.to_numpy("features", ["s", "i", "w"], indices=rows), np.column_stack([s, i, w])[rows]
+    )
+    np.testing.assert_array_equal(
+        fs.to_numpy("features", ["i", "s"], indices=rows), np.column_stack([i, s])[rows]
+    )
     np.testing.assert_array_equal(fs.to_numpy("features", "w", indices=rows), w[rows])
     np.testing.assert_array_equal(fs.to_numpy("features", "s", indices=rows), s[rows].reshape(-1, 1))
     for out in (fs.to_numpy("features", ["i", "s"]), fs.to_numpy("features", "w", indices=rows)):
@@ -189,9 +209,14 @@ def test_to_numpy_of_scalar_keys_past_one_gather_block(rows: str | None) -> None
 
 
 def test_strings_are_read_one_key_at_a_time() -> None:
-    fs = FeatureSet.from_dict({"c": ["p", "r"], "d": ["q", "s"], "x": [1.0, 2.0]}, features="x", tags=["c", "d"], label="L")
+    fs = FeatureSet.from_dict(
+        {"c": ["p", "r"], "d": ["q", "s"], "x": [1.0, 2.0]}, features="x", tags=["c", "d"], label="L"
+    )
     assert fs.to_numpy("tags", "c").tolist() == [["p"], ["r"]]
-    assert _raises(SchemaError, fs.to_numpy, "tags") == "tags keys ['c', 'd'] include strings; read them one at a time"
+    assert (
+        _raises(SchemaError, fs.to_numpy, "tags")
+        == "tags keys ['c', 'd'] include strings; read them one at a time"
+    )
 
 
 def test_column_array_and_resolve() -> None:
@@ -228,7 +253,10 @@ def test_splits_and_views() -> None:
     assert fs.rows(None).tolist() == [0, 1, 2]
     assert fs.rows("train").tolist() == [2, 0]
     assert fs.view().indices.tolist() == [0, 1, 2]
-    assert _raises(SplitError, _fs().__getitem__, "x") == "FeatureSet 'L' has no split 'x'; splits: (none yet: use fs.split(...))"
+    assert (
+        _raises(SplitError, _fs().__getitem__, "x")
+        == "FeatureSet 'L' has no split 'x'; splits: (none yet: use fs.split(...))"
+    )
     assert _raises(SplitError, fs.__getitem__, "x") == "FeatureSet 'L' has no split 'x'; splits: train, test"
     assert list(fs.without_splits("train").split_indices) == ["test"]
     assert fs.without_splits().split_indices == {}
@@ -239,12 +267,17 @@ def test_splits_and_views() -> None:
 def test_with_split_checks_in_full() -> None:
     fs = _fs()
     for bad in ["", " a", "a ", 3]:
-        assert _raises(SplitError, fs.with_split, bad, [0]) == f"split names are non-empty strings, got {bad!r}"
+        assert (
+            _raises(SplitError, fs.with_split, bad, [0]) == f"split names are non-empty strings, got {bad!r}"
+        )
     assert _raises(SplitError, fs.with_split, "a", [0], overlap="x") == (
         "overlap= is one of 'warn', 'error', 'allow', got 'x'"
     )
     other = FeatureSet.from_dict({"x": [1.0, 2.0, 3.0]}, features="x", label="o")
-    assert _raises(SplitError, fs.with_split, "a", other.view()) == "the view for split 'a' belongs to another FeatureSet"
+    assert (
+        _raises(SplitError, fs.with_split, "a", other.view())
+        == "the view for split 'a' belongs to another FeatureSet"
+    )
     twin = FeatureSet(label="twin", table=pa.Table.from_batches(fs.table.to_batches()))
     assert fs.with_split("a", twin.view().take([2, 1]))["a"].indices.tolist() == [2, 1]
     with warnings.catch_warnings():
@@ -254,7 +287,10 @@ def test_with_split_checks_in_full() -> None:
 
 def test_replace_table_and_records() -> None:
     fs = _fs()
-    assert _raises(DataError, fs.replace_table, fs.table.slice(1)) == "the new table has 2 rows, FeatureSet 'L' has 3"
+    assert (
+        _raises(DataError, fs.replace_table, fs.table.slice(1))
+        == "the new table has 2 rows, FeatureSet 'L' has 3"
+    )
     assert fs.replace_table(fs.table) == fs
 
 
@@ -358,7 +394,9 @@ def test_without_splits_keeps_the_others_in_order() -> None:
     assert list(fs.without_splits("b").split_indices) == ["a", "c"]
     assert list(fs.without_splits("a", "c").split_indices) == ["b"]
     assert fs.without_splits("b")["c"].indices.tolist() == [2]
-    assert _raises(SplitError, fs.without_splits, "a", "x") == "FeatureSet 'L' has no split 'x'; splits: a, b, c"
+    assert (
+        _raises(SplitError, fs.without_splits, "a", "x") == "FeatureSet 'L' has no split 'x'; splits: a, b, c"
+    )
     assert fs.rows("b").tolist() == [1]
     assert fs.rows(None).dtype == np.int64 and not fs.rows(None).flags.writeable
     assert hash(fs) == hash(("L", 3, tuple(fs.table.column_names), ("a", "b", "c")))
@@ -394,7 +432,9 @@ def test_to_numpy_of_a_single_scalar_key_is_zero_copy() -> None:
 
 
 def test_to_numpy_of_int_keys_keeps_the_dtype_of_the_rep_read() -> None:
-    fs = FeatureSet.from_dict({"i": [1, 2, 3], "j": np.array([4, 5, 6], np.int32)}, features=["i", "j"], label="n")
+    fs = FeatureSet.from_dict(
+        {"i": [1, 2, 3], "j": np.array([4, 5, 6], np.int32)}, features=["i", "j"], label="n"
+    )
     out = fs.to_numpy()
     assert out.dtype == np.int64
     assert out.tolist() == [[1, 4], [2, 5], [3, 6]]
@@ -410,10 +450,22 @@ def test_to_numpy_of_int_keys_keeps_the_dtype_of_the_rep_read() -> None:
 
 def test_key_arguments_name_the_domain_in_errors() -> None:
     fs = _fs()
-    assert _raises(SchemaError, fs.to_numpy, "targets", 3) == "targets= takes a key name or a list of key names, got 3"
-    assert _raises(SchemaError, fs.view().to_numpy, "tags", 3) == "tags= takes a key name or a list of key names, got 3"
-    assert _raises(SchemaError, fs.view().select, targets=3) == "targets= takes a key name or a list of key names, got 3"
-    assert _raises(SchemaError, fs.domain_shape, "targets", 3) == "targets= takes a key name or a list of key names, got 3"
+    assert (
+        _raises(SchemaError, fs.to_numpy, "targets", 3)
+        == "targets= takes a key name or a list of key names, got 3"
+    )
+    assert (
+        _raises(SchemaError, fs.view().to_numpy, "tags", 3)
+        == "tags= takes a key name or a list of key names, got 3"
+    )
+    assert (
+        _raises(SchemaError, fs.view().select, targets=3)
+        == "targets= takes a key name or a list of key names, got 3"
+    )
+    assert (
+        _raises(SchemaError, fs.domain_shape, "targets", 3)
+        == "targets= takes a key name or a list of key names, got 3"
+    )
 
 
 def test_overlap_message_names_the_featureset() -> None:
@@ -443,7 +495,11 @@ def test_to_numpy_of_large_ints_is_exact() -> None:
     big = 2**53 + 1  # not representable in float64
     i = np.array([big, 3, -big], dtype=np.int64)
     j = np.array([1, 2, 3], dtype=np.int64)
-    fs = FeatureSet.from_dict({"i": i, "j": j, "t": np.stack([i, i], 1), "u": np.stack([j], 1)}, features=["i", "j", "t", "u"], label="n")
+    fs = FeatureSet.from_dict(
+        {"i": i, "j": j, "t": np.stack([i, i], 1), "u": np.stack([j], 1)},
+        features=["i", "j", "t", "u"],
+        label="n",
+    )
     for rows in (None, np.array([2, 0])):
         out = fs.to_numpy("features", ["i", "j"], indices=rows)
         want = np.column_stack([i, j]) if rows is None else np.column_stack([i, j])[rows]

@@ -54,7 +54,8 @@ def test_non_string_key() -> None:
 
 
 @pytest.mark.parametrize(
-    "key", ["features", "targets", "tags", "sample_uuids", "raw", "transformed", "outputs", "inputs", "default"]
+    "key",
+    ["features", "targets", "tags", "sample_uuids", "raw", "transformed", "outputs", "inputs", "default"],
 )
 def test_reserved_words(key: str) -> None:
     with pytest.raises(SchemaError) as err:

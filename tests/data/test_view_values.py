@@ -43,7 +43,10 @@ def test_indices_are_checked_in_full() -> None:
         "view indices must be a 1-D integer array, got shape (1,) dtype float64"
     )
     for rows in ([5], [-1], [0, 7]):
-        assert _raises(DataError, FeatureSetView, fs, rows) == "view indices fall outside [0, 5) of FeatureSet 'L'"
+        assert (
+            _raises(DataError, FeatureSetView, fs, rows)
+            == "view indices fall outside [0, 5) of FeatureSet 'L'"
+        )
     assert _raises(SchemaError, FeatureSetView, fs, [0], columns=["zz", "features.x.raw", "yy"]) == (
         "view columns ['zz', 'yy'] are not in FeatureSet 'L'"
     )
@@ -130,8 +133,12 @@ def test_reps_through_a_selection() -> None:
     fs = _fs()
     v = fs.view().take([2, 0])
     # no selection: the parent's choice (transformed when present)
-    np.testing.assert_array_equal(v.to_numpy("features", ["x", "b"]), np.column_stack([X / 10, B / 100])[[2, 0]])
-    np.testing.assert_array_equal(v.to_numpy("features", ["x", "b"], rep="raw"), np.column_stack([X, B])[[2, 0]])
+    np.testing.assert_array_equal(
+        v.to_numpy("features", ["x", "b"]), np.column_stack([X / 10, B / 100])[[2, 0]]
+    )
+    np.testing.assert_array_equal(
+        v.to_numpy("features", ["x", "b"], rep="raw"), np.column_stack([X, B])[[2, 0]]
+    )
     raw = v.select(features=["x", "b"], rep="raw")
     np.testing.assert_array_equal(raw.to_numpy(), np.column_stack([X, B])[[2, 0]])
     np.testing.assert_array_equal(raw.column_array("features", "x"), X[[2, 0]])
@@ -211,5 +218,8 @@ def test_a_rep_asked_for_through_a_selection_of_both_reps() -> None:
         "select it or ask for another rep"
     )
     # no keys of a domain in a selection: the parent's own message, whatever the rep
-    assert _raises(SchemaError, both.to_numpy, "targets", rep="raw") == "FeatureSet 'L' has no targets keys to read"
+    assert (
+        _raises(SchemaError, both.to_numpy, "targets", rep="raw")
+        == "FeatureSet 'L' has no targets keys to read"
+    )
     assert _raises(SchemaError, both.to_numpy, "targets") == "FeatureSet 'L' has no targets keys to read"

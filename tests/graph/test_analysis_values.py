@@ -5,6 +5,7 @@ Orders and strongly connected components are compared with networkx (an independ
 
 from __future__ import annotations
 
+import itertools
 import random
 from typing import Any, ClassVar
 
@@ -87,7 +88,11 @@ def test_cycles_match_networkx_components() -> None:
         graph.add_nodes_from(labels)
         graph.add_edges_from((u, v) for v in labels for u in ups[v])
         position = {lab: i for i, lab in enumerate(labels)}
-        comps = [c for c in nx.strongly_connected_components(graph) if len(c) > 1 or graph.has_edge(*2 * [next(iter(c))])]
+        comps = [
+            c
+            for c in nx.strongly_connected_components(graph)
+            if len(c) > 1 or graph.has_edge(*2 * [next(iter(c))])
+        ]
         cycles = _cycles(labels, ups)
         assert len(cycles) == len(comps)
         starts = sorted((min(c, key=position.__getitem__) for c in comps), key=position.__getitem__)
@@ -96,10 +101,14 @@ def test_cycles_match_networkx_components() -> None:
             assert path[0] == path[-1]
             comp = next(c for c in comps if path[0] in c)
             assert set(path) <= comp
-            for u, v in zip(path, path[1:]):
+            for u, v in itertools.pairwise(path):
                 assert graph.has_edge(u, v)
             # the shortest way around from the start
-            others = [nx.shortest_path_length(graph, path[0], w) + 1 for w in graph.predecessors(path[0]) if w in comp]
+            others = [
+                nx.shortest_path_length(graph, path[0], w) + 1
+                for w in graph.predecessors(path[0])
+                if w in comp
+            ]
             assert len(path) - 1 == min(others)
 
 
@@ -195,7 +204,11 @@ def test_cycles_and_unreachable_in_full() -> None:
     ]
     # reachable through one live upstream even when another is broken
     assert problems([m("a", FS), m("b", "zz"), cat("c", "a", "b")]) == [
-        ("unknown_reference", "ModelNode 'b' refers to unknown node 'zz'; known nodes: 'a', 'b', 'c'", ("b", "zz"))
+        (
+            "unknown_reference",
+            "ModelNode 'b' refers to unknown node 'zz'; known nodes: 'a', 'b', 'c'",
+            ("b", "zz"),
+        )
     ]
     assert [p[0] for p in problems([m("b", "zz"), m("c", "b")])] == ["unknown_reference", "unreachable"]
 
@@ -303,7 +316,10 @@ def test_node_collections() -> None:
     )
     with pytest.raises(GraphError) as err:
         _to_nodes([a, 3])
-    assert str(err.value) == "ModelGraph nodes must be nodes (ModelNode, ConcatNode, MergeNode, ...); item 1 is 3"
+    assert (
+        str(err.value)
+        == "ModelGraph nodes must be nodes (ModelNode, ConcatNode, MergeNode, ...); item 1 is 3"
+    )
     with pytest.raises(GraphError) as err:
         _to_nodes([a, "x" * 300])
     assert str(err.value).endswith("item 1 is '" + "x" * 99)

@@ -71,7 +71,9 @@ def test_concat_output_shapes() -> None:
 
 def test_concat_shape_errors_in_full() -> None:
     n = ConcatNode("c", (A, B))
-    assert _raises(ShapeError, n.output_shape, [(1,)]) == "ConcatNode 'c' has 2 upstreams but got 1 input shapes"
+    assert (
+        _raises(ShapeError, n.output_shape, [(1,)]) == "ConcatNode 'c' has 2 upstreams but got 1 input shapes"
+    )
     assert _raises(ShapeError, ConcatNode("c", (A, FS, B)).output_shape, [(1, 2), (1, 2), (3,)]) == (
         "ConcatNode 'c': upstream 'a' has per-sample shape (1, 2) (2 axes) but upstream 'b' has (3,) (1 axes); "
         "reshape one of them (e.g. flatten) so the ranks agree"
@@ -81,7 +83,9 @@ def test_concat_shape_errors_in_full() -> None:
             f"ConcatNode 'c': axis {axis} is out of range for per-sample shapes with 2 axes ((1, 2), (1, 3)); "
             "use an axis in [-2, 1] (axis 0 is the first non-batch axis)"
         )
-    assert _raises(ShapeError, ConcatNode("c", (A, B, C), axis=0).output_shape, [(1, 10), (1, 10), (1, 5)]) == (
+    assert _raises(
+        ShapeError, ConcatNode("c", (A, B, C), axis=0).output_shape, [(1, 10), (1, 10), (1, 5)]
+    ) == (
         "ConcatNode 'c' cannot concatenate along axis 0: upstream 'a' has per-sample shape (1, 10) but upstream "
         "'c' has (1, 5), which differ on axis 1; pass pad=True to pad to the larger size, or reshape the inputs"
     )
@@ -91,8 +95,12 @@ def test_concat_combine_against_numpy() -> None:
     rng = np.random.default_rng(0)
     x, y, z = rng.random((4, 2, 3)), rng.random((4, 2, 5)), rng.random((4, 1, 3))
     np.testing.assert_array_equal(ConcatNode("c", (A, B)).combine([x, y]), np.concatenate([x, y], axis=2))
-    np.testing.assert_array_equal(ConcatNode("c", (A, B), axis=0).combine([x, z]), np.concatenate([x, z], axis=1))
-    np.testing.assert_array_equal(ConcatNode("c", (A, B), axis=-2).combine([x, z]), np.concatenate([x, z], axis=1))
+    np.testing.assert_array_equal(
+        ConcatNode("c", (A, B), axis=0).combine([x, z]), np.concatenate([x, z], axis=1)
+    )
+    np.testing.assert_array_equal(
+        ConcatNode("c", (A, B), axis=-2).combine([x, z]), np.concatenate([x, z], axis=1)
+    )
     padded = ConcatNode("c", (A, B), axis=0, pad=True, pad_value=-1.0).combine([x, y])
     expected = np.concatenate([np.pad(x, [(0, 0), (0, 0), (0, 2)], constant_values=-1.0), y], axis=1)
     np.testing.assert_array_equal(padded, expected)
@@ -105,7 +113,10 @@ def test_concat_combine_against_numpy() -> None:
 
 def test_combine_errors_in_full() -> None:
     n = ConcatNode("c", (A, B))
-    assert _raises(ShapeError, n.combine, [np.zeros((2, 1))]) == "ConcatNode 'c' has 2 upstreams but got 1 arrays"
+    assert (
+        _raises(ShapeError, n.combine, [np.zeros((2, 1))])
+        == "ConcatNode 'c' has 2 upstreams but got 1 arrays"
+    )
     assert _raises(ShapeError, n.combine, [np.zeros((2, 1)), np.zeros((3, 1))]) == (
         "ConcatNode 'c': upstream 'b' has batch shape (3, 1) but upstream 'a' has (2, 1); batches must have the "
         "same number of samples"
@@ -124,8 +135,12 @@ def test_merge_shapes_and_combine_against_numpy() -> None:
     assert MergeNode("m", (A, B), strategy="mean").output_shape([[2, 2], [2, 2]]) == (2, 2)
     np.testing.assert_allclose(MergeNode("m", (A, B, C)).combine([x, y, z]), x + y + z)
     np.testing.assert_allclose(MergeNode("m", (A, B, C), strategy="mean").combine([x, y, z]), (x + y + z) / 3)
-    np.testing.assert_array_equal(MergeNode("m", (A, B, C), strategy="stack").combine([x, y, z]), np.stack([x, y, z], 1))
-    assert _raises(ShapeError, MergeNode("m", (A, FS, B), strategy="mean").output_shape, [(2,), (2,), (3,)]) == (
+    np.testing.assert_array_equal(
+        MergeNode("m", (A, B, C), strategy="stack").combine([x, y, z]), np.stack([x, y, z], 1)
+    )
+    assert _raises(
+        ShapeError, MergeNode("m", (A, FS, B), strategy="mean").output_shape, [(2,), (2,), (3,)]
+    ) == (
         "MergeNode 'm' (mean) needs inputs of one shape: upstream 'a' has per-sample shape (2,) but upstream 'b' "
         "has (3,); use a ConcatNode (with pad=True) or reshape the inputs"
     )
@@ -133,7 +148,10 @@ def test_merge_shapes_and_combine_against_numpy() -> None:
         "MergeNode 'm' (sum) needs inputs of one shape: upstream 'a' has per-sample shape (4,) but upstream 'b' "
         "has (5,); use a ConcatNode (with pad=True) or reshape the inputs"
     )
-    assert _raises(ShapeError, MergeNode("m", (A, B)).output_shape, [(4,)]) == "MergeNode 'm' has 2 upstreams but got 1 input shapes"
+    assert (
+        _raises(ShapeError, MergeNode("m", (A, B)).output_shape, [(4,)])
+        == "MergeNode 'm' has 2 upstreams but got 1 input shapes"
+    )
 
 
 def test_combine_with_torch_matches_numpy() -> None:
@@ -145,12 +163,15 @@ def test_combine_with_torch_matches_numpy() -> None:
     assert isinstance(got, torch.Tensor)
     np.testing.assert_array_equal(got.numpy(), node.combine([x, y]))
     expected = np.concatenate(
-        [np.pad(x, [(0, 0), (0, 0), (0, 2)], constant_values=7.0), np.pad(y, [(0, 0), (0, 0), (0, 0)])], axis=1
+        [np.pad(x, [(0, 0), (0, 0), (0, 2)], constant_values=7.0), np.pad(y, [(0, 0), (0, 0), (0, 0)])],
+        axis=1,
     )
     np.testing.assert_array_equal(got.numpy(), expected)
     tall = ConcatNode("c", (A, B), axis=1, pad=True, pad_value=-2.0)
     got = tall.combine([torch.from_numpy(x), torch.from_numpy(y)]).numpy()
-    np.testing.assert_array_equal(got, np.concatenate([x, np.pad(y, [(0, 0), (0, 1), (0, 0)], constant_values=-2.0)], axis=2))
+    np.testing.assert_array_equal(
+        got, np.concatenate([x, np.pad(y, [(0, 0), (0, 1), (0, 0)], constant_values=-2.0)], axis=2)
+    )
     s = MergeNode("m", (A, B), strategy="stack").combine([torch.ones(2, 3), torch.zeros(2, 3)])
     assert isinstance(s, torch.Tensor)
     np.testing.assert_array_equal(s.numpy(), np.stack([np.ones((2, 3)), np.zeros((2, 3))], 1))
@@ -161,7 +182,10 @@ def test_combine_with_torch_matches_numpy() -> None:
 def test_combine_targets_by_strategy() -> None:
     p, q, r = np.array([1.0, 2.0]), np.array([[3.0, 4.0], [5.0, 6.0]]), np.array([7.0, 8.0])
     ups = (A, B, C)
-    assert ConcatNode("c", ups).combine_targets([p, q, r]).tolist() == [[1.0, 3.0, 4.0, 7.0], [2.0, 5.0, 6.0, 8.0]]
+    assert ConcatNode("c", ups).combine_targets([p, q, r]).tolist() == [
+        [1.0, 3.0, 4.0, 7.0],
+        [2.0, 5.0, 6.0, 8.0],
+    ]
     assert ConcatNode("c", ups).combine_targets([None, q, None]).tolist() == q.tolist()
     assert ConcatNode("c", ups).combine_targets([None, None, None]) is None
     assert ConcatNode("c", ups, targets="first").combine_targets([p, q, r]) is p
