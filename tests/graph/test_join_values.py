@@ -248,6 +248,10 @@ def test_combine_with_tensorflow_matches_numpy() -> None:
     rng = np.random.default_rng(3)
     x, y = rng.random((3, 2, 3)).astype(np.float32), rng.random((3, 1, 5)).astype(np.float32)
     assert _Ops(tf.constant(x)).name == "tensorflow"
+    keras = pytest.importorskip("keras")
+    v = keras.Variable(x)
+    assert _Ops(v).name == "tensorflow"
+    np.testing.assert_array_equal(_Ops(v).concat([v, v], 1).numpy(), np.concatenate([x, x], 1))
     node = ConcatNode("c", (A, B), axis=0, pad=True, pad_value=7.0)
     got = node.combine([tf.constant(x), tf.constant(y)])
     assert isinstance(got, tf.Tensor)
@@ -258,3 +262,20 @@ def test_combine_with_tensorflow_matches_numpy() -> None:
     np.testing.assert_array_equal(s.numpy(), np.stack([x, x + 1], 1))
     t = ConcatNode("c", (A, B)).combine_targets([tf.constant([1.0, 2.0]), tf.constant([[3.0], [4.0]])])
     np.testing.assert_array_equal(t.numpy(), [[1.0, 3.0], [2.0, 4.0]])
+
+
+def test_targets_with_more_axes_concatenate_on_the_last() -> None:
+    p, q = np.zeros((2, 2, 1)), np.ones((2, 2, 3))
+    out = ConcatNode("c", (A, B)).combine_targets([p, q])
+    np.testing.assert_array_equal(out, np.concatenate([p, q], axis=-1))
+
+
+def test_every_other_axis_is_checked_and_padded() -> None:
+    # the first other axis agrees, the second does not
+    assert _raises(ShapeError, ConcatNode("c", (A, B)).output_shape, [(2, 3, 4), (2, 5, 4)]) == (
+        "ConcatNode 'c' cannot concatenate along axis -1: upstream 'a' has per-sample shape (2, 3, 4) but "
+        "upstream 'b' has (2, 5, 4), which differ on axis 1; pass pad=True to pad to the larger size, or reshape "
+        "the inputs"
+    )
+    assert ConcatNode("c", (A, B), pad=True).output_shape([(2, 3, 4), (2, 5, 4)]) == (2, 5, 8)
+    assert ConcatNode("c", (A, B), axis=0, pad=True).output_shape([(1, 2, 3), (1, 5, 3)]) == (2, 5, 3)
