@@ -83,6 +83,7 @@ def test_cycles_match_networkx_components() -> None:
     for _ in range(40):
         n = rng.randint(1, 8)
         labels = [f"n{i}" for i in range(n)]
+        rng.shuffle(labels)  # positions differ from name order
         ups = {lab: [u for u in labels if rng.random() < 0.25] for lab in labels}
         graph = nx.DiGraph()
         graph.add_nodes_from(labels)
@@ -121,6 +122,11 @@ def test_cycle_paths_are_shortest_and_in_data_flow_direction() -> None:
     ups = {"s": ["s"], "p": ["r"], "q": ["p"], "r": ["q"]}
     assert _cycles(list(ups), ups) == [["s", "s"], ["p", "q", "r", "p"]]
     assert _cycles(["a", "b"], {"a": [], "b": ["a"]}) == []
+    # the cycle starts at the first node by position, not by name
+    assert _cycles(["z", "a"], {"z": ["a"], "a": ["z"]}) == [["z", "a", "z"]]
+    # the search stops at the first way back: s -> a -> s, not the longer s -> c -> d -> s found later
+    ups = {"s": ["a", "d"], "c": ["s"], "a": ["s"], "d": ["c"]}
+    assert _cycles(list(ups), ups) == [["s", "a", "s"]]
 
 
 def test_derived_facts() -> None:
