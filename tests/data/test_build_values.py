@@ -38,7 +38,7 @@ def test_as_key_list() -> None:
     assert as_key_list(None, "features") == ()
     assert as_key_list("a", "features") == ("a",)
     assert as_key_list(["a", "b"], "features") == ("a", "b")
-    assert as_key_list(iter(["b"]), "features") == ("b",)
+    assert as_key_list(iter(["b"]), "features") == ("b",)  # type: ignore[arg-type]
     with pytest.raises(SchemaError) as err:
         as_key_list(3, "features")  # type: ignore[arg-type]
     assert _msg(err) == "features= takes a key name or a list of key names, got 3"
@@ -276,14 +276,15 @@ def test_build_table_problems_in_full() -> None:
         "targets= names key 'y', which is not in the data (available: (none)); "
         "no features= given; name at least one feature key"
     )
-    with pytest.raises(DataError) as err:
+    with pytest.raises(DataError) as data_err:
         build_table({"a": [1], "b": [1, 2]}, features=["a"], targets=["b"], tags=[], label="L", uuid_key=None)
     assert (
-        _msg(err) == "keys have different numbers of samples: a=1, b=2; every key needs one entry per sample"
+        _msg(data_err)
+        == "keys have different numbers of samples: a=1, b=2; every key needs one entry per sample"
     )
-    with pytest.raises(DataError) as err:
+    with pytest.raises(DataError) as data_err:
         build_table({"a": []}, features=["a"], targets=[], tags=[], label="L", uuid_key=None)
-    assert _msg(err) == "FeatureSet 'L' would be empty; give at least one sample"
+    assert _msg(data_err) == "FeatureSet 'L' would be empty; give at least one sample"
     with pytest.raises(SchemaError):
         build_table({"a b": [1]}, features=["a b"], targets=[], tags=[], label="L", uuid_key=None)
 

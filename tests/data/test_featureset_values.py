@@ -326,7 +326,7 @@ def test_repr_of_records() -> None:
     split = fs.split(mml.splitters.RandomSplitter({"train": 0.5, "test": 0.5}, seed=0))
     last = repr(split).splitlines()[-1]
     assert last.startswith("  record: ")
-    assert last == f"  record: {split.records[-1].describe()}"
+    assert last == f"  record: {split.records[-1].describe()}"  # type: ignore[attr-defined]
 
 
 def test_processing_methods_forward_every_argument(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -66,7 +66,7 @@ def test_concat_output_shapes() -> None:
     assert ConcatNode("c", (A, B)).output_shape([(3,), (4,)]) == (7,)
     assert ConcatNode("c", (A, B), axis=0, pad=True).output_shape([(1, 10), (1, 5)]) == (2, 10)
     assert ConcatNode("c", (A, B), axis=0, pad=True).output_shape([(1, 5, 2), (1, 10, 3)]) == (2, 10, 3)
-    assert ConcatNode("c", (A, B), axis=2).output_shape([[1, 2, 3], [1, 2, np.int64(4)]]) == (1, 2, 7)
+    assert ConcatNode("c", (A, B), axis=2).output_shape([[1, 2, 3], [1, 2, np.int64(4)]]) == (1, 2, 7)  # type: ignore[list-item]
 
 
 def test_concat_shape_errors_in_full() -> None:
