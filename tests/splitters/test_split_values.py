@@ -165,18 +165,28 @@ def test_random_splitter_on_a_split_gives_absolute_rows() -> None:
     rows = sorted(out["train/fit"].indices.tolist() + out["train/val"].indices.tolist())
     assert rows == fs["train"].indices.tolist()
     assert len(out["train/fit"]) == 3
-    assert out.records[-1].describe() == "split RandomSplitter -> train/fit, train/val (split 'train')"
-    assert fs.records[-1].describe() == "split RandomSplitter -> train, test (all rows)"
-    assert SplitterRecord(RandomSplitter(), "a", ("a/x",)).describe() == "split RandomSplitter -> a/x (split 'a')"
+    nested, top = out.records[-1], fs.records[-1]
+    assert isinstance(nested, SplitterRecord)
+    assert isinstance(top, SplitterRecord)
+    assert nested.describe() == "split RandomSplitter -> train/fit, train/val (split 'train')"
+    assert top.describe() == "split RandomSplitter -> train, test (all rows)"
+    assert (
+        SplitterRecord(RandomSplitter(), "a", ("a/x",)).describe()
+        == "split RandomSplitter -> a/x (split 'a')"
+    )
 
 
 # -- RandomSplitter messages ---------------------------------------------------------------
 
 
 def test_random_splitter_messages_in_full() -> None:
-    with pytest.raises(mml.SplitError, match=re.escape(f"RandomSplitter: split name 'a/b' is not allowed; {NAME_RULE}")):
+    with pytest.raises(
+        mml.SplitError, match=re.escape(f"RandomSplitter: split name 'a/b' is not allowed; {NAME_RULE}")
+    ):
         RandomSplitter({"a/b": 1.0})
-    with pytest.raises(mml.SplitError, match=re.escape("RandomSplitter: ratio of split 'a' must be in [0, 1], got 1.5")):
+    with pytest.raises(
+        mml.SplitError, match=re.escape("RandomSplitter: ratio of split 'a' must be in [0, 1], got 1.5")
+    ):
         RandomSplitter({"a": 1.5, "b": -0.5})
     assert RandomSplitter({"a": 1.0, "b": 0.0}).ratios == {"a": 1.0, "b": 0.0}
     with pytest.raises(
@@ -266,6 +276,7 @@ def test_view_rows_is_none_only_for_all_rows_in_order() -> None:
 
 
 def test_condition_splitter_messages_in_full() -> None:
+    bad: object
     for bad in ({}, None):
         with pytest.raises(
             mml.SplitError,
@@ -276,7 +287,9 @@ def test_condition_splitter_messages_in_full() -> None:
             ),
         ):
             ConditionSplitter(bad)  # type: ignore[arg-type]
-    with pytest.raises(mml.SplitError, match=re.escape(f"ConditionSplitter: split name ' a' is not allowed; {NAME_RULE}")):
+    with pytest.raises(
+        mml.SplitError, match=re.escape(f"ConditionSplitter: split name ' a' is not allowed; {NAME_RULE}")
+    ):
         ConditionSplitter({" a": mml.col("x") > 0})
     with pytest.raises(
         mml.SplitError,
@@ -294,7 +307,9 @@ def test_condition_splitter_missing_column_lists_the_keys() -> None:
     with pytest.raises(mml.SchemaError) as info:
         s.split_indices(_fs(3, g=[0, 1, 2]).view())
     msg = str(info.value)
-    assert msg.startswith("ConditionSplitter: the condition of split 'a' reads column(s) ['nope'] of which some are not in FeatureSet 'sv' (")
+    assert msg.startswith(
+        "ConditionSplitter: the condition of split 'a' reads column(s) ['nope'] of which some are not in FeatureSet 'sv' ("
+    )
     assert msg.endswith("); available keys: features: x, y; targets: -; tags: g")
 
 
@@ -340,7 +355,9 @@ def test_apply_split_messages_in_full() -> None:
         apply_split(3, RandomSplitter())  # type: ignore[arg-type]
     with pytest.raises(
         mml.SplitError,
-        match=re.escape("expected a splitter (RandomSplitter, ConditionSplitter, KFoldSplitter, ...), got str 'abc'"),
+        match=re.escape(
+            "expected a splitter (RandomSplitter, ConditionSplitter, KFoldSplitter, ...), got str 'abc'"
+        ),
     ):
         apply_split(fs, "abc")  # type: ignore[arg-type]
     with pytest.raises(mml.SplitError, match=re.escape("on= names an existing split (a str), got 3")):
