@@ -370,3 +370,17 @@ def test_apply_split_messages_in_full() -> None:
         ),
     ):
         apply_split(two, RandomSplitter({"a": 0.5, "b": 0.5}))
+
+
+def test_stratified_labels_of_2000_rows_for_a_seed() -> None:
+    # rows are grouped by stratum with a stable sort: the random order within a stratum is kept
+    strata = np.arange(2000) * 7 % 3  # 667, 667, 666 rows
+    labels = assign_labels(2000, np.array([0.5, 0.3, 0.2]), _rng(5), strata=strata)
+    assert labels[:24].tolist() == [1, 2, 1, 0, 0, 0, 2, 2, 0, 0, 0, 1, 1, 2, 2, 1, 0, 1, 2, 1, 1, 0, 2, 0]
+    assert int((labels.astype(np.int64) * np.arange(2000)).sum()) == 1397963
+    # 667 * r = 333.5, 200.1, 133.4 and 666 * r = 333, 199.8, 133.2: floors plus one drawn seat
+    assert [np.bincount(labels[strata == c]).tolist() for c in range(3)] == [
+        [333, 200, 134],
+        [333, 200, 134],
+        [333, 200, 133],
+    ]
