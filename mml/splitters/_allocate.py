@@ -25,6 +25,13 @@ def allocate(n: int, ratios: np.ndarray) -> np.ndarray:
     [1, 1, 1]
     >>> allocate(5, np.array([0.5, 0.5, 0.0])).tolist()
     [3, 2, 0]
+
+    Ratios are checked to sum to 1 within 1e-6; on many items that slack can leave more
+    items over than there are splits, or too many — they are handed out (or taken back) in
+    turn among the splits with a positive ratio, so the sizes still sum to ``n``:
+
+    >>> allocate(10**7, np.array([0.7, 0.15, 0.1499995])).tolist()
+    [7000002, 1500002, 1499996]
     """
     ratios = np.asarray(ratios, dtype=np.float64)
     exact = ratios * n
@@ -32,7 +39,13 @@ def allocate(n: int, ratios: np.ndarray) -> np.ndarray:
     rem = n - int(sizes.sum())
     frac = np.where(ratios > 0, exact - sizes, -1.0)
     order = np.argsort(-frac, kind="stable")
-    sizes[order[:rem]] += 1
+    pos = order[: int((ratios > 0).sum())]  # the splits with a positive ratio, largest remainder first
+    if 0 <= rem <= len(pos):
+        sizes[pos[:rem]] += 1
+    elif rem > 0:  # ratios summing to just under 1 on many items: more left over than splits
+        np.add.at(sizes, pos[np.arange(rem) % len(pos)], 1)
+    else:  # ratios summing to just over 1: take the excess back, smallest remainder first
+        np.add.at(sizes, pos[::-1][np.arange(-rem) % len(pos)], -1)
     return _at_least_one(sizes, exact, ratios > 0)
 
 

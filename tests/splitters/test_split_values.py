@@ -384,3 +384,19 @@ def test_stratified_labels_of_2000_rows_for_a_seed() -> None:
         [333, 200, 134],
         [333, 200, 133],
     ]
+
+
+@pytest.mark.parametrize(
+    ("n", "ratios", "want"),
+    [
+        # ratios 5e-7 under 1: 5 items over for 3 splits (used to lose 2 rows)
+        (10**7, [0.7, 0.15, 0.1499995], [7000002, 1500002, 1499996]),
+        # 9e-7 under 1 with a zero-ratio split: the zero split gets nothing (used to get one)
+        (10**7, [0.5, 0.4999991, 0.0], [5000005, 4999995, 0]),
+        # 9e-7 over 1: the excess is taken back (used to add to all but one split)
+        (10**7, [0.5, 0.5000009], [4999996, 5000004]),
+    ],
+)
+def test_allocate_sums_to_n_within_the_ratio_tolerance(n, ratios, want):
+    sizes = allocate(n, np.array(ratios))
+    assert sizes.tolist() == want and int(sizes.sum()) == n
