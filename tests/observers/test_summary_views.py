@@ -3,47 +3,16 @@
 import numpy as np
 import pytest
 
-import mml
-from mml.training import AppliedLoss, EvalPhase, Experiment, PhaseGroup, TrainPhase
 from mml.training._summary import summary_rows
 
-from ..training.conftest import make_featureset, mlp_graph
+from ..training.conftest import early_stopped_run
 
 pytest.importorskip("torch")
 
 
 @pytest.fixture(scope="module")
 def run():
-    fs = make_featureset()
-    fs = fs.fit_transform("standard", domain="targets", fit_on="train")
-    cbs = [
-        mml.callbacks.Evaluation(split="val", metrics=("r2",)),
-        mml.callbacks.EarlyStopping("val_loss", patience=2, restore_best=True),
-    ]
-    plan = PhaseGroup(
-        "plan",
-        [
-            TrainPhase.simple(
-                "fit",
-                featureset="toy",
-                heads=["mlp"],
-                losses=AppliedLoss("mse", "mlp"),
-                n_epochs=25,
-                sampler=mml.SimpleSampler(16),
-                callbacks=cbs,
-            ),
-            EvalPhase.simple(
-                "test",
-                featureset="toy",
-                heads=["mlp"],
-                split="val",
-                losses=[AppliedLoss("mse", "mlp"), AppliedLoss("mae", "mlp")],
-                inverse_transform=True,
-            ),
-        ],
-    )
-    exp = Experiment({"toy": fs}, mlp_graph(lr=0.05), plan)
-    state, history = mml.run(exp, mml.init(exp, 0), progress=False)
+    exp, state, history = early_stopped_run()
     assert history.status in ("completed", "stopped"), history.error
     return exp, state, history
 

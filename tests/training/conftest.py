@@ -62,3 +62,40 @@ def params_of(state, label: str = "mlp") -> dict:
 
 def same_params(a: dict, b: dict) -> bool:
     return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def early_stopped_run() -> tuple[mml.Experiment, mml.TrainState, mml.training.History]:
+    """25 epochs of the toy MLP with validation and early stopping (it stops early, restoring the
+    best epoch), then a test phase on the validation split: the run the shell's views are checked on."""
+    from mml.training import AppliedLoss, EvalPhase, Experiment, PhaseGroup, TrainPhase
+
+    fs = make_featureset().fit_transform("standard", domain="targets", fit_on="train")
+    cbs = [
+        mml.callbacks.Evaluation(split="val", metrics=("r2",)),
+        mml.callbacks.EarlyStopping("val_loss", patience=2, restore_best=True),
+    ]
+    plan = PhaseGroup(
+        "plan",
+        [
+            TrainPhase.simple(
+                "fit",
+                featureset="toy",
+                heads=["mlp"],
+                losses=AppliedLoss("mse", "mlp"),
+                n_epochs=25,
+                sampler=mml.SimpleSampler(16),
+                callbacks=cbs,
+            ),
+            EvalPhase.simple(
+                "test",
+                featureset="toy",
+                heads=["mlp"],
+                split="val",
+                losses=[AppliedLoss("mse", "mlp"), AppliedLoss("mae", "mlp")],
+                inverse_transform=True,
+            ),
+        ],
+    )
+    exp = Experiment({"toy": fs}, mlp_graph(lr=0.05), plan)
+    state, history = mml.run(exp, mml.init(exp, 0), progress=False)
+    return exp, state, history

@@ -218,39 +218,9 @@ def cells_featureset() -> mml.FeatureSet:
 
 def short_run() -> tuple[mml.Experiment, mml.training.History]:
     """The run of ``tests/observers/test_summary_views.py``: 25 epochs, stopped early, then a test phase."""
-    from mml.training import AppliedLoss, EvalPhase, Experiment, PhaseGroup, TrainPhase
+    from ..training.conftest import early_stopped_run
 
-    from ..training.conftest import make_featureset, mlp_graph
-
-    fs = make_featureset().fit_transform("standard", domain="targets", fit_on="train")
-    cbs = [
-        mml.callbacks.Evaluation(split="val", metrics=("r2",)),
-        mml.callbacks.EarlyStopping("val_loss", patience=2, restore_best=True),
-    ]
-    plan = PhaseGroup(
-        "plan",
-        [
-            TrainPhase.simple(
-                "fit",
-                featureset="toy",
-                heads=["mlp"],
-                losses=AppliedLoss("mse", "mlp"),
-                n_epochs=25,
-                sampler=mml.SimpleSampler(16),
-                callbacks=cbs,
-            ),
-            EvalPhase.simple(
-                "test",
-                featureset="toy",
-                heads=["mlp"],
-                split="val",
-                losses=[AppliedLoss("mse", "mlp"), AppliedLoss("mae", "mlp")],
-                inverse_transform=True,
-            ),
-        ],
-    )
-    exp = Experiment({"toy": fs}, mlp_graph(lr=0.05), plan)
-    _, history = mml.run(exp, mml.init(exp, 0), progress=False)
+    exp, _, history = early_stopped_run()
     return exp, history
 
 
@@ -346,7 +316,9 @@ def test_cross_validation_view(chromium, tmp_path):
     from tests.strategies.conftest import make_experiment, make_featureset
 
     exp = make_experiment(make_featureset(48), n_epochs=2)
-    cv = mml.strategies.cross_validate(exp, featureset="toy", splitter=mml.KFoldSplitter(3), on="train", key=0)
+    cv = mml.strategies.cross_validate(
+        exp, featureset="toy", splitter=mml.KFoldSplitter(3), on="train", key=0
+    )
     first = cv.folds[0].metrics()
     name = next(iter(first))
     expected = ["CVResult", "3 folds of FeatureSet toy", "mean ± std", name, f"{first[name]:.6g}"]
