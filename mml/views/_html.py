@@ -28,8 +28,9 @@ __all__ = ["featureset_html", "history_html", "eval_html", "graph_html", "experi
 _MAX_METRICS = 16
 
 
-def _num(v: float) -> str:
-    return f"{v:.6g}"
+def _num(v: Any) -> str:
+    """A number as every view shows it (6 significant digits); anything else as its text."""
+    return f"{v:.6g}" if isinstance(v, (int, float)) else str(v)
 
 
 def history_html(history: Any, *, last: int = 8) -> str:

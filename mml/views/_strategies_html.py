@@ -19,15 +19,12 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from mml._html import escape as _e, table, view as _view
+from mml.views._html import _num
 
 __all__ = ["cv_html", "sweep_html"]
 
 _MAX_METRICS = 4
 _MAX_ROWS = 20
-
-
-def _num(v: Any) -> str:
-    return f"{v:.6g}" if isinstance(v, (int, float)) else str(v)
 
 
 def _metric_names(per_run: Sequence[Mapping[str, float]]) -> tuple[list[str], int]:
