@@ -88,19 +88,32 @@ def _is_tf(x: Any) -> bool:
 # collector ran.
 
 
-def _leaves_out(x: Any, path: str, arrays: dict[str, np.ndarray], tables: dict[str, pa.Table]) -> Any:
-    walk = functools.partial(_leaves_out, arrays=arrays, tables=tables)
-    if x is None or isinstance(x, (bool, int, float, str)):
+_PLAIN = (type(None), bool, int, float, str)  # leaves kept as they are (exact types: the fast path)
+# A leaf's JSON path, built only for an error message: ``None`` is the root ``$``; otherwise
+# ``(parent, key)`` with a ``str`` key (``.key``) or an ``int`` index (``[i]``).
+_Path = tuple[Any, "str | int"] | None
+
+
+def _path_str(path: _Path) -> str:
+    steps: list[str] = []
+    while path is not None:
+        path, step = path
+        steps.append(f".{step}" if isinstance(step, str) else f"[{step}]")
+    return "$" + "".join(reversed(steps))
+
+
+def _leaves_out(x: Any, path: _Path, arrays: dict[str, np.ndarray], tables: dict[str, pa.Table]) -> Any:
+    if type(x) in _PLAIN or isinstance(x, (bool, int, float, str)):
         return x
     if isinstance(x, dict):
         out = {}
         for k, v in x.items():
             if not isinstance(k, str):
-                raise ArtifactError(f"cannot save a mapping with non-string key {k!r} at {path}")
-            out[k] = walk(v, f"{path}.{k}")
+                raise ArtifactError(f"cannot save a mapping with non-string key {k!r} at {_path_str(path)}")
+            out[k] = v if type(v) in _PLAIN else _leaves_out(v, (path, k), arrays, tables)
         return out
     if isinstance(x, (list, tuple)):
-        return [walk(v, f"{path}[{i}]") for i, v in enumerate(x)]
+        return [v if type(v) in _PLAIN else _leaves_out(v, (path, i), arrays, tables) for i, v in enumerate(x)]
     if isinstance(x, np.generic):
         return x.item()
     if isinstance(x, pa.Table):
@@ -123,7 +136,7 @@ def _leaves_out(x: Any, path: str, arrays: dict[str, np.ndarray], tables: dict[s
         if x.dtype.kind in "OU":
             return {"$strings": x.astype(str).tolist(), "shape": list(x.shape)}
         if x.dtype.kind not in "biuf" and x.dtype != np.bool_:
-            raise ArtifactError(f"cannot save an array of dtype {x.dtype} at {path}")
+            raise ArtifactError(f"cannot save an array of dtype {x.dtype} at {_path_str(path)}")
         name = f"a{len(arrays)}"
         arrays[name] = np.ascontiguousarray(x).reshape(x.shape)
         ref: dict[str, Any] = {"$array": name}
@@ -131,7 +144,7 @@ def _leaves_out(x: Any, path: str, arrays: dict[str, np.ndarray], tables: dict[s
             ref["framework"] = framework
         return ref
     raise ArtifactError(
-        f"cannot save an object of type {type(x).__module__}.{type(x).__qualname__} at {path}; "
+        f"cannot save an object of type {type(x).__module__}.{type(x).__qualname__} at {_path_str(path)}; "
         "only attrs values, arrays, tables, tensors and plain data can be saved"
     )
 
@@ -140,7 +153,7 @@ def to_document(obj: Any) -> tuple[dict[str, Any], dict[str, np.ndarray], dict[s
     """Split an mml value into a JSON-able document, its arrays and its tables."""
     arrays: dict[str, np.ndarray] = {}
     tables: dict[str, pa.Table] = {}
-    doc = _leaves_out(unstructure(obj), "$", arrays, tables)
+    doc = _leaves_out(unstructure(obj), None, arrays, tables)
     return doc, arrays, tables
 
 
@@ -225,7 +238,9 @@ def _write_table(path: Path, table: pa.Table) -> str:
     return sink.hexdigest()
 
 
-def _json_bytes(data: Any) -> bytes:
+def _json_bytes(data: Any, compact: bool = False) -> bytes:
+    if compact:  # json's C encoder: 5-6x faster than the indented (pure-Python) one
+        return json.dumps(data, separators=(",", ":"), allow_nan=True).encode("utf-8")
     return json.dumps(data, indent=1, sort_keys=False, allow_nan=True).encode("utf-8")
 
 
@@ -266,7 +281,12 @@ def save(obj: Any, path: str | os.PathLike[str], *, overwrite: bool = True) -> P
 
 
 def prepare_save(
-    obj: Any, path: str | os.PathLike[str], *, overwrite: bool = True, snapshot: bool = False
+    obj: Any,
+    path: str | os.PathLike[str],
+    *,
+    overwrite: bool = True,
+    snapshot: bool = False,
+    compact: bool = False,
 ) -> Callable[[], Path]:
     """:func:`save` in two parts: split ``obj`` into its document now, write the files later.
 
@@ -274,6 +294,8 @@ def prepare_save(
     its path; it touches no state of the caller's, so it may run on another thread. With
     ``snapshot=True`` the arrays that could still change (writable ones: a torch tensor's
     memory, say) are copied now, so the files hold ``obj`` as it is at this call.
+    ``compact=True`` writes the JSON files without indentation (what checkpoints use: they
+    are written often and read by :func:`load`; ``mml inspect`` summarises any artifact).
     """
     if not attrs.has(type(obj)):
         raise ArtifactError(f"mml.save takes an mml value (an attrs class), got {type(obj).__name__}")
@@ -286,7 +308,7 @@ def prepare_save(
 
     def write() -> Path:
         _check_replaceable(target, overwrite)
-        _write_artifact(target, tpath, kind, doc, arrays, tables, overwrite)
+        _write_artifact(target, tpath, kind, doc, arrays, tables, overwrite, compact)
         return target
 
     return write
@@ -300,13 +322,14 @@ def _write_artifact(
     arrays: dict[str, np.ndarray],
     tables: dict[str, pa.Table],
     overwrite: bool,
+    compact: bool = False,
 ) -> None:
     with staging(target) as stage:
         tmp = stage.path
         try:
             files: dict[str, str] = {}
             config = {"type": tpath, "kind": kind, "value": doc}
-            files["config.json"] = _write_file(tmp / "config.json", _json_bytes(config))
+            files["config.json"] = _write_file(tmp / "config.json", _json_bytes(config, compact))
             if arrays:
                 from safetensors.numpy import save as to_safetensors
 
@@ -326,7 +349,7 @@ def _write_artifact(
                 "files": files,
                 "sizes": {name: os.stat(tmp / name).st_size for name in files},
             }
-            _write_file(tmp / "manifest.json", _json_bytes(manifest))
+            _write_file(tmp / "manifest.json", _json_bytes(manifest, compact))
         except OSError as exc:
             raise ArtifactError(f"cannot write the artifact {target}: {exc}") from exc
         publish(stage, target, overwrite=overwrite)

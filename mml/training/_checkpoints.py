@@ -18,6 +18,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import re
 import shutil
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -35,6 +36,8 @@ from mml.training._state import ExecutionContext, TrainState, box
 __all__ = ["CheckpointHistory", "CheckpointWriter", "checkpoint_history", "latest_checkpoint", "with_history"]
 
 INDEX = "checkpoints.json"
+# the names a run-level policy gives its checkpoints (``plan.fit-step-120``, ``…-epoch-3``, ``…-end-step-240``)
+_POLICY_NAME = re.compile(r"[^/]+-(?:step|epoch|end-step)-[0-9]+")
 
 _Row = tuple[str, int, int, int, str, float]
 
@@ -238,12 +241,12 @@ class CheckpointWriter:
 
     With ``background=True`` (what :func:`mml.run` uses) the run only takes a snapshot at the
     step — the state's document, its arrays copied where they could still change — and one
-    writer thread serializes and writes it while the next step is computed. The run waits for
-    it (:meth:`settle`) before it shows that next step to observers or callbacks, and a phase's
-    end checkpoint before the next phase starts: whatever sees step ``k + 1`` finds the
-    checkpoint of step ``k`` on disk, as if it had been written in line. A write's error is
-    raised there, or by :meth:`close`, which the run's end calls. Each write is :func:`mml.save`'s: a process killed
-    during one leaves the previous checkpoint and ``checkpoints.json`` as they were.
+    writer thread serializes, writes and publishes it while the following steps are computed
+    (file I/O releases the GIL: on a disk whose renames and deletes wait for the device, the
+    wait is off the run's path). At most one write is in flight: the next checkpoint, and the
+    end of the run (:meth:`close`), wait for it, and its error is raised there. Each write is
+    :func:`mml.save`'s and the index is replaced only after it: a process killed at any moment
+    leaves the complete checkpoints the index names, the newest of them resumable.
     """
 
     def __init__(self, policy: Any = None, *, background: bool = True) -> None:
@@ -260,6 +263,25 @@ class CheckpointWriter:
                 self.names = list(json.loads((self.root / INDEX).read_text(encoding="utf-8")))
             except (OSError, ValueError):
                 self.names = []
+            _remove(self._strays())
+
+    def _strays(self) -> tuple[Path, ...]:
+        """Checkpoints of a killed run that its index does not name (written but not yet listed,
+        or listed no more but not yet deleted): removed when a run checkpoints here again, so
+        ``keep`` holds across a kill. Only directories named and built as checkpoints are."""
+        listed = set(self.names)
+        try:
+            entries = list(os.scandir(self.root))
+        except OSError:
+            return ()
+        return tuple(
+            Path(e.path)
+            for e in entries
+            if e.name not in listed
+            and _POLICY_NAME.fullmatch(e.name)
+            and e.is_dir(follow_symlinks=False)
+            and os.path.isfile(os.path.join(e.path, "manifest.json"))
+        )
 
     def after(
         self, state: TrainState, ctx: ExecutionContext, before: History, rows: list[_Row], path: str
@@ -289,17 +311,10 @@ class CheckpointWriter:
     def phase_end(self, state: TrainState, before: History, rows: list[_Row], path: str) -> None:
         """After a phase ended (its position at ``stage="ended"``): the policy's checkpoint.
 
-        It is on disk when this returns: the next phase starts from a written checkpoint.
+        Written while the next phase starts, as a step's is; :meth:`close` waits for the last.
         """
         if self.policy is not None and state.position is not None:
             self._policy_save(f"{_safe(path)}-end-step-{state.step}", state, before, rows)
-            self._wait()
-
-    def settle(self) -> None:
-        """Wait for the write in flight (raising its error): called before the run shows the
-        next step to anyone, so a checkpoint is on disk by the time the step after it is seen."""
-        if self._pending is not None:
-            self._wait()
 
     def close(self, *, raise_error: bool = True) -> None:
         """Wait for the write in flight and stop the writer thread; raise that write's error.
@@ -328,18 +343,19 @@ class CheckpointWriter:
         before: History,
         rows: list[_Row],
         then: Callable[[], None],
-        first: Callable[[], None] = lambda: None,
     ) -> None:
         from mml.io._artifact import prepare_save
 
         self._wait()  # the previous write's error surfaces here, before the next is taken
         write = prepare_save(
-            with_history(state, self._encoder.encode(before, rows)), target, snapshot=self._background
+            with_history(state, self._encoder.encode(before, rows)),
+            target,
+            snapshot=self._background,
+            compact=True,
         )
 
         def job() -> None:
             try:
-                first()
                 write()
                 then()
             except MMLError:
@@ -361,7 +377,6 @@ class CheckpointWriter:
             before,
             rows,
             then=lambda: self._publish_index(name),
-            first=lambda: self._drop_early(name),
         )
 
     def _split(self, name: str) -> tuple[list[str], list[str]]:
@@ -374,20 +389,12 @@ class CheckpointWriter:
         os.replace(tmp, self.root / INDEX)  # the index names only complete checkpoints
         self.names = names
 
-    def _drop_early(self, name: str) -> None:
-        """Before ``name`` is written: drop what it will push out, but never the newest checkpoint.
-
-        So at most ``keep`` checkpoints exist at any moment (``keep=1``: two, while the new one
-        is written — a kill then still leaves the old one), and the index names only those.
-        """
-        _, drop = self._split(name)
-        early = [n for n in drop if n != self.names[-1:][0]] if self.names else []
-        if early:
-            self._write_index([n for n in self.names if n not in early])
-            _remove(tuple(self.root / n for n in early))
-
     def _publish_index(self, name: str) -> None:
-        """After checkpoint ``name`` is in place: the index names it, then the dropped ones go."""
+        """After checkpoint ``name`` is in place: the index names it, then the dropped ones go.
+
+        One index write per checkpoint: while a checkpoint is written, ``keep + 1`` may exist
+        on disk (the new one not yet listed), as with Lightning's ``save_top_k``.
+        """
         keep, drop = self._split(name)
         self._write_index(keep)
         _remove(tuple(self.root / old for old in drop))

@@ -208,7 +208,6 @@ def _fold_phase(
                         rows.append((label, ctx.epoch, -1, ctx.step, name, v))
                     for name, v in ctx.metrics.items():
                         rows.append((label, ctx.epoch, -1, ctx.step, name, v))
-                writer.settle()  # the last checkpoint is on disk before anything sees this step
                 if observer is not None:
                     observer(current, ctx)
                 writer.after(current, ctx, before, rows, path)

@@ -206,8 +206,14 @@ def test_a_sigkill_during_a_background_write_leaves_the_previous_checkpoint_and_
         if proc.poll() is None:
             proc.kill()
     names = json.loads((ckdir / "checkpoints.json").read_text())
-    # keep=2: step 3 was dropped before step 9 was written (never more than 2), step 9 never published
-    assert names == ["plan.fit-step-6"]
+    # keep=2: the index still names steps 3 and 6 (it is replaced only after a write); step 9
+    # was cut in its staging directory, never published
+    assert names == ["plan.fit-step-3", "plan.fit-step-6"]
+    assert sorted(p.name for p in ckdir.iterdir() if not p.name.startswith(".")) == [
+        "checkpoints.json",
+        "plan.fit-step-3",
+        "plan.fit-step-6",
+    ]
     leftovers = [p.name for p in ckdir.iterdir() if p.name.startswith(".plan.fit-step-9.mml-tmp-")]
     assert len(leftovers) == 1 and not (ckdir / "plan.fit-step-9").exists()
     ckpt = mml.load(latest_checkpoint(ckdir))
@@ -218,3 +224,29 @@ def test_a_sigkill_during_a_background_write_leaves_the_previous_checkpoint_and_
     resumed, resumed_history = mml.run(exp, ckpt, checkpoint=policy)
     assert resumed == state and resumed_history == history
     assert not [p for p in ckdir.iterdir() if p.name.startswith(".plan.")]  # the next save cleaned it
+
+
+def test_a_writer_removes_the_checkpoints_a_killed_run_left_unlisted_and_nothing_else(tmp_path):
+    from mml.training._checkpoints import CheckpointWriter
+
+    def artifact(name):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "manifest.json").write_text("{}")
+
+    for name in ("plan.fit-step-3", "plan.fit-step-6", "plan.fit-step-9", "plan.fit-end-step-12"):
+        artifact(name)
+    (tmp_path / "checkpoints.json").write_text(json.dumps(["plan.fit-step-6", "plan.fit-step-9"]))
+    (tmp_path / "plan.fit-step-15").mkdir()  # named like one, but not an artifact: not ours to delete
+    (tmp_path / "notes").mkdir()  # the user's
+    artifact("best-model")  # an artifact, not named as the policy names its checkpoints
+    (tmp_path / "plan.fit-step-18").write_text("a file")
+    CheckpointWriter(Checkpointing(every_steps=3, keep=2, mode="disk", directory=str(tmp_path)))
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "best-model",
+        "checkpoints.json",
+        "notes",
+        "plan.fit-step-15",
+        "plan.fit-step-18",
+        "plan.fit-step-6",
+        "plan.fit-step-9",
+    ]

@@ -244,15 +244,21 @@ def test_a_sigkilled_run_resumes_to_the_uninterrupted_result(reference, tmp_path
     proc = subprocess.run([sys.executable, str(script), str(tmp_path / "ckpt"), str(die_at), where], env=env)
     assert proc.returncode == -signal.SIGKILL
     ckpt_path = latest_checkpoint(tmp_path / "ckpt")
-    assert ckpt_path is not None
-    ckpt = mml.load(ckpt_path)
-    if where == "between":  # killed before the second phase started: the first one's end checkpoint
-        assert ckpt.position.phase == "plan/fit" and ckpt.position.stage == "ended"
+    # A checkpoint is written while the next steps run (at most one write in flight): a kill can
+    # cut the newest one, never an earlier one. Every 3 steps, killed at step >= 7, the one of
+    # step 3 is on disk whatever was in flight; killed at step 4 there may be none yet.
+    if die_at >= 7 or where == "between":
+        assert ckpt_path is not None
+    ckpt = mml.load(ckpt_path) if ckpt_path is not None else mml.init(exp, 0)
+    if where == "between":  # killed as the second phase started: at most the first one's end
+        assert ckpt.position.phase == "plan/fit"
     else:
-        assert ckpt.step <= die_at + 3
+        assert ckpt.step <= die_at + 3  # at most the step it was killed at (an epoch end is >= die_at)
     resumed, resumed_history = mml.run(exp, ckpt)
     assert resumed == state and resumed_history == history
-    assert len(list((tmp_path / "ckpt").glob("plan.*"))) <= 2  # keep-last-2 held across the kill
+    # keep=2, plus at most the one a kill cut between its publication and the index (the next
+    # run that checkpoints here removes it: test_checkpoint_writer's strays test)
+    assert len(list((tmp_path / "ckpt").glob("plan.*"))) <= 3
 
 
 CONFIG = """
