@@ -129,7 +129,9 @@ def main() -> None:
     plain: list[float] = []
     ckpt: list[float] = []
     loads: list[float] = []
-    cost: list[float] = []  # checkpointing's CPU (main thread in the writer + the writer thread) / a plain run's CPU
+    cost: list[
+        float
+    ] = []  # checkpointing's CPU (main thread in the writer + the writer thread) / a plain run's CPU
     per_ckpt: list[tuple[float, float]] = []
     steps = written = 0
     for _ in range(args.repeats):

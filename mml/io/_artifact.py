@@ -113,7 +113,9 @@ def _leaves_out(x: Any, path: _Path, arrays: dict[str, np.ndarray], tables: dict
             out[k] = v if type(v) in _PLAIN else _leaves_out(v, (path, k), arrays, tables)
         return out
     if isinstance(x, (list, tuple)):
-        return [v if type(v) in _PLAIN else _leaves_out(v, (path, i), arrays, tables) for i, v in enumerate(x)]
+        return [
+            v if type(v) in _PLAIN else _leaves_out(v, (path, i), arrays, tables) for i, v in enumerate(x)
+        ]
     if isinstance(x, np.generic):
         return x.item()
     if isinstance(x, pa.Table):

@@ -53,17 +53,37 @@ def _check(m, max_version=2):
 # --- file names ----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    "name", ["config.json", "tables/t0.arrow", "a/b/c", "_x", "9", "a-b.c_d", "x..y"]
-)
+@pytest.mark.parametrize("name", ["config.json", "tables/t0.arrow", "a/b/c", "_x", "9", "a-b.c_d", "x..y"])
 def test_good_names_are_returned(name):
     assert check_name(name) == name
 
 
 @pytest.mark.parametrize(
     "name",
-    ["manifest.json", "a/.hidden", "/etc/passwd", "a\\b", "./a", "a/./b", "a//b", "a/", "../a", "a/../b", "..", ".",
-     "", "-a", ".a", "a/-b", "a b", "a/b c", "é", 3, None, ["a"]],
+    [
+        "manifest.json",
+        "a/.hidden",
+        "/etc/passwd",
+        "a\\b",
+        "./a",
+        "a/./b",
+        "a//b",
+        "a/",
+        "../a",
+        "a/../b",
+        "..",
+        ".",
+        "",
+        "-a",
+        ".a",
+        "a/-b",
+        "a b",
+        "a/b c",
+        "é",
+        3,
+        None,
+        ["a"],
+    ],
 )
 def test_bad_names_are_refused(name):
     with pytest.raises(ArtifactError) as info:
@@ -118,13 +138,17 @@ def test_nesting_exactly_at_the_cap_parses_and_one_over_is_refused():
     assert json_depth(doc) == MAX_DEPTH
     with pytest.raises(ArtifactError) as info:
         parse_json(_nested(MAX_DEPTH + 1), Path("/art/config.json"))
-    assert str(info.value) == "/art/config.json is nested more than 200 levels deep; the artifact is corrupted"
+    assert (
+        str(info.value) == "/art/config.json is nested more than 200 levels deep; the artifact is corrupted"
+    )
 
 
 def test_nesting_that_overflows_the_parser_is_an_artifact_error():
     with pytest.raises(ArtifactError) as info:
         parse_json(_nested(200_000), Path("/art/config.json"))
-    assert str(info.value) == "/art/config.json is nested more than 200 levels deep; the artifact is corrupted"
+    assert (
+        str(info.value) == "/art/config.json is nested more than 200 levels deep; the artifact is corrupted"
+    )
 
 
 def test_parse_json_values_and_errors():
@@ -134,7 +158,9 @@ def test_parse_json_values_and_errors():
     assert str(info.value).startswith("/art/config.json is not valid JSON (")
     assert str(info.value).endswith("); the artifact is corrupted")
     assert "Expecting property name" in str(info.value)
-    with pytest.raises(ArtifactError, match=r"^/art/c\.json is not valid JSON \(.*utf-8.*\); the artifact is corrupted$"):
+    with pytest.raises(
+        ArtifactError, match=r"^/art/c\.json is not valid JSON \(.*utf-8.*\); the artifact is corrupted$"
+    ):
         parse_json(b'"\xff"', Path("/art/c.json"))
 
 
@@ -188,13 +214,24 @@ def test_format_versions_from_1_to_the_maximum_are_read():
 def test_a_newer_format_version_says_upgrade(v):
     with pytest.raises(ArtifactError) as info:
         _check(_manifest(format_version=v), max_version=3)
-    assert str(info.value) == f"/art/manifest.json has format version {v}, this mml reads up to 3; upgrade mml"
+    assert (
+        str(info.value) == f"/art/manifest.json has format version {v}, this mml reads up to 3; upgrade mml"
+    )
 
 
 @pytest.mark.parametrize(
     ("v", "shown"),
-    [(0, "0"), (-1, "-1"), (True, "True"), (False, "False"), ("1", "'1'"), (1.0, "1.0"), (None, "None"),
-     (_DROP, "None"), ([1], "[1]")],
+    [
+        (0, "0"),
+        (-1, "-1"),
+        (True, "True"),
+        (False, "False"),
+        ("1", "'1'"),
+        (1.0, "1.0"),
+        (None, "None"),
+        (_DROP, "None"),
+        ([1], "[1]"),
+    ],
 )
 def test_a_bad_format_version_is_corruption(v, shown):
     with pytest.raises(ArtifactError) as info:
@@ -248,7 +285,10 @@ def test_a_long_format_version_is_cut_to_60_characters():
             "sizes is not a mapping of every listed file to its size in bytes",
         ),
         ({"sizes": [10, 0]}, "sizes is not a mapping of every listed file to its size in bytes"),
-        ({"files": [], "sizes": {}}, "files is not a mapping of file name to hash; sizes is not a mapping of every listed file to its size in bytes"),
+        (
+            {"files": [], "sizes": {}},
+            "files is not a mapping of file name to hash; sizes is not a mapping of every listed file to its size in bytes",
+        ),
     ],
 )
 def test_each_bad_field_is_named(changes, problem):
@@ -316,15 +356,35 @@ def test_a_listing_of_exactly_the_manifest_passes():
 @pytest.mark.parametrize(
     ("rel", "what", "message"),
     [
-        ("config.json", "symlink", "/art/config.json is a symbolic link; artifacts never contain links (tampered with)"),
-        ("tables", "symlink", "/art/tables is a symbolic link; artifacts never contain links (tampered with)"),
+        (
+            "config.json",
+            "symlink",
+            "/art/config.json is a symbolic link; artifacts never contain links (tampered with)",
+        ),
+        (
+            "tables",
+            "symlink",
+            "/art/tables is a symbolic link; artifacts never contain links (tampered with)",
+        ),
         ("evil", "symlink", "/art/evil is a symbolic link; artifacts never contain links (tampered with)"),
         ("other", "dir", "/art/other is a directory the manifest does not list; tampered with"),
-        ("tables/t0.arrow", "dir", "/art/tables/t0.arrow is a directory the manifest does not list; tampered with"),
-        ("tables/deep/more", "dir", "/art/tables/deep/more is a directory the manifest does not list; tampered with"),
+        (
+            "tables/t0.arrow",
+            "dir",
+            "/art/tables/t0.arrow is a directory the manifest does not list; tampered with",
+        ),
+        (
+            "tables/deep/more",
+            "dir",
+            "/art/tables/deep/more is a directory the manifest does not list; tampered with",
+        ),
         ("evil.py", "file", "/art/evil.py is not listed in the manifest; the artifact was tampered with"),
         ("tables", "file", "/art/tables is not listed in the manifest; the artifact was tampered with"),
-        ("tables/manifest.json", "file", "/art/tables/manifest.json is not listed in the manifest; the artifact was tampered with"),
+        (
+            "tables/manifest.json",
+            "file",
+            "/art/tables/manifest.json is not listed in the manifest; the artifact was tampered with",
+        ),
         ("config.json", "other", "/art/config.json is not a regular file; the artifact is corrupted"),
         ("manifest.json", "other", "/art/manifest.json is not a regular file; the artifact is corrupted"),
         ("evil", "other", "/art/evil is not listed in the manifest; the artifact was tampered with"),

@@ -131,7 +131,10 @@ def test_import_type_accepts_attrs_classes_only():
     assert import_type(f"{HERE}:Square", TRUST_ALL) is Square
     with pytest.raises(ConfigError) as info:
         import_type("collections:OrderedDict")
-    assert str(info.value) == "'collections:OrderedDict' is not an attrs class; only mml component classes can be loaded"
+    assert (
+        str(info.value)
+        == "'collections:OrderedDict' is not an attrs class; only mml component classes can be loaded"
+    )
     with pytest.raises(ConfigError) as info:
         import_type(f"{HERE}:type_path")
     assert "is not an attrs class" in str(info.value)
@@ -187,7 +190,9 @@ def test_a_union_field_is_read_by_kind():
     assert CONV.structure(doc, Holder) == Holder(Square(2), Record(1))
     assert CONV.structure({"kind": "test.big_circle"}, Shape) == BigCircle()
     assert CONV.structure(Square(4), Shape) == Square(4)  # already a value
-    assert CONV.structure({"kind": "test.circle", "type": "ignored.when:Known", "radius": 2}, Shape) == Circle(2)
+    assert CONV.structure(
+        {"kind": "test.circle", "type": "ignored.when:Known", "radius": 2}, Shape
+    ) == Circle(2)
 
 
 def test_a_concrete_class_checks_the_kind_and_drops_kind_and_type():
@@ -260,8 +265,16 @@ def test_unknown_keys_at_every_depth():
 
 
 def test_collections_from_lists():
-    doc = {"xs": [1, 2], "pair": [3, "a"], "many": [1, 2, 3], "empty": [], "tags": ["b", "a"], "mset": [1, 1],
-           "bare": [1, "x"], "scalar": "s"}
+    doc = {
+        "xs": [1, 2],
+        "pair": [3, "a"],
+        "many": [1, 2, 3],
+        "empty": [],
+        "tags": ["b", "a"],
+        "mset": [1, 1],
+        "bare": [1, "x"],
+        "scalar": "s",
+    }
     c = CONV.structure(doc, Cols)
     assert c == Cols([1, 2], (3, "a"), (1, 2, 3), (), frozenset({"a", "b"}), {1}, (1, "x"), "s")
     assert type(c.xs) is list and type(c.pair) is tuple and type(c.many) is tuple and type(c.empty) is tuple
@@ -282,10 +295,21 @@ def test_collections_from_lists():
         ({"pair": [1]}, ["$.pair: expected a list of 2 items, got 1"]),
         ({"pair": [1, "a", 2]}, ["$.pair: expected a list of 2 items, got 3"]),
         ({"pair": ["a", "b"]}, ["$.pair[0]: invalid literal for int() with base 10: 'a'"]),
-        ({"xs": [1, "x", 2, "y"]}, ["$.xs[1]: invalid literal for int() with base 10: 'x'",
-                                     "$.xs[3]: invalid literal for int() with base 10: 'y'"]),
-        ({"scalar": 1.5}, ["$.scalar: expected one of (<class 'bool'>, <class 'int'>, <class 'str'>), got float 1.5"]),
-        ({"scalar": None}, ["$.scalar: expected one of (<class 'bool'>, <class 'int'>, <class 'str'>), got NoneType None"]),
+        (
+            {"xs": [1, "x", 2, "y"]},
+            [
+                "$.xs[1]: invalid literal for int() with base 10: 'x'",
+                "$.xs[3]: invalid literal for int() with base 10: 'y'",
+            ],
+        ),
+        (
+            {"scalar": 1.5},
+            ["$.scalar: expected one of (<class 'bool'>, <class 'int'>, <class 'str'>), got float 1.5"],
+        ),
+        (
+            {"scalar": None},
+            ["$.scalar: expected one of (<class 'bool'>, <class 'int'>, <class 'str'>), got NoneType None"],
+        ),
     ],
 )
 def test_collection_and_scalar_errors_name_the_path(doc, messages):
@@ -431,7 +455,10 @@ def test_structure_messages_name_the_class_and_every_path():
     assert str(info.value) == "cannot build a Record from the document: $.n: required key 'n' is missing"
     with pytest.raises(ConfigError) as info:
         structure([1, "x"], list[int])
-    assert str(info.value) == "cannot build a list from the document: $[1]: invalid literal for int() with base 10: 'x'"
+    assert (
+        str(info.value)
+        == "cannot build a list from the document: $[1]: invalid literal for int() with base 10: 'x'"
+    )
 
 
 def test_structure_checks_trust_first_with_the_source():

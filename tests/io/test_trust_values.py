@@ -33,15 +33,31 @@ PATTERN_MESSAGE = "trusted pattern {!r} is not 'package.module:Name', 'package.m
 # --- patterns ------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("pattern", ["*", "a:B", "pkg.mod:Net", "pkg.mod:*", "pkg.mod:Outer.Inner", "_p.m1:_x9"])
+@pytest.mark.parametrize(
+    "pattern", ["*", "a:B", "pkg.mod:Net", "pkg.mod:*", "pkg.mod:Outer.Inner", "_p.m1:_x9"]
+)
 def test_well_formed_patterns_are_kept(pattern):
     assert Trust((pattern,)).patterns == (pattern,)
 
 
 @pytest.mark.parametrize(
     "pattern",
-    ["", "**", "pkg", "pkg.mod", "pkg.mod:", ":Net", "pkg.mod:*x", "pkg.*:Net", "pkg..mod:Net", "1pkg:Net",
-     "pkg.mod:Net ", " *", "pkg.mod:Net.*", "pkg:mod:Net"],
+    [
+        "",
+        "**",
+        "pkg",
+        "pkg.mod",
+        "pkg.mod:",
+        ":Net",
+        "pkg.mod:*x",
+        "pkg.*:Net",
+        "pkg..mod:Net",
+        "1pkg:Net",
+        "pkg.mod:Net ",
+        " *",
+        "pkg.mod:Net.*",
+        "pkg:mod:Net",
+    ],
 )
 def test_malformed_patterns_are_refused_with_the_pattern_named(pattern):
     with pytest.raises(ConfigError) as info:
@@ -325,10 +341,16 @@ def test_import_path_of_a_missing_main_attribute_explains_main():
 def test_import_path_refuses_a_module():
     with pytest.raises(ConfigError) as info:
         import_path("os:path", what="metric")
-    assert str(info.value) == "the metric 'os:path' names a module; name the object as 'package.module:Name' instead"
+    assert (
+        str(info.value)
+        == "the metric 'os:path' names a module; name the object as 'package.module:Name' instead"
+    )
     with pytest.raises(ConfigError) as info:
         import_path("os:path.sep")  # the walk would pass through a module
-    assert str(info.value) == "the object 'os:path.sep' names a module; name the object as 'package.module:Name' instead"
+    assert (
+        str(info.value)
+        == "the object 'os:path.sep' names a module; name the object as 'package.module:Name' instead"
+    )
 
 
 def test_import_path_refuses_a_malformed_path_with_what():
@@ -422,7 +444,11 @@ def test_check_trusted_returns_the_trust():
 
 
 def test_check_trusted_imports_builtin_names_and_checks_them():
-    doc = {"kind": "k", "estimator": "sklearn.linear_model:ridge_regression", "fn": "sklearn.metrics:accuracy_score"}
+    doc = {
+        "kind": "k",
+        "estimator": "sklearn.linear_model:ridge_regression",
+        "fn": "sklearn.metrics:accuracy_score",
+    }
     with pytest.raises(UntrustedTypeError) as info:
         check_trusted(doc, None)
     assert info.value.untrusted == ("sklearn.linear_model:ridge_regression",)
