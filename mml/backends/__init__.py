@@ -59,7 +59,7 @@ from mml.backends._params import (
     TorchParams as TorchParams,
 )
 from mml.backends._protocol import (
-    Backend as Backend,
+    AbstractBackend as AbstractBackend,
     apply as apply,
     fit as fit,
     get_backend as get_backend,
@@ -111,8 +111,8 @@ def torch_forward(
 
 
 __all__ = [
+    "AbstractBackend",
     "AbstractNodeParams",
-    "Backend",
     "KerasParams",
     "LOSS_FRAMEWORKS",
     "SklearnFitted",

@@ -22,13 +22,15 @@ from __future__ import annotations
 
 import functools
 import math
+import typing
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ClassVar
 
 import attrs
 import numpy as np
 
 from mml.backends._params import KerasParams
+from mml.backends._protocol import AbstractBackend
 from mml.errors import BackendError, ConfigError, DeviceError, ShapeError
 from mml.models._base import AbstractModel, numel
 from mml.models._builtin import SequentialCNN, SequentialMLP, TemporalCNN, image_shape, signal_shape
@@ -365,4 +367,20 @@ def fit(spec: AbstractModel, params: Any, x: Any, y: Any = None, *, key: Key) ->
     raise BackendError(f"{type(spec).__name__} is a Keras model: train it with a TrainPhase, not fit()")
 
 
-partial_fit = fit
+def partial_fit(
+    spec: AbstractModel, params: Any, x: Any, y: Any = None, *, key: Key, classes: Any = None
+) -> Any:
+    """Keras models are trained by gradients, not fitted: a :class:`~mml.BackendError`."""
+    return fit(spec, params, x, y, key=key)
+
+
+@typing.final
+class KerasBackend(AbstractBackend):
+    """The Keras 3 (TensorFlow) backend: this module's functions (see :class:`AbstractBackend`)."""
+
+    name: ClassVar[str] = "tensorflow"
+    init = staticmethod(init)
+    apply = staticmethod(apply)
+    value_and_grad = staticmethod(value_and_grad)
+    fit = staticmethod(fit)
+    partial_fit = staticmethod(partial_fit)

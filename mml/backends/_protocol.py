@@ -1,7 +1,8 @@
 """The backend protocol and the dispatching functions the graph and the training loop call.
 
 One small protocol (``init`` / ``apply`` / ``value_and_grad`` / ``fit`` / ``partial_fit``),
-one implementation per backend, chosen by ``spec.backend``. All functions are pure: they
+written once as :class:`AbstractBackend`, one final implementation per backend, chosen by
+``spec.backend``. All functions are pure: they
 return new parameter records and never modify their inputs.
 
 >>> import mml, numpy as np
@@ -15,36 +16,39 @@ return new parameter records and never modify their inputs.
 
 from __future__ import annotations
 
+import abc
 import importlib
 from collections.abc import Callable
-from types import ModuleType
-from typing import Any, Protocol, runtime_checkable
-
-import attrs
+from typing import Any, ClassVar
 
 from mml.backends._params import ModelParams
 from mml.errors import BackendError
 from mml.models._base import AbstractModel
 from mml.random import Key
 
-__all__ = ["Backend", "get_backend", "init", "apply", "value_and_grad", "fit", "partial_fit"]
+__all__ = ["AbstractBackend", "get_backend", "init", "apply", "value_and_grad", "fit", "partial_fit"]
 
 LossFn = Callable[[Any], tuple[Any, Any]]
 
 
-@runtime_checkable
-class Backend(Protocol):
-    """What every backend implements (see ``docs/models.md``).
+class AbstractBackend(abc.ABC):
+    """What every backend implements (see ``docs/models.md``): the protocol, written once.
 
-    >>> isinstance(get_backend("torch"), Backend)
-    True
+    Each backend is one final subclass whose methods are its module's functions
+    (:class:`~mml.backends._torch.TorchBackend`, ``KerasBackend``, ``SklearnBackend``); its
+    instances are stateless values (equal when of one class). :func:`get_backend` gives the
+    one for a name or a spec, and the module-level :func:`init`, :func:`apply`,
+    :func:`value_and_grad`, :func:`fit` and :func:`partial_fit` dispatch to it.
+
+    >>> b = get_backend("torch")
+    >>> isinstance(b, AbstractBackend), b.name, b
+    (True, 'torch', TorchBackend())
     """
 
-    @property
-    def name(self) -> str:
-        """The backend's name: ``"torch"``, ``"tensorflow"`` or ``"sklearn"``."""
-        ...
+    #: the backend's name: ``"torch"``, ``"tensorflow"`` or ``"sklearn"`` (a spec's ``backend``)
+    name: ClassVar[str]
 
+    @abc.abstractmethod
     def init(
         self,
         spec: AbstractModel,
@@ -55,8 +59,8 @@ class Backend(Protocol):
         device: Any = "cpu",
     ) -> ModelParams:
         """Fresh params for per-sample shapes; same key ⇒ identical params."""
-        ...
 
+    @abc.abstractmethod
     def apply(
         self,
         spec: AbstractModel,
@@ -68,8 +72,8 @@ class Backend(Protocol):
         device: Any = None,
     ) -> tuple[Any, Any]:
         """``(y, new_params)``; ``new_params`` carries updated buffers (training mode) else is ``params``."""
-        ...
 
+    @abc.abstractmethod
     def value_and_grad(
         self,
         spec: AbstractModel,
@@ -80,97 +84,39 @@ class Backend(Protocol):
         key: Key | None = None,
         training: bool = True,
     ) -> tuple[tuple[Any, Any], Any, Any]:
-        """``((loss, aux), grads, new_params)`` for gradient-trained backends."""
-        ...
+        """``((loss, aux), grads, new_params)`` for gradient-trained backends; a
+        :class:`~mml.BackendError` for the others."""
 
+    @abc.abstractmethod
     def fit(self, spec: AbstractModel, params: Any, x: Any, y: Any = None, *, key: Key) -> Any:
         """Closed-form fit (scikit-learn); other backends raise :class:`~mml.BackendError`."""
-        ...
 
+    @abc.abstractmethod
     def partial_fit(
         self, spec: AbstractModel, params: Any, x: Any, y: Any = None, *, key: Key, classes: Any = None
     ) -> Any:
         """One incremental fit step (scikit-learn estimators with ``partial_fit``)."""
-        ...
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self)
+
+    def __hash__(self) -> int:
+        return hash(type(self))
 
 
-_BACKENDS: dict[str, Backend] = {}
-#: backend name -> the module implementing it with module-level init/apply/value_and_grad/fit/partial_fit
-_MODULES = {
-    "torch": "mml.backends._torch",
-    "tensorflow": "mml.backends._keras",
-    "sklearn": "mml.backends._sklearn",
+_BACKENDS: dict[str, AbstractBackend] = {}
+#: backend name -> (the module implementing it, its final AbstractBackend subclass)
+_CLASSES = {
+    "torch": ("mml.backends._torch", "TorchBackend"),
+    "tensorflow": ("mml.backends._keras", "KerasBackend"),
+    "sklearn": ("mml.backends._sklearn", "SklearnBackend"),
 }
 
 
-@attrs.frozen
-class ModuleBackend:
-    """A backend implemented by a module's functions (one value per backend, no state).
-
-    >>> get_backend("sklearn")
-    ModuleBackend(name='sklearn')
-    """
-
-    name: str
-    module: ModuleType = attrs.field(repr=False, eq=False)
-
-    def init(
-        self,
-        spec: AbstractModel,
-        input_shape: tuple[int, ...],
-        output_shape: tuple[int, ...],
-        *,
-        key: Key,
-        device: Any = "cpu",
-    ) -> ModelParams:
-        """See :func:`init`."""
-        out: ModelParams = self.module.init(spec, input_shape, output_shape, key=key, device=device)
-        return out
-
-    def apply(
-        self,
-        spec: AbstractModel,
-        params: Any,
-        x: Any,
-        *,
-        training: bool = False,
-        key: Key | None = None,
-        device: Any = None,
-    ) -> tuple[Any, Any]:
-        """See :func:`apply`."""
-        out: tuple[Any, Any] = self.module.apply(spec, params, x, training=training, key=key, device=device)
-        return out
-
-    def value_and_grad(
-        self,
-        spec: AbstractModel,
-        params: Any,
-        x: Any,
-        loss_fn: LossFn,
-        *,
-        key: Key | None = None,
-        training: bool = True,
-    ) -> tuple[tuple[Any, Any], Any, Any]:
-        """See :func:`value_and_grad`."""
-        out: tuple[tuple[Any, Any], Any, Any] = self.module.value_and_grad(
-            spec, params, x, loss_fn, key=key, training=training
-        )
-        return out
-
-    def fit(self, spec: AbstractModel, params: Any, x: Any, y: Any = None, *, key: Key) -> Any:
-        """See :func:`fit`."""
-        return self.module.fit(spec, params, x, y, key=key)
-
-    def partial_fit(
-        self, spec: AbstractModel, params: Any, x: Any, y: Any = None, *, key: Key, classes: Any = None
-    ) -> Any:
-        """See :func:`partial_fit`."""
-        if classes is None:
-            return self.module.partial_fit(spec, params, x, y, key=key)
-        return self.module.partial_fit(spec, params, x, y, key=key, classes=classes)
-
-
-def get_backend(name_or_spec: str | AbstractModel) -> Backend:
+def get_backend(name_or_spec: str | AbstractModel) -> AbstractBackend:
     """The backend for a name (``"torch"``, ``"tensorflow"``, ``"sklearn"``) or a spec.
 
     >>> get_backend("sklearn").name
@@ -180,18 +126,19 @@ def get_backend(name_or_spec: str | AbstractModel) -> Backend:
     backend = _BACKENDS.get(name)  # type: ignore[arg-type]
     if backend is not None:
         return backend
-    if name not in _MODULES:
+    if name not in _CLASSES:
         raise BackendError(f"unknown backend {name!r}; use 'torch', 'tensorflow' or 'sklearn'")
+    module_name, class_name = _CLASSES[name]  # type: ignore[index]
     try:
-        module = importlib.import_module(_MODULES[name])
+        module = importlib.import_module(module_name)
     except ImportError as exc:  # pragma: no cover - depends on the environment
         extra = {"torch": "torch", "tensorflow": "tensorflow", "sklearn": "all"}[name]
         raise BackendError(
             f"the {name} backend cannot be imported ({exc}): pip install 'mml[{extra}]'"
         ) from exc
-    backend = ModuleBackend(name, module)
-    _BACKENDS[name] = backend  # a memo of stateless backend values
-    return backend
+    made: AbstractBackend = getattr(module, class_name)()
+    _BACKENDS[name] = made  # a memo of stateless backend values
+    return made
 
 
 def init(

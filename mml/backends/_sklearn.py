@@ -26,8 +26,9 @@ function) is a :class:`~mml.BackendError` at fit time.
 from __future__ import annotations
 
 import inspect
+import typing
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ClassVar
 
 import attrs
 import numpy as np
@@ -36,6 +37,7 @@ from mml._fields import readonly_array
 from mml.backends import _skops
 from mml.backends._convert import to_numpy
 from mml.backends._params import SklearnFitted, SklearnParams
+from mml.backends._protocol import AbstractBackend
 from mml.errors import ArtifactError, BackendError, ShapeError
 from mml.models._base import AbstractModel, numel
 from mml.models._wrappers import SklearnModel, import_object, plain_data
@@ -304,11 +306,29 @@ def apply(
     return out, params
 
 
-def _no_grad(spec: AbstractModel, *args: Any, **kwargs: Any) -> Any:
+def value_and_grad(
+    spec: AbstractModel,
+    params: Any,
+    x: Any,
+    loss_fn: Callable[[Any], tuple[Any, Any]],
+    *,
+    key: Key | None = None,
+    training: bool = True,
+) -> tuple[tuple[Any, Any], Any, Any]:
+    """Scikit-learn models are fitted in closed form, not trained by gradients: a :class:`~mml.BackendError`."""
     raise BackendError(
         f"{type(spec).__name__} is a scikit-learn model: it is fitted in closed form (FitPhase / fit), "
         "not trained by gradients"
     )
 
 
-value_and_grad = _no_grad
+@typing.final
+class SklearnBackend(AbstractBackend):
+    """The scikit-learn backend: this module's functions (see :class:`AbstractBackend`)."""
+
+    name: ClassVar[str] = "sklearn"
+    init = staticmethod(init)
+    apply = staticmethod(apply)
+    value_and_grad = staticmethod(value_and_grad)
+    fit = staticmethod(fit)
+    partial_fit = staticmethod(partial_fit)

@@ -25,8 +25,9 @@ from __future__ import annotations
 import functools
 import itertools
 import math
+import typing
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 import attrs
 import numpy as np
@@ -34,6 +35,7 @@ import numpy as np
 from mml._fields import FrozenDict
 from mml.backends._convert import resolve_device
 from mml.backends._params import TorchParams
+from mml.backends._protocol import AbstractBackend
 from mml.errors import BackendError, ConfigError, ShapeError
 from mml.models._base import AbstractModel, numel
 from mml.models._builtin import SequentialCNN, SequentialMLP, TemporalCNN, signal_shape
@@ -482,4 +484,20 @@ def fit(spec: AbstractModel, params: Any, x: Any, y: Any = None, *, key: Key) ->
     raise BackendError(f"{type(spec).__name__} is a torch model: train it with a TrainPhase, not fit()")
 
 
-partial_fit = fit
+def partial_fit(
+    spec: AbstractModel, params: Any, x: Any, y: Any = None, *, key: Key, classes: Any = None
+) -> Any:
+    """torch models are trained by gradients, not fitted: a :class:`~mml.BackendError`."""
+    return fit(spec, params, x, y, key=key)
+
+
+@typing.final
+class TorchBackend(AbstractBackend):
+    """The PyTorch backend: this module's functions (see :class:`AbstractBackend`)."""
+
+    name: ClassVar[str] = "torch"
+    init = staticmethod(init)
+    apply = staticmethod(apply)
+    value_and_grad = staticmethod(value_and_grad)
+    fit = staticmethod(fit)
+    partial_fit = staticmethod(partial_fit)

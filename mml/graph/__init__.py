@@ -60,6 +60,7 @@ from mml.graph._build import (
     gradient_stops as gradient_stops,
 )
 from mml.graph._grad import value_and_grad as value_and_grad
+from mml.graph._paths import GRADIENT_BACKENDS as GRADIENT_BACKENDS
 from mml.graph._targets import (
     TargetLeaf as TargetLeaf,
     TargetPlan as TargetPlan,
@@ -69,6 +70,7 @@ from mml.graph._targets import (
 )
 
 __all__ += [
+    "GRADIENT_BACKENDS",
     "ForwardResult",
     "GraphState",
     "NodeShapes",

@@ -30,7 +30,7 @@ from mml._fields import FrozenDict
 from mml.callbacks._base import AbstractCallback
 from mml.data import FeatureSet
 from mml.errors import ConfigError, GraphError, TrainingError
-from mml.graph import ModelGraph
+from mml.graph import GRADIENT_BACKENDS, ModelGraph
 from mml.training._losses import AppliedLoss, check_loss_backend
 from mml.training._phases import (
     AbstractPhase,
@@ -46,7 +46,6 @@ from mml.training._validate import plan_problems
 __all__ = ["Experiment", "heads_of", "node_backend", "check_graphwise_backends", "GRADIENT_BACKENDS"]
 
 #: backends whose nodes a TrainPhase trains by gradients
-GRADIENT_BACKENDS: tuple[str, ...] = ("torch", "tensorflow")
 
 
 def _featuresets(value: Any) -> FrozenDict[str, Any]:
