@@ -21,6 +21,8 @@ from typing import Any
 
 import numpy as np
 
+from mml._fields import freeze_new
+
 __all__ = ["batch_order", "batching_aux", "count_units", "stratified_batches"]
 
 
@@ -64,6 +66,9 @@ def batching_aux(groups: np.ndarray | None, strata: np.ndarray | None, strict: b
             n_units = int(counts.min()) * len(counts)
         aux["strict"] = strict
     aux["units"] = n_units
+    for v in aux.values():  # they live in PreparedData.aux, a frozen value
+        if isinstance(v, np.ndarray):
+            freeze_new(v)
     return aux
 
 

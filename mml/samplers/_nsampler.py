@@ -23,7 +23,7 @@ from typing import Any, ClassVar, final
 import attrs
 import numpy as np
 
-from mml._fields import FrozenDict
+from mml._fields import FrozenDict, freeze_new
 from mml.data import Batch, FeatureSetView
 from mml.errors import SamplerError
 from mml.random import Key, fold_in, numpy_rng
@@ -96,6 +96,7 @@ class _RoleIndex:
             self.hi = np.full(n, n, np.int64)
             self.similar = True
             self.count = np.full(n, max(n - 1, 0), np.int64)
+            self._freeze()
             return
         column, cond = self.primary
         values = data.columns[column]
@@ -109,6 +110,12 @@ class _RoleIndex:
         self.similar = cond.similar
         # Candidates meeting the primary condition, the anchor itself excluded.
         self.count = np.maximum(self.hi - self.lo - 1, 0) if self.similar else self.lo + (n - self.hi)
+        self._freeze()
+
+    def _freeze(self) -> None:
+        # the index lives in PreparedData.aux, a frozen value: its arrays are read-only
+        for a in (self.order, self.pos_self, self.lo, self.hi, self.count):
+            freeze_new(a)
 
 
 @final
@@ -269,8 +276,8 @@ class NSampler(AbstractSampler):
         )
         return {
             "index": FrozenDict(index),
-            "anchors": anchors,
-            "repeat": repeat,
+            "anchors": freeze_new(anchors),
+            "repeat": freeze_new(repeat),
             "batching": FrozenDict(batching),
         }
 
