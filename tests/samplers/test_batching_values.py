@@ -192,3 +192,33 @@ def test_batching_aux_arrays_are_read_only() -> None:
         "group_sizes",
         "strata",
     ]
+
+
+def test_shuffled_ties_and_orders_inside_batches_are_random() -> None:
+    # three classes of one unit, batches of 2: which class the last batch gets is a tie
+    last = set()
+    for seed in range(30):
+        o, b = stratified_batches(np.array([0, 1, 2]), 2, np.random.default_rng(seed))
+        assert b.tolist() == [0, 2, 3]
+        last.add(int(o[2]))
+    assert last == {0, 1, 2}
+    o, b = stratified_batches(np.array([0, 1, 2]), 2, None)
+    assert o.tolist() == [1, 2, 0]  # without rng: the first class (by sorted order) takes the last batch
+    # inside a batch the units come in random order, not in view order
+    labels = np.repeat([0, 1], 8)
+    ascending = [
+        all(np.all(np.diff(o[x:y]) > 0) for x, y in itertools.pairwise(b))
+        for o, b in (stratified_batches(labels, 8, np.random.default_rng(s)) for s in range(5))
+    ]
+    assert not any(ascending)
+
+
+def test_without_rng_each_class_keeps_view_order() -> None:
+    # the last batch takes each class's last units in view order (the sort by class is stable)
+    labels = np.random.default_rng(0).integers(0, 3, 500)
+    o, b = stratified_batches(labels, 7, None)
+    assert b[-1] - b[-2] == 500 % 7
+    tail = o[b[-2] :]
+    for c in np.unique(labels[tail]):
+        mine = np.sort(tail[labels[tail] == c])
+        np.testing.assert_array_equal(mine, np.flatnonzero(labels == c)[-len(mine) :])

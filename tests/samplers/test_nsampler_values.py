@@ -516,3 +516,18 @@ def test_precomputed_arrays_are_read_only() -> None:
         fs.view()
     )
     assert not any(v.flags.writeable for v in g.aux["batching"].values() if isinstance(v, np.ndarray))
+
+
+def test_choose_best_only_reaches_both_ends_with_one_draw() -> None:
+    # one draw per anchor: the farthest candidates come from the sorted column's two ends
+    fs = fs_of(v=[0.0, 1.0, 3.0, 6.0, 10.0])
+    s = PairedSampler({"v": dissimilar(0.5)}, batch_size=5, shuffle=False, choose_best_only=True, max_tries=1)
+    for epoch in range(12):
+        _, partners, _ = tuples(s, fs, epoch=epoch)
+        assert partners["pair"][0].tolist() == [4, 4, 4, 0, 0], epoch
+    near = PairedSampler(
+        {"v": similar(20.0)}, batch_size=5, shuffle=False, choose_best_only=True, max_tries=1
+    )
+    for epoch in range(12):
+        _, partners, _ = tuples(near, fs, epoch=epoch)
+        assert partners["pair"][0].tolist() == [1, 0, 1, 2, 3], epoch
