@@ -297,3 +297,45 @@ def test_inverse_maps_model_outputs_as_they_are() -> None:
     p = s.fit(X)
     out = s.inverse(p, np.array([[np.nan, 0.0]]))
     assert np.isnan(out[0, 0]) and out[0, 1] == 20.0
+
+
+def test_nested_estimators_store_their_own_parameters_only() -> None:
+    from sklearn.pipeline import Pipeline
+
+    inner = Pipeline([("s", sk.StandardScaler(with_mean=False))])
+    s = SklearnScaler.from_estimator(Pipeline([("inner", inner)]))
+    top = Pipeline([("inner", inner)]).get_params(deep=False)
+    assert sorted(s.init_params) == sorted(top)  # no "inner__s__copy"-style keys
+    (step,) = s.init_params["steps"]["$list"]
+    name, stored = step
+    assert name == "inner" and stored["$estimator"] == "sklearn.pipeline:Pipeline"
+    assert sorted(stored["init_params"]) == sorted(inner.get_params(deep=False))
+    (leaf,) = stored["init_params"]["steps"]["$list"]
+    assert leaf[1]["init_params"] == FrozenDict({"copy": True, "with_mean": False, "with_std": True})
+    assert leaf[1]["attributes"] == FrozenDict()
+    with pytest.raises(ScalerError) as info:
+        SklearnScaler.from_estimator(Pipeline([("f", sk.FunctionTransformer(func=np.log1p))]))
+    assert (
+        str(info.value)
+        == "cannot store Pipeline parameter 'steps'[0][1] parameter 'func' (a numpy.ufunc) " + NOT_DATA
+    )
+
+
+class _Holder:
+    """Builds a transformer class whose fitted attribute is not data."""
+
+    @staticmethod
+    def make() -> object:
+        from sklearn.base import BaseEstimator
+
+        cls = type("Mine", (BaseEstimator,), {"fit": lambda s, x: s, "transform": lambda s, x: x})
+        est = cls()
+        est.thing_ = object()
+        return est
+
+
+def test_a_nested_attribute_that_is_not_data_is_named() -> None:
+    assert (
+        err(_freeze, _Holder.make(), "v")
+        == "cannot store v attribute 'thing_' (a builtins.object) " + NOT_DATA
+    )
