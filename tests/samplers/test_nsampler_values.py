@@ -291,7 +291,7 @@ def test_forced_partners_weights_and_masks() -> None:
     assert bounds.tolist() == [0, 4, 6] and m.all()
     # equal metric scores 1 (tolerance 0); v's linear weight 0.25 + 0.75 * (1 - |dv|)
     np.testing.assert_allclose(w, [0.625, 0.625, 0.8125, 0.8125, 1.0, 1.0], rtol=0, atol=1e-15)
-    for x in (anchors, rows, w, m):
+    for x in (rows, w, m):
         assert not x.flags.writeable
     batches = list(s.batches(s.prepare(fs.view()), key=KEY))
     assert [b.role("pair").weights.tolist() for b in batches] == [[0.625, 0.625, 0.8125, 0.8125], [1.0, 1.0]]
