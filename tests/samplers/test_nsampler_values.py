@@ -531,3 +531,16 @@ def test_choose_best_only_reaches_both_ends_with_one_draw() -> None:
     for epoch in range(12):
         _, partners, _ = tuples(near, fs, epoch=epoch)
         assert partners["pair"][0].tolist() == [1, 0, 1, 2, 3], epoch
+
+
+def test_one_tuple_in_an_epoch() -> None:
+    # relative tolerance is not symmetric: 1 is within 70 % of 3, 3 is not within 70 % of 1
+    fs = fs_of("one", v=[1.0, 3.0])
+    s = PairedSampler({"v": similar(0.7, metric="relative")}, batch_size=2, shuffle=False)
+    data = s.prepare(fs.view())
+    anchors, partners, bounds = s.epoch_tuples(data, KEY)
+    assert anchors.tolist() == [1] and bounds.tolist() == [0, 1]
+    rows, w, m = partners["pair"]
+    assert rows.tolist() == [0] and w.tolist() == [1.0] and m.tolist() == [True]
+    (b,) = s.batches(data, key=KEY)
+    assert b.role("anchor").features.tolist() == [[1.0]] and b.role("pair").features.tolist() == [[0.0]]
