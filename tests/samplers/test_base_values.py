@@ -321,3 +321,16 @@ def test_streams() -> None:
 def test_stream_checks_every_sampler() -> None:
     s = MultiStreamSampler({"a": SimpleSampler(2), "b": SimpleSampler(2, group_by="nope")})
     assert msg(s.prepare, make_fs(5).view()).startswith("group_by column 'nope' is not in FeatureSet 'toy'.")
+
+
+def test_grouped_batches_without_shuffle_keep_view_order_inside_groups() -> None:
+    cells = np.random.default_rng(0).integers(0, 4, 1000)
+    fs = mml.FeatureSet.from_dict(
+        {"x": np.arange(1000.0), "cell": cells}, features="x", tags="cell", label="g"
+    )
+    s = SimpleSampler(1, group_by="cell", shuffle=False)
+    batches = list(s.iter(fs.view(), key=KEY))
+    first = [int(c) for c in dict.fromkeys(cells.tolist())]  # groups by first appearance
+    assert [int(b.tags["cell"][0]) for b in batches] == first
+    for b, c in zip(batches, first, strict=True):
+        np.testing.assert_array_equal(b.features.ravel(), np.flatnonzero(cells == c).astype(float))
