@@ -339,3 +339,83 @@ def test_a_nested_attribute_that_is_not_data_is_named() -> None:
         err(_freeze, _Holder.make(), "v")
         == "cannot store v attribute 'thing_' (a builtins.object) " + NOT_DATA
     )
+
+
+from sklearn.base import BaseEstimator  # noqa: E402 - after the importorskip above
+
+
+class Wrapped(BaseEstimator):
+    """A transformer whose default parameter is an estimator (get_params(deep=True) would add
+    ``inner__copy``-style keys)."""
+
+    def __init__(self, inner: object = sk.StandardScaler(with_mean=False)) -> None:
+        self.inner = inner
+
+    def fit(self, x: np.ndarray) -> Wrapped:
+        self.width_ = x.shape[1]
+        return self
+
+    def transform(self, x: np.ndarray) -> np.ndarray:
+        return x * 2.0
+
+
+class Unstorable(BaseEstimator):
+    """A transformer whose fitted attribute is not data."""
+
+    def fit(self, x: np.ndarray) -> Unstorable:
+        self.thing_ = object()
+        return self
+
+    def transform(self, x: np.ndarray) -> np.ndarray:
+        return x
+
+
+HERE = "tests.scalers.test_sklearn_values"
+
+
+def test_a_class_default_estimator_parameter_is_stored_shallow() -> None:
+    s = SklearnScaler.from_estimator(Wrapped)
+    assert s.estimator == f"{HERE}:Wrapped" and sorted(s.init_params) == ["inner"]
+    inner = s.init_params["inner"]
+    assert inner["$estimator"] == "sklearn.preprocessing:StandardScaler"
+    assert inner["init_params"] == FrozenDict({"copy": True, "with_mean": False, "with_std": True})
+    p = s.fit(X)
+    assert dict(p.attributes) == {"width_": 2}
+    np.testing.assert_array_equal(s.apply(p, X), X * 2.0)
+
+
+def test_a_fitted_attribute_that_is_not_data_is_named() -> None:
+    with pytest.raises(ScalerError) as info:
+        SklearnScaler(estimator=f"{HERE}:Unstorable").fit(X)
+    assert str(info.value) == "cannot store Unstorable attribute 'thing_' (a builtins.object) " + NOT_DATA
+
+
+def test_estimators_that_are_not_transformers_are_stored_if_sklearn() -> None:
+    from sklearn.linear_model import LinearRegression
+
+    out = _freeze(LinearRegression(fit_intercept=False), "v")
+    assert out["$estimator"] == "sklearn.linear_model:LinearRegression"
+    assert sorted(out["init_params"]) == sorted(LinearRegression().get_params(deep=False))
+    assert out["init_params"]["fit_intercept"] is False and out["attributes"] == FrozenDict()
+
+    class Lookalike:
+        def get_params(self, deep: bool = False) -> dict:
+            return {}
+
+    assert err(_freeze, Lookalike(), "v") == (
+        f"cannot store v (a {HERE}.test_estimators_that_are_not_transformers_are_stored_if_sklearn.<locals>."
+        "Lookalike) " + NOT_DATA
+    )
+
+
+def test_import_messages_in_full() -> None:
+    assert err(SklearnScaler(estimator="nope.nothing:Thing").fit, X) == (
+        "cannot import the estimator class 'nope.nothing:Thing': cannot import module 'nope.nothing' of the "
+        "estimator class 'nope.nothing:Thing' (ModuleNotFoundError: No module named 'nope'); check the "
+        "spelling, that the package is installed and on sys.path, and that it is importable by this name in a "
+        "new process (a class or function defined in __main__ or a notebook is not)"
+    )
+    assert err(SklearnScaler(estimator="sklearn.preprocessing:Nope").fit, X) == (
+        "cannot import the estimator class 'sklearn.preprocessing:Nope': module 'sklearn.preprocessing' has no "
+        "attribute 'Nope' (the estimator class 'sklearn.preprocessing:Nope'); check the name"
+    )
