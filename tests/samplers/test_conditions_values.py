@@ -244,3 +244,14 @@ def test_errors_of_the_distance_function_are_named() -> None:
         "similarity metric 'tests.samplers.metrics:first_only' returned shape (1,) for inputs broadcasting "
         "to (2, 2); it must compute the distances elementwise (numpy broadcasting)"
     )
+
+
+@pytest.mark.parametrize("field", ["tolerance", "min_weight", "max_weight"])
+@pytest.mark.parametrize("bad", ["a", None, True, [0.1]])
+def test_a_non_number_is_a_sampler_error_naming_the_field(field, bad):
+    from mml.errors import SamplerError
+    from mml.samplers import SimilarityCondition
+
+    with pytest.raises(SamplerError) as err:
+        SimilarityCondition(**{field: bad})
+    assert str(err.value) == f"SimilarityCondition.{field} must be a finite number >= 0, got {bad!r}"
