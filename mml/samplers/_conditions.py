@@ -82,15 +82,22 @@ def _check_fn(instance: Any, attribute: Any, value: str | None) -> None:
     _metric_fn(value)
 
 
-def _to_float(name: str) -> Any:
-    """A converter to float that names the field when the value is not a number."""
+def _number(name: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise SamplerError(f"SimilarityCondition.{name} must be a finite number >= 0, got {value!r}")
+    return float(value)
 
-    def convert(value: Any) -> float:
-        if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-            raise SamplerError(f"SimilarityCondition.{name} must be a finite number >= 0, got {value!r}")
-        return float(value)
 
-    return convert
+def _tolerance(value: Any) -> float:
+    return _number("tolerance", value)
+
+
+def _min_weight(value: Any) -> float:
+    return _number("min_weight", value)
+
+
+def _max_weight(value: Any) -> float:
+    return _number("max_weight", value)
 
 
 def _non_negative(instance: Any, attribute: Any, value: float) -> None:
@@ -110,11 +117,11 @@ class SimilarityCondition:
     """
 
     relation: str = attrs.field(default="similar", validator=_one_of(RELATIONS))
-    tolerance: float = attrs.field(default=0.0, converter=_to_float("tolerance"), validator=_non_negative)
+    tolerance: float = attrs.field(default=0.0, converter=_tolerance, validator=_non_negative)
     metric: str = attrs.field(default="absolute", validator=_one_of(METRICS))
     weight_mode: str = attrs.field(default="binary", validator=_one_of(WEIGHT_MODES))
-    min_weight: float = attrs.field(default=0.0, converter=_to_float("min_weight"), validator=_non_negative)
-    max_weight: float = attrs.field(default=1.0, converter=_to_float("max_weight"), validator=_non_negative)
+    min_weight: float = attrs.field(default=0.0, converter=_min_weight, validator=_non_negative)
+    max_weight: float = attrs.field(default=1.0, converter=_max_weight, validator=_non_negative)
     fn: str | None = attrs.field(default=None, validator=_check_fn)
 
     def __attrs_post_init__(self) -> None:
