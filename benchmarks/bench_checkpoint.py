@@ -28,9 +28,9 @@ def experiment(epochs: int):  # type: ignore[no-untyped-def]
 
     fs = mml.datasets.load_battery(2000, seed=0)
     fs = fs.split(mml.RandomSplitter({"train": 0.7, "val": 0.15, "test": 0.15}, seed=0, group_by="cell_id"))
-    fs = fs.fit_transform(PerSampleZeroStart(), domain="features", fit_on="train")
-    fs = fs.fit_transform("standard", domain="features", fit_on="train")
-    fs = fs.fit_transform("standard", domain="targets", fit_on="train")
+    fs = mml.scalers.fit_transform(fs, PerSampleZeroStart(), domain="features", fit_on="train")
+    fs = mml.scalers.fit_transform(fs, "standard", domain="features", fit_on="train")
+    fs = mml.scalers.fit_transform(fs, "standard", domain="targets", fit_on="train")
     graph = ModelGraph.of(
         ModelNode(
             "mlp", SequentialMLP(hidden=(64, 64)), FeatureSetRef("battery"), optimizer=mml.optim.adam(3e-3)

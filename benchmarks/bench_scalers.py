@@ -52,7 +52,7 @@ def main() -> None:
     print(f"{'layout':<16}{'scaler':<10}{'mml [s]':>10}{'sklearn [s]':>13}{'ratio':>8}")
     for layout, fs in (("1 key (16,)", fs_tensor), ("16 scalar keys", fs_scalar)):
         for name, sk_cls in baselines.items():
-            t_mml = median_time(lambda fs=fs, name=name: fs.fit_transform(name), args.repeats)
+            t_mml = median_time(lambda fs=fs, name=name: mml.scalers.fit_transform(fs, name), args.repeats)
             t_sk = median_time(lambda sk_cls=sk_cls: sk_cls().fit(x[train]).transform(x), args.repeats)
             print(f"{layout:<16}{name:<10}{t_mml:>10.4f}{t_sk:>13.4f}{t_mml / t_sk:>8.2f}")
 

@@ -39,8 +39,8 @@ def make_featureset():  # type: ignore[no-untyped-def]
     data = {f"f{i}": x[:, i] for i in range(F)} | {"y": y}
     fs = mml.FeatureSet.from_dict(data, features=[f"f{i}" for i in range(F)], targets="y", label="bench")
     fs = fs.split(mml.RandomSplitter({"train": 0.70, "val": 0.15, "test": 0.15}, seed=0))
-    fs = fs.fit_transform("minmax", domain="features", fit_on="train")
-    return fs.fit_transform("minmax", domain="targets", fit_on="train")
+    fs = mml.scalers.fit_transform(fs, "minmax", domain="features", fit_on="train")
+    return mml.scalers.fit_transform(fs, "minmax", domain="targets", fit_on="train")
 
 
 def run_mml(batch: int) -> float:

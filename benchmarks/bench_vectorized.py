@@ -35,8 +35,8 @@ def make_experiment(n: int, width: int = 64, batch: int = 256):  # type: ignore[
     y = (np.tanh(x @ w / 4) + 0.05 * rng.normal(size=n)).astype(np.float32)
     fs = mml.FeatureSet.from_dict({"x": x, "y": y}, features="x", targets="y", label="bench")
     fs = fs.split(mml.RandomSplitter({"train": 0.8, "val": 0.2}, seed=0))
-    fs = fs.fit_transform("minmax", domain="features", fit_on="train")
-    fs = fs.fit_transform("minmax", domain="targets", fit_on="train")
+    fs = mml.scalers.fit_transform(fs, "minmax", domain="features", fit_on="train")
+    fs = mml.scalers.fit_transform(fs, "minmax", domain="targets", fit_on="train")
     graph = ModelGraph.of(
         ModelNode(
             "mlp",

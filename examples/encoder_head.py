@@ -27,9 +27,9 @@ def main() -> None:
     fs = mml.datasets.load_battery(N_SAMPLES, seed=0)
     fs = fs.split(mml.RandomSplitter({"train": 0.8, "test": 0.2}, seed=0))
     # the pulse shape carries the SOH; the starting voltage mostly carries the SOC
-    fs = fs.fit_transform(PerSampleZeroStart(), domain="features", fit_on="train")
-    fs = fs.fit_transform("standard", domain="features", fit_on="train")
-    fs = fs.fit_transform("standard", domain="targets", fit_on="train")
+    fs = mml.scalers.fit_transform(fs, PerSampleZeroStart(), domain="features", fit_on="train")
+    fs = mml.scalers.fit_transform(fs, "standard", domain="features", fit_on="train")
+    fs = mml.scalers.fit_transform(fs, "standard", domain="targets", fit_on="train")
 
     graph = ModelGraph.of(
         # output_shape is needed on the encoder: only the tail's output defaults to the target shape

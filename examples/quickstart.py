@@ -18,9 +18,9 @@ from mml.training import AppliedLoss, EvalPhase, Experiment, PhaseGroup, TrainPh
 def main() -> None:
     fs = mml.datasets.load_battery(1000, seed=0)
     fs = fs.split(mml.RandomSplitter({"train": 0.7, "val": 0.15, "test": 0.15}, seed=0))
-    fs = fs.fit_transform(PerSampleZeroStart(), domain="features", fit_on="train")
-    fs = fs.fit_transform("standard", domain="features", fit_on="train")
-    fs = fs.fit_transform("standard", domain="targets", fit_on="train")
+    fs = mml.scalers.fit_transform(fs, PerSampleZeroStart(), domain="features", fit_on="train")
+    fs = mml.scalers.fit_transform(fs, "standard", domain="features", fit_on="train")
+    fs = mml.scalers.fit_transform(fs, "standard", domain="targets", fit_on="train")
 
     graph = ModelGraph.of(
         ModelNode(

@@ -29,8 +29,8 @@ N_SAMPLES, N_EPOCHS = (300, 2) if FAST else (1000, 8)
 def main() -> None:
     fs = mml.datasets.load_battery(N_SAMPLES, seed=0)
     fs = fs.split(mml.RandomSplitter({"train": 0.8, "test": 0.2}, seed=0))
-    fs = fs.fit_transform(PerSampleZeroStart(), domain="features", fit_on="train")
-    fs = fs.fit_transform("standard", domain="features", fit_on="train")
+    fs = mml.scalers.fit_transform(fs, PerSampleZeroStart(), domain="features", fit_on="train")
+    fs = mml.scalers.fit_transform(fs, "standard", domain="features", fit_on="train")
 
     graph = ModelGraph.of(
         ModelNode(

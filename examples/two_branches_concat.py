@@ -35,9 +35,11 @@ def main() -> None:
         label="cells",
     )
     fs = fs.split(mml.RandomSplitter({"train": 0.8, "test": 0.2}, seed=0))
-    fs = fs.fit_transform(PerSampleZeroStart(), domain="features", keys=["voltage"], fit_on="train")
-    fs = fs.fit_transform("standard", domain="features", fit_on="train")
-    fs = fs.fit_transform("standard", domain="targets", fit_on="train")
+    fs = mml.scalers.fit_transform(
+        fs, PerSampleZeroStart(), domain="features", keys=["voltage"], fit_on="train"
+    )
+    fs = mml.scalers.fit_transform(fs, "standard", domain="features", fit_on="train")
+    fs = mml.scalers.fit_transform(fs, "standard", domain="targets", fit_on="train")
 
     graph = ModelGraph.of(
         ModelNode(

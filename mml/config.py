@@ -261,6 +261,7 @@ def featureset_from_config(
     import mml
     from mml.io import structure
     from mml.io._trust import TRUST_ALL
+    from mml.scalers import fit_transform
     from mml.splitters import AbstractSplitter
 
     if not isinstance(spec, Mapping):
@@ -314,8 +315,12 @@ def featureset_from_config(
                 trusted=TRUST_ALL,
                 path=f"{where}.scaler",
             )
-        fs = fs.fit_transform(
-            scaler, domain=t.get("domain", "features"), keys=t.get("keys"), fit_on=t.get("fit_on", "train")
+        fs = fit_transform(
+            fs,
+            scaler,
+            domain=t.get("domain", "features"),
+            keys=t.get("keys"),
+            fit_on=t.get("fit_on", "train"),
         )
     return fs
 

@@ -127,7 +127,7 @@ def test_run_writes_a_predictor_and_predict_writes_parquet_and_csv(tmp_path, cap
     history_test = mml.load(run / "final_state")  # the run's final state: predictions come from it
     fs = exp.featuresets["battery"]
     rows = fs.split_indices["test"]
-    new = fs.undo_all_transforms()
+    new = mml.scalers.undo_all_transforms(fs)
     sub = mml.FeatureSet(label="battery", table=new.table.take(rows))
     sub.to_parquet(tmp_path / "new.parquet")
     expected = mml.export(exp, history_test).predict(sub)

@@ -18,6 +18,7 @@ from mml.data._predicates import (
     Or as Or,
     col as col,
 )
+from mml.data._protocols import Splitter as Splitter
 from mml.data._records import AbstractRecord as AbstractRecord
 from mml.data._schema import (
     DATA_DOMAINS as DATA_DOMAINS,
@@ -49,6 +50,7 @@ __all__ = [
     "Or",
     "OverlappingSplitsWarning",
     "SampleData",
+    "Splitter",
     "col",
     "column_name",
     "parse_column",

@@ -23,6 +23,7 @@ import pyarrow as pa
 from mml._fields import FrozenDict, arrays_equal, freeze_new, frozen_tuple
 from mml.data._build import as_key_list, column_to_numpy
 from mml.data._formats import FeatureSetFormats
+from mml.data._protocols import Splitter
 from mml.data._records import AbstractRecord
 from mml.data._schema import (
     DATA_DOMAINS,
@@ -313,19 +314,6 @@ class FeatureSet(FeatureSetFormats):
 
         return FeatureSetView(self, self.split_indices[split])
 
-    def ref(self, **selection: Any) -> Any:
-        """A :class:`~mml.graph.FeatureSetRef` to this FeatureSet: ``FeatureSetRef.of(self, **selection)``.
-
-        ``selection`` is ``features=``, ``targets=``, ``tags=`` and ``rep=``; named keys are checked.
-
-        >>> fs = FeatureSet.from_dict({"x": [1.0, 2.0], "y": [0.0, 1.0]}, features="x", targets="y", label="toy")
-        >>> fs.ref(features="x").featureset
-        'toy'
-        """
-        from mml.graph import FeatureSetRef  # graph sits above data: imported only when asked
-
-        return FeatureSetRef.of(self, **selection)
-
     def view(self) -> FeatureSetView:
         """A view of all rows."""
         from mml.data._view import FeatureSetView
@@ -387,65 +375,28 @@ class FeatureSet(FeatureSetFormats):
             )
         return attrs.evolve(self, table=table)
 
-    # -- processing (Layer 2 does the work) --------------------------------------------------
+    # -- processing (the splitter does the work) ---------------------------------------------
 
-    def split(self, splitter: Any, *, on: str | None = None, key: Key | None = None) -> FeatureSet:
+    def split(self, splitter: Splitter, *, on: str | None = None, key: Key | None = None) -> FeatureSet:
         """Apply a splitter; returns a new FeatureSet with the splits and a record.
 
-        See :mod:`mml.splitters` (``on="train"`` splits an existing split, naming the
-        results ``train/<name>``; ``key`` overrides the splitter's seed).
+        ``fs.split(s)`` is ``s.split_featureset(fs)`` for any :class:`~mml.data.Splitter` (every
+        :class:`~mml.splitters.AbstractSplitter`). ``on="train"`` splits an existing split,
+        naming the results ``train/<name>``; ``key`` overrides the splitter's seed. Scaling is
+        :func:`mml.scalers.fit_transform` (a scaler may be a name: the registry lives above data).
+
+        >>> fs = FeatureSet.from_dict({"x": [0.0, 1.0, 2.0, 3.0]}, features="x", label="four")
+        >>> fs.split({"a": 0.5})
+        Traceback (most recent call last):
+        mml.errors.SplitError: FeatureSet.split takes a splitter (RandomSplitter, ConditionSplitter, KFoldSplitter, or a value with a split_featureset(fs, *, on, key) method), got dict {'a': 0.5}
         """
-        from mml.splitters import apply_split
-
-        return apply_split(self, splitter, on=on, key=key)
-
-    def fit_transform(
-        self,
-        scaler: Any,
-        *,
-        domain: str = "features",
-        keys: str | Sequence[str] | None = None,
-        fit_on: str | None = "train",
-        key: Key | None = None,
-    ) -> FeatureSet:
-        """Fit a scaler on ``fit_on`` rows, apply it to all rows as ``transformed`` columns.
-
-        See :mod:`mml.scalers` (``key`` seeds scikit-learn transformers that subsample).
-        """
-        from mml.scalers import fit_transform
-
-        return fit_transform(self, scaler, domain=domain, keys=keys, fit_on=fit_on, key=key)
-
-    def undo_last_transform(self) -> FeatureSet:
-        """The FeatureSet as it was before the last :meth:`fit_transform`."""
-        from mml.scalers import undo_last_transform
-
-        return undo_last_transform(self)
-
-    def undo_all_transforms(self) -> FeatureSet:
-        """The FeatureSet as it was before any :meth:`fit_transform`."""
-        from mml.scalers import undo_all_transforms
-
-        return undo_all_transforms(self)
-
-    def inverse_transform(
-        self, array: Any, *, domain: str = "targets", keys: str | Sequence[str] | None = None
-    ) -> np.ndarray:
-        """Map values in the transformed space (e.g. predictions) back to raw units."""
-        from mml.scalers import inverse_transform
-
-        return inverse_transform(self, array, domain=domain, keys=keys)
-
-    def transform_like(
-        self, data: Any, *, group_by: str | None = None, sort_by: str | None = None
-    ) -> FeatureSet:
-        """New raw ``data`` as a FeatureSet transformed with this one's fitted scalers (pure).
-
-        See :func:`mml.inference.transform_like`.
-        """
-        from mml.inference import transform_like
-
-        return transform_like(self, data, group_by=group_by, sort_by=sort_by)
+        if not isinstance(splitter, Splitter) or isinstance(splitter, type):
+            raise SplitError(
+                "FeatureSet.split takes a splitter (RandomSplitter, ConditionSplitter, KFoldSplitter, "
+                f"or a value with a split_featureset(fs, *, on, key) method), got {type(splitter).__name__} "
+                f"{splitter!r:.80}"
+            )
+        return splitter.split_featureset(self, on=on, key=key)
 
     # -- value semantics --------------------------------------------------------------------
 

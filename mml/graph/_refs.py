@@ -137,14 +137,13 @@ class FeatureSetRef:
 
         Every key named must exist in the FeatureSet (a :class:`~mml.errors.GraphError` listing
         the keys that do otherwise); an omitted domain means all of its keys.
-        ``fs.ref(...)`` is the same call.
 
         >>> import mml, numpy as np
         >>> fs = mml.FeatureSet.from_dict({"v": np.zeros(3), "t": np.zeros(3), "y": np.zeros(3)},
         ...                               features=["v", "t"], targets="y", label="cells")
         >>> FeatureSetRef.of(fs, features="v")
         FeatureSetRef(featureset='cells', features=('v',), targets=(), tags=(), rep=None)
-        >>> fs.ref(features=["t"], targets="y").describe()
+        >>> FeatureSetRef.of(fs, features=["t"], targets="y").describe()
         'features: t; targets: y'
         >>> FeatureSetRef.of(fs, features="volt")
         Traceback (most recent call last):

@@ -5,7 +5,7 @@
 >>> from mml.models import SequentialMLP
 >>> x = np.linspace(0, 1, 32, dtype=np.float32).reshape(16, 2)
 >>> fs = mml.FeatureSet.from_dict({"x": x, "y": x.sum(1)}, features="x", targets="y", label="toy")
->>> fs = fs.with_split("train", np.arange(16)).fit_transform("standard").fit_transform(
+>>> fs = mml.scalers.fit_transform(mml.scalers.fit_transform(fs.with_split("train", np.arange(16)), "standard"),
 ...     "minmax", domain="targets")
 >>> g = ModelGraph.of(ModelNode("mlp", SequentialMLP(hidden=(4,)), FeatureSetRef("toy")))
 >>> exp = mml.Experiment({"toy": fs}, g, mml.EvalPhase.simple("e", featureset="toy", heads=["mlp"], split="train"))

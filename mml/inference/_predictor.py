@@ -27,6 +27,7 @@ from mml.graph import FeatureSetRef, GraphState, ModelGraph, forward
 from mml.graph._refs import resolve_keys
 from mml.inference._inputs import DEFAULT_BATCH_SIZE, Chunk, read_chunks
 from mml.inference._transform import scaler_records, transform_arrays
+from mml.scalers import inverse_transform
 
 __all__ = ["Predictor", "OutputSpec", "PredictionBatch", "TASKS"]
 
@@ -229,7 +230,7 @@ class Predictor:
         if spec.task == "binary_probability":
             return (y > 0.5).astype(np.int64).reshape(len(y))
         if spec.inverse and spec.featureset is not None:
-            return self.schemas[spec.featureset].inverse_transform(y, domain="targets", keys=spec.targets)
+            return inverse_transform(self.schemas[spec.featureset], y, domain="targets", keys=spec.targets)
         return y
 
     def _proba(self, spec: OutputSpec, y: np.ndarray) -> np.ndarray:

@@ -8,8 +8,8 @@ same params, same dtype round trip), so a row gives the same bits whether it was
 training FeatureSet or arrives later. :func:`transform_like` returns the result as a FeatureSet.
 
 >>> import mml, numpy as np
->>> fs = mml.FeatureSet.from_dict({"x": [0.0, 5.0, 10.0], "y": [1.0, 2.0, 3.0]}, features="x",
-...                               targets="y", label="toy").fit_transform("minmax", fit_on=None)
+>>> fs = mml.scalers.fit_transform(mml.FeatureSet.from_dict({"x": [0.0, 5.0, 10.0], "y": [1.0, 2.0, 3.0]}, features="x",
+...                               targets="y", label="toy"), "minmax", fit_on=None)
 >>> new = transform_like(fs, {"x": [2.5, 20.0]})
 >>> new.column_array("features", "x").tolist()
 [0.25, 2.0]
@@ -70,7 +70,7 @@ def schema_of(fs: FeatureSet, pairs: Sequence[tuple[str, str]]) -> FeatureSet:
 
     >>> import mml
     >>> fs = mml.FeatureSet.from_dict({"a": [1.0, 2.0], "b": [3.0, 4.0]}, features=["a", "b"], label="t")
-    >>> s = schema_of(fs.fit_transform("standard", fit_on=None), [("features", "a")])
+    >>> s = schema_of(mml.scalers.fit_transform(fs, "standard", fit_on=None), [("features", "a")])
     >>> len(s), s.keys("features"), s.records[0].keys
     (0, ('a',), ('a',))
     """
@@ -113,7 +113,7 @@ def transform_arrays(
     Keys without records come back unchanged (their ``raw`` values).
 
     >>> import mml, numpy as np
-    >>> fs = mml.FeatureSet.from_dict({"x": [1.0, 3.0]}, features="x", label="t").fit_transform(
+    >>> fs = mml.scalers.fit_transform(mml.FeatureSet.from_dict({"x": [1.0, 3.0]}, features="x", label="t"),
     ...     "standard", fit_on=None)
     >>> transform_arrays(fs, "features", {"x": np.array([2.0, 5.0])})["x"].tolist()
     [0.0, 3.0]
@@ -144,7 +144,7 @@ def transform_like(
     units. ``fs`` is not changed.
 
     >>> import mml
-    >>> fs = mml.FeatureSet.from_dict({"x": [0.0, 4.0]}, features="x", label="t").fit_transform(
+    >>> fs = mml.scalers.fit_transform(mml.FeatureSet.from_dict({"x": [0.0, 4.0]}, features="x", label="t"),
     ...     "minmax", fit_on=None)
     >>> transform_like(fs, {"x": [1.0]}).column_array("features", "x").tolist()
     [0.25]

@@ -61,9 +61,9 @@ def _one_of(options: tuple[str, ...]) -> Any:
 
 def _metric_fn(path: str) -> Any:
     """The distance function a condition names (imported by path; a ConfigError if it is not one)."""
-    from mml.models._wrappers import import_object
+    from mml.io._trust import import_path  # the one import-by-path helper (trust rules)
 
-    fn = import_object(path, "similarity metric")
+    fn = import_path(path, what="similarity metric")
     if not callable(fn) or isinstance(fn, type):
         raise SamplerError(
             f"similarity metric {path!r} is not a function; name a function fn(a, b) -> distances"

@@ -13,12 +13,12 @@ values and params), or dropped when no record for that key remains.
 >>> import numpy as np, mml
 >>> fs = mml.FeatureSet.from_dict({"x": np.arange(10.0), "y": np.arange(10.0) * 2},
 ...                               features="x", targets="y", label="toy").with_split("train", range(5))
->>> fs2 = fs.fit_transform("minmax", domain="targets")
+>>> fs2 = mml.scalers.fit_transform(fs, "minmax", domain="targets")
 >>> fs2.column_array("targets", "y").max()      # fitted on rows 0..4, where y <= 8
 np.float64(2.25)
->>> fs2.inverse_transform(np.array([[0.0], [1.0]])).ravel().tolist()
+>>> mml.scalers.inverse_transform(fs2, np.array([[0.0], [1.0]])).ravel().tolist()
 [0.0, 8.0]
->>> fs2.undo_last_transform() == fs
+>>> mml.scalers.undo_last_transform(fs2) == fs
 True
 """
 

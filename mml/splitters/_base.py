@@ -1,4 +1,4 @@
-"""The splitter interface, the record a split leaves, and :func:`apply_split`.
+"""The splitter interface and the record a split leaves (``fs.split(splitter)``).
 
 A splitter is a value (its hyperparameters: ratios, seed, conditions); applying it to a
 FeatureSet is a pure function that returns a new FeatureSet with more named splits (index
@@ -11,7 +11,7 @@ existing splits (a :class:`~mml.errors.SplitError` says so and how to drop the o
 
 >>> import mml
 >>> fs = mml.FeatureSet.from_dict({"x": list(range(10))}, features="x", label="ten")
->>> fs2 = apply_split(fs, mml.RandomSplitter({"train": 0.8, "test": 0.2}, seed=0))
+>>> fs2 = fs.split(mml.RandomSplitter({"train": 0.8, "test": 0.2}, seed=0))
 >>> sorted(fs2.split_indices), len(fs2["train"]), len(fs2["test"])
 (['test', 'train'], 8, 2)
 >>> fs3 = fs2.split(mml.RandomSplitter({"fit": 0.75, "val": 0.25}, seed=1), on="train")
@@ -41,7 +41,6 @@ __all__ = [
     "AbstractSplitter",
     "OverlappingSplitsWarning",
     "SplitterRecord",
-    "apply_split",
     "check_split_name",
     "check_seed",
     "read_column",
@@ -54,7 +53,8 @@ class AbstractSplitter(abc.ABC):
     """Base of all splitters: a value that assigns the rows of a view to named splits.
 
     Concrete splitters implement :meth:`split_names` and :meth:`split_indices`; apply them
-    with ``fs.split(splitter)`` (or :func:`apply_split`).
+    with ``fs.split(splitter)``, which calls :meth:`split_featureset` (the :class:`mml.data.Splitter`
+    protocol).
 
     >>> import mml
     >>> isinstance(mml.RandomSplitter(), AbstractSplitter)
@@ -75,12 +75,57 @@ class AbstractSplitter(abc.ABC):
         Only index arrays are allocated; no column data is copied.
         """
 
+    def split_featureset(
+        self, fs: FeatureSet, *, on: str | None = None, key: Key | None = None
+    ) -> FeatureSet:
+        """A new FeatureSet with this splitter's splits added (and a :class:`SplitterRecord`).
+
+        ``fs.split(splitter)`` calls this. ``on=None`` splits all rows; ``on="train"`` splits
+        the rows of split ``train`` and names the results ``train/<name>``. ``key`` overrides
+        the splitter's seed. Only index arrays are made; the Arrow table is shared with ``fs``,
+        which is left unchanged.
+
+        >>> import mml
+        >>> fs = mml.FeatureSet.from_dict({"x": [0.0, 1.0, 2.0, 3.0]}, features="x", label="four")
+        >>> out = fs.split(mml.RandomSplitter({"a": 0.5, "b": 0.5}, seed=0))
+        >>> out.table is fs.table, fs.split_indices == {}
+        (True, True)
+        """
+        if not isinstance(fs, FeatureSet):
+            raise SplitError(
+                f"{type(self).__name__}.split_featureset takes a FeatureSet, got {type(fs).__name__}"
+            )
+        if key is not None and not isinstance(key, Key):
+            raise SplitError(
+                f"key must be an mml.random.Key (make one with mml.random.key(seed)), got {key!r}"
+            )
+        if on is None:
+            view = fs.view()
+            prefix = ""
+        else:
+            if not isinstance(on, str):
+                raise SplitError(f"on= names an existing split (a str), got {on!r}")
+            view = fs[on]
+            prefix = f"{on}/"
+        parts = self.split_indices(view, key=key)
+        # the splitter's index arrays are handed over (fresh results of a pure function): freeze
+        # them in place rather than copy them
+        new = {prefix + name: freeze_new(np.asarray(idx)) for name, idx in parts.items()}
+        clash = [name for name in new if name in fs.split_indices]
+        if clash:
+            raise SplitError(
+                f"FeatureSet {fs.label!r} already has split(s) {clash}; split another split with on=..., "
+                f"or drop them first with fs.without_splits({', '.join(map(repr, clash))})"
+            )
+        out = attrs.evolve(fs, split_indices={**fs.split_indices, **new})
+        return out.with_record(SplitterRecord(splitter=self, on=on, splits=tuple(new), key=key))
+
 
 @attrs.frozen
 class SplitterRecord(AbstractRecord):
     """What a split did: the splitter (a value), the split it was applied ``on``, the names made.
 
-    ``key`` is the key passed to :func:`apply_split` (``None``: the splitter's seed was used),
+    ``key`` is the key passed to ``fs.split`` (``None``: the splitter's seed was used),
     so replaying the record reproduces the same indices.
 
     >>> import mml
@@ -104,52 +149,6 @@ class SplitterRecord(AbstractRecord):
         """
         where = f"split {self.on!r}" if self.on else "all rows"
         return f"split {type(self.splitter).__name__} -> {', '.join(self.splits)} ({where})"
-
-
-def apply_split(
-    fs: FeatureSet, splitter: AbstractSplitter, *, on: str | None = None, key: Key | None = None
-) -> FeatureSet:
-    """A new FeatureSet with the splits of ``splitter`` added (and a :class:`SplitterRecord`).
-
-    ``on=None`` splits all rows; ``on="train"`` splits the rows of split ``train`` and names the
-    results ``train/<name>``. ``key`` overrides the splitter's seed. Only index arrays are
-    made; the Arrow table is shared with ``fs``, which is left unchanged.
-
-    >>> import mml
-    >>> fs = mml.FeatureSet.from_dict({"x": [0.0, 1.0, 2.0, 3.0]}, features="x", label="four")
-    >>> out = apply_split(fs, mml.RandomSplitter({"a": 0.5, "b": 0.5}, seed=0))
-    >>> out.table is fs.table, fs.split_indices == {}
-    (True, True)
-    """
-    if not isinstance(fs, FeatureSet):
-        raise SplitError(f"apply_split takes a FeatureSet, got {type(fs).__name__}")
-    if not isinstance(splitter, AbstractSplitter):
-        raise SplitError(
-            f"expected a splitter (RandomSplitter, ConditionSplitter, KFoldSplitter, ...), "
-            f"got {type(splitter).__name__} {splitter!r:.80}"
-        )
-    if key is not None and not isinstance(key, Key):
-        raise SplitError(f"key must be an mml.random.Key (make one with mml.random.key(seed)), got {key!r}")
-    if on is None:
-        view = fs.view()
-        prefix = ""
-    else:
-        if not isinstance(on, str):
-            raise SplitError(f"on= names an existing split (a str), got {on!r}")
-        view = fs[on]
-        prefix = f"{on}/"
-    parts = splitter.split_indices(view, key=key)
-    # the splitter's index arrays are handed over (fresh results of a pure function): freeze
-    # them in place rather than copy them
-    new = {prefix + name: freeze_new(np.asarray(idx)) for name, idx in parts.items()}
-    clash = [name for name in new if name in fs.split_indices]
-    if clash:
-        raise SplitError(
-            f"FeatureSet {fs.label!r} already has split(s) {clash}; split another split with on=..., "
-            f"or drop them first with fs.without_splits({', '.join(map(repr, clash))})"
-        )
-    out = attrs.evolve(fs, split_indices={**fs.split_indices, **new})
-    return out.with_record(SplitterRecord(splitter=splitter, on=on, splits=tuple(new), key=key))
 
 
 # -- helpers shared by the concrete splitters ------------------------------------------------

@@ -61,7 +61,7 @@ class RandomSplitter(AbstractSplitter):
     are enough samples. ``group_by="cell_id"`` keeps whole groups together (the ratios then
     apply to the number of groups); ``stratify_by="label"`` splits each stratum by the
     ratios. The two are mutually exclusive. The assignment is a pure function of the rows
-    and ``seed`` (or a key passed to :func:`~mml.splitters.apply_split`).
+    and ``seed`` (or a key passed to ``fs.split``).
 
     >>> import mml
     >>> fs = mml.FeatureSet.from_dict({"x": list(range(20))}, features="x", label="l")

@@ -6,8 +6,8 @@ from the validation fold), and the experiment runs from ``mml.init(exp_i, fold_i
 The eval phases on ``val_split`` are pooled into one out-of-fold prediction per sample.
 
 >>> import mml, numpy as np
->>> fs = mml.FeatureSet.from_dict({"x": np.arange(8.0), "y": np.arange(8.0)}, features="x", targets="y",
-...                               label="toy").fit_transform("minmax", fit_on=None)
+>>> fs = mml.scalers.fit_transform(mml.FeatureSet.from_dict({"x": np.arange(8.0), "y": np.arange(8.0)}, features="x", targets="y",
+...                               label="toy"), "minmax", fit_on=None)
 >>> train, val = np.arange(0, 6), np.arange(6, 8)
 >>> f0 = fold_featureset(fs, train, val, key=mml.random.key(0))
 >>> sorted(f0.split_indices), float(f0.column_array("features", "x")[train].max())
@@ -29,7 +29,7 @@ from mml._fields import FrozenDict, arrays_equal, frozen_dict, readonly_array
 from mml.data import FeatureSet
 from mml.errors import ConfigError, SplitError, TrainingError
 from mml.random import Key, as_key, fold_in
-from mml.scalers import ScalerRecord
+from mml.scalers import ScalerRecord, fit_transform, undo_all_transforms
 from mml.splitters import KFoldSplitter
 from mml.strategies._executors import AbstractExecutor, resolve_executor
 from mml.strategies._jobs import Job, RunOutcome, prediction_metrics, resumable, run_trust
@@ -71,7 +71,7 @@ def fold_featureset(
         raise SplitError(f"train_split and val_split must differ, both are {train_split!r}")
     key = as_key(key)
     records = [r for r in fs.records if isinstance(r, ScalerRecord)]
-    base = fs.undo_all_transforms() if refit_scalers and records else fs
+    base = undo_all_transforms(fs) if refit_scalers and records else fs
     drop = [s for s in (train_split, val_split) if s in base.split_indices]
     if drop:
         base = base.without_splits(*drop)
@@ -82,8 +82,8 @@ def fold_featureset(
     )
     if refit_scalers:
         for j, rec in enumerate(records):
-            out = out.fit_transform(
-                rec.scaler, domain=rec.domain, keys=rec.keys, fit_on=train_split, key=fold_in(key, j)
+            out = fit_transform(
+                out, rec.scaler, domain=rec.domain, keys=rec.keys, fit_on=train_split, key=fold_in(key, j)
             )
     return out
 

@@ -14,6 +14,7 @@ import numpy as np
 from mml.backends import feed_data, no_grad, params_device, to_numpy
 from mml.graph import TargetPlan, forward, node_targets, target_plan
 from mml.graph._targets import target_leaves
+from mml.scalers import inverse_transform
 from mml.training._class_ids import check_class_ids
 from mml.training._experiment import Experiment
 from mml.training._losses import AppliedLoss
@@ -131,7 +132,7 @@ def _inverse(
         if resolved["rep"] == "raw":
             return arr  # the node read raw targets: already in raw units
         fs = experiment.featuresets[b.featureset]
-        return fs.inverse_transform(arr, domain="targets", keys=resolved["targets"])
+        return inverse_transform(fs, arr, domain="targets", keys=resolved["targets"])
 
     new_o, new_t = dict(outs), dict(tgts)
     for n in nodes:

@@ -329,64 +329,58 @@ def test_repr_of_records() -> None:
     assert last == f"  record: {split.records[-1].describe()}"  # type: ignore[attr-defined]
 
 
-def test_processing_methods_forward_every_argument(monkeypatch: pytest.MonkeyPatch) -> None:
-    import mml.inference
-    import mml.scalers
-    import mml.splitters
+def test_split_delegates_to_the_splitter_protocol() -> None:
+    # issue 12: fs.split(s) is s.split_featureset(fs, on=..., key=...); the data layer imports no splitter
+    calls: list[tuple[object, dict]] = []  # type: ignore[type-arg]
 
-    calls: list[tuple[str, tuple, dict]] = []  # type: ignore[type-arg]
+    class Recorder:
+        def split_featureset(
+            self, fs: FeatureSet, *, on: str | None = None, key: object = None
+        ) -> FeatureSet:
+            calls.append((fs, {"on": on, "key": key}))
+            return fs.with_split("all", [0, 1, 2])
 
-    def recorder(name: str):  # type: ignore[no-untyped-def]
-        def record(*args, **kwargs):  # type: ignore[no-untyped-def]
-            calls.append((name, args, kwargs))
-            return name
-
-        return record
-
-    for module, name in [
-        (mml.splitters, "apply_split"),
-        (mml.scalers, "fit_transform"),
-        (mml.scalers, "undo_last_transform"),
-        (mml.scalers, "undo_all_transforms"),
-        (mml.scalers, "inverse_transform"),
-        (mml.inference, "transform_like"),
-    ]:
-        monkeypatch.setattr(module, name, recorder(name))
     fs = _fs()
     k = mml.random.key(5)
-    assert fs.split("S", on="train", key=k) == "apply_split"
-    assert fs.fit_transform("M", domain="targets", keys="y", fit_on="test", key=k) == "fit_transform"
-    assert fs.undo_last_transform() == "undo_last_transform"
-    assert fs.undo_all_transforms() == "undo_all_transforms"
-    assert fs.inverse_transform("A", domain="features", keys=["a"]) == "inverse_transform"
-    assert fs.transform_like("D", group_by="c", sort_by="a") == "transform_like"
-    assert calls == [
-        ("apply_split", (fs, "S"), {"on": "train", "key": k}),
-        ("fit_transform", (fs, "M"), {"domain": "targets", "keys": "y", "fit_on": "test", "key": k}),
-        ("undo_last_transform", (fs,), {}),
-        ("undo_all_transforms", (fs,), {}),
-        ("inverse_transform", (fs, "A"), {"domain": "features", "keys": ["a"]}),
-        ("transform_like", (fs, "D"), {"group_by": "c", "sort_by": "a"}),
-    ]
-    calls.clear()
-    fs.split("S")
-    fs.fit_transform("M")
-    fs.inverse_transform("A")
-    fs.transform_like("D")
-    assert calls == [
-        ("apply_split", (fs, "S"), {"on": None, "key": None}),
-        ("fit_transform", (fs, "M"), {"domain": "features", "keys": None, "fit_on": "train", "key": None}),
-        ("inverse_transform", (fs, "A"), {"domain": "targets", "keys": None}),
-        ("transform_like", (fs, "D"), {"group_by": None, "sort_by": None}),
-    ]
+    assert isinstance(Recorder(), mml.data.Splitter)
+    assert list(fs.split(Recorder(), on="train", key=k).split_indices) == ["all"]
+    fs.split(Recorder())
+    assert calls == [(fs, {"on": "train", "key": k}), (fs, {"on": None, "key": None})]
+    real = mml.splitters.RandomSplitter({"a": 0.5, "b": 0.5}, seed=0)
+    assert fs.split(real) == real.split_featureset(fs)
 
 
-def test_ref_names_this_featureset_and_checks_keys() -> None:
-    fs = _fs()
-    ref = fs.ref(features="a", targets="y", rep="raw")
-    assert (ref.featureset, ref.features, ref.targets, ref.rep) == ("L", ("a",), ("y",), "raw")
-    with pytest.raises(mml.MMLError):
-        fs.ref(features="zz")
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [
+        ({"train": 0.5}, "dict {'train': 0.5}"),
+        ("random", "str 'random'"),
+        (mml.RandomSplitter, "ABCMeta <class"),
+    ],
+)
+def test_split_refuses_what_is_not_a_splitter(value: object, shown: str) -> None:
+    msg = _raises(SplitError, _fs().split, value)
+    assert msg.startswith(
+        "FeatureSet.split takes a splitter (RandomSplitter, ConditionSplitter, KFoldSplitter, "
+        f"or a value with a split_featureset(fs, *, on, key) method), got {shown}"
+    )
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "fit_transform",
+        "undo_last_transform",
+        "undo_all_transforms",
+        "inverse_transform",
+        "transform_like",
+        "ref",
+    ],
+)
+def test_one_way_to_scale_the_methods_are_gone(name: str) -> None:
+    # issue 12: scaling is mml.scalers' free functions (a scaler may be a name, the registry
+    # lives above data); transform_like is mml.transform_like; a reference is FeatureSetRef.of
+    assert not hasattr(FeatureSet, name)
 
 
 def test_without_splits_keeps_the_others_in_order() -> None:

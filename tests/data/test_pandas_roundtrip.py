@@ -26,17 +26,21 @@ def test_to_pandas_from_pandas_round_trips_the_table(fs: mml.FeatureSet) -> None
 
 
 def test_scaled_columns_and_tensor_cells_keep_their_shape() -> None:
-    fs = mml.FeatureSet.from_dict(
-        {
-            "img": np.arange(24, dtype=np.float32).reshape(3, 2, 4),
-            "y": [1.0, 2.0, 3.0],
-            "cell": ["a", "b", "a"],
-        },
-        features="img",
-        targets="y",
-        tags="cell",
-        label="img",
-    ).fit_transform("minmax", fit_on=None)
+    fs = mml.scalers.fit_transform(
+        mml.FeatureSet.from_dict(
+            {
+                "img": np.arange(24, dtype=np.float32).reshape(3, 2, 4),
+                "y": [1.0, 2.0, 3.0],
+                "cell": ["a", "b", "a"],
+            },
+            features="img",
+            targets="y",
+            tags="cell",
+            label="img",
+        ),
+        "minmax",
+        fit_on=None,
+    )
     df = fs.to_pandas()
     assert df["features.img.raw"].iloc[1].shape == (2, 4)
     assert list(df.columns) == [

@@ -38,7 +38,7 @@ def test_multi_key_to_numpy_of_a_view_with_mixed_dtypes(keys: list[str]) -> None
 
 
 def test_select_rep_raw_then_to_numpy_reads_raw() -> None:
-    fs = _mixed().with_split("train", [0, 1, 2]).fit_transform("minmax", keys=["f64"])
+    fs = mml.scalers.fit_transform(_mixed().with_split("train", [0, 1, 2]), "minmax", keys=["f64"])
     raw = fs.view().select(features=["f64"], rep="raw")
     np.testing.assert_array_equal(raw.to_numpy().ravel(), np.arange(6.0) * 10)
     np.testing.assert_array_equal(raw.column_array("features", "f64"), np.arange(6.0) * 10)
@@ -81,7 +81,9 @@ def test_parquet_round_trip_is_equal(tmp_path) -> None:
 
 def test_intersection_across_featuresets_is_by_uuid() -> None:
     fs = _mixed().with_split("train", [0, 1, 2])
-    scaled = fs.fit_transform("minmax", keys=["f64"])  # same rows, same UUIDs, another FeatureSet
+    scaled = mml.scalers.fit_transform(
+        fs, "minmax", keys=["f64"]
+    )  # same rows, same UUIDs, another FeatureSet
     both = fs.view().take([1, 3, 5]).intersection(scaled["train"])
     assert both.indices.tolist() == [1]
     assert both.parent is fs

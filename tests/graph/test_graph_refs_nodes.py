@@ -272,7 +272,8 @@ def test_target_and_tag_strategies() -> None:
 
 
 def test_a_reference_from_a_featureset_checks_its_keys() -> None:
-    # issue 11.16: fs.ref(features=...) instead of spelling the label and keys again
+    # issue 11.16: FeatureSetRef.of(fs, features=...) instead of spelling the label and keys again
+    # (issue 12: fs.ref was removed, the data layer imports no graph)
     fs = mml.FeatureSet.from_dict(
         {"v": np.zeros((4, 3)), "t": np.zeros(4), "y": np.zeros(4), "g": np.arange(4)},
         features=["v", "t"],
@@ -280,10 +281,12 @@ def test_a_reference_from_a_featureset_checks_its_keys() -> None:
         tags="g",
         label="cells",
     )
-    assert fs.ref(features="v", targets="y") == FeatureSetRef("cells", features=("v",), targets=("y",))
+    assert FeatureSetRef.of(fs, features="v", targets="y") == FeatureSetRef(
+        "cells", features=("v",), targets=("y",)
+    )
     assert FeatureSetRef.of(fs, tags=["g"], rep="raw") == FeatureSetRef("cells", tags=("g",), rep="raw")
-    assert fs.ref() == FeatureSetRef("cells")
+    assert FeatureSetRef.of(fs) == FeatureSetRef("cells")
     with pytest.raises(GraphError, match=r"no targets key\(s\) 'soh'.*'y'"):
-        fs.ref(targets="soh")
+        FeatureSetRef.of(fs, targets="soh")
     with pytest.raises(GraphError, match="takes a FeatureSet"):
         FeatureSetRef.of("cells")

@@ -29,8 +29,10 @@ def _experiment(eval_batch: int = 64) -> Experiment:
         {"x": x, "temp": t, "y": y}, features=["x", "temp"], targets="y", label="toy"
     )
     fs = fs.split(mml.RandomSplitter({"train": 0.7, "test": 0.3}, seed=0))
-    fs = fs.fit_transform("standard", keys="x").fit_transform("minmax", keys="temp")
-    fs = fs.fit_transform("standard", domain="targets").fit_transform("minmax", domain="targets")
+    fs = mml.scalers.fit_transform(mml.scalers.fit_transform(fs, "standard", keys="x"), "minmax", keys="temp")
+    fs = mml.scalers.fit_transform(
+        mml.scalers.fit_transform(fs, "standard", domain="targets"), "minmax", domain="targets"
+    )
     g = ModelGraph.of(
         ModelNode("mlp", SequentialMLP(hidden=(16,)), FeatureSetRef("toy"), optimizer=mml.optim.adam(1e-2))
     )
@@ -156,7 +158,7 @@ def test_long_form_dataframe_groups_like_the_featureset():
     fs = mml.FeatureSet.from_pandas(
         df, features="v", targets="soh", label="cells", group_by="cell", sort_by="t"
     )
-    fs = fs.with_split("train", np.arange(n_cells)).fit_transform("standard")
+    fs = mml.scalers.fit_transform(fs.with_split("train", np.arange(n_cells)), "standard")
     g = ModelGraph.of(ModelNode("mlp", SequentialMLP(hidden=(4,)), FeatureSetRef("cells")))
     exp = Experiment(
         {"cells": fs},
@@ -234,14 +236,14 @@ def test_transform_like_reproduces_the_transformed_columns(trained):
         "temp": fs.column_array("features", "temp", "raw"),
         "y": fs.column_array("targets", "y", "raw"),
     }
-    new = fs.transform_like(raw)
+    new = mml.transform_like(fs, raw)
     for d, k in (("features", "x"), ("features", "temp"), ("targets", "y")):
         assert np.array_equal(new.column_array(d, k, "transformed"), fs.column_array(d, k, "transformed"))
     assert new.records == fs.records[1:]  # the splitter record is not a transform
-    back = new.inverse_transform(new.to_numpy("targets"))
-    assert np.array_equal(back, fs.inverse_transform(fs.to_numpy("targets")))
+    back = mml.scalers.inverse_transform(new, new.to_numpy("targets"))
+    assert np.array_equal(back, mml.scalers.inverse_transform(fs, fs.to_numpy("targets")))
     assert np.allclose(back, fs.to_numpy("targets", rep="raw"), rtol=1e-5, atol=1e-4)
-    without_targets = fs.transform_like({"x": raw["x"], "temp": raw["temp"]})
+    without_targets = mml.transform_like(fs, {"x": raw["x"], "temp": raw["temp"]})
     assert without_targets.keys("targets") == () and all(
         r.domain == "features" for r in without_targets.records
     )
@@ -254,7 +256,7 @@ def test_parquet_input_is_streamed_in_bounded_memory(tmp_path):
     n, width = 100_000, 8
     x = rng.normal(size=(n, width))
     fs = mml.FeatureSet.from_dict({"x": x[:100], "y": x[:100, 0]}, features="x", targets="y", label="big")
-    fs = fs.with_split("train", np.arange(100)).fit_transform("standard")
+    fs = mml.scalers.fit_transform(fs.with_split("train", np.arange(100)), "standard")
     g = ModelGraph.of(ModelNode("mlp", SequentialMLP(hidden=(4,)), FeatureSetRef("big")))
     exp = Experiment({"big": fs}, g, EvalPhase.simple("e", featureset="big", heads=["mlp"], split="train"))
     predictor = mml.export(exp, mml.init(exp, 0))

@@ -52,7 +52,7 @@ def _featureset():
         label="toy",
     )
     fs = fs.split(mml.splitters.RandomSplitter({"train": 0.5, "val": 0.25, "test": 0.25}, seed=0))
-    return fs.fit_transform("standard", domain="features", fit_on="train")
+    return mml.scalers.fit_transform(fs, "standard", domain="features", fit_on="train")
 
 
 def _artifacts():

@@ -68,13 +68,13 @@ def test_every_spelling_refuses_nan_naming_the_key_and_position(spelling) -> Non
     with pytest.raises(
         ScalerError, match=r"features key 'v' of FeatureSet 'nan'.*\(row, element\) position\(s\) \(3, 2\);"
     ):
-        fs.fit_transform(spelling)
+        mml.scalers.fit_transform(fs, spelling)
 
 
 def test_nan_outside_the_fit_rows_is_refused_too() -> None:
     fs = _fs_with_nan().with_split("train", [0, 1, 2])  # row 3 is only transformed, not fitted
     with pytest.raises(ScalerError, match=r"position\(s\) \(3, 2\)"):
-        fs.fit_transform("minmax")
+        mml.scalers.fit_transform(fs, "minmax")
 
 
 @pytest.mark.parametrize(

@@ -25,43 +25,47 @@ def _fs() -> mml.FeatureSet:
 
 
 def _chained(fs: mml.FeatureSet) -> mml.FeatureSet:
-    once = fs.fit_transform("standard", domain="targets", keys=["y", "u"])
-    return once.fit_transform("minmax", domain="targets", keys=["u", "t"], fit_on=None)
+    once = mml.scalers.fit_transform(fs, "standard", domain="targets", keys=["y", "u"])
+    return mml.scalers.fit_transform(once, "minmax", domain="targets", keys=["u", "t"], fit_on=None)
 
 
 @pytest.mark.parametrize("keys", [["y", "u"], ["u"], ["t"], ["u", "y"], "y"])
 def test_inverse_of_overlapping_chain_for_a_subset_of_keys(keys) -> None:
     f = _chained(_fs())
-    back = f.inverse_transform(f.to_numpy("targets", keys), keys=keys)
+    back = mml.scalers.inverse_transform(f, f.to_numpy("targets", keys), keys=keys)
     np.testing.assert_allclose(back, f.to_numpy("targets", keys, rep="raw"), atol=1e-12)
 
 
 def test_undo_of_overlapping_chain() -> None:
     fs = _fs()
     f = _chained(fs)
-    assert f.undo_last_transform() == fs.fit_transform("standard", domain="targets", keys=["y", "u"])
-    assert f.undo_all_transforms() == fs
-    assert f.undo_last_transform().undo_last_transform() == fs
+    assert mml.scalers.undo_last_transform(f) == mml.scalers.fit_transform(
+        fs, "standard", domain="targets", keys=["y", "u"]
+    )
+    assert mml.scalers.undo_all_transforms(f) == fs
+    assert mml.scalers.undo_last_transform(mml.scalers.undo_last_transform(f)) == fs
 
 
 def test_undo_after_a_later_split_keeps_the_split() -> None:
     fs = _fs()
     sp = RandomSplitter({"a": 0.5, "b": 0.5})
     k = mml.random.key(1)
-    once = fs.fit_transform("standard", keys=["x"])
-    f2 = once.fit_transform("minmax", keys=["x"], fit_on=None).split(sp, on="train", key=k)
-    assert f2.undo_last_transform() == once.split(sp, on="train", key=k)
-    assert f2.undo_all_transforms() == fs.split(sp, on="train", key=k)
+    once = mml.scalers.fit_transform(fs, "standard", keys=["x"])
+    f2 = mml.scalers.fit_transform(once, "minmax", keys=["x"], fit_on=None).split(sp, on="train", key=k)
+    assert mml.scalers.undo_last_transform(f2) == once.split(sp, on="train", key=k)
+    assert mml.scalers.undo_all_transforms(f2) == fs.split(sp, on="train", key=k)
 
 
 @pytest.mark.parametrize("scaler", ["minmax", "standard", "robust", "maxabs"])
 def test_tensor_key_fit_on_all_rows(scaler: str) -> None:
     fs = _fs()
-    f = fs.fit_transform(scaler, domain="targets", keys=["t"], fit_on=None)
+    f = mml.scalers.fit_transform(fs, scaler, domain="targets", keys=["t"], fit_on=None)
     assert f.column_array("targets", "t").shape == (10, 2, 3)
     assert f.records[-1].n_fit == 10
     np.testing.assert_allclose(
-        f.inverse_transform(f.to_numpy("targets", "t"), keys="t"), fs.column_array("targets", "t"), atol=1e-12
+        mml.scalers.inverse_transform(f, f.to_numpy("targets", "t"), keys="t"),
+        fs.column_array("targets", "t"),
+        atol=1e-12,
     )
     assert mml.io.roundtrip(f) == f
 

@@ -33,18 +33,20 @@ def test_lists_and_tuples_survive_freezing_and_a_save():
 
 
 def test_ordinal_encoder_round_trips_and_transforms_the_same():
-    out = _fs().fit_transform(SklearnScaler("sklearn.preprocessing:OrdinalEncoder"), domain="features")
+    out = mml.scalers.fit_transform(
+        _fs(), SklearnScaler("sklearn.preprocessing:OrdinalEncoder"), domain="features"
+    )
     back = mml.io.roundtrip(out)
     assert back == out  # NaN (encoded_missing_value) and a list of category arrays compare by value
     assert back.to_numpy("features").ravel().tolist() == [0.0, 1.0, 2.0, 1.0]
-    new = back.transform_like({"c": np.array([2.0, 0.0]), "y": np.array([0.0, 0.0])})
+    new = mml.transform_like(back, {"c": np.array([2.0, 0.0]), "y": np.array([0.0, 0.0])})
     assert new.to_numpy("features").ravel().tolist() == [2.0, 0.0]
 
 
 def test_one_hot_encoder_is_refused_with_the_shape_it_would_make():
     scaler = SklearnScaler("sklearn.preprocessing:OneHotEncoder", init_params={"sparse_output": False})
     with pytest.raises(ScalerError, match=r"from \(\) to \(3,\)"):
-        _fs().fit_transform(scaler, domain="features")
+        mml.scalers.fit_transform(_fs(), scaler, domain="features")
 
 
 def test_record_values_compare_nan_equal_and_tuples_of_arrays_elementwise():

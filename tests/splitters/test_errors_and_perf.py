@@ -15,7 +15,6 @@ from mml.splitters import (
     KFoldSplitter,
     OverlappingSplitsWarning,
     RandomSplitter,
-    apply_split,
 )
 
 
@@ -111,10 +110,10 @@ def test_split_name_clash_and_unknown_on(fs: FeatureSet) -> None:
 
 
 def test_not_a_splitter(fs: FeatureSet) -> None:
-    with pytest.raises(mml.SplitError, match="expected a splitter"):
-        apply_split(fs, {"train": 0.5})  # type: ignore[arg-type]
+    with pytest.raises(mml.SplitError, match="takes a splitter"):
+        fs.split({"train": 0.5})  # type: ignore[arg-type]
     with pytest.raises(mml.SplitError, match=r"mml\.random\.Key"):
-        apply_split(fs, RandomSplitter(), key=3)  # type: ignore[arg-type]
+        fs.split(RandomSplitter(), key=3)  # type: ignore[arg-type]
 
 
 def test_kfold_needs_enough_rows_or_groups(fs: FeatureSet) -> None:
@@ -126,7 +125,7 @@ def test_kfold_needs_enough_rows_or_groups(fs: FeatureSet) -> None:
 
 
 def test_key_overrides_seed(fs: FeatureSet) -> None:
-    a = apply_split(fs, RandomSplitter(seed=0), key=mml.random.key(5))
+    a = fs.split(RandomSplitter(seed=0), key=mml.random.key(5))
     b = fs.split(RandomSplitter(seed=5))
     assert all(np.array_equal(a.split_indices[s], b.split_indices[s]) for s in ("train", "val", "test"))
     assert a.records[-1].key == mml.random.key(5)

@@ -81,7 +81,7 @@ def test_same_seed_same_split(n: int, ratios: dict[str, float], seed: int) -> No
     b = fs.split(RandomSplitter(ratios, seed=seed))
     assert a == b
     key = mml.random.key(seed)
-    c = mml.splitters.apply_split(fs, RandomSplitter(ratios, seed=seed), key=key)
+    c = fs.split(RandomSplitter(ratios, seed=seed), key=key)
     assert all(np.array_equal(a.split_indices[s], c.split_indices[s]) for s in ratios)
 
 
@@ -240,5 +240,5 @@ def test_splitters_and_split_featuresets_round_trip(splitter: mml.splitters.Abst
         assert mml.load(path) == out
     # replaying the record reproduces the split
     rec = out.records[-1]
-    again = mml.splitters.apply_split(fs, rec.splitter, on=rec.on, key=rec.key)
+    again = fs.split(rec.splitter, on=rec.on, key=rec.key)
     assert again == out

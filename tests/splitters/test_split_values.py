@@ -16,7 +16,7 @@ import pytest
 
 import mml
 from mml.data import FeatureSet, FeatureSetView
-from mml.splitters import ConditionSplitter, OverlappingSplitsWarning, RandomSplitter, apply_split
+from mml.splitters import ConditionSplitter, OverlappingSplitsWarning, RandomSplitter
 from mml.splitters._allocate import _exact_labels, _stratum_sizes, allocate, assign_labels
 from mml.splitters._base import SplitterRecord, codes_of, read_column, view_rows
 from mml.splitters._random import random_labels
@@ -337,7 +337,7 @@ def test_overlap_report_names_each_overlapping_pair() -> None:
         s.split_indices(_fs(6).view())
     warn = ConditionSplitter(dict(s.conditions))
     with pytest.warns(OverlappingSplitsWarning, match=re.escape(expected)):
-        out = apply_split(_fs(6), warn)
+        out = _fs(6).split(warn)
     assert out["b"].indices.tolist() == [2, 3, 4, 5]
     allow = ConditionSplitter(dict(s.conditions), overlap="allow")
     with warnings.catch_warnings():
@@ -345,23 +345,26 @@ def test_overlap_report_names_each_overlapping_pair() -> None:
         assert allow.split_indices(_fs(6).view())["c"].tolist() == [5]
 
 
-# -- apply_split messages ------------------------------------------------------------------
+# -- fs.split messages ---------------------------------------------------------------------
 
 
-def test_apply_split_messages_in_full() -> None:
+def test_split_messages_in_full() -> None:
     fs = _fs(4)
-    with pytest.raises(mml.SplitError, match=re.escape("apply_split takes a FeatureSet, got int")):
-        apply_split(3, RandomSplitter())  # type: ignore[arg-type]
+    with pytest.raises(
+        mml.SplitError, match=re.escape("RandomSplitter.split_featureset takes a FeatureSet, got int")
+    ):
+        RandomSplitter().split_featureset(3)  # type: ignore[arg-type]
     with pytest.raises(
         mml.SplitError,
         match=re.escape(
-            "expected a splitter (RandomSplitter, ConditionSplitter, KFoldSplitter, ...), got str 'abc'"
+            "FeatureSet.split takes a splitter (RandomSplitter, ConditionSplitter, KFoldSplitter, or a value "
+            "with a split_featureset(fs, *, on, key) method), got str 'abc'"
         ),
     ):
-        apply_split(fs, "abc")  # type: ignore[arg-type]
+        fs.split("abc")  # type: ignore[arg-type]
     with pytest.raises(mml.SplitError, match=re.escape("on= names an existing split (a str), got 3")):
-        apply_split(fs, RandomSplitter(), on=3)  # type: ignore[arg-type]
-    two = apply_split(fs, RandomSplitter({"a": 0.5, "b": 0.5}))
+        fs.split(RandomSplitter(), on=3)  # type: ignore[arg-type]
+    two = fs.split(RandomSplitter({"a": 0.5, "b": 0.5}))
     with pytest.raises(
         mml.SplitError,
         match=re.escape(
@@ -369,7 +372,7 @@ def test_apply_split_messages_in_full() -> None:
             "or drop them first with fs.without_splits('a', 'b')"
         ),
     ):
-        apply_split(two, RandomSplitter({"a": 0.5, "b": 0.5}))
+        two.split(RandomSplitter({"a": 0.5, "b": 0.5}))
 
 
 def test_stratified_labels_of_2000_rows_for_a_seed() -> None:

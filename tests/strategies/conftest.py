@@ -22,8 +22,8 @@ def make_featureset(n: int = 48, seed: int = 0, *, scale: bool = True) -> mml.Fe
     )
     fs = fs.split(mml.RandomSplitter({"train": 0.6, "val": 0.2, "test": 0.2}, seed=seed))
     if scale:
-        fs = fs.fit_transform("standard", domain="features", fit_on="train")
-        fs = fs.fit_transform("standard", domain="targets", fit_on="train")
+        fs = mml.scalers.fit_transform(fs, "standard", domain="features", fit_on="train")
+        fs = mml.scalers.fit_transform(fs, "standard", domain="targets", fit_on="train")
     return fs
 
 

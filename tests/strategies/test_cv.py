@@ -95,9 +95,9 @@ def test_scalers_are_refitted_on_the_fold_training_rows(fs):
     ]
     x = fs.column_array("features", "x", rep="raw")
     assert recs[0].params_of("x") == Standard().fit(x[train])
-    assert out.undo_all_transforms() == fs.undo_all_transforms().without_splits("train", "val").with_split(
-        "train", train, overlap="allow"
-    ).with_split("val", val, overlap="allow")
+    assert mml.scalers.undo_all_transforms(out) == mml.scalers.undo_all_transforms(fs).without_splits(
+        "train", "val"
+    ).with_split("train", train, overlap="allow").with_split("val", val, overlap="allow")
     # refit_scalers=False keeps the recorded params (and their leak)
     kept = fold_featureset(fs, train, val, refit_scalers=False, key=mml.random.key(0))
     assert [r for r in kept.records if isinstance(r, ScalerRecord)] == [
@@ -119,8 +119,8 @@ def _perturbed(rows: np.ndarray) -> mml.FeatureSet:
         key=mml.random.key(0),
     )
     raw = raw.split(mml.RandomSplitter({"train": 0.6, "val": 0.2, "test": 0.2}, seed=0))
-    raw = raw.fit_transform("standard", domain="features", fit_on="train")
-    return raw.fit_transform("standard", domain="targets", fit_on="train")
+    raw = mml.scalers.fit_transform(raw, "standard", domain="features", fit_on="train")
+    return mml.scalers.fit_transform(raw, "standard", domain="targets", fit_on="train")
 
 
 @pytest.mark.parametrize("refit", [True, False])

@@ -69,7 +69,7 @@ def early_stopped_run() -> tuple[mml.Experiment, mml.TrainState, mml.training.Hi
     best epoch), then a test phase on the validation split: the run the shell's views are checked on."""
     from mml.training import AppliedLoss, EvalPhase, Experiment, PhaseGroup, TrainPhase
 
-    fs = make_featureset().fit_transform("standard", domain="targets", fit_on="train")
+    fs = mml.scalers.fit_transform(make_featureset(), "standard", domain="targets", fit_on="train")
     cbs = [
         mml.callbacks.Evaluation(split="val", metrics=("r2",)),
         mml.callbacks.EarlyStopping("val_loss", patience=2, restore_best=True),

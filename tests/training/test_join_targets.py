@@ -74,7 +74,7 @@ def test_branches_reading_the_same_targets_keep_them_once() -> None:
 
 
 def test_inverse_transform_splits_concatenated_targets_per_key() -> None:
-    fs = two_targets().fit_transform("standard", domain="targets", fit_on="train")
+    fs = mml.scalers.fit_transform(two_targets(), "standard", domain="targets", fit_on="train")
     g = graph("concat")
     bindings = {h: InputBinding("fs", "train") for h in ("a", "b")}
     exp = Experiment({"fs": fs}, g, TrainPhase("fit", bindings, AppliedLoss("mse", "head"), n_epochs=1))

@@ -132,9 +132,9 @@ def test_keras_mlp_on_battery_beats_the_mean():
 
     fs = mml.datasets.load_battery(300, seed=0)
     fs = fs.split(mml.RandomSplitter({"train": 0.8, "test": 0.2}, seed=0))
-    fs = fs.fit_transform(PerSampleZeroStart(), domain="features", fit_on="train")
-    fs = fs.fit_transform("standard", domain="features", fit_on="train")
-    fs = fs.fit_transform("standard", domain="targets", fit_on="train")
+    fs = mml.scalers.fit_transform(fs, PerSampleZeroStart(), domain="features", fit_on="train")
+    fs = mml.scalers.fit_transform(fs, "standard", domain="features", fit_on="train")
+    fs = mml.scalers.fit_transform(fs, "standard", domain="targets", fit_on="train")
     g = ModelGraph.of(
         ModelNode("mlp", keras_mlp(hidden=(64, 64)), FeatureSetRef("battery"), optimizer=mml.optim.adam(3e-3))
     )

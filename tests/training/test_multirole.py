@@ -26,8 +26,8 @@ def battery() -> mml.FeatureSet:
 
     fs = mml.datasets.load_battery(300, seed=0)
     fs = fs.split(mml.RandomSplitter({"train": 0.8, "test": 0.2}, seed=0))
-    fs = fs.fit_transform(PerSampleZeroStart(), domain="features", fit_on="train")
-    return fs.fit_transform("standard", domain="features", fit_on="train")
+    fs = mml.scalers.fit_transform(fs, PerSampleZeroStart(), domain="features", fit_on="train")
+    return mml.scalers.fit_transform(fs, "standard", domain="features", fit_on="train")
 
 
 def encoder(backend: str = "torch") -> ModelGraph:

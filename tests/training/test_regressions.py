@@ -78,8 +78,11 @@ def test_eval_inverse_transform_with_reordered_subset_of_targets(rep) -> None:
         label="toy",
     )
     fs = fs.with_split("train", range(30)).with_split("test", range(30, 40))
-    fs = fs.fit_transform("standard", domain="targets", keys=["y1"]).fit_transform(
-        "minmax", domain="targets", keys=["y2"]
+    fs = mml.scalers.fit_transform(
+        mml.scalers.fit_transform(fs, "standard", domain="targets", keys=["y1"]),
+        "minmax",
+        domain="targets",
+        keys=["y2"],
     )
     ref = FeatureSetRef("toy", targets=("y2", "y1"), rep=rep)
     g = ModelGraph.of(ModelNode("m", SequentialMLP(hidden=(4,)), ref, optimizer=mml.optim.adam(1e-2)))

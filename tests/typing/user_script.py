@@ -29,7 +29,7 @@ def train() -> None:
     assert_type(fs, FeatureSet)
     fs = fs.split(mml.RandomSplitter({"train": 0.75, "val": 0.25}, seed=0))
     assert_type(fs, FeatureSet)
-    fs = fs.fit_transform("standard", domain="features", fit_on="train")
+    fs = mml.scalers.fit_transform(fs, "standard", domain="features", fit_on="train")
     assert_type(fs, FeatureSet)
 
     graph = mml.ModelGraph.of(

@@ -212,8 +212,8 @@ def cells_featureset() -> mml.FeatureSet:
         label="cells",
     )
     fs = fs.split(mml.RandomSplitter({"train": 0.7, "val": 0.15, "test": 0.15}, seed=0))
-    fs = fs.fit_transform("standard", domain="features", fit_on="train")
-    return fs.fit_transform("minmax", domain="targets", fit_on="train")
+    fs = mml.scalers.fit_transform(fs, "standard", domain="features", fit_on="train")
+    return mml.scalers.fit_transform(fs, "minmax", domain="targets", fit_on="train")
 
 
 def short_run() -> tuple[mml.Experiment, mml.training.History]:
