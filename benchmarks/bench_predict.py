@@ -46,11 +46,8 @@ def _predictor(n_fit: int = 20_000) -> mml.Predictor:
     x = rng.normal(2.0, 3.0, size=(n_fit, N_FEATURES)).astype(np.float32)
     y = (x[:, :4].sum(1) * 5 + 100).astype(np.float32)
     fs = mml.FeatureSet.from_dict({"x": x, "y": y}, features="x", targets="y", label="bench")
-    fs = (
-        fs.with_split("train", np.arange(n_fit))
-        .fit_transform("standard")
-        .fit_transform("standard", domain="targets")
-    )
+    fs = mml.scalers.fit_transform(fs.with_split("train", np.arange(n_fit)), "standard")
+    fs = mml.scalers.fit_transform(fs, "standard", domain="targets")
     g = ModelGraph.of(ModelNode("mlp", SequentialMLP(hidden=(64, 64)), FeatureSetRef("bench")))
     exp = Experiment(
         {"bench": fs}, g, EvalPhase.simple("e", featureset="bench", heads=["mlp"], split="train")

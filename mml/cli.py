@@ -84,7 +84,7 @@ def _metrics_table(history: Any, experiment: Any = None) -> Any:
     from rich.table import Table
     from rich.text import Text
 
-    from mml.training._summary import summary_rows
+    from mml.views import summary_rows
 
     table = Table(title="final metrics (of the returned model)", title_justify="left")
     for col in ("phase", "metric", "units", "value"):
@@ -226,7 +226,7 @@ def _write_summary(out_dir: Path, cfg: Any, history: Any, experiment: Any) -> No
     import json
 
     import mml
-    from mml.training._summary import summary_rows
+    from mml.views import summary_rows
 
     mml.save(history, out_dir / "history")
     (out_dir / "config.json").write_text(json.dumps(cfg, indent=2, default=str) + "\n", encoding="utf-8")

@@ -22,7 +22,7 @@ def test_layers_point_only_downward():
     code = "from importlinter.cli import lint_imports; raise SystemExit(lint_imports())"
     proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
-    assert "3 kept, 0 broken" in proc.stdout
+    assert "4 kept, 0 broken" in proc.stdout
     for name in _contracts():
         assert f"{name} KEPT" in " ".join(proc.stdout.split()), name
 
@@ -43,3 +43,51 @@ def test_the_contracts_say_what_docs_conventions_says():
     # every submodule of mml.backends is private, so `mml.backends.*` forbids exactly those
     subs = [p for p in (ROOT / "mml" / "backends").iterdir() if p.name != "__init__.py" and p.suffix == ".py"]
     assert subs and all(p.name.startswith("_") for p in subs)
+    # issue 12: zero upward imports; the only exception is mml/__init__.py's TYPE_CHECKING block
+    (layers,) = by_type["layers"]
+    assert layers["ignore_imports"] == ["mml -> mml.*"]
+    (acyclic,) = by_type["acyclic_siblings"]
+    assert acyclic["ancestors"] == ["mml"] and acyclic["depth"] == 0 and not acyclic.get("ignore_imports")
+
+
+def _mutual_imports(graph, package: str) -> dict[tuple[str, str], list[str]]:  # type: ignore[no-untyped-def]
+    """Pairs of children of ``package`` that import each other directly, with the imports."""
+    children = sorted(graph.find_children(package))
+
+    def direct(a: str, b: str) -> list[str]:
+        found = []
+        for expr in (f"{a} -> {b}", f"{a}.** -> {b}", f"{a} -> {b}.**", f"{a}.** -> {b}.**"):
+            for imp in graph.find_matching_direct_imports(import_expression=expr):
+                found.append(f"{imp['importer']} -> {imp['imported']}")
+        return found
+
+    out = {}
+    for i, a in enumerate(children):
+        for b in children[i + 1 :]:
+            ab, ba = direct(a, b), direct(b, a)
+            if ab and ba:
+                out[(a, b)] = ab + ba
+    return out
+
+
+def test_no_two_packages_of_mml_import_each_other():
+    grimp = pytest.importorskip("grimp")
+    import mml
+
+    assert pathlib.Path(mml.__file__).parent == ROOT / "mml"  # the checkout under test, not another
+    graph = grimp.build_graph("mml", include_external_packages=False)  # function-local imports too
+    assert {"mml.data", "mml.backends", "mml.models", "mml.training", "mml.views"} <= graph.find_children(
+        "mml"
+    )
+    assert _mutual_imports(graph, "mml") == {}
+
+
+def test_the_cycle_check_sees_a_cycle():
+    grimp = pytest.importorskip("grimp")
+    graph = grimp.ImportGraph()
+    for m in ("p", "p.a", "p.a._x", "p.b", "p.c"):
+        graph.add_module(m)
+    graph.add_import(importer="p.a._x", imported="p.b")
+    graph.add_import(importer="p.b", imported="p.a")
+    graph.add_import(importer="p.c", imported="p.b")  # one way only: not a cycle
+    assert _mutual_imports(graph, "p") == {("p.a", "p.b"): ["p.a._x -> p.b", "p.b -> p.a"]}

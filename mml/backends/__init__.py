@@ -64,6 +64,7 @@ from mml.backends._protocol import (
     fit as fit,
     get_backend as get_backend,
     init as init,
+    output_shape as output_shape,
     partial_fit as partial_fit,
     value_and_grad as value_and_grad,
 )
@@ -128,6 +129,7 @@ __all__ = [
     "fit",
     "get_backend",
     "init",
+    "output_shape",
     "is_accelerator",
     "is_classifier",
     "loss_function",

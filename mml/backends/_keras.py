@@ -37,7 +37,16 @@ from mml.models._builtin import SequentialCNN, SequentialMLP, TemporalCNN, image
 from mml.models._wrappers import KerasModel, call_factory, import_object
 from mml.random import Key, fold_in, numpy_rng
 
-__all__ = ["init", "apply", "value_and_grad", "keras_model", "built_output_shape", "fit", "partial_fit"]
+__all__ = [
+    "output_shape",
+    "init",
+    "apply",
+    "value_and_grad",
+    "keras_model",
+    "built_output_shape",
+    "fit",
+    "partial_fit",
+]
 
 
 def _keras() -> Any:
@@ -185,6 +194,15 @@ def keras_model(
     4
     """
     return _build(spec, tuple(input_shape), None if output_shape is None else tuple(output_shape))
+
+
+def output_shape(
+    spec: AbstractModel, input_shape: tuple[int, ...], target_shape: tuple[int, ...] | None
+) -> tuple[int, ...]:
+    """The spec's own answer; a :class:`~mml.models.KerasModel` without a declared shape is built."""
+    if isinstance(spec, KerasModel) and spec.output_shape is None:
+        return built_output_shape(spec, input_shape, target_shape)
+    return spec.infer_output_shape(input_shape, target_shape)
 
 
 def built_output_shape(
@@ -379,6 +397,7 @@ class KerasBackend(AbstractBackend):
     """The Keras 3 (TensorFlow) backend: this module's functions (see :class:`AbstractBackend`)."""
 
     name: ClassVar[str] = "tensorflow"
+    output_shape = staticmethod(output_shape)
     init = staticmethod(init)
     apply = staticmethod(apply)
     value_and_grad = staticmethod(value_and_grad)

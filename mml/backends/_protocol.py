@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import abc
 import importlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
 from mml.backends._params import ModelParams
@@ -26,7 +26,16 @@ from mml.errors import BackendError
 from mml.models._base import AbstractModel
 from mml.random import Key
 
-__all__ = ["AbstractBackend", "get_backend", "init", "apply", "value_and_grad", "fit", "partial_fit"]
+__all__ = [
+    "AbstractBackend",
+    "get_backend",
+    "output_shape",
+    "init",
+    "apply",
+    "value_and_grad",
+    "fit",
+    "partial_fit",
+]
 
 LossFn = Callable[[Any], tuple[Any, Any]]
 
@@ -47,6 +56,12 @@ class AbstractBackend(abc.ABC):
 
     #: the backend's name: ``"torch"``, ``"tensorflow"`` or ``"sklearn"`` (a spec's ``backend``)
     name: ClassVar[str]
+
+    @abc.abstractmethod
+    def output_shape(
+        self, spec: AbstractModel, input_shape: tuple[int, ...], target_shape: tuple[int, ...] | None
+    ) -> tuple[int, ...]:
+        """Per-sample output shape: the spec's own answer, or (a user module) one dry run of it."""
 
     @abc.abstractmethod
     def init(
@@ -141,6 +156,26 @@ def get_backend(name_or_spec: str | AbstractModel) -> AbstractBackend:
     return made
 
 
+def output_shape(
+    spec: AbstractModel, input_shape: Sequence[int], target_shape: Sequence[int] | None = None
+) -> tuple[int, ...]:
+    """Per-sample output shape of ``spec`` for an input shape (and optional target shape).
+
+    A spec answers for itself (``spec.infer_output_shape``: declared, or derived from its
+    hyperparameters); a user ``TorchModule``/``KerasModel`` without a declared ``output_shape``
+    is run once by its backend (a forward pass on zeros, or the built Keras model).
+
+    >>> from mml.models import SequentialMLP, TorchModule
+    >>> output_shape(SequentialMLP(), (16,), (1,))
+    (1,)
+    >>> output_shape(TorchModule(factory="torch.nn:Flatten"), (2, 3))
+    (6,)
+    """
+    shape = tuple(int(v) for v in input_shape)
+    tshape = None if target_shape is None else tuple(int(v) for v in target_shape)
+    return get_backend(spec).output_shape(spec, shape, tshape)
+
+
 def init(
     spec: AbstractModel,
     input_shape: tuple[int, ...],
@@ -152,7 +187,7 @@ def init(
 ) -> ModelParams:
     """Fresh params for ``spec`` at per-sample ``input_shape``.
 
-    ``output_shape=None`` asks the spec (``spec.infer_output_shape(input_shape, target_shape)``).
+    ``output_shape=None`` asks :func:`output_shape` (the spec, or a dry run of a user module).
 
     >>> import mml
     >>> from mml.models import SequentialMLP
@@ -161,7 +196,7 @@ def init(
     """
     input_shape = tuple(int(v) for v in input_shape)
     if output_shape is None:
-        output_shape = spec.infer_output_shape(input_shape, target_shape)
+        output_shape = get_backend(spec).output_shape(spec, input_shape, target_shape)
     return get_backend(spec).init(spec, input_shape, tuple(output_shape), key=key, device=device)
 
 

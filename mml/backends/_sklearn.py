@@ -44,6 +44,7 @@ from mml.models._wrappers import SklearnModel, import_object, plain_data
 from mml.random import Key, seed_int
 
 __all__ = [
+    "output_shape",
     "init",
     "apply",
     "fit",
@@ -60,6 +61,13 @@ def _check_spec(spec: AbstractModel) -> SklearnModel:
             f"the sklearn backend cannot run a {type(spec).__name__} (backend {spec.backend!r})"
         )
     return spec
+
+
+def output_shape(
+    spec: AbstractModel, input_shape: tuple[int, ...], target_shape: tuple[int, ...] | None
+) -> tuple[int, ...]:
+    """The spec's own answer (an estimator's output shape follows its targets)."""
+    return spec.infer_output_shape(input_shape, target_shape)
 
 
 def init(
@@ -327,6 +335,7 @@ class SklearnBackend(AbstractBackend):
     """The scikit-learn backend: this module's functions (see :class:`AbstractBackend`)."""
 
     name: ClassVar[str] = "sklearn"
+    output_shape = staticmethod(output_shape)
     init = staticmethod(init)
     apply = staticmethod(apply)
     value_and_grad = staticmethod(value_and_grad)

@@ -42,7 +42,16 @@ from mml.models._builtin import SequentialCNN, SequentialMLP, TemporalCNN, signa
 from mml.models._wrappers import TorchModule, call_factory, import_object
 from mml.random import Key, fold_in, seed_int, torch_generator
 
-__all__ = ["init", "apply", "torch_forward", "value_and_grad", "dry_run_shape", "fit", "partial_fit"]
+__all__ = [
+    "output_shape",
+    "init",
+    "apply",
+    "torch_forward",
+    "value_and_grad",
+    "dry_run_shape",
+    "fit",
+    "partial_fit",
+]
 
 
 # -- activations and keyed dropout ---------------------------------------------------------
@@ -230,6 +239,15 @@ def _skeleton(
         module = _build_module(spec, input_shape, output_shape)
     module.train(training)
     return module
+
+
+def output_shape(
+    spec: AbstractModel, input_shape: tuple[int, ...], target_shape: tuple[int, ...] | None
+) -> tuple[int, ...]:
+    """The spec's own answer; a :class:`~mml.models.TorchModule` without a declared shape is run once."""
+    if isinstance(spec, TorchModule) and spec.output_shape is None:
+        return dry_run_shape(spec, input_shape, target_shape)
+    return spec.infer_output_shape(input_shape, target_shape)
 
 
 def dry_run_shape(
@@ -496,6 +514,7 @@ class TorchBackend(AbstractBackend):
     """The PyTorch backend: this module's functions (see :class:`AbstractBackend`)."""
 
     name: ClassVar[str] = "torch"
+    output_shape = staticmethod(output_shape)
     init = staticmethod(init)
     apply = staticmethod(apply)
     value_and_grad = staticmethod(value_and_grad)

@@ -22,7 +22,7 @@ True
 from __future__ import annotations
 
 import abc
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
 import attrs
@@ -53,7 +53,9 @@ class Event:
     ``metrics`` holds what was logged so far for this epoch (the mean training losses at
     ``on_epoch_end``, and metrics returned by callbacks that ran earlier in the list).
     ``experiment`` and ``phase`` are the running values (callbacks such as ``Evaluation`` use
-    them to evaluate the current state).
+    them to evaluate the current state). ``evaluate`` is the fold's evaluation function
+    (:func:`mml.training.evaluate`), handed in by the loop that makes the events so that the
+    callbacks, which the training loop imports, import nothing of training.
 
     >>> Event("on_epoch_end", phase="fit", epoch=2).epoch
     2
@@ -70,6 +72,7 @@ class Event:
     experiment: Any = None
     phase_value: Any = None
     group: str | None = None
+    evaluate: Callable[..., Any] | None = attrs.field(default=None, repr=False)
 
 
 @attrs.frozen

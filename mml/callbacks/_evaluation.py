@@ -48,13 +48,11 @@ def _node_metrics(metrics: Sequence[str], res: Any, prefix: str) -> dict[str, fl
 
 
 def _run_eval(event: Event, split: str, losses: Any, nodes: Any = None) -> Any:
-    from mml.training._evaluate import evaluate
-
     phase = event.phase_value
-    if phase is None or not hasattr(phase, "inputs"):
+    if phase is None or not hasattr(phase, "inputs") or event.evaluate is None:
         raise TrainingError("evaluation callbacks run inside a training phase")
     use = phase.losses if losses is None else losses
-    return evaluate(event.experiment, event.state, phase.inputs, losses=use, split=split, nodes=nodes)
+    return event.evaluate(event.experiment, event.state, phase.inputs, losses=use, split=split, nodes=nodes)
 
 
 @attrs.frozen

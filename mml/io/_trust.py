@@ -211,6 +211,27 @@ def import_path(path: Any, *, what: str = "object", trusted: Trust | None = None
     return obj
 
 
+def import_function(path: str, what: str) -> Any:
+    """:func:`import_path` for a function named in a spec (a loss, a metric): callable, no lambda.
+
+    >>> import_function("math:sqrt", "metric")(9.0)
+    3.0
+    >>> import_function("math:pi", "metric")
+    Traceback (most recent call last):
+    ...
+    mml.errors.ConfigError: metric 'math:pi' is not callable
+    """
+    qualname = path.partition(":")[2]
+    obj = import_path(path, what=what)
+    if qualname.split(".")[-1] == "<lambda>" or getattr(obj, "__name__", "") == "<lambda>":
+        raise ConfigError(
+            f"{path!r} is a lambda; name a module-level function instead (lambdas cannot be saved)"
+        )
+    if not callable(obj):
+        raise ConfigError(f"{what} {path!r} is not callable")
+    return obj
+
+
 def named_paths(doc: Any, root: str = "$") -> list[tuple[str, str]]:
     """Every ``(json_path, import_path)`` a document names, found without importing anything.
 

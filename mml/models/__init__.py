@@ -9,7 +9,6 @@ from mml.models._base import (
     ACTIVATIONS as ACTIVATIONS,
     BACKENDS as BACKENDS,
     AbstractModel as AbstractModel,
-    output_shape as output_shape,
 )
 from mml.models._builtin import (
     SequentialCNN as SequentialCNN,
@@ -34,5 +33,4 @@ __all__ = [
     "SklearnModel",
     "TemporalCNN",
     "TorchModule",
-    "output_shape",
 ]

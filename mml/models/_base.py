@@ -25,7 +25,6 @@ __all__ = [
     "BACKENDS",
     "check_activation",
     "check_backend",
-    "output_shape",
     "shape_tuple",
     "optional_shape",
 ]
@@ -133,19 +132,6 @@ def resolve_output(
             "is known here; pass output_shape=... to the spec or bind targets to the node"
         )
     return shape_tuple(target_shape, "target shape")
-
-
-def output_shape(
-    spec: AbstractModel, input_shape: Sequence[int], target_shape: Sequence[int] | None = None
-) -> tuple[int, ...]:
-    """Per-sample output shape of ``spec`` for an input shape (and optional target shape).
-
-    >>> from mml.models import SequentialMLP
-    >>> output_shape(SequentialMLP(), (16,), (1,))
-    (1,)
-    """
-    tshape = None if target_shape is None else tuple(int(v) for v in target_shape)
-    return spec.infer_output_shape(tuple(int(v) for v in input_shape), tshape)
 
 
 def numel(shape: Sequence[int]) -> int:

@@ -151,10 +151,12 @@ class TorchModule(AbstractModel):
     """A user ``torch.nn.Module`` built by ``factory(**kwargs)`` (the factory is imported by path).
 
     If the factory declares ``input_shape`` / ``output_shape`` parameters, they are passed.
-    ``output_shape=None`` means: ask the module (one dry forward pass on zeros).
+    ``output_shape=None`` means: ask the module (one dry forward pass on zeros, which is the
+    torch backend's work: :func:`mml.backends.output_shape`).
 
+    >>> import mml
     >>> spec = TorchModule(factory="torch.nn:Linear", kwargs={"in_features": 4, "out_features": 2})
-    >>> spec.infer_output_shape((4,), None)
+    >>> mml.backends.output_shape(spec, (4,))
     (2,)
     """
 
@@ -168,12 +170,8 @@ class TorchModule(AbstractModel):
     def infer_output_shape(
         self, input_shape: tuple[int, ...], target_shape: tuple[int, ...] | None
     ) -> tuple[int, ...]:
-        """Declared ``output_shape``, else the module's output on one zero sample."""
-        if self.output_shape is not None:
-            return self.output_shape
-        from mml.backends._torch import dry_run_shape
-
-        return dry_run_shape(self, input_shape, target_shape)
+        """Declared ``output_shape`` (an undeclared one is found by running the module)."""
+        return _declared(self, self.output_shape)
 
 
 @attrs.frozen
@@ -195,12 +193,19 @@ class KerasModel(AbstractModel):
     def infer_output_shape(
         self, input_shape: tuple[int, ...], target_shape: tuple[int, ...] | None
     ) -> tuple[int, ...]:
-        """Declared ``output_shape``, else the built model's output shape."""
-        if self.output_shape is not None:
-            return self.output_shape
-        from mml.backends._keras import built_output_shape
+        """Declared ``output_shape`` (an undeclared one is found by building the model)."""
+        return _declared(self, self.output_shape)
 
-        return built_output_shape(self, input_shape, target_shape)
+
+def _declared(spec: TorchModule | KerasModel, shape: tuple[int, ...] | None) -> tuple[int, ...]:
+    """A user module's declared output shape; without one, only its backend can find it."""
+    if shape is None:
+        raise ShapeError(
+            f"{type(spec).__name__}({spec.factory!r}) declares no output_shape: it is found by running "
+            "the model, which its backend does; call mml.backends.output_shape(spec, input_shape) "
+            "(graphs and mml.backends.init do), or pass output_shape=... to the spec"
+        )
+    return shape
 
 
 def _check_estimator(instance: Any, attribute: Any, value: str) -> None:

@@ -36,6 +36,7 @@ from mml.strategies._stacked import (
 )
 from mml.strategies._vectorized_check import phase_nodes, train_optimizers
 from mml.training import ErrorRecord, History, PhaseResult, TrainPhase
+from mml.training._evaluate import evaluate
 from mml.training._losses import compile_loss
 from mml.training._state import GRAPH_OPTIMIZER
 
@@ -230,6 +231,7 @@ class StackedPhase:
                 metrics=metrics,
                 experiment=self.members[k].job.experiment,
                 phase_value=ph,
+                evaluate=evaluate,
                 **where,
             )
             try:

@@ -24,7 +24,6 @@ from mml.training._phases import (
 from mml.training._results import ErrorRecord, EvalResult, History, PhaseResult
 from mml.training._run import plan_fingerprint, run, run_phase
 from mml.training._state import GRAPH_OPTIMIZER, Boxed, ExecutionContext, Position, TrainState
-from mml.training._summary import summary_rows
 
 __all__ = [
     "GRAPH_OPTIMIZER",
@@ -59,5 +58,4 @@ __all__ = [
     "run",
     "run_phase",
     "steps",
-    "summary_rows",
 ]

@@ -23,7 +23,7 @@ from mml.callbacks._base import Event
 from mml.errors import TrainingError
 from mml.random import Key, as_key, fold_in
 from mml.training._dispatch import dispatch
-from mml.training._evaluate import eval_steps
+from mml.training._evaluate import eval_steps, evaluate
 from mml.training._experiment import Experiment
 from mml.training._fit import fit_nodes
 from mml.training._phases import AbstractPhase, EvalPhase, FitPhase, PhaseGroup, TrainPhase
@@ -88,7 +88,9 @@ def _train_steps(
         where = (pos.plan, pos.phase) if resume and pos is not None else ("", phase.label)
     here = Position(where[0], where[1])
     cbs, slots = plan.callbacks, plan.slots
-    base = Event("on_phase_start", phase=phase.label, experiment=experiment, phase_value=phase)
+    base = Event(
+        "on_phase_start", phase=phase.label, experiment=experiment, phase_value=phase, evaluate=evaluate
+    )
     saves: list[Any] = []
     if resume and pos is not None:
         state = attrs.evolve(prepare_train_state(plan, state), position=None)

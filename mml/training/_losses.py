@@ -33,6 +33,7 @@ import attrs
 from mml._fields import FrozenDict, frozen_dict
 from mml.backends import LOSS_FRAMEWORKS, loss_function, loss_reduction
 from mml.errors import BackendError, ConfigError, TrainingError
+from mml.io._trust import import_function
 
 __all__ = ["Loss", "AppliedLoss", "LOSSES", "LOSS_BACKENDS", "compile_loss", "parse_input", "InputSpec"]
 
@@ -53,20 +54,6 @@ LOSS_BACKENDS: tuple[str, ...] = LOSS_FRAMEWORKS
 _SOURCES = ("outputs", "targets", "features", "weights", "mask")
 
 
-def _import(path: str, what: str) -> Any:
-    from mml.io._trust import import_path
-
-    qualname = path.partition(":")[2]
-    obj = import_path(path, what=what)
-    if qualname.split(".")[-1] == "<lambda>" or getattr(obj, "__name__", "") == "<lambda>":
-        raise ConfigError(
-            f"{path!r} is a lambda; name a module-level function instead (lambdas cannot be saved)"
-        )
-    if not callable(obj):
-        raise ConfigError(f"{what} {path!r} is not callable")
-    return obj
-
-
 def _check_fn(instance: Any, attribute: Any, value: Any) -> None:
     if not isinstance(value, str):
         raise ConfigError(
@@ -84,7 +71,7 @@ def _check_fn(instance: Any, attribute: Any, value: Any) -> None:
             + (f" (did you mean {hint[0]!r}?)" if hint else "")
             + f"; use one of {', '.join(LOSSES)} or an import path such as 'torch.nn:SmoothL1Loss'"
         )
-    _import(value, "loss")
+    import_function(value, "loss")
 
 
 def _json_kwargs(value: Mapping[str, Any] | None) -> FrozenDict[str, Any]:
@@ -292,7 +279,7 @@ def compile_loss(loss: Loss, backend: str = "torch") -> LossFn:
     if loss.fn in LOSSES:
         return loss_function(backend, loss.fn, loss.kwargs)
     reduce = loss_reduction(backend)
-    obj = _import(loss.fn, "loss")
+    obj = import_function(loss.fn, "loss")
     kwargs = dict(loss.kwargs)
     if isinstance(obj, type):
         try:

@@ -158,7 +158,7 @@ class EvalResult:
     """Stacked outputs and targets of an evaluation, per node, plus the losses.
 
     ``outputs[node]`` and ``targets[node]`` are numpy arrays in sample order; with
-    ``inverse_transform=True`` they are in raw units (see ``FeatureSet.inverse_transform``).
+    ``inverse_transform=True`` they are in raw units (see ``mml.scalers.inverse_transform``).
     ``sample_uuids["default"]`` holds the samples' UUIDs (``S16``) in the same order.
 
     >>> import numpy as np

@@ -20,6 +20,7 @@ from mml.views._html import (
 )
 from mml.views._plot import plot_eval as plot_eval, plot_history as plot_history, plot_runs as plot_runs
 from mml.views._strategies_html import cv_html as cv_html, sweep_html as sweep_html
+from mml.views._summary import summary_rows as summary_rows
 
 __all__ = [
     "Comparison",
@@ -33,5 +34,6 @@ __all__ = [
     "plot_eval",
     "plot_history",
     "plot_runs",
+    "summary_rows",
     "sweep_html",
 ]

@@ -104,10 +104,10 @@ def compare(
     """Compare runs by name: their final metrics and config differences.
 
     A run's metrics are its ``summaries[name]`` rows if given (what ``mml run`` wrote to
-    ``summary.json``), else :func:`mml.training.summary_rows` of its History (with its
+    ``summary.json``), else :func:`mml.views.summary_rows` of its History (with its
     experiment, if given, for the units).
     """
-    from mml.training._summary import summary_rows
+    from mml.views._summary import summary_rows
 
     names = tuple(histories)
     metrics, best, seconds, status = {}, {}, {}, {}

@@ -39,7 +39,7 @@ def history_html(history: Any, *, last: int = 8) -> str:
     The final metrics are those of the model the run returned (the best epoch's when
     ``EarlyStopping(restore_best=True)`` restored it), as in the table ``mml run`` prints.
     """
-    from mml.training._summary import _returned_epoch, summary_rows
+    from mml.views._summary import _returned_epoch, summary_rows
 
     status = history.status
     if history.failure is not None:
@@ -80,7 +80,7 @@ def history_html(history: Any, *, last: int = 8) -> str:
 def _eval_metrics(result: Any) -> list[list[str]]:
     """``[node, metric, value]`` of each node's outputs against its targets (regression or classification)."""
     from mml.callbacks import classification_metrics, regression_metrics
-    from mml.training._summary import _CLASSIFICATION_ROWS, _is_classification
+    from mml.views._summary import _CLASSIFICATION_ROWS, _is_classification
 
     rows = []
     for node, out in result.outputs.items():

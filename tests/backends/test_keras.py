@@ -96,7 +96,7 @@ def test_init_keyed_and_roundtrip() -> None:
 
 def test_user_model_batchnorm_and_dropout() -> None:
     spec = KerasModel(factory="backend_factories:keras_bn_net", kwargs={"units": 16})
-    assert spec.infer_output_shape((3,), None) == (1,)
+    assert mml.backends.output_shape(spec, (3,)) == (1,)
     p = init(spec, (3,), (1,), key=K0)
     assert p == init(spec, (3,), (1,), key=K0)
     assert len(p.non_trainable) == 2  # moving mean/var; the dropout seed state is not stored

@@ -284,7 +284,7 @@ def test_wrong_input_shape_and_devices() -> None:
 
 def test_user_module_output_shape_and_factory_type() -> None:
     spec = TorchModule(factory="torch.nn:Linear", kwargs={"in_features": 4, "out_features": 3})
-    assert mml.models.output_shape(spec, (4,)) == (3,)
+    assert mml.backends.output_shape(spec, (4,)) == (3,)
     bad = TorchModule(factory="backend_factories:keras_bn_net")
     with pytest.raises(mml.BackendError, match=r"not a torch\.nn\.Module"):
         init(bad, (4,), (1,), key=K0)

@@ -174,3 +174,33 @@ def test_evolved_evaluation_logs_under_its_new_split(toy):
     _, h = mml.run(exp, mml.init(exp, 0))
     assert h.status == "completed"
     assert len(h.values("test_loss")) == 1 and len(h.values("val_loss")) == 0
+
+
+def test_evaluation_calls_the_evaluate_the_loop_hands_in() -> None:
+    # issue 12: callbacks import nothing of training; the fold's evaluate comes with the Event
+    from mml.callbacks import Evaluation, Event
+
+    @attrs.frozen
+    class Res:
+        losses: dict[str, float]
+        outputs: dict[str, Any] = attrs.field(factory=dict)
+        targets: dict[str, Any] = attrs.field(factory=dict)
+
+    @attrs.frozen
+    class Phase:
+        inputs: dict[str, Any]
+        losses: tuple[str, ...]
+
+    calls: list[tuple[Any, ...]] = []
+
+    def fake_evaluate(experiment: Any, state: Any, inputs: Any, **kw: Any) -> Res:
+        calls.append((experiment, state, inputs, kw))
+        return Res({"loss": 0.25, "mse": 0.25})
+
+    phase = Phase({"m": "binding"}, ("L",))
+    ev = Event("on_epoch_end", epoch=0, state="S", experiment="E", phase_value=phase, evaluate=fake_evaluate)
+    res = Evaluation(split="val").on_epoch_end(ev, None)
+    assert res is not None and dict(res.metrics) == {"val_loss": 0.25, "val_mse": 0.25}
+    assert calls == [("E", "S", {"m": "binding"}, {"losses": ("L",), "split": "val", "nodes": None})]
+    with pytest.raises(mml.TrainingError, match="evaluation callbacks run inside a training phase"):
+        Evaluation(split="val").on_epoch_end(attrs.evolve(ev, evaluate=None), None)

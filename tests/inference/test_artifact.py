@@ -42,11 +42,8 @@ def torch_pipeline(
     x = rng.normal(size=(2000, 6)).astype(np.float32)
     y = (x[:, :2].sum(1) * 4 + 20).astype(np.float32)
     fs = mml.FeatureSet.from_dict({"x": x, "y": y}, features="x", targets="y", label="toy")
-    fs = (
-        fs.with_split("train", np.arange(2000))
-        .fit_transform("standard")
-        .fit_transform("minmax", domain="targets")
-    )
+    fs = mml.scalers.fit_transform(fs.with_split("train", np.arange(2000)), "standard")
+    fs = mml.scalers.fit_transform(fs, "minmax", domain="targets")
     g = ModelGraph.of(
         ModelNode("mlp", SequentialMLP(hidden=(8,)), FeatureSetRef("toy"), optimizer=mml.optim.adam(1e-2))
     )
@@ -106,11 +103,8 @@ def test_sklearn_pipeline_loads_and_predicts_without_torch(tmp_path):
     x = rng.normal(size=(100, 3))
     y = x @ np.array([1.0, 2.0, -1.0]) + 5
     fs = mml.FeatureSet.from_dict({"x": x, "y": y}, features="x", targets="y", label="lin")
-    fs = (
-        fs.with_split("train", np.arange(100))
-        .fit_transform("standard")
-        .fit_transform("standard", domain="targets")
-    )
+    fs = mml.scalers.fit_transform(fs.with_split("train", np.arange(100)), "standard")
+    fs = mml.scalers.fit_transform(fs, "standard", domain="targets")
     g = ModelGraph.of(
         ModelNode(
             "ridge",

@@ -27,11 +27,8 @@ def _classifier() -> tuple[mml.Predictor, pd.DataFrame]:
             "id": [f"s{i}" for i in range(60)],
         }
     )
-    fs = (
-        mml.FeatureSet.from_pandas(df, features=["a", "b"], targets="label", label="t")
-        .with_split("train", np.arange(60))
-        .fit_transform("standard")
-    )
+    fs = mml.FeatureSet.from_pandas(df, features=["a", "b"], targets="label", label="t")
+    fs = mml.scalers.fit_transform(fs.with_split("train", np.arange(60)), "standard")
     g = ModelGraph.of(ModelNode("clf", SequentialMLP(hidden=(4,)), FeatureSetRef("t")))
     exp = Experiment(
         {"t": fs},

@@ -19,11 +19,8 @@ def test_keras_predictor_equals_the_eval_phase_and_round_trips():
     x = rng.normal(size=(100, 3)).astype(np.float32)
     y = x.sum(1) * 3 + 1
     fs = mml.FeatureSet.from_dict({"x": x, "y": y}, features="x", targets="y", label="k")
-    fs = (
-        fs.with_split("train", np.arange(100))
-        .fit_transform("standard")
-        .fit_transform("standard", domain="targets")
-    )
+    fs = mml.scalers.fit_transform(fs.with_split("train", np.arange(100)), "standard")
+    fs = mml.scalers.fit_transform(fs, "standard", domain="targets")
     g = ModelGraph.of(ModelNode("m", SequentialMLP(hidden=(4,), backend="tensorflow"), FeatureSetRef("k")))
     phase = EvalPhase.simple(
         "e", featureset="k", heads=["m"], split="train", inverse_transform=True, batch_size=64

@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 import mml
+from mml.backends import output_shape
 from mml.errors import ConfigError, ShapeError
 from mml.models import (
     ACTIVATIONS,
@@ -21,7 +22,6 @@ from mml.models import (
     SklearnModel,
     TemporalCNN,
     TorchModule,
-    output_shape,
 )
 
 sizes = st.tuples(st.integers(1, 64)) | st.tuples(st.integers(1, 64), st.integers(1, 64))
@@ -176,6 +176,23 @@ def test_output_shape_rules() -> None:
         output_shape(
             SklearnModel(estimator="sklearn.linear_model:LogisticRegression", method="predict_proba"), (3,)
         )
+
+
+def test_a_user_module_without_a_declared_shape_is_run_by_its_backend() -> None:
+    # issue 12: the specs import no backend; mml.backends.output_shape runs the module once
+    flat = TorchModule(factory="torch.nn:Flatten")
+    with pytest.raises(ShapeError) as err:
+        flat.infer_output_shape((2, 3), None)
+    assert str(err.value) == (
+        "TorchModule('torch.nn:Flatten') declares no output_shape: it is found by running the model, which "
+        "its backend does; call mml.backends.output_shape(spec, input_shape) (graphs and mml.backends.init "
+        "do), or pass output_shape=... to the spec"
+    )
+    assert output_shape(flat, (2, 3)) == (6,)  # 2 * 3 after flattening one zero sample
+    assert output_shape(TorchModule(factory="torch.nn:Flatten", output_shape=(7,)), (2, 3)) == (
+        7,
+    )  # declared wins
+    assert TorchModule(factory="torch.nn:Flatten", output_shape=(7,)).infer_output_shape((2, 3), None) == (7,)
 
 
 def test_bad_hyperparameters() -> None:

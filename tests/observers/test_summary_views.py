@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from mml.training._summary import summary_rows
+from mml.views import summary_rows
 
 from ..training.conftest import early_stopped_run
 

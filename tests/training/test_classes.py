@@ -51,7 +51,7 @@ def test_three_class_head_without_output_shape_trains():
     assert res.outputs["clf"].shape == (60, 3)
     # the logged cross-entropy is scikit-learn's log-loss of the softmaxed outputs
     assert res.metrics(["log_loss"])["log_loss"] == pytest.approx(res.losses["loss"], rel=1e-5)
-    from mml.training._summary import summary_rows
+    from mml.views import summary_rows
 
     rows = {name: v for phase, name, _, v in summary_rows(history, exp) if phase == "test"}
     assert rows["clf accuracy"] == res.metrics(["accuracy"])["accuracy"] and "clf log_loss" in rows

@@ -127,16 +127,5 @@ def _inverted(experiment: Any, phase_label: str) -> bool:
     """Whether eval phase ``phase_label`` reported outputs in raw units."""
     if experiment is None:
         return False
-    from mml.training._phases import PhaseGroup
-
-    def find(p: Any) -> Any:
-        if isinstance(p, PhaseGroup):
-            for q in p.phases:
-                hit = find(q)
-                if hit is not None:
-                    return hit
-            return None
-        return p if p.label == phase_label else None
-
-    hit = find(experiment.plan)
+    hit = next((p for p in experiment.phases if p.label == phase_label), None)  # the leaf phases
     return bool(getattr(hit, "inverse_transform", False))
