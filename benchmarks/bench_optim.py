@@ -68,7 +68,7 @@ def main() -> None:
             lambda p: torch.optim.SGD(p, 1e-2, momentum=0.9, nesterov=True),
         ),
         ("rmsprop", optim.rmsprop(1e-3), lambda p: torch.optim.RMSprop(p, 1e-3)),
-        ("adam clip_norm=1", optim.adam(1e-3, clip_norm=1.0), None),
+        ("clipped(adam, norm=1)", optim.clipped(optim.adam(1e-3), norm=1.0), None),
     ]
     for name, opt, make_ref in cases:
         state = opt.init(params)

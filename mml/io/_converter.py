@@ -339,6 +339,9 @@ def unstructure(obj: Any, unstructure_as: Any = None) -> Any:
 def _closest(key: str, cls: Any) -> str:
     import difflib
 
+    removed = getattr(cls, "_removed_keys", None) or {}
+    if key in removed:  # a key of an older document: say the new spelling
+        return f" ({key} was removed: {removed[key]})"
     names = [a.alias or a.name for a in attrs.fields(cls)] if attrs.has(cls) else []
     close = difflib.get_close_matches(key, names, n=1)
     return (

@@ -19,6 +19,7 @@ tensor([0.0300, 0.0300, 0.0300])
 from mml.optim._adam import Adam, AdamState, AdamW, adam, adamw
 from mml.optim._base import AbstractOptimizer
 from mml.optim._clip import clip_by_global_norm, clip_by_value, global_norm
+from mml.optim._clipped import Clipped, clipped
 from mml.optim._get import OPTIMIZERS, get
 from mml.optim._rmsprop import RMSprop, RMSpropState, rmsprop
 from mml.optim._schedules import (
@@ -38,6 +39,7 @@ __all__ = [
     "Adam",
     "AdamState",
     "AdamW",
+    "Clipped",
     "Constant",
     "Cosine",
     "Exponential",
@@ -52,6 +54,7 @@ __all__ = [
     "adamw",
     "clip_by_global_norm",
     "clip_by_value",
+    "clipped",
     "get",
     "global_norm",
     "learning_rate_at",

@@ -18,7 +18,7 @@ import attrs
 
 from mml._fields import FrozenDict, frozen_dict
 from mml.optim._backend import ordered, zeros_like
-from mml.optim._base import AbstractOptimizer, Prepared, clip_norm_field, clip_value_field, prepare
+from mml.optim._base import AbstractOptimizer, Prepared, prepare
 from mml.optim._checks import float_pair, fraction_pair, non_negative, to_float
 from mml.optim._schedules import AbstractSchedule, as_learning_rate
 
@@ -181,8 +181,6 @@ class Adam(AbstractOptimizer):
     eps: float = attrs.field(default=1e-8, converter=to_float, validator=non_negative)
     weight_decay: float = attrs.field(default=0.0, converter=to_float, validator=non_negative)
     amsgrad: bool = False
-    clip_norm: float | None = clip_norm_field()
-    clip_value: float | None = clip_value_field()
 
     def init(self, params: Mapping[str, Any]) -> AdamState:
         """Zero moments shaped like ``params``."""
@@ -219,8 +217,6 @@ class AdamW(AbstractOptimizer):
     eps: float = attrs.field(default=1e-8, converter=to_float, validator=non_negative)
     weight_decay: float = attrs.field(default=1e-2, converter=to_float, validator=non_negative)
     amsgrad: bool = False
-    clip_norm: float | None = clip_norm_field()
-    clip_value: float | None = clip_value_field()
 
     def init(self, params: Mapping[str, Any]) -> AdamState:
         """Zero moments shaped like ``params``."""
@@ -245,16 +241,13 @@ def adam(
     eps: float = 1e-8,
     weight_decay: float = 0.0,
     amsgrad: bool = False,
-    *,
-    clip_norm: float | None = None,
-    clip_value: float | None = None,
 ) -> Adam:
     """An :class:`Adam` spec.
 
     >>> adam(1e-2)
-    Adam(lr=0.01, betas=(0.9, 0.999), eps=1e-08, weight_decay=0.0, amsgrad=False, clip_norm=None, clip_value=None)
+    Adam(lr=0.01, betas=(0.9, 0.999), eps=1e-08, weight_decay=0.0, amsgrad=False)
     """
-    return Adam(lr, betas, eps, weight_decay, amsgrad, clip_norm=clip_norm, clip_value=clip_value)
+    return Adam(lr, betas, eps, weight_decay, amsgrad)
 
 
 def adamw(
@@ -263,13 +256,10 @@ def adamw(
     eps: float = 1e-8,
     weight_decay: float = 1e-2,
     amsgrad: bool = False,
-    *,
-    clip_norm: float | None = None,
-    clip_value: float | None = None,
 ) -> AdamW:
     """An :class:`AdamW` spec.
 
     >>> adamw(1e-2, weight_decay=0.1).weight_decay
     0.1
     """
-    return AdamW(lr, betas, eps, weight_decay, amsgrad, clip_norm=clip_norm, clip_value=clip_value)
+    return AdamW(lr, betas, eps, weight_decay, amsgrad)

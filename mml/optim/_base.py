@@ -17,26 +17,23 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 import attrs
 
 from mml.errors import ConfigError, TrainingError
 from mml.optim._backend import check_grads, framework_of
-from mml.optim._checks import optional_float, optional_positive
-from mml.optim._clip import clip_list
 from mml.optim._schedules import AbstractSchedule, learning_rate_at
 
-__all__ = ["AbstractOptimizer", "Prepared", "prepare", "clip_norm_field", "clip_value_field"]
+__all__ = ["AbstractOptimizer", "Prepared", "prepare"]
 
 
 class AbstractOptimizer(abc.ABC):
     """A functional optimizer: ``init(params) -> state``, ``update(...) -> (params, state)``.
 
-    Every concrete optimizer has the fields ``lr`` (a float or an
-    :class:`~mml.optim.AbstractSchedule`), ``clip_norm`` and ``clip_value`` (``None`` is off;
-    clipping is applied to the gradients before the update, by value first, then by global
-    norm like ``torch.nn.utils.clip_grad_norm_``).
+    Every concrete optimizer has an ``lr`` (a float or an :class:`~mml.optim.AbstractSchedule`).
+    Gradient clipping is not a field of each: it composes, ``clipped(adam(1e-3), norm=1.0)``
+    (:class:`~mml.optim.Clipped`, like optax's ``chain(clip_by_global_norm(1.0), adam(1e-3))``).
 
     Parameters are a mapping of name to tensor: torch tensors, or TensorFlow tensors and
     variables (also Keras 3 variables on TensorFlow). The returned parameters are new tensors
@@ -51,6 +48,13 @@ class AbstractOptimizer(abc.ABC):
     """
 
     _mml_union = True
+    #: keys of old documents that are errors now, with the new spelling (the converter says it)
+    _removed_keys: ClassVar[Mapping[str, str]] = {
+        "clip_norm": "clipping composes with an optimizer: {kind: optim.clipped, optimizer: {kind: ...}, "
+        "norm: 1.0} (in Python mml.optim.clipped(mml.optim.adam(1e-3), norm=1.0))",
+        "clip_value": "clipping composes with an optimizer: {kind: optim.clipped, optimizer: {kind: ...}, "
+        "value: 0.5} (in Python mml.optim.clipped(mml.optim.adam(1e-3), value=0.5))",
+    }
 
     @abc.abstractmethod
     def init(self, params: Mapping[str, Any]) -> Any:
@@ -79,21 +83,11 @@ class AbstractOptimizer(abc.ABC):
         return learning_rate_at(lr, step) * lr_scale
 
 
-def clip_norm_field() -> Any:
-    """The ``clip_norm`` field: ``None`` (off) or the largest global gradient norm."""
-    return attrs.field(default=None, converter=optional_float, validator=optional_positive, kw_only=True)
-
-
-def clip_value_field() -> Any:
-    """The ``clip_value`` field: ``None`` (off) or the largest absolute gradient element."""
-    return attrs.field(default=None, converter=optional_float, validator=optional_positive, kw_only=True)
-
-
 @attrs.frozen
 class Prepared:
     """What every ``update`` needs first: the library, names in order, tensors, lr.
 
-    ``grads`` are already clipped. Built by :func:`prepare`.
+    Built by :func:`prepare` (clipping, when wanted, happened before: :class:`~mml.optim.Clipped`).
     """
 
     framework: str
@@ -123,11 +117,10 @@ def prepare(
     check_grads(grads, params)
     keys = list(params)
     framework = framework_of(params) if keys else "torch"
-    g = clip_list([grads[k] for k in keys], framework, opt.clip_norm, opt.clip_value)
     return Prepared(
         framework=framework,
         keys=keys,
         params=[params[k] for k in keys],
-        grads=g,
+        grads=[grads[k] for k in keys],
         lr=learning_rate_at(opt.lr, step) * lr_scale,
     )

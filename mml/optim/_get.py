@@ -42,7 +42,7 @@ def get(optimizer: str | AbstractOptimizer, /, **hyperparameters: Any) -> Abstra
     >>> get("adam", learning_rate=0.1)
     Traceback (most recent call last):
     ...
-    mml.errors.ConfigError: Adam has no hyperparameter 'learning_rate'; valid: lr, betas, eps, weight_decay, amsgrad, clip_norm, clip_value
+    mml.errors.ConfigError: Adam has no hyperparameter 'learning_rate'; valid: lr, betas, eps, weight_decay, amsgrad
     """
     if isinstance(optimizer, AbstractOptimizer):
         if hyperparameters:
@@ -64,6 +64,11 @@ def get(optimizer: str | AbstractOptimizer, /, **hyperparameters: Any) -> Abstra
         )
     fields = list(attrs.fields_dict(cls))  # type: ignore[arg-type]
     unknown = [k for k in hyperparameters if k not in fields]
+    removed = [k for k in unknown if k in cls._removed_keys]
+    if removed:
+        raise ConfigError(
+            f"{cls.__name__} has no hyperparameter {removed[0]!r}: {cls._removed_keys[removed[0]]}"
+        )
     if unknown:
         raise ConfigError(
             f"{cls.__name__} has no hyperparameter {', '.join(map(repr, unknown))}; valid: {', '.join(fields)}"

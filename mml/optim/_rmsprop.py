@@ -17,7 +17,7 @@ import attrs
 
 from mml._fields import FrozenDict, frozen_dict
 from mml.optim._backend import ordered, zeros_like
-from mml.optim._base import AbstractOptimizer, Prepared, clip_norm_field, clip_value_field, prepare
+from mml.optim._base import AbstractOptimizer, Prepared, prepare
 from mml.optim._checks import non_negative, to_float, unit_interval
 from mml.optim._schedules import AbstractSchedule, as_learning_rate
 
@@ -62,8 +62,6 @@ class RMSprop(AbstractOptimizer):
     momentum: float = attrs.field(default=0.0, converter=to_float, validator=non_negative)
     centered: bool = False
     weight_decay: float = attrs.field(default=0.0, converter=to_float, validator=non_negative)
-    clip_norm: float | None = clip_norm_field()
-    clip_value: float | None = clip_value_field()
 
     def init(self, params: Mapping[str, Any]) -> RMSpropState:
         """Zero running averages shaped like ``params``."""
@@ -176,15 +174,10 @@ def rmsprop(
     momentum: float = 0.0,
     centered: bool = False,
     weight_decay: float = 0.0,
-    *,
-    clip_norm: float | None = None,
-    clip_value: float | None = None,
 ) -> RMSprop:
     """An :class:`RMSprop` spec.
 
     >>> rmsprop(1e-3, centered=True).centered
     True
     """
-    return RMSprop(
-        lr, alpha, eps, momentum, centered, weight_decay, clip_norm=clip_norm, clip_value=clip_value
-    )
+    return RMSprop(lr, alpha, eps, momentum, centered, weight_decay)

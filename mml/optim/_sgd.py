@@ -20,7 +20,7 @@ import attrs
 from mml._fields import FrozenDict, frozen_dict
 from mml.errors import ConfigError
 from mml.optim._backend import ordered, zeros_like
-from mml.optim._base import AbstractOptimizer, Prepared, clip_norm_field, clip_value_field, prepare
+from mml.optim._base import AbstractOptimizer, Prepared, prepare
 from mml.optim._checks import non_negative, to_float
 from mml.optim._schedules import AbstractSchedule, as_learning_rate
 
@@ -64,8 +64,6 @@ class SGD(AbstractOptimizer):
     nesterov: bool = False
     weight_decay: float = attrs.field(default=0.0, converter=to_float, validator=non_negative)
     dampening: float = attrs.field(default=0.0, converter=to_float, validator=non_negative)
-    clip_norm: float | None = clip_norm_field()
-    clip_value: float | None = clip_value_field()
 
     def __attrs_post_init__(self) -> None:
         if self.nesterov and (self.momentum <= 0 or self.dampening != 0):
@@ -152,13 +150,10 @@ def sgd(
     nesterov: bool = False,
     weight_decay: float = 0.0,
     dampening: float = 0.0,
-    *,
-    clip_norm: float | None = None,
-    clip_value: float | None = None,
 ) -> SGD:
     """An :class:`SGD` spec.
 
     >>> sgd(0.1, momentum=0.9)
-    SGD(lr=0.1, momentum=0.9, nesterov=False, weight_decay=0.0, dampening=0.0, clip_norm=None, clip_value=None)
+    SGD(lr=0.1, momentum=0.9, nesterov=False, weight_decay=0.0, dampening=0.0)
     """
-    return SGD(lr, momentum, nesterov, weight_decay, dampening, clip_norm=clip_norm, clip_value=clip_value)
+    return SGD(lr, momentum, nesterov, weight_decay, dampening)

@@ -22,7 +22,7 @@ from typing import Any
 import attrs
 
 from mml._fields import FrozenDict
-from mml.optim import SGD, Adam, AdamW
+from mml.optim import SGD, Adam, AdamW, Clipped
 from mml.optim._schedules import learning_rate_at
 
 __all__ = [
@@ -83,19 +83,57 @@ def optimizer_problem(opts: Sequence[Any]) -> str | None:
     >>> optimizer_problem([mml.optim.adam(), mml.optim.sgd(0.1)])
     'the members use different optimizers (Adam, SGD)'
     """
+    if any(isinstance(o, Clipped) and isinstance(o.optimizer, Clipped) for o in opts):
+        return (
+            "a clipped optimizer inside a clipped optimizer is not vectorised (clip once, norm= and value=)"
+        )
+    opts = _unclipped(opts)[0]
     kinds = {type(o) for o in opts}
     if len(kinds) > 1:
         return f"the members use different optimizers ({', '.join(sorted(k.__name__ for k in kinds))})"
     opt = opts[0]
     if not isinstance(opt, (Adam, AdamW, SGD)):
         return f"optimizer {type(opt).__name__} has no stacked update (vectorised: sgd, adam, adamw)"
-    if any(o.clip_norm is not None or o.clip_value is not None for o in opts):
-        return "gradient clipping (clip_norm / clip_value) is not vectorised"
     if isinstance(opt, (Adam, AdamW)) and len({o.amsgrad for o in opts}) > 1:
         return "the members differ in amsgrad"
     if isinstance(opt, SGD) and len({(o.momentum != 0, o.nesterov) for o in opts}) > 1:
         return "the members differ in whether SGD uses momentum / nesterov"
     return None
+
+
+def _unclipped(opts: Sequence[Any]) -> tuple[list[Any], list[float | None], list[float | None]]:
+    """The optimizers under any :class:`~mml.optim.Clipped`, with each member's norm and value bounds."""
+    inner = [o.optimizer if isinstance(o, Clipped) else o for o in opts]
+    norms = [o.norm if isinstance(o, Clipped) else None for o in opts]
+    values = [o.value if isinstance(o, Clipped) else None for o in opts]
+    return inner, norms, values
+
+
+def _clip(
+    grads: Mapping[str, Any], norms: Sequence[float | None], values: Sequence[float | None]
+) -> dict[str, Any]:
+    """Member ``k``'s gradients clipped as ``Clipped`` clips them: by ``values[k]``, then by ``norms[k]``.
+
+    ``None`` leaves a member as it is (the bound is infinite, the scale exactly 1). The global
+    norm of a member is over all of its gradients here, as in its own update.
+    """
+    import torch
+
+    out = dict(grads)
+    if any(v is not None for v in values):
+        for name, g in out.items():
+            hi = _column([float("inf") if v is None else v for v in values], g)
+            out[name] = torch.clamp(g, -hi, hi)
+    if any(n is not None for n in norms) and out:
+        first = next(iter(out.values()))
+        per = [torch.linalg.vector_norm(g.reshape(len(g), -1), 2.0, dim=1) for g in out.values()]
+        total = torch.linalg.vector_norm(torch.stack(per, dim=1), 2.0, dim=1)
+        bound = torch.tensor([0.0 if n is None else n for n in norms], dtype=total.dtype, device=total.device)
+        coef = torch.clamp(bound / (total + 1e-6), max=1.0)
+        on = torch.tensor([n is not None for n in norms], device=total.device)
+        coef = torch.where(on, coef, torch.ones_like(coef))
+        out = {name: g * coef.view(len(g), *([1] * (g.dim() - 1))).to(first.dtype) for name, g in out.items()}
+    return out
 
 
 def _column(values: Sequence[float], like: Any) -> Any:
@@ -127,7 +165,9 @@ def stacked_update(
     import torch
 
     keys = list(params)
+    opts, norms, values = _unclipped(opts)
     with torch.no_grad():
+        grads = _clip(grads, norms, values)
         if isinstance(opts[0], SGD):
             return _sgd(opts, steps, keys, grads, state, params)
         return _adam(opts, steps, keys, grads, state, params, decoupled=isinstance(opts[0], AdamW))

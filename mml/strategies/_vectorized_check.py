@@ -5,7 +5,7 @@ learning rates, weight decay, betas, dropout rates, loss weights, epoch counts, 
 FeatureSet's rows (cross-validation folds) — and every training phase is of the supported
 kind: one input binding, one sampler role, torch :class:`~mml.models.SequentialMLP` nodes
 (dropout included) and :class:`~mml.models.SequentialCNN` / :class:`~mml.models.TemporalCNN`
-nodes (without dropout) joined as a chain or tree, an SGD/Adam/AdamW optimizer without clipping, callbacks with
+nodes (without dropout) joined as a chain or tree, an SGD/Adam/AdamW optimizer (clipped or not), callbacks with
 epoch-level hooks only, on the CPU. Everything else runs sequentially (the message names
 what stopped it).
 

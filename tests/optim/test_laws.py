@@ -19,10 +19,10 @@ from mml.errors import BackendError, ConfigError, TrainingError  # noqa: E402
 
 OPTIMIZERS = [
     optim.sgd(0.1),
-    optim.sgd(0.1, momentum=0.9, nesterov=True, weight_decay=1e-2, clip_norm=1.0),
-    optim.sgd(0.1, momentum=0.9, dampening=0.5, clip_value=0.5),
+    optim.clipped(optim.sgd(0.1, momentum=0.9, nesterov=True, weight_decay=1e-2), norm=1.0),
+    optim.clipped(optim.sgd(0.1, momentum=0.9, dampening=0.5), value=0.5),
     optim.adam(),
-    optim.adam(optim.Cosine(1e-2, 100), weight_decay=0.1, amsgrad=True, clip_norm=0.5, clip_value=1.0),
+    optim.clipped(optim.adam(optim.Cosine(1e-2, 100), weight_decay=0.1, amsgrad=True), norm=0.5, value=1.0),
     optim.adamw(optim.LinearWarmup(optim.StepDecay(1e-2, 10, 0.5), warmup_steps=5, start_factor=0.1)),
     optim.adamw(amsgrad=True),
     optim.rmsprop(),
@@ -146,7 +146,7 @@ def test_get_by_name() -> None:
     assert optim.get("adam", lr=1e-2) == optim.Adam(lr=0.01)
     assert optim.get("AdamW") == optim.AdamW()
     assert optim.get("sgd", lr=0.1, momentum=0.9) == optim.sgd(0.1, momentum=0.9)
-    assert optim.get("rmsprop", clip_norm=1) == optim.RMSprop(clip_norm=1.0)
+    assert optim.get("rmsprop", momentum=0.5) == optim.RMSprop(momentum=0.5)
     opt = optim.adam()
     assert optim.get(opt) is opt
 
@@ -162,6 +162,13 @@ def test_get_errors_name_the_fix() -> None:
         optim.get(optim.adam(), lr=0.1)
     with pytest.raises(ConfigError, match="is a name"):
         optim.get(3)  # type: ignore[arg-type]
+    # issue 12: clipping composes; the old hyperparameter says the new spelling
+    with pytest.raises(ConfigError) as err:
+        optim.get("rmsprop", clip_norm=1)
+    assert str(err.value) == (
+        "RMSprop has no hyperparameter 'clip_norm': clipping composes with an optimizer: {kind: optim.clipped, "
+        "optimizer: {kind: ...}, norm: 1.0} (in Python mml.optim.clipped(mml.optim.adam(1e-3), norm=1.0))"
+    )
 
 
 # -- validation -----------------------------------------------------------------------
@@ -178,8 +185,10 @@ def test_get_errors_name_the_fix() -> None:
         lambda: optim.adam(betas=(0.9,)),  # type: ignore[arg-type]
         lambda: optim.adam(eps=-1e-8),
         lambda: optim.adamw(weight_decay=float("nan")),
-        lambda: optim.adam(clip_norm=0.0),
-        lambda: optim.adam(clip_value=-1.0),
+        lambda: optim.clipped(optim.adam(), norm=0.0),
+        lambda: optim.clipped(optim.adam(), value=-1.0),
+        lambda: optim.clipped(optim.adam()),  # clips nothing
+        lambda: optim.clipped("adam", norm=1.0),  # type: ignore[arg-type]
         lambda: optim.rmsprop(alpha=1.0),
         lambda: optim.adam(lr="fast"),  # type: ignore[arg-type]
         lambda: optim.adam(lr=float("inf")),

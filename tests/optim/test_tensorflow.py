@@ -34,8 +34,8 @@ def run(opt: Any, params: dict[str, Any], grads: list[dict[str, Any]], convert: 
 
 CASES = [
     optim.adam(1e-2),
-    optim.adam(1e-2, weight_decay=1e-2, amsgrad=True, clip_norm=1.0),
-    optim.adamw(optim.Cosine(1e-2, N), weight_decay=0.1, clip_value=0.5),
+    optim.clipped(optim.adam(1e-2, weight_decay=1e-2, amsgrad=True), norm=1.0),
+    optim.clipped(optim.adamw(optim.Cosine(1e-2, N), weight_decay=0.1), value=0.5),
     optim.sgd(0.05, momentum=0.9, nesterov=True, weight_decay=1e-3),
     optim.sgd(0.05, momentum=0.9, dampening=0.2),
     optim.rmsprop(1e-3),

@@ -117,15 +117,23 @@ def test_adam_matches_both_torch_implementations(foreach: bool, mlp: Any, batche
 @pytest.mark.parametrize(
     ("opt", "make_ref", "clip"),
     [
-        (optim.adam(1e-2, clip_norm=0.5), lambda p: torch.optim.Adam(p, lr=1e-2), {"clip_norm": 0.5}),
         (
-            optim.sgd(0.05, momentum=0.9, clip_norm=0.1),
+            optim.clipped(optim.adam(1e-2), norm=0.5),
+            lambda p: torch.optim.Adam(p, lr=1e-2),
+            {"clip_norm": 0.5},
+        ),
+        (
+            optim.clipped(optim.sgd(0.05, momentum=0.9), norm=0.1),
             lambda p: torch.optim.SGD(p, lr=0.05, momentum=0.9),
             {"clip_norm": 0.1},
         ),
-        (optim.sgd(0.05, clip_value=0.01), lambda p: torch.optim.SGD(p, lr=0.05), {"clip_value": 0.01}),
         (
-            optim.rmsprop(1e-3, clip_value=0.05, clip_norm=0.2),
+            optim.clipped(optim.sgd(0.05), value=0.01),
+            lambda p: torch.optim.SGD(p, lr=0.05),
+            {"clip_value": 0.01},
+        ),
+        (
+            optim.clipped(optim.rmsprop(1e-3), value=0.05, norm=0.2),
             lambda p: torch.optim.RMSprop(p, lr=1e-3),
             {"clip_value": 0.05, "clip_norm": 0.2},
         ),

@@ -273,10 +273,9 @@ CLIPS = [(None, 1.5), (2.0, None), (2.0, 1.5), (100.0, 0.01), (0.01, 100.0)]
 @pytest.mark.parametrize(("clip_norm", "clip_value"), CLIPS)
 @pytest.mark.parametrize("framework", ["torch", "tensorflow"])
 def test_clipping_inside_update(framework: str, clip_norm: Any, clip_value: Any) -> None:
-    import attrs
-
+    # issue 12: clipping composes with the optimizer; the reference is torch.nn.utils, then torch.optim
     _, opt, make_ref, names = CASES[5]  # adam
-    opt = attrs.evolve(opt, clip_norm=clip_norm, clip_value=clip_value)
+    opt = optim.clipped(opt, norm=clip_norm, value=clip_value)
     if framework == "torch":
         got = run_mml(opt, t64, lambda v: v)
     else:
@@ -363,47 +362,17 @@ def test_defaults_are_torch_defaults() -> None:
     )
     assert optim.sgd(0.5) == optim.SGD(0.5, momentum=0.0, nesterov=False, weight_decay=0.0, dampening=0.0)
     for o in (optim.adam(), optim.adamw(), optim.rmsprop(), optim.sgd(0.5)):
-        assert o.clip_norm is None and o.clip_value is None
-    s = optim.sgd(0.5, 0.9, True, 0.1, 0.0, clip_norm=2, clip_value=3)
-    assert (s.momentum, s.nesterov, s.weight_decay, s.dampening, s.clip_norm, s.clip_value) == (
-        0.9,
-        True,
-        0.1,
-        0.0,
-        2.0,
-        3.0,
-    )
-    a = optim.adamw(0.5, (0.1, 0.2), 0.3, 0.4, True, clip_norm=2, clip_value=3)
-    assert (a.lr, a.betas, a.eps, a.weight_decay, a.amsgrad, a.clip_norm, a.clip_value) == (
-        0.5,
-        (0.1, 0.2),
-        0.3,
-        0.4,
-        True,
-        2.0,
-        3.0,
-    )
-    a = optim.adam(0.5, (0.1, 0.2), 0.3, 0.4, True, clip_norm=2, clip_value=3)
-    assert (a.lr, a.betas, a.eps, a.weight_decay, a.amsgrad, a.clip_norm, a.clip_value) == (
-        0.5,
-        (0.1, 0.2),
-        0.3,
-        0.4,
-        True,
-        2.0,
-        3.0,
-    )
-    r = optim.rmsprop(0.5, 0.1, 0.3, 0.4, True, 0.2, clip_norm=2, clip_value=3)
-    assert (r.lr, r.alpha, r.eps, r.momentum, r.centered, r.weight_decay, r.clip_norm, r.clip_value) == (
-        0.5,
-        0.1,
-        0.3,
-        0.4,
-        True,
-        0.2,
-        2.0,
-        3.0,
-    )
+        assert not hasattr(o, "clip_norm") and not hasattr(o, "clip_value")  # issue 12: optim.clipped
+    s = optim.sgd(0.5, 0.9, True, 0.1, 0.0)
+    assert (s.momentum, s.nesterov, s.weight_decay, s.dampening) == (0.9, True, 0.1, 0.0)
+    a = optim.adamw(0.5, (0.1, 0.2), 0.3, 0.4, True)
+    assert (a.lr, a.betas, a.eps, a.weight_decay, a.amsgrad) == (0.5, (0.1, 0.2), 0.3, 0.4, True)
+    a = optim.adam(0.5, (0.1, 0.2), 0.3, 0.4, True)
+    assert (a.lr, a.betas, a.eps, a.weight_decay, a.amsgrad) == (0.5, (0.1, 0.2), 0.3, 0.4, True)
+    r = optim.rmsprop(0.5, 0.1, 0.3, 0.4, True, 0.2)
+    assert (r.lr, r.alpha, r.eps, r.momentum, r.centered, r.weight_decay) == (0.5, 0.1, 0.3, 0.4, True, 0.2)
+    c = optim.clipped(a, norm=2, value=3)
+    assert (c.optimizer, c.norm, c.value) == (a, 2.0, 3.0)
 
 
 def test_empty_params_return_a_new_dict_and_the_same_state() -> None:
@@ -566,7 +535,7 @@ def test_boundary_hyperparameters_are_accepted() -> None:
     assert optim.adam(betas=(0.0, 0.0), eps=0.0).betas == (0.0, 0.0)
     assert optim.rmsprop(alpha=0.0).alpha == 0.0
     assert optim.sgd(0.0, momentum=0.0).lr == 0.0
-    assert optim.adam(clip_norm=1e-300, clip_value=1e-300).clip_norm == 1e-300
+    assert optim.clipped(optim.adam(), norm=1e-300, value=1e-300).norm == 1e-300
 
 
 # -- hyperparameter and misuse errors, in full -------------------------------------------
@@ -597,8 +566,11 @@ def test_boundary_hyperparameters_are_accepted() -> None:
             lambda: optim.adam(betas=("a", 0.9)),
             "expected a pair of numbers such as (0.9, 0.999), got ('a', 0.9)",
         ),
-        (lambda: optim.adam(clip_norm=0.0), "Adam.clip_norm must be None (off) or > 0, got 0.0"),
-        (lambda: optim.adam(clip_value=math.inf), "Adam.clip_value must be None (off) or > 0, got inf"),
+        (lambda: optim.clipped(optim.adam(), norm=0.0), "Clipped.norm must be None (off) or > 0, got 0.0"),
+        (
+            lambda: optim.clipped(optim.adam(), value=math.inf),
+            "Clipped.value must be None (off) or > 0, got inf",
+        ),
         (lambda: optim.rmsprop(alpha=1.0), "RMSprop.alpha must be in [0, 1), got 1.0"),
         (lambda: optim.rmsprop(alpha=-0.1), "RMSprop.alpha must be in [0, 1), got -0.1"),
         (lambda: optim.adamw(eps=-1e-8), "AdamW.eps must be >= 0, got -1e-08"),
@@ -728,7 +700,7 @@ def test_get_messages() -> None:
         match="^"
         + re.escape(
             "SGD has no hyperparameter 'learning_rate', 'beta'; valid: lr, momentum, nesterov, "
-            "weight_decay, dampening, clip_norm, clip_value"
+            "weight_decay, dampening"
         )
         + "$",
     ):

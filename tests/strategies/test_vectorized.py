@@ -143,6 +143,31 @@ def test_vectorised_sweep_over_shape_preserving_values_equals_the_sequential_run
         _close_outcome(a.outcome, b.outcome)
 
 
+def test_vectorised_sweep_of_clipped_optimizers_equals_the_sequential_run(fs):
+    # issue 12: clipping composes with the optimizer and is vectorised per member
+    exp = make_experiment(fs, n_epochs=3)
+    clipped = mml.optim.clipped(mml.optim.adam(1e-2), norm=1.0)
+    exp = mml.strategies.set_path(exp, "graph.nodes.mlp.optimizer", clipped)
+    grid = {
+        "graph.nodes.mlp.optimizer.norm": [1e-3, 1e3],  # bites hard / never bites
+        "graph.nodes.mlp.optimizer.value": [None, 1e-2],
+        "graph.nodes.mlp.optimizer.optimizer.lr": [1e-2, 3e-2],
+    }
+    seq = sweep(exp, grid, key=4, keep_states=True)
+    vec = sweep(exp, grid, key=4, keep_states=True, vectorize=True)
+    assert len(vec.trials) == 8
+    for a, b in zip(seq.trials, vec.trials):
+        assert a.params == b.params and a.status == b.status == "completed"
+        _close_outcome(a.outcome, b.outcome)
+    loose, tight = (
+        t
+        for t in seq.trials
+        if t.params["graph.nodes.mlp.optimizer.value"] is None
+        and t.params["graph.nodes.mlp.optimizer.optimizer.lr"] == 1e-2
+    )
+    assert loose.outcome.history != tight.outcome.history  # the clip changes the run
+
+
 def test_ensemble_members_are_plain_runs_from_their_keys(exp):
     res = ensemble(exp, 3, key=7)
     assert res.n_members == 3 and res.status == "completed"
@@ -175,10 +200,15 @@ def test_what_cannot_be_stacked_falls_back_with_a_message(exp):
     assert "only torch SequentialMLP, SequentialCNN" in vectorize_problem([Job(sk, mml.random.key(0))])
     keras_mlp = mml.strategies.set_path(exp, "graph.nodes.mlp.model.backend", "tensorflow")
     assert "SequentialMLP (tensorflow)" in vectorize_problem([Job(keras_mlp, mml.random.key(0))])
-    sgd = mml.strategies.set_path(exp, "graph.nodes.mlp.optimizer", mml.optim.sgd(0.1, clip_norm=1.0))
-    assert "clipping" in vectorize_problem([Job(sgd, mml.random.key(0))])
-    with pytest.raises(mml.ConfigError, match=r"run_vectorized: .*clipping"):
+    twice = mml.optim.clipped(mml.optim.clipped(mml.optim.sgd(0.1), norm=1.0), value=0.5)
+    sgd = mml.strategies.set_path(exp, "graph.nodes.mlp.optimizer", twice)
+    assert "clipped optimizer inside a clipped optimizer" in vectorize_problem([Job(sgd, mml.random.key(0))])
+    with pytest.raises(mml.ConfigError, match=r"run_vectorized: .*clipped optimizer inside"):
         run_vectorized([Job(sgd, mml.random.key(0))])
+    once = mml.strategies.set_path(
+        exp, "graph.nodes.mlp.optimizer", mml.optim.clipped(mml.optim.sgd(0.1), norm=1.0)
+    )
+    assert vectorize_problem([Job(once, mml.random.key(0))]) is None  # issue 12: clipping is vectorised
     assert mml.io.roundtrip(VectorizedExecutor(LocalExecutor())) == VectorizedExecutor()
 
 
@@ -186,11 +216,14 @@ def test_what_cannot_be_stacked_falls_back_with_a_message(exp):
 @given(
     kind=st.sampled_from(["sgd", "sgd_momentum", "adam", "adamw"]),
     lrs=st.lists(st.floats(1e-4, 1.0), min_size=1, max_size=4),
+    clips=st.lists(
+        st.tuples(st.none() | st.floats(0.1, 5.0), st.none() | st.floats(0.05, 2.0)), min_size=4, max_size=4
+    ),
     wd=st.floats(0.0, 0.5),
     steps=st.lists(st.integers(0, 5), min_size=4, max_size=4),
     seed=st.integers(0, 2**16),
 )
-def test_stacked_update_is_each_members_own_update(kind, lrs, wd, steps, seed):
+def test_stacked_update_is_each_members_own_update(kind, lrs, wd, clips, steps, seed):
     from mml.strategies._stacked import stack_mappings, stack_records, stacked_update, unstack_record
 
     make = {
@@ -199,10 +232,14 @@ def test_stacked_update_is_each_members_own_update(kind, lrs, wd, steps, seed):
         "adam": lambda lr: mml.optim.adam(lr, weight_decay=wd),
         "adamw": lambda lr: mml.optim.adamw(lr, weight_decay=wd),
     }[kind]
-    opts = [make(lr) for lr in lrs]
+    # each member clipped its own way (norm, value) or not at all (issue 12)
+    opts = [
+        make(lr) if norm is None and value is None else mml.optim.clipped(make(lr), norm=norm, value=value)
+        for lr, (norm, value) in zip(lrs, clips)
+    ]
     gen = torch.Generator().manual_seed(seed)
     params = [{"w": torch.randn(3, 2, generator=gen), "b": torch.randn(2, generator=gen)} for _ in opts]
-    grads = [{k: torch.randn(v.shape, generator=gen) for k, v in p.items()} for p in params]
+    grads = [{k: 3 * torch.randn(v.shape, generator=gen) for k, v in p.items()} for p in params]  # clips bite
     states = [o.init(p) for o, p in zip(opts, params)]
     # a non-trivial state: one update of each member first
     states = [o.update(g, s, p, 0)[1] for o, g, s, p in zip(opts, grads, states, params)]
