@@ -30,7 +30,15 @@ from mml.errors import SamplerError
 from mml.random import Key, fold_in
 from mml.samplers._prepared import PreparedData, materialize
 
-__all__ = ["AbstractSampler", "DEFAULT_STREAM", "RoleRows", "emit_batches", "check_batch_size"]
+__all__ = [
+    "AbstractSampler",
+    "DEFAULT_STREAM",
+    "RoleRows",
+    "emit_batches",
+    "check_batch_size",
+    "check_strict_stratification",
+    "optional_column",
+]
 
 DEFAULT_STREAM = "default"
 # Rows are gathered a chunk of batches at a time: one numpy call per chunk instead of one per
@@ -48,6 +56,23 @@ def check_batch_size(instance: Any, attribute: Any, value: int) -> None:
         raise SamplerError(
             f"{type(instance).__name__}.{attribute.name} must be a positive int, got {value!r}; "
             f"use e.g. {attribute.name}=32"
+        )
+
+
+def optional_column(instance: Any, attribute: Any, value: str | None) -> None:
+    """attrs validator: ``None`` or a column name (a non-empty str)."""
+    if value is not None and (not isinstance(value, str) or not value):
+        raise SamplerError(
+            f"{type(instance).__name__}.{attribute.name} takes a column name (str) or None, got {value!r}"
+        )
+
+
+def check_strict_stratification(sampler: Any, trims: str) -> None:
+    """``strict_stratification=True`` needs the class column ``stratify_by`` (``trims``: what it trims)."""
+    if sampler.strict_stratification and sampler.stratify_by is None:
+        raise SamplerError(
+            f"{type(sampler).__name__}(strict_stratification=True) trims {trims} of stratify_by; "
+            "name the class column with stratify_by=... or drop strict_stratification"
         )
 
 

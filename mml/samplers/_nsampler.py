@@ -27,7 +27,15 @@ from mml._fields import FrozenDict, freeze_new
 from mml.data import Batch, FeatureSetView
 from mml.errors import SamplerError
 from mml.random import Key, fold_in, numpy_rng
-from mml.samplers._base import DEFAULT_STREAM, AbstractSampler, RoleRows, check_batch_size, emit_batches
+from mml.samplers._base import (
+    DEFAULT_STREAM,
+    AbstractSampler,
+    RoleRows,
+    check_batch_size,
+    check_strict_stratification,
+    emit_batches,
+    optional_column,
+)
 from mml.samplers._batching import batch_order, batching_aux, count_units
 from mml.samplers._conditions import SimilarityCondition
 from mml.samplers._prepared import PreparedData, check_columns, column_is_text
@@ -68,11 +76,6 @@ def _freeze_conditions(value: Any) -> FrozenDict[str, FrozenDict[str, Similarity
 
 def _positive_int(instance: Any, attribute: Any, value: int) -> None:
     check_batch_size(instance, attribute, value)
-
-
-def _optional_column(instance: Any, attribute: Any, value: str | None) -> None:
-    if value is not None and (not isinstance(value, str) or not value):
-        raise SamplerError(f"NSampler.{attribute.name} takes a column name (str) or None, got {value!r}")
 
 
 class _RoleIndex:
@@ -183,16 +186,12 @@ class NSampler(AbstractSampler):
     choose_best_only: bool = False
     max_tries: int = attrs.field(default=16, validator=_positive_int)
     repeat_partners: bool = False
-    group_by: str | None = attrs.field(default=None, validator=_optional_column)
-    stratify_by: str | None = attrs.field(default=None, validator=_optional_column)
+    group_by: str | None = attrs.field(default=None, validator=optional_column)
+    stratify_by: str | None = attrs.field(default=None, validator=optional_column)
     strict_stratification: bool = False
 
     def __attrs_post_init__(self) -> None:
-        if self.strict_stratification and self.stratify_by is None:
-            raise SamplerError(
-                "NSampler(strict_stratification=True) trims the anchor classes of stratify_by; "
-                "name the class column with stratify_by=... or drop strict_stratification"
-            )
+        check_strict_stratification(self, "the anchor classes")
         if self.choose_best_only and self.max_samples_per_anchor != 1:
             raise SamplerError(
                 "choose_best_only picks one best partner per anchor; set max_samples_per_anchor=1 "

@@ -17,18 +17,20 @@ import attrs
 import numpy as np
 
 from mml.data import DEFAULT_ROLE, Batch, FeatureSetView
-from mml.errors import SamplerError
 from mml.random import Key, fold_in, numpy_rng
-from mml.samplers._base import DEFAULT_STREAM, AbstractSampler, RoleRows, check_batch_size, emit_batches
+from mml.samplers._base import (
+    DEFAULT_STREAM,
+    AbstractSampler,
+    RoleRows,
+    check_batch_size,
+    check_strict_stratification,
+    emit_batches,
+    optional_column,
+)
 from mml.samplers._batching import batch_order, batching_aux, count_units
 from mml.samplers._prepared import PreparedData, check_columns
 
 __all__ = ["SimpleSampler"]
-
-
-def _optional_column(instance: Any, attribute: Any, value: str | None) -> None:
-    if value is not None and (not isinstance(value, str) or not value):
-        raise SamplerError(f"SimpleSampler.{attribute.name} takes a column name (str) or None, got {value!r}")
 
 
 @final
@@ -70,16 +72,12 @@ class SimpleSampler(AbstractSampler):
     batch_size: int = attrs.field(validator=check_batch_size)
     shuffle: bool = True
     drop_last: bool = False
-    group_by: str | None = attrs.field(default=None, validator=_optional_column)
-    stratify_by: str | None = attrs.field(default=None, validator=_optional_column)
+    group_by: str | None = attrs.field(default=None, validator=optional_column)
+    stratify_by: str | None = attrs.field(default=None, validator=optional_column)
     strict_stratification: bool = False
 
     def __attrs_post_init__(self) -> None:
-        if self.strict_stratification and self.stratify_by is None:
-            raise SamplerError(
-                "SimpleSampler(strict_stratification=True) trims the classes of stratify_by; "
-                "name the class column with stratify_by=... or drop strict_stratification"
-            )
+        check_strict_stratification(self, "the classes")
 
     def required_columns(self) -> tuple[str, ...]:
         """The group and stratum columns (when set).

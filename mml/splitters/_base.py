@@ -42,6 +42,8 @@ __all__ = [
     "OverlappingSplitsWarning",
     "SplitterRecord",
     "check_split_name",
+    "check_column_name",
+    "check_group_or_stratify",
     "check_seed",
     "read_column",
     "splitter_rng",
@@ -162,6 +164,23 @@ def check_split_name(name: object, owner: str) -> str:
             "('/' is reserved for nested splits made with on=...)"
         )
     return name
+
+
+def check_column_name(instance: Any, attribute: Any, value: str | None) -> None:
+    """attrs validator: ``None`` or a column name (a non-empty str)."""
+    if value is not None and (not isinstance(value, str) or not value):
+        raise SplitError(
+            f"{type(instance).__name__}: {attribute.name} names a column (a non-empty str), got {value!r}"
+        )
+
+
+def check_group_or_stratify(splitter: Any) -> None:
+    """A splitter groups (``group_by``) or stratifies (``stratify_by``), not both."""
+    if splitter.group_by is not None and splitter.stratify_by is not None:
+        raise SplitError(
+            f"{type(splitter).__name__}: group_by={splitter.group_by!r} and "
+            f"stratify_by={splitter.stratify_by!r} cannot be combined; choose one"
+        )
 
 
 def check_seed(instance: Any, attribute: Any, value: object) -> None:

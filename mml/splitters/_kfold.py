@@ -10,7 +10,15 @@ import numpy as np
 from mml.data import FeatureSet, FeatureSetView
 from mml.errors import SplitError
 from mml.random import Key
-from mml.splitters._base import AbstractSplitter, check_seed, codes_of, read_column, view_rows
+from mml.splitters._base import (
+    AbstractSplitter,
+    check_column_name,
+    check_group_or_stratify,
+    check_seed,
+    codes_of,
+    read_column,
+    view_rows,
+)
 from mml.splitters._random import random_labels
 
 __all__ = ["KFoldSplitter", "kfold_indices"]
@@ -19,11 +27,6 @@ __all__ = ["KFoldSplitter", "kfold_indices"]
 def _check_n_folds(instance: Any, attribute: Any, value: int) -> None:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 2:
         raise SplitError(f"KFoldSplitter: n_folds must be an int >= 2, got {value!r}")
-
-
-def _check_column_name(instance: Any, attribute: Any, value: str | None) -> None:
-    if value is not None and (not isinstance(value, str) or not value):
-        raise SplitError(f"KFoldSplitter: {attribute.name} names a column (a non-empty str), got {value!r}")
 
 
 @attrs.frozen
@@ -46,15 +49,11 @@ class KFoldSplitter(AbstractSplitter):
     kind: ClassVar[str] = "splitter.kfold"
     n_folds: int = attrs.field(default=5, validator=_check_n_folds)
     seed: int = attrs.field(default=0, validator=check_seed)
-    group_by: str | None = attrs.field(default=None, kw_only=True, validator=_check_column_name)
-    stratify_by: str | None = attrs.field(default=None, kw_only=True, validator=_check_column_name)
+    group_by: str | None = attrs.field(default=None, kw_only=True, validator=check_column_name)
+    stratify_by: str | None = attrs.field(default=None, kw_only=True, validator=check_column_name)
 
     def __attrs_post_init__(self) -> None:
-        if self.group_by is not None and self.stratify_by is not None:
-            raise SplitError(
-                f"KFoldSplitter: group_by={self.group_by!r} and stratify_by={self.stratify_by!r} "
-                "cannot be combined; choose one"
-            )
+        check_group_or_stratify(self)
 
     def split_names(self) -> tuple[str, ...]:
         """``fold_0/train, fold_0/val, fold_1/train, ...``.

@@ -16,6 +16,8 @@ from mml.random import Key
 from mml.splitters._allocate import assign_labels, labels_to_indices
 from mml.splitters._base import (
     AbstractSplitter,
+    check_column_name,
+    check_group_or_stratify,
     check_seed,
     check_split_name,
     codes_of,
@@ -47,11 +49,6 @@ def _check_ratios(instance: Any, attribute: Any, value: Mapping[str, float]) -> 
         )
 
 
-def _check_column_name(instance: Any, attribute: Any, value: str | None) -> None:
-    if value is not None and (not isinstance(value, str) or not value):
-        raise SplitError(f"RandomSplitter: {attribute.name} names a column (a non-empty str), got {value!r}")
-
-
 @attrs.frozen
 class RandomSplitter(AbstractSplitter):
     """Random splits with the given ratios (default 70/15/15 train/val/test).
@@ -77,15 +74,11 @@ class RandomSplitter(AbstractSplitter):
         factory=_default_ratios, converter=freeze_ratio_map, validator=_check_ratios
     )
     seed: int = attrs.field(default=0, validator=check_seed)
-    group_by: str | None = attrs.field(default=None, kw_only=True, validator=_check_column_name)
-    stratify_by: str | None = attrs.field(default=None, kw_only=True, validator=_check_column_name)
+    group_by: str | None = attrs.field(default=None, kw_only=True, validator=check_column_name)
+    stratify_by: str | None = attrs.field(default=None, kw_only=True, validator=check_column_name)
 
     def __attrs_post_init__(self) -> None:
-        if self.group_by is not None and self.stratify_by is not None:
-            raise SplitError(
-                f"RandomSplitter: group_by={self.group_by!r} and stratify_by={self.stratify_by!r} "
-                "cannot be combined; choose one"
-            )
+        check_group_or_stratify(self)
 
     def split_names(self) -> tuple[str, ...]:
         """The ratio names, in order.
