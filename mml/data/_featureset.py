@@ -382,8 +382,7 @@ class FeatureSet(FeatureSetFormats):
 
         ``fs.split(s)`` is ``s.split_featureset(fs)`` for any :class:`~mml.data.Splitter` (every
         :class:`~mml.splitters.AbstractSplitter`). ``on="train"`` splits an existing split,
-        naming the results ``train/<name>``; ``key`` overrides the splitter's seed. Scaling is
-        :func:`mml.scalers.fit_transform` (a scaler may be a name: the registry lives above data).
+        naming the results ``train/<name>``; ``key`` overrides the splitter's seed.
 
         >>> fs = FeatureSet.from_dict({"x": [0.0, 1.0, 2.0, 3.0]}, features="x", label="four")
         >>> fs.split({"a": 0.5})
@@ -397,6 +396,70 @@ class FeatureSet(FeatureSetFormats):
                 f"{splitter!r:.80}"
             )
         return splitter.split_featureset(self, on=on, key=key)
+
+    # -- the 0.1 spellings of scaling, references and new data ------------------------------
+    # Each is its free function (the one implementation), kept as a method because code written
+    # against mml 0.1 calls it so (``fs.fit_transform("standard", ...)`` was the README's way).
+    # They are the only imports of this layer upward (local, at call time; pyproject.toml lists
+    # them as the layer contract's exceptions).
+
+    def fit_transform(
+        self,
+        scaler: Any,
+        *,
+        domain: str = "features",
+        keys: str | Sequence[str] | None = None,
+        fit_on: str | None = "train",
+        key: Key | None = None,
+    ) -> FeatureSet:
+        """:func:`mml.scalers.fit_transform` of this FeatureSet (the same call, the same result).
+
+        >>> fs = FeatureSet.from_dict({"x": [0.0, 2.0]}, features="x", label="two")
+        >>> float(fs.fit_transform("minmax", fit_on=None).to_numpy("features").max())
+        1.0
+        """
+        from mml.scalers import fit_transform
+
+        return fit_transform(self, scaler, domain=domain, keys=keys, fit_on=fit_on, key=key)
+
+    def undo_last_transform(self) -> FeatureSet:
+        """:func:`mml.scalers.undo_last_transform`: the FeatureSet before its last fit_transform."""
+        from mml.scalers import undo_last_transform
+
+        return undo_last_transform(self)
+
+    def undo_all_transforms(self) -> FeatureSet:
+        """:func:`mml.scalers.undo_all_transforms`: the FeatureSet before any fit_transform."""
+        from mml.scalers import undo_all_transforms
+
+        return undo_all_transforms(self)
+
+    def inverse_transform(
+        self, array: Any, *, domain: str = "targets", keys: str | Sequence[str] | None = None
+    ) -> np.ndarray:
+        """:func:`mml.scalers.inverse_transform`: values in the transformed space back to raw units."""
+        from mml.scalers import inverse_transform
+
+        return inverse_transform(self, array, domain=domain, keys=keys)
+
+    def transform_like(
+        self, data: Any, *, group_by: str | None = None, sort_by: str | None = None
+    ) -> FeatureSet:
+        """:func:`mml.transform_like`: new raw ``data`` transformed with this one's fitted scalers."""
+        from mml.inference import transform_like
+
+        return transform_like(self, data, group_by=group_by, sort_by=sort_by)
+
+    def ref(self, **selection: Any) -> Any:
+        """``FeatureSetRef.of(self, **selection)``: a graph reference to this FeatureSet, keys checked.
+
+        >>> fs = FeatureSet.from_dict({"x": [1.0, 2.0], "y": [0.0, 1.0]}, features="x", targets="y", label="toy")
+        >>> fs.ref(features="x").featureset
+        'toy'
+        """
+        from mml.graph import FeatureSetRef
+
+        return FeatureSetRef.of(self, **selection)
 
     # -- value semantics --------------------------------------------------------------------
 

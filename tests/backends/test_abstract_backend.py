@@ -65,5 +65,7 @@ def test_gradient_backends_refuse_fit_and_partial_fit_with_a_backend_error():
 def test_a_sklearn_model_refuses_gradients_with_a_backend_error():
     spec = SklearnModel(estimator="sklearn.linear_model:Ridge")
     p = mml.backends.init(spec, (1,), key=mml.random.key(0))
-    with pytest.raises(BackendError, match=r"SklearnModel is a scikit-learn model: it is fitted in closed form"):
+    with pytest.raises(
+        BackendError, match=r"SklearnModel is a scikit-learn model: it is fitted in closed form"
+    ):
         mml.backends.value_and_grad(spec, p, np.zeros((2, 1)), lambda y: (y, None))

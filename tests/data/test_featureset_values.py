@@ -366,23 +366,6 @@ def test_split_refuses_what_is_not_a_splitter(value: object, shown: str) -> None
     )
 
 
-@pytest.mark.parametrize(
-    "name",
-    [
-        "fit_transform",
-        "undo_last_transform",
-        "undo_all_transforms",
-        "inverse_transform",
-        "transform_like",
-        "ref",
-    ],
-)
-def test_one_way_to_scale_the_methods_are_gone(name: str) -> None:
-    # issue 12: scaling is mml.scalers' free functions (a scaler may be a name, the registry
-    # lives above data); transform_like is mml.transform_like; a reference is FeatureSetRef.of
-    assert not hasattr(FeatureSet, name)
-
-
 def test_without_splits_keeps_the_others_in_order() -> None:
     fs = _fs().with_split("a", [0]).with_split("b", [1]).with_split("c", [2])
     assert list(fs.without_splits("b").split_indices) == ["a", "c"]
