@@ -20,6 +20,7 @@ from mml._fields import FrozenDict, frozen_dict
 from mml.optim._backend import ordered, zeros_like
 from mml.optim._base import AbstractOptimizer, Prepared, prepare
 from mml.optim._checks import float_pair, fraction_pair, non_negative, to_float
+from mml.optim._clipped import Clipped, with_clipping
 from mml.optim._schedules import AbstractSchedule, as_learning_rate
 
 __all__ = ["AdamState", "Adam", "AdamW", "adam", "adamw"]
@@ -241,13 +242,16 @@ def adam(
     eps: float = 1e-8,
     weight_decay: float = 0.0,
     amsgrad: bool = False,
-) -> Adam:
-    """An :class:`Adam` spec.
+    *,
+    clip_norm: float | None = None,
+    clip_value: float | None = None,
+) -> Adam | Clipped:
+    """An :class:`Adam` spec; ``clip_norm``/``clip_value`` wrap it in :func:`clipped` (the 0.1 keywords).
 
     >>> adam(1e-2)
     Adam(lr=0.01, betas=(0.9, 0.999), eps=1e-08, weight_decay=0.0, amsgrad=False)
     """
-    return Adam(lr, betas, eps, weight_decay, amsgrad)
+    return with_clipping(Adam(lr, betas, eps, weight_decay, amsgrad), clip_norm, clip_value)
 
 
 def adamw(
@@ -256,10 +260,13 @@ def adamw(
     eps: float = 1e-8,
     weight_decay: float = 1e-2,
     amsgrad: bool = False,
-) -> AdamW:
-    """An :class:`AdamW` spec.
+    *,
+    clip_norm: float | None = None,
+    clip_value: float | None = None,
+) -> AdamW | Clipped:
+    """An :class:`AdamW` spec; ``clip_norm``/``clip_value`` wrap it in :func:`clipped` (the 0.1 keywords).
 
     >>> adamw(1e-2, weight_decay=0.1).weight_decay
     0.1
     """
-    return AdamW(lr, betas, eps, weight_decay, amsgrad)
+    return with_clipping(AdamW(lr, betas, eps, weight_decay, amsgrad), clip_norm, clip_value)

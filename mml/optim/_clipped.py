@@ -21,7 +21,7 @@ tensor([-0.6000, -0.8000])
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 import attrs
 
@@ -118,3 +118,19 @@ def clipped(
     Clipped(optimizer=SGD(lr=0.1, momentum=0.0, nesterov=False, weight_decay=0.0, dampening=0.0), norm=1.0, value=None)
     """
     return Clipped(optimizer, norm=norm, value=value)
+
+
+_O = TypeVar("_O", bound=AbstractOptimizer)
+
+
+def with_clipping(optimizer: _O, clip_norm: float | None, clip_value: float | None) -> _O | Clipped:
+    """What the factories' ``clip_norm=``/``clip_value=`` keywords (the 0.1 spelling) make:
+    ``optimizer`` itself, or ``clipped(optimizer, norm=clip_norm, value=clip_value)``.
+
+    >>> import mml.optim as optim
+    >>> optim.adam(1e-3, clip_norm=1.0) == clipped(optim.adam(1e-3), norm=1.0)
+    True
+    """
+    if clip_norm is None and clip_value is None:
+        return optimizer
+    return Clipped(optimizer, norm=clip_norm, value=clip_value)

@@ -19,6 +19,7 @@ from mml._fields import FrozenDict, frozen_dict
 from mml.optim._backend import ordered, zeros_like
 from mml.optim._base import AbstractOptimizer, Prepared, prepare
 from mml.optim._checks import non_negative, to_float, unit_interval
+from mml.optim._clipped import Clipped, with_clipping
 from mml.optim._schedules import AbstractSchedule, as_learning_rate
 
 __all__ = ["RMSpropState", "RMSprop", "rmsprop"]
@@ -174,10 +175,13 @@ def rmsprop(
     momentum: float = 0.0,
     centered: bool = False,
     weight_decay: float = 0.0,
-) -> RMSprop:
-    """An :class:`RMSprop` spec.
+    *,
+    clip_norm: float | None = None,
+    clip_value: float | None = None,
+) -> RMSprop | Clipped:
+    """An :class:`RMSprop` spec; ``clip_norm``/``clip_value`` wrap it in :func:`clipped` (the 0.1 keywords).
 
     >>> rmsprop(1e-3, centered=True).centered
     True
     """
-    return RMSprop(lr, alpha, eps, momentum, centered, weight_decay)
+    return with_clipping(RMSprop(lr, alpha, eps, momentum, centered, weight_decay), clip_norm, clip_value)

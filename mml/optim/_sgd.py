@@ -22,6 +22,7 @@ from mml.errors import ConfigError
 from mml.optim._backend import ordered, zeros_like
 from mml.optim._base import AbstractOptimizer, Prepared, prepare
 from mml.optim._checks import non_negative, to_float
+from mml.optim._clipped import Clipped, with_clipping
 from mml.optim._schedules import AbstractSchedule, as_learning_rate
 
 __all__ = ["SGDState", "SGD", "sgd"]
@@ -150,10 +151,13 @@ def sgd(
     nesterov: bool = False,
     weight_decay: float = 0.0,
     dampening: float = 0.0,
-) -> SGD:
-    """An :class:`SGD` spec.
+    *,
+    clip_norm: float | None = None,
+    clip_value: float | None = None,
+) -> SGD | Clipped:
+    """An :class:`SGD` spec; ``clip_norm``/``clip_value`` wrap it in :func:`clipped` (the 0.1 keywords).
 
     >>> sgd(0.1, momentum=0.9)
     SGD(lr=0.1, momentum=0.9, nesterov=False, weight_decay=0.0, dampening=0.0)
     """
-    return SGD(lr, momentum, nesterov, weight_decay, dampening)
+    return with_clipping(SGD(lr, momentum, nesterov, weight_decay, dampening), clip_norm, clip_value)

@@ -180,3 +180,16 @@ def test_a_clipped_optimizer_on_a_node_trains_and_replays() -> None:
     a, b, c = weights(tight), weights(tight), weights(plain)
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert any(not torch.allclose(a[k], c[k]) for k in a)
+
+
+@pytest.mark.parametrize("factory", ["sgd", "adam", "adamw", "rmsprop"])
+def test_the_factories_01_keywords_make_the_composed_value(factory):
+    make = getattr(optim, factory)
+    lr = 0.1
+    assert make(lr) == make(lr, clip_norm=None, clip_value=None)
+    assert type(make(lr)).__name__ != "Clipped"
+    assert make(lr, clip_norm=1.0) == optim.clipped(make(lr), norm=1.0)
+    assert make(lr, clip_value=0.5) == optim.clipped(make(lr), value=0.5)
+    both = make(lr, clip_norm=2.0, clip_value=0.5)
+    assert both == optim.clipped(make(lr), norm=2.0, value=0.5)
+    assert mml.io.structure(mml.io.unstructure(both), type(both)) == both
