@@ -59,3 +59,13 @@ __all__ = [
     "run_phase",
     "steps",
 ]
+
+
+def __getattr__(name: str) -> object:
+    # ``mml.training.summary_rows`` (where 0.2's first builds had it) is ``mml.views.summary_rows``,
+    # resolved at first use: the views sit beside training and import nothing of it.
+    if name == "summary_rows":
+        from mml.views import summary_rows
+
+        return summary_rows
+    raise AttributeError(f"module 'mml.training' has no attribute {name!r}")
