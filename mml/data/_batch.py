@@ -41,10 +41,13 @@ def torch_view(arr: np.ndarray) -> Any:
     ``torch.from_numpy`` warns on read-only arrays (torch has no read-only tensors); DLPack
     carries the read-only flag and shares the memory silently. mml never writes to a tensor
     in place (every step makes new tensors), so sharing is safe. Arrays DLPack cannot carry
-    are copied.
+    are copied, and so are arrays with negative strides (``a[::-1]``): torch has no negative
+    strides, ``from_numpy`` refuses them and ``from_dlpack`` of one aborts the process.
     """
     import torch
 
+    if any(s < 0 for s in arr.strides):
+        return torch.from_numpy(np.ascontiguousarray(arr))
     if arr.flags.writeable:
         return torch.from_numpy(arr)
     try:
