@@ -343,11 +343,3 @@ def test_report_overlap_rules() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         report_overlap("fs", "test", np.array([6]), {"val": np.array([5])}, "warn")
-
-
-def test_with_split_warns_at_the_callers_line() -> None:
-    fs = _fs().with_split("a", [0, 1])
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        fs.with_split("b", [1, 2])
-    assert len(caught) == 1 and caught[0].filename == __file__
