@@ -200,7 +200,6 @@ def test_stop_gradients_detaches_between_nodes() -> None:
 
 
 def test_value_and_grad_messages() -> None:
-    fs = _fs()
     g = ModelGraph.of(
         ModelNode("e", _mlp((2,)), FeatureSetRef("fs", features="a")),
         ConcatNode("c", (NodeRef("e"), FeatureSetRef("fs", features="b"))),
