@@ -11,7 +11,7 @@ import hashlib
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import attrs
 import blake3
@@ -31,6 +31,12 @@ from .helpers import edit_config, rehash
 class Box:
     value: Any = None
     other: Any = None
+
+
+@attrs.frozen
+class Tagged:
+    kind: ClassVar[str] = "test.artifact_values.tagged"
+    v: int = 0
 
 
 TRUSTED = [f"{__name__}:*"]
@@ -470,3 +476,62 @@ def test_try_load(tmp_path: Path) -> None:
     assert isinstance(miss, Failure) and isinstance(miss.failure(), mml.ArtifactError)
     untrusted = mml.io.try_load(p)
     assert isinstance(untrusted, Failure) and isinstance(untrusted.failure(), mml.UntrustedTypeError)
+
+
+# -- the survivors of the first run ----------------------------------------------------------
+
+
+def test_multidimensional_byte_arrays_and_empty_strings(tmp_path: Path) -> None:
+    u = np.array(
+        [[b"0123456789abcdef", b"x" * 16, b"y" * 16], [b"z" * 16, b"w" * 16, b"v" * 16]], dtype="S16"
+    )
+    back = _load(mml.save(Box(u, np.array([], dtype=str)), tmp_path / "a"))
+    assert (
+        back.value.shape == (2, 3)
+        and back.value.dtype == np.dtype("S16")
+        and back.value.tolist() == u.tolist()
+    )
+    assert back.other.shape == (0,) and back.other.dtype.kind == "U"
+
+
+def test_file_modes(tmp_path: Path) -> None:
+    umask = os.umask(0)
+    os.umask(umask)
+    p = mml.save(Box(np.arange(2.0), pa.table({"a": [1]})), tmp_path / "a")
+    for name in ("config.json", "arrays.safetensors", "tables/t0.arrow", "manifest.json"):
+        assert (p / name).stat().st_mode & 0o777 == 0o644 & ~umask, name
+
+
+def test_a_format_2_manifest_must_name_its_hash(tmp_path: Path) -> None:
+    p = mml.save(Box(1), tmp_path / "a")
+    m = json.loads((p / "manifest.json").read_text())
+    del m["hash"]
+    (p / "manifest.json").write_text(json.dumps(m))
+    assert _raises(mml.ArtifactError, _load, p) == (
+        f"{p / 'manifest.json'} names hash None; this mml verifies blake3, sha256; upgrade mml"
+    )
+
+
+def test_manifest_and_config_messages_name_their_files(tmp_path: Path) -> None:
+    p = mml.save(Box(1), tmp_path / "a")
+    (p / "manifest.json").write_text(json.dumps({"format": "other"}))
+    assert _raises(mml.ArtifactError, mml.io.read_manifest, p) == (
+        f"{p / 'manifest.json'} is not an mml manifest (format is not 'mml-artifact')"
+    )
+    q = mml.save(Box(1), tmp_path / "b")
+    (q / "config.json").write_text("{not json")
+    rehash(q)
+    assert str(q / "config.json") in _raises(mml.ArtifactError, _load, q)
+    r = mml.save(Box(1), tmp_path / "c")
+    (r / "extra.txt").write_text("")
+    assert _raises(mml.ArtifactError, _load, r) == (
+        f"{r / 'extra.txt'} is not listed in the manifest; the artifact was tampered with"
+    )
+
+
+def test_from_document_checks_the_trust_of_what_the_document_names() -> None:
+    doc, arrays, tables = art.to_document(Box(Tagged(3)))
+    assert doc["value"] == {"v": 3, "kind": "test.artifact_values.tagged", "type": f"{__name__}:Tagged"}
+    assert art.from_document(doc, arrays, tables, Box, trusted=TRUSTED) == Box(Tagged(3))
+    with pytest.raises(mml.UntrustedTypeError):
+        art.from_document(doc, arrays, tables, Box)

@@ -123,6 +123,9 @@ def test_exchange_swaps_and_reports_other_errors(tmp_path: Path) -> None:
     (b / "fb").write_text("")
     assert st._exchange(a, b) is True
     assert os.listdir(a) == ["fb"] and os.listdir(b) == ["fa"]
+    assert st._cores() == len(os.sched_getaffinity(0))
+    (a / "sub").mkdir()
+    assert st._exchange(a, a / "sub") is False  # EINVAL (a directory into itself): no swap here
     with pytest.raises(OSError) as err:
         st._exchange(a, tmp_path / "missing")
     assert err.value.errno == errno.ENOENT
