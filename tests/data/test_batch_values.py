@@ -51,6 +51,12 @@ def test_torch_view_shares_memory_of_writable_and_read_only_arrays() -> None:
     assert t.data_ptr() == r.ctypes.data and t.tolist() == [0.0, 1.0, 2.0, 3.0]
 
 
+def test_torch_view_shares_broadcast_arrays() -> None:
+    b = np.broadcast_to(np.arange(3.0), (2, 3))  # read-only, stride 0: DLPack carries it
+    t = torch_view(b)
+    assert t.data_ptr() == b.ctypes.data and t.stride() == (0, 1) and t.tolist() == [[0.0, 1.0, 2.0]] * 2
+
+
 def test_torch_view_copies_what_dlpack_cannot_carry() -> None:
     s = np.zeros(3, dtype=[("a", "<f8"), ("b", "<i4")])["a"]  # a stride of 12 bytes
     s.flags.writeable = False
