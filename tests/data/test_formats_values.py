@@ -343,3 +343,17 @@ def test_report_overlap_rules() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         report_overlap("fs", "test", np.array([6]), {"val": np.array([5])}, "warn")
+
+
+def test_from_parquet_and_from_pandas_pass_every_domain_on(tmp_path: Path) -> None:
+    p = tmp_path / "p.parquet"
+    pq.write_table(pa.table({"x": [1.0, 2.0], "y": [3.0, 4.0], "t": ["a", "b"]}), p)
+    fs = FeatureSet.from_parquet(p, features="x", targets="y", tags="t")
+    assert (fs.keys("features"), fs.keys("targets"), fs.keys("tags")) == (("x",), ("y",), ("t",))
+    assert fs.to_numpy("targets").ravel().tolist() == [3.0, 4.0]
+    df = pd.DataFrame({"x": [1.0], "y": [2.0]})
+    for domain in ("features", "targets", "tags"):
+        kw = {"features": "x", domain: 3}
+        assert _raises(SchemaError, FeatureSet.from_pandas, df, label="a", **kw) == (
+            f"{domain}= takes a key name or a list of key names, got 3"
+        )
