@@ -357,3 +357,11 @@ def test_from_parquet_and_from_pandas_pass_every_domain_on(tmp_path: Path) -> No
         assert _raises(SchemaError, FeatureSet.from_pandas, df, label="a", **kw) == (
             f"{domain}= takes a key name or a list of key names, got 3"
         )
+
+
+def test_sort_by_is_stable_on_many_ties() -> None:
+    t = np.arange(300) % 3
+    df = pd.DataFrame({"t": t, "x": np.arange(300.0)})
+    fs = FeatureSet.from_pandas(df, features="x", label="s", sort_by="t")
+    expected = np.concatenate([np.arange(300.0)[t == k] for k in range(3)])  # ties keep row order
+    assert fs.to_numpy("features").ravel().tolist() == expected.tolist()
