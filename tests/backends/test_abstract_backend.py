@@ -32,6 +32,7 @@ def test_the_abstract_backend_is_the_whole_protocol():
     class Half(AbstractBackend):  # a backend that forgot partial_fit
         name = "half"
 
+        def output_shape(self, *a, **k): ...
         def init(self, *a, **k): ...
         def apply(self, *a, **k): ...
         def value_and_grad(self, *a, **k): ...
@@ -39,7 +40,7 @@ def test_the_abstract_backend_is_the_whole_protocol():
 
     with pytest.raises(TypeError, match="partial_fit"):
         Half()  # type: ignore[abstract]
-    methods = {"init", "apply", "value_and_grad", "fit", "partial_fit"}
+    methods = {"output_shape", "init", "apply", "value_and_grad", "fit", "partial_fit"}
     assert AbstractBackend.__abstractmethods__ == frozenset(methods)
 
 
