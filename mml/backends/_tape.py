@@ -85,9 +85,10 @@ class TorchTape(AbstractTape):
     def gradient(self, terms: Sequence[Term]) -> dict[str, dict[str, Any]]:
         torch = self._torch
         total: Any = None
-        for _, t in terms:
-            if isinstance(t, torch.Tensor):
-                total = t if total is None else total + t
+        with torch.enable_grad():  # the sum is on the graph also when asked under no_grad
+            for _, t in terms:
+                if isinstance(t, torch.Tensor):
+                    total = t if total is None else total + t
         if total is None or not total.requires_grad or not self._flat:
             return {}
         grads = torch.autograd.grad(total, self._flat, allow_unused=True)
@@ -137,11 +138,14 @@ class KerasTape(AbstractTape):
         zero = tf.UnconnectedGradients.ZERO
         tape = self._tape
         out: dict[str, dict[str, Any]] = {}
+        # The tape stopped recording when its block ended: a sum of terms taken here would not
+        # be on it (its gradient silently zero), so the terms go to tape.gradient as a list,
+        # whose gradient is the sum of theirs.
         if self._per_node:
-            own: dict[str, Any] = {}
+            own: dict[str, list[Any]] = {}
             for node, t in terms:
                 if node in self._records and self._is_tf(t):
-                    own[node] = t if node not in own else own[node] + t
+                    own.setdefault(node, []).append(t)
             for label, rec in self._records.items():
                 params = rec.trainable
                 if label in own:
@@ -150,14 +154,11 @@ class KerasTape(AbstractTape):
                     g = [tf.zeros_like(v) for v in params]
                 out[label] = {str(i): gi for i, gi in enumerate(g)}
             return out
-        total: Any = None
-        for _, t in terms:
-            if self._is_tf(t):
-                total = t if total is None else total + t
+        total = [t for _, t in terms if self._is_tf(t)]
         flat = [v for rec in self._records.values() for v in rec.trainable]
         g = (
             tape.gradient(total, flat, unconnected_gradients=zero)
-            if total is not None
+            if total
             else [tf.zeros_like(v) for v in flat]
         )
         i = 0
