@@ -280,7 +280,7 @@ def test_keras_tape_gradients_by_hand(per_node: bool) -> None:
     tape = open_tape("tensorflow", recs, per_node=per_node)
     assert tape.records == {}
     with tape:
-        (w, u), (v,) = recs["a"].trainable, recs["b"].trainable
+        (w, _), (v,) = recs["a"].trainable, recs["b"].trainable
         t_a = tf.reduce_sum(w**2)  # bound to a: d/dw = 2w
         t_b = 3.0 * tf.reduce_sum(v) * w[0]  # bound to b: d/dv = 3 w0, d/dw0 = 3 v
         t_b2 = 2.0 * tf.reduce_sum(v)  # bound to b too
