@@ -13,6 +13,7 @@ import pytest
 torch = pytest.importorskip("torch")
 tf = pytest.importorskip("tensorflow")
 
+from fresh_memos import _fresh_memos  # noqa: F401, E402  (autouse: each test builds with the code under test)
 from sklearn import metrics as skm  # noqa: E402
 
 import mml  # noqa: E402

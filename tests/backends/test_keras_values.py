@@ -13,6 +13,8 @@ import pytest
 keras = pytest.importorskip("keras")
 tf = pytest.importorskip("tensorflow")
 
+from fresh_memos import _fresh_memos  # noqa: F401, E402  (autouse: each test builds with the code under test)
+
 import mml  # noqa: E402
 from mml.backends import KerasParams, apply, get_backend, init, value_and_grad  # noqa: E402
 from mml.models import KerasModel, SequentialCNN, SequentialMLP, TemporalCNN  # noqa: E402

@@ -17,6 +17,7 @@ torch = pytest.importorskip("torch")
 tf = pytest.importorskip("tensorflow")
 
 import torch.nn.functional as F  # noqa: E402
+from fresh_memos import _fresh_memos  # noqa: F401, E402  (autouse: each test builds with the code under test)
 
 import mml  # noqa: E402
 from mml.backends import LOSS_FRAMEWORKS, loss_function, loss_reduction  # noqa: E402

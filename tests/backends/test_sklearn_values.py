@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from fresh_memos import _fresh_memos  # noqa: F401  (autouse: each test builds with the code under test)
 from sklearn.linear_model import LinearRegression, SGDClassifier
 from sklearn.preprocessing import StandardScaler
 

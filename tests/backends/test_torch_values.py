@@ -15,6 +15,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 import torch.nn.functional as F  # noqa: E402
+from fresh_memos import _fresh_memos  # noqa: F401, E402  (autouse: each test builds with the code under test)
 
 import mml  # noqa: E402
 from mml.backends import TorchParams, apply, get_backend, init, torch_forward, value_and_grad  # noqa: E402
