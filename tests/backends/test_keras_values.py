@@ -194,3 +194,58 @@ def test_messages_in_full() -> None:
     assert str(err.value) == (
         "KerasModel factory 'backend_factories:bn_net' returned a Sequential, not a keras.Model"
     )
+
+
+def test_user_conv_kernels_are_glorot_over_the_receptive_field() -> None:
+    spec = KerasModel(factory="keras_value_factories:conv_net")
+    p = init(spec, (5, 2), (1,), key=K0)  # length 5, 2 channels: kernel (2, 2, 3), head (12, 1)
+    rng = numpy_rng(fold_in(K0, "init"))
+    conv = rng.uniform(-math.sqrt(6 / (4 + 6)), math.sqrt(6 / (4 + 6)), size=(2, 2, 3))
+    head = rng.uniform(-math.sqrt(6 / 13), math.sqrt(6 / 13), size=(12, 1))
+    want = [conv, np.zeros(3), head, np.zeros(1)]
+    assert [tuple(v.shape) for v in p.trainable] == [w.shape for w in want]
+    for got, w in zip(p.trainable, want):
+        np.testing.assert_array_equal(got.numpy(), w.astype(np.float32))
+
+
+def test_dropout_seeds_are_drawn_from_the_key_per_dropout_layer() -> None:
+    from mml.backends._keras import keras_model
+
+    spec = SequentialMLP(hidden=(40, 40), dropout=0.5, output_shape=(1,), backend="tensorflow")
+    p = init(spec, (2,), (1,), key=K0)
+    assert p.non_trainable == ()  # two dropout layers: two seed states, neither stored
+    x = _x((4, 2))
+    key = mml.random.key(9)
+    got = apply(spec, p, x, training=True, key=key)[0].numpy()
+    model = keras_model(spec, (2,), (1,))
+    seeds = [v for v in model.non_trainable_variables]
+    assert [v.name for v in seeds] == ["seed_generator_state"] * 2
+    nt = [
+        tf.constant([int(numpy_rng(fold_in(key, j)).integers(0, 2**31)), 0], dtype=v.dtype)
+        for j, v in enumerate(seeds)
+    ]
+    want, _ = model.stateless_call(list(p.trainable), nt, tf.constant(x), training=True)
+    np.testing.assert_array_equal(got, want.numpy())
+    # the eval call feeds seed 0 and ignores it
+    ev = apply(spec, p, x)[0].numpy()
+    ref, _ = model.stateless_call(
+        list(p.trainable), [tf.constant([0, 0], dtype=v.dtype) for v in seeds], tf.constant(x)
+    )
+    np.testing.assert_array_equal(ev, ref.numpy())
+
+
+def test_backend_value_defaults() -> None:
+    spec = SequentialMLP(hidden=(32,), dropout=0.5, output_shape=(1,), backend="tensorflow")
+    p = init(spec, (2,), (1,), key=K0)
+    be = get_backend("tensorflow")
+    x = _x((3, 2))
+    y, same = be.apply(spec, p, x)  # eval by default: no key needed
+    assert same is p
+    np.testing.assert_array_equal(y.numpy(), apply(spec, p, x)[0].numpy())
+    k = mml.random.key(5)
+    train = apply(spec, p, x, training=True, key=k)[0].numpy()
+    (loss, _), grads, _ = be.value_and_grad(spec, p, x, lambda y: (tf.reduce_sum(y), None), key=k)
+    assert float(loss) == pytest.approx(float(train.sum()), rel=1e-6)  # training by default
+    (loss2, _), _, _ = value_and_grad(spec, p, x, lambda y: (tf.reduce_sum(y), None), key=k)
+    assert float(loss2) == pytest.approx(float(train.sum()), rel=1e-6)
+    assert len(grads) == len(p.trainable)

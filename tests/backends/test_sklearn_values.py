@@ -160,12 +160,15 @@ def test_fitted_state_as_data() -> None:
     est2.names_ = np.array(["a", "b"], dtype=object)
     est2.parts_ = [np.arange(2), 1.5, "s"]
     est2.flag_ = True
+    est2.labels_ = np.array(["x", "yy"])  # a numpy str array (kind U) is kept as it is
+    est2.codes_ = np.array([b"a"], dtype="S1")
     f2 = fitted_from_estimator(est2, "sklearn.preprocessing:StandardScaler", {"with_mean": False})
     assert f2.attributes["extra_int_"] == 3 and type(f2.attributes["extra_int_"]) is int
     assert f2.attributes["names_"].dtype.kind == "U" and f2.attributes["names_"].tolist() == ["a", "b"]
     parts = f2.attributes["parts_"]
     assert isinstance(parts, list) and parts[0].tolist() == [0, 1] and parts[1:] == [1.5, "s"]
     assert f2.attributes["flag_"] is True and dict(f2.params) == {"with_mean": False}
+    assert f2.attributes["labels_"].tolist() == ["x", "yy"] and f2.attributes["codes_"].tolist() == [b"a"]
     rebuilt = estimator_from_fitted(f2)
     assert (
         rebuilt.with_mean is False and isinstance(rebuilt.parts_, list) and rebuilt.parts_[0].flags.writeable
@@ -190,6 +193,19 @@ def test_a_skops_record_of_another_class_is_refused() -> None:
     f = fitted_from_estimator(forest, "sklearn.ensemble:RandomForestRegressor", {})
     assert list(f.attributes) == [B._skops.SKOPS_KEY]
     np.testing.assert_array_equal(estimator_from_fitted(f).predict(X), forest.predict(X))
+    corrupt = B.SklearnFitted(
+        "sklearn.ensemble:RandomForestRegressor", {}, {B._skops.SKOPS_KEY: np.frombuffer(b"junk", np.uint8)}
+    )
+    with pytest.raises(mml.ArtifactError) as err:
+        estimator_from_fitted(corrupt)
+    assert str(err.value) == (
+        "the fitted sklearn.ensemble:RandomForestRegressor is not a readable skops document: File is not a zip file"
+    )
+    with pytest.raises(mml.ConfigError) as err:
+        estimator_from_fitted(B.SklearnFitted("sklearn.nope:Thing", {}, {}))
+    assert str(err.value).startswith(
+        "cannot import module 'sklearn.nope' of the sklearn estimator 'sklearn.nope:Thing'"
+    )
     edited = B.SklearnFitted("sklearn.ensemble:ExtraTreesRegressor", {}, dict(f.attributes))
     with pytest.raises(mml.ArtifactError) as err:
         estimator_from_fitted(edited)

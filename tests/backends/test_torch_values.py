@@ -338,3 +338,25 @@ def test_value_and_grad_by_hand() -> None:
     # an unused parameter gets zeros
     _, g2, _ = value_and_grad(spec, p, x, lambda y: ((y * 0).sum() + p.params["layers.0.bias"].sum(), None))
     assert g2["layers.0.weight"].tolist() == [[0.0, 0.0]] and g2["layers.0.bias"].tolist() == [0.0]
+
+
+def test_backend_value_defaults_and_the_package_forward() -> None:
+    spec = SequentialMLP(hidden=(32,), dropout=0.5, output_shape=(1,))
+    p = init(spec, (3,), (1,), key=K0)
+    be = get_backend("torch")
+    x = torch.ones(4, 3)
+    y, same = be.apply(spec, p, x)  # eval by default: no key needed
+    assert same is p and torch.equal(y, apply(spec, p, x)[0])
+    k = mml.random.key(4)
+    train = apply(spec, p, x, training=True, key=k)[0]
+    assert not torch.equal(train, y)
+    (loss, _), _, _ = be.value_and_grad(spec, p, x, lambda y: (y.sum(), None), key=k)  # training by default
+    assert float(loss) == pytest.approx(float(train.sum()), rel=1e-6)
+    (loss2, _), _, _ = value_and_grad(spec, p, x, lambda y: (y.sum(), None), key=k)
+    assert float(loss2) == pytest.approx(float(train.sum()), rel=1e-6)
+    # mml.backends.torch_forward passes the key (and the device) on
+    y3, _ = mml.backends.torch_forward(spec, p, x, training=True, key=k, device="cpu")
+    assert torch.equal(y3, train)
+    as_np = TorchParams({n: v.numpy() for n, v in p.params.items()}, {}, (3,), (1,))
+    y4, moved = mml.backends.torch_forward(spec, as_np, x, training=False, device="cpu")
+    assert torch.equal(y4, y) and all(v.device.type == "cpu" for v in moved.params.values())
