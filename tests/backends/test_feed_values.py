@@ -106,6 +106,9 @@ def test_as_loss_input() -> None:
     t = B.as_loss_input(a, "torch")
     assert t.dtype == torch.float64 and t.tolist() == [0.0, 1.0, 2.0]
     assert t.data_ptr() == a.__array_interface__["data"][0]
+    ro = _ro(np.arange(4, dtype=np.float32))  # read-only batch memory: shared, no copy, no warning
+    t_ro = B.as_loss_input(ro, "torch")
+    assert t_ro.tolist() == [0.0, 1.0, 2.0, 3.0] and t_ro.data_ptr() == ro.__array_interface__["data"][0]
     leaf = torch.ones(2, requires_grad=True)
     assert B.as_loss_input(leaf, "torch") is leaf
     # a TensorFlow tensor crossing into torch

@@ -360,3 +360,10 @@ def test_backend_value_defaults_and_the_package_forward() -> None:
     as_np = TorchParams({n: v.numpy() for n, v in p.params.items()}, {}, (3,), (1,))
     y4, moved = mml.backends.torch_forward(spec, as_np, x, training=False, device="cpu")
     assert torch.equal(y4, y) and all(v.device.type == "cpu" for v in moved.params.values())
+
+
+def test_a_user_module_output_shape_comes_from_a_dry_run_at_the_input_shape() -> None:
+    spec = TorchModule(factory="backend_factories:bn_net", kwargs={"hidden": 3})
+    p = init(spec, (4,), target_shape=(2,), key=K0)  # the factory is given input_shape (4,)
+    assert (p.input_shape, p.output_shape) == ((4,), (2,))
+    assert tuple(p.params["0.weight"].shape) == (3, 4)
