@@ -271,7 +271,7 @@ def test_get_backend_and_dispatch() -> None:
         assert be.name == name and B.get_backend(name) is be
     assert B.get_backend(SklearnModel(estimator="sklearn.linear_model:Ridge")) is B.get_backend("sklearn")
     assert B.get_backend(SequentialMLP(backend="tensorflow")).name == "tensorflow"
-    assert repr(B.get_backend("sklearn")) == "ModuleBackend(name='sklearn')"
+    assert repr(B.get_backend("sklearn")) == "SklearnBackend()"
     with pytest.raises(mml.BackendError) as err:
         B.get_backend("jax")
     assert str(err.value) == "unknown backend 'jax'; use 'torch', 'tensorflow' or 'sklearn'"
