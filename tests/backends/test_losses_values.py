@@ -157,6 +157,10 @@ def test_bce_with_logits_against_torch(framework: str) -> None:
     assert value(framework, "bce_with_logits", [o, t], w) == pytest.approx(
         (math.log(2) + math.log1p(math.exp(1))) / 2, rel=1e-6
     )
+    mask = np.array([True, False, True])
+    assert value(framework, "bce_with_logits", [o, t], None, mask) == pytest.approx(
+        (math.log(2) + math.log1p(math.exp(1))) / 2, rel=1e-6
+    )
 
 
 @pytest.mark.parametrize("framework", FRAMEWORKS)

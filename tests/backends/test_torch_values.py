@@ -367,3 +367,20 @@ def test_a_user_module_output_shape_comes_from_a_dry_run_at_the_input_shape() ->
     p = init(spec, (4,), target_shape=(2,), key=K0)  # the factory is given input_shape (4,)
     assert (p.input_shape, p.output_shape) == ((4,), (2,))
     assert tuple(p.params["0.weight"].shape) == (3, 4)
+
+
+@pytest.mark.parametrize(
+    ("spec", "shape"),
+    [
+        (SequentialMLP(hidden=(3,), output_shape=(1,)), (2,)),
+        (SequentialCNN(channels=(2,), output_shape=(1,)), (6,)),
+        (SequentialCNN(channels=(2,), output_shape=(1,), dims=2), (4, 4)),
+        (TemporalCNN(channels=(2,), output_shape=(1,)), (6,)),
+    ],
+    ids=["mlp", "cnn", "cnn2d", "tcn"],
+)
+def test_without_dropout_training_needs_no_key_and_equals_eval(spec: object, shape: tuple[int, ...]) -> None:
+    p = init(spec, shape, (1,), key=K0)  # type: ignore[arg-type]
+    x = torch.randn((3, *shape), generator=torch_generator(mml.random.key(6)))
+    y_train, _ = apply(spec, p, x, training=True)  # type: ignore[arg-type]
+    assert torch.equal(y_train, apply(spec, p, x)[0])  # type: ignore[arg-type]
