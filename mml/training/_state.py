@@ -189,9 +189,8 @@ class TrainState:
         if self.graph is not None:
             lines.append("  graph: " + repr(self.graph).replace("\n", "\n  "))
         for label, boxed in self.opt_states.items():
-            name = (
-                boxed.type.rsplit(":", 1)[-1] if isinstance(boxed.type, str) else type(boxed.value).__name__
-            )
+            # plain data is boxed with an empty type path: name the value's own type
+            name = boxed.type.rsplit(":", 1)[-1] if boxed.type else type(boxed.value).__name__
             lines.append(f"  optimizer state {label!r}: {name}, {self.opt_steps.get(label, 0)} updates")
         for slot, boxed in self.callback_states.items():
             value = boxed.value
