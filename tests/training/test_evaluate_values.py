@@ -100,3 +100,29 @@ def test_an_eval_phase_yields_one_eval_context():
     inv = EvalPhase.simple("test", featureset="toy", heads=["lin"], split="val", inverse_transform=True)
     _, ictx = next(iter(steps(exp, inv, state)))
     np.testing.assert_allclose(ictx.output("lin"), out * s.std + s.mean, rtol=1e-5, atol=1e-5)
+
+
+def test_an_eval_phase_returns_the_nodes_it_names():
+    from mml.graph import FeatureSetRef, ModelGraph, ModelNode, NodeRef
+    from mml.models import SequentialMLP
+
+    fs = make_featureset(n=40)
+    g = ModelGraph.of(
+        ModelNode(
+            "a",
+            SequentialMLP(hidden=(), output_shape=(2,)),
+            FeatureSetRef("toy"),
+            optimizer=mml.optim.sgd(0.1),
+        ),
+        ModelNode("b", SequentialMLP(hidden=()), NodeRef("a"), optimizer=mml.optim.sgd(0.1)),
+    )
+    phase = TrainPhase.simple("fit", featureset="toy", heads=["a"], losses=AppliedLoss("mse", "b"))
+    exp = Experiment({"toy": fs}, g, phase)
+    state = mml.init(exp, 0)
+    ev = EvalPhase.simple("test", featureset="toy", heads=["a"], split="val", nodes=["a"])
+    _, ctx = next(iter(steps(exp, ev, state)))
+    assert list(ctx.outputs["default"]) == ["a"] and ctx.output("a").shape == (10, 2)
+    _, tails = next(
+        iter(steps(exp, EvalPhase.simple("test", featureset="toy", heads=["a"], split="val"), state))
+    )
+    assert list(tails.outputs["default"]) == ["b"]

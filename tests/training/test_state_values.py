@@ -171,3 +171,17 @@ def test_execution_context_readers_and_defaults():
         (),
         (),
     )
+
+
+class Holder:
+    @attrs.frozen
+    class Inner:
+        n: int = 0
+
+
+def test_repr_names_a_nested_state_class_by_its_qualified_name():
+    s = bare().with_opt_state("m", Holder.Inner(3)).with_callback_state("fit/0", Holder.Inner(1))
+    assert s.opt_states["m"].type == f"{__name__}:Holder.Inner"
+    lines = repr(s).split("\n")
+    assert lines[1] == "  optimizer state 'm': Holder.Inner, 0 updates"
+    assert lines[2] == "  callback state 'fit/0': Inner"
