@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import mml
-from mml.training import AppliedLoss, EvalPhase, Experiment, TrainPhase, evaluate, steps
+from mml.training import AppliedLoss, EvalPhase, Experiment, InputBinding, TrainPhase, evaluate, steps
 
 from .conftest import make_featureset
 
@@ -126,3 +126,57 @@ def test_an_eval_phase_returns_the_nodes_it_names():
         iter(steps(exp, EvalPhase.simple("test", featureset="toy", heads=["a"], split="val"), state))
     )
     assert list(tails.outputs["default"]) == ["b"]
+
+
+def _two_head_setup(strategy: str):
+    from mml.graph import ConcatNode, FeatureSetRef, ModelGraph, ModelNode, NodeRef
+    from mml.models import SequentialMLP
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(24, 3)).astype(np.float32)
+    raw = mml.FeatureSet.from_dict(
+        {"x": x, "y1": x[:, 0] * 2.0 + 1.0, "y2": x[:, 1] * 3.0 - 5.0},
+        features="x",
+        targets=["y1", "y2"],
+        label="fs",
+    ).with_split("train", np.arange(24))
+    fs = raw.fit_transform("standard", domain="targets", fit_on="train")
+    g = ModelGraph.of(
+        ModelNode("a", SequentialMLP(hidden=(), output_shape=(3,)), FeatureSetRef("fs", targets="y1")),
+        ModelNode("b", SequentialMLP(hidden=(), output_shape=(3,)), FeatureSetRef("fs", targets="y2")),
+        ConcatNode("cat", (NodeRef("a"), NodeRef("b")), targets=strategy),
+        ModelNode("head", SequentialMLP(hidden=()), NodeRef("cat")),
+        optimizer=mml.optim.adam(1e-2),
+    )
+    bindings = {h: InputBinding("fs", "train", mml.SimpleSampler(8)) for h in ("a", "b")}
+    exp = Experiment({"fs": fs}, g, TrainPhase("fit", bindings, AppliedLoss("mse", "head")))
+    ys = [raw.to_numpy("targets", k).astype(np.float64) for k in ("y1", "y2")]
+    return exp, bindings, ys
+
+
+def test_inverse_of_concatenated_targets_splits_the_output_columns():
+    exp, bindings, (y1, y2) = _two_head_setup("concat")
+    state = mml.init(exp, 0)
+    scaled = evaluate(exp, state, bindings, nodes=["a", "head"])
+    res = evaluate(exp, state, bindings, nodes=["a", "head"], inverse_transform=True)
+    np.testing.assert_allclose(res.targets["head"], np.concatenate([y1, y2], axis=1), rtol=1e-5, atol=1e-5)
+    out = scaled.outputs["head"].astype(np.float64)
+    want = np.column_stack([out[:, 0] * y1.std() + y1.mean(), out[:, 1] * y2.std() + y2.mean()])
+    np.testing.assert_allclose(res.outputs["head"], want, rtol=1e-5, atol=1e-5)
+    # node a: raw targets, but its (24, 3) output is not in target units: kept as it is
+    np.testing.assert_allclose(res.targets["a"], y1, rtol=1e-5, atol=1e-5)
+    np.testing.assert_array_equal(res.outputs["a"], scaled.outputs["a"])
+    np.testing.assert_allclose(
+        scaled.targets["head"][:, 0], (y1[:, 0] - y1.mean()) / y1.std(), rtol=1e-5, atol=1e-5
+    )
+
+
+def test_averaged_targets_keep_transformed_units():
+    exp, bindings, (y1, y2) = _two_head_setup("mean")
+    state = mml.init(exp, 0)
+    scaled = evaluate(exp, state, bindings)
+    res = evaluate(exp, state, bindings, inverse_transform=True)
+    np.testing.assert_array_equal(res.targets["head"], scaled.targets["head"])
+    np.testing.assert_array_equal(res.outputs["head"], scaled.outputs["head"])
+    z = ((y1 - y1.mean()) / y1.std() + (y2 - y2.mean()) / y2.std()) / 2
+    np.testing.assert_allclose(scaled.targets["head"], z, rtol=1e-5, atol=1e-5)
