@@ -284,6 +284,15 @@ def test_eval_result_repr_and_metrics():
     with pytest.raises(mml.TrainingError) as info:
         r.metrics(["accuracy"], node="emb")
     assert str(info.value) == "node 'emb' has no outputs with targets in 'test'; nodes: clf"
+    both = EvalResult(
+        "t",
+        {},
+        {"a": np.zeros((2, 1)), "b": np.zeros((2, 1))},
+        {"a": np.zeros((2, 1)), "b": np.zeros((2, 1))},
+    )
+    with pytest.raises(mml.TrainingError) as info:
+        both.metrics(["mae"], node="z")
+    assert str(info.value) == "node 'z' has no outputs with targets in 't'; nodes: a, b"
     two = EvalResult(
         "t",
         {},

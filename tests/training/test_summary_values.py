@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import attrs
 import numpy as np
 import pytest
 
@@ -138,3 +139,44 @@ def test_units_follow_the_experiment():
     assert targets_scaled(scaled_features) is False
     h = History.from_rows([r for r in TRAIN_ROWS if r[4] != "best_epoch"], phases=TRAIN)
     assert summary_rows(h, raw)[0] == ("fit", "fit.a", "raw", 1.0)
+
+
+def test_the_best_epoch_is_read_by_name():
+    rows = [r for r in TRAIN_ROWS if r[4] != "best_epoch"]
+    rows.insert(3, ("fit", 0, -1, 1, "best_epoch", 0.0))
+    rows.insert(9, ("fit", 1, -1, 2, "best_epoch", 0.0))  # best_epoch is not the last row
+    got = summary_rows(History.from_rows(rows, phases=TRAIN))
+    assert ("fit", "returned epoch (best)", "", 0.0) in got and ("fit", "fit.a", "scaled", 2.0) in got
+
+
+def test_eval_loss_total_with_two_terms_and_raw_units():
+    from mml.training import EvalPhase, PhaseGroup
+
+    y = np.array([[1.0], [2.0], [4.0]])
+    p = np.array([[1.5], [2.0], [3.0]])
+    ev = EvalResult("test", {}, {"m": p}, {"m": y})
+    h = History.from_rows(
+        [("test", 0, -1, 2, "m.mse", 0.4), ("test", 0, -1, 2, "m.mae", 0.5), ("test", 0, -1, 2, "loss", 0.9)],
+        phases=(PhaseResult("test", "phase.eval", "completed", eval=ev),),
+    )
+    fs = make_featureset(n=40).fit_transform("standard", domain="targets", fit_on="train")
+    base = simple_experiment(fs)
+    plan = PhaseGroup(
+        "plan",
+        [
+            base.plan,
+            EvalPhase.simple("test", featureset="toy", heads=["mlp"], split="val", inverse_transform=True),
+        ],
+    )
+    exp = attrs.evolve(base, plan=plan)
+    got = summary_rows(h, exp)
+    assert [r[:3] for r in got] == [
+        ("test", "m.mse", "scaled"),
+        ("test", "m.mae", "scaled"),
+        ("test", "loss (total)", "scaled"),
+        ("test", "m rmse", "raw"),
+        ("test", "m mae", "raw"),
+        ("test", "m r2", ""),
+    ]
+    assert got[2][3] == 0.9
+    assert [r[2] for r in summary_rows(h, base)][3:5] == ["scaled", "scaled"]
