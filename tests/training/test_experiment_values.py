@@ -216,3 +216,35 @@ def test_mermaid():
     assert '  n0["mlp<br/>SequentialMLP · torch<br/>in: (3,)<br/>out: (1,)"]:::model' in with_state
     assert with_state[-len(PHASE_PART) :] == PHASE_PART
     assert exp.to_mermaid(mml.init(exp, 0).graph) == exp.to_mermaid(mml.init(exp, 0))
+
+
+def test_graphwise_skips_frozen_nodes_of_another_backend():
+    from mml.graph import FeatureSetRef, ModelGraph, ModelNode, NodeRef
+    from mml.models import SequentialMLP
+
+    g = ModelGraph.of(
+        ModelNode(
+            "k", SequentialMLP(hidden=(2,), output_shape=(2,), backend="tensorflow"), FeatureSetRef("toy")
+        ),
+        ModelNode("mlp", SequentialMLP(hidden=(2,)), NodeRef("k")),
+    )
+    phase = TrainPhase("fit", {"k": InputBinding("toy")}, L, mode="graphwise", optimizer=mml.optim.sgd(0.1))
+    Experiment({"toy": _fs()}, g.freeze("k"), phase)  # only the torch node trains: one backend
+    assert _err(phase, graph=g).startswith(
+        "phase 'fit' (graph-wise) would train nodes of 2 backends (tensorflow: 'k'; torch: 'mlp')"
+    )
+
+
+def test_from_config_structures_documents():
+    fs = _fs()
+    phase = TrainPhase("fit", {"mlp": InputBinding("toy")}, L)
+    cb = mml.callbacks.EarlyStopping(patience=3)
+    doc = {
+        "graph": mml.io.unstructure(mlp_graph()),
+        "plan": mml.io.unstructure(phase),
+        "callbacks": [mml.io.unstructure(cb)],
+        "label": "from-doc",
+    }
+    built = Experiment.from_config(doc, featuresets={"toy": fs})
+    assert built.graph == mlp_graph() and built.plan == phase and built.callbacks == (cb,)
+    assert built.label == "from-doc"

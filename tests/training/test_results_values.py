@@ -230,6 +230,10 @@ def test_error_record_from_an_exception_and_its_location():
     _locate(located, "outer", 9, 9)  # the first call wins
     r = ErrorRecord.from_exception(located, phase="arg", epoch=7, batch=8)
     assert (r.phase, r.epoch, r.batch) == ("inner", 3, 8)
+    full = ValueError("z")
+    _locate(full, "where", 4, 6)
+    r = ErrorRecord.from_exception(full, phase="arg", epoch=7, batch=8)
+    assert (r.phase, r.epoch, r.batch) == ("where", 4, 6)
     nowhere = ValueError("y")
     _locate(nowhere, None)
     r = ErrorRecord.from_exception(nowhere, phase="p", epoch=1, batch=2)
