@@ -88,7 +88,9 @@ def test_weights_and_masks_of_two_roles_combine():
     data = {"a": {"m": _sd(mask=ma)}, "b": {"m": _sd(mask=mb)}}
     assert float(lp.value(outs, data)) == pytest.approx(4.0)
     # a role without data for the head is skipped
-    assert float(lp.value(outs, {"a": {"m": _sd(weights=wa)}, "b": {"m": _sd()}})) == pytest.approx((1 + 8 + 16) / 4)
+    assert float(lp.value(outs, {"a": {"m": _sd(weights=wa)}, "b": {"m": _sd()}})) == pytest.approx(
+        (1 + 8 + 16) / 4
+    )
     data = {"a": {"m": _sd(weights=wa)}, "b": {"x": _sd()}}
     with pytest.raises(mml.TrainingError):
         lp.value(outs, data)
