@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 
+import attrs
 import numpy as np
 import pytest
 
@@ -156,3 +157,31 @@ def test_a_non_finite_loss_names_phase_epoch_batch_step_and_the_bad_losses():
     assert kept.step == 0 and kept.opt_steps == {"lin": 0}
     assert all(torch.equal(kept.params("lin").params[k], v) for k, v in state.params("lin").params.items())
     assert not math.isfinite(float("nan"))
+
+
+def test_a_callback_lr_scale_reaches_the_optimizer():
+    from mml.callbacks import LRSchedulerOnPlateau
+
+    exp, phase = _experiment("stagewise", mml.optim.sgd(0.1), n_epochs=3)
+    # mode="max" on a falling loss: epoch 1 does not improve on epoch 0, so epoch 2 trains at half the rate
+    cb = LRSchedulerOnPlateau(monitor="loss", mode="max", factor=0.5, patience=0)
+    phase = attrs.evolve(phase, callbacks=(cb,))
+    exp = attrs.evolve(exp, plan=phase)
+    state = mml.init(exp, 0)
+    rp = _ref_params(state)
+    ref = torch.optim.SGD(list(rp.values()), lr=0.1)
+    last = state
+    for st, ctx in steps(exp, phase, state):
+        last = st
+        if ctx.event != "batch":
+            continue
+        for group in ref.param_groups:
+            group["lr"] = 0.1 * (0.5 if ctx.epoch == 2 else 1.0)
+        sd = ctx.input("lin")
+        x, y = sd.features.double(), sd.targets.double()
+        ref.zero_grad()
+        out = x @ rp["layers.0.weight"].T + rp["layers.0.bias"]
+        (F.mse_loss(out, y) + 0.5 * F.l1_loss(out, y)).backward()
+        ref.step()
+    for k, v in last.params("lin").params.items():
+        np.testing.assert_allclose(v.detach().double().numpy(), rp[k].detach().numpy(), rtol=1e-5, atol=1e-6)
