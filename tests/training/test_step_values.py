@@ -82,6 +82,10 @@ def test_every_step_equals_torch_optim_on_the_same_batches(mode, opt, ref):
             ref_opt.zero_grad()
             out = x @ rp["layers.0.weight"].T + rp["layers.0.bias"]
             mse, mae = F.mse_loss(out, y), F.l1_loss(out, y)
+            # the context holds the step's forward outputs (with the parameters before the update)
+            np.testing.assert_allclose(
+                ctx.output("lin").detach().double().numpy(), out.detach().numpy(), rtol=1e-5, atol=1e-6
+            )
             (mse + 0.5 * mae).backward()
             ref_opt.step()
             assert ctx.losses.keys() == {"lin.mse", "lin.mae", "loss"}
