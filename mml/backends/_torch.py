@@ -159,41 +159,9 @@ def _cnn_plan(spec: SequentialCNN, input_shape: tuple[int, ...], output_shape: t
 
 
 def _tcn_plan(spec: TemporalCNN, input_shape: tuple[int, ...], output_shape: tuple[int, ...]) -> _Plan:
-    import torch.nn.functional as F
+    from mml.backends._torch_image import tcn_plan
 
-    c_in, _ = signal_shape(spec, input_shape)
-    k = spec.kernel_size
-    shapes = []
-    blocks = []
-    for i, c in enumerate(spec.channels):
-        pre = f"blocks.{i}"
-        shapes += [(f"{pre}.conv.weight", (c, c_in, k), c_in * k), (f"{pre}.conv.bias", (c,), c_in * k)]
-        down = None
-        if c_in != c:
-            shapes += [
-                (f"{pre}.downsample.weight", (c, c_in, 1), c_in),
-                (f"{pre}.downsample.bias", (c,), c_in),
-            ]
-            down = (f"{pre}.downsample.weight", f"{pre}.downsample.bias")
-        blocks.append((f"{pre}.conv.weight", f"{pre}.conv.bias", 2**i, (k - 1) * 2**i, down))
-        c_in = c
-    n_out = numel(output_shape)
-    shapes += [("head.weight", (n_out, c_in), c_in), ("head.bias", (n_out,), c_in)]
-    act = _activation(spec.activation)
-    rate, out = spec.dropout, tuple(output_shape)
-    unsqueeze = len(input_shape) == 1
-
-    def forward(p: Mapping[str, Any], x: Any, training: bool, gen: Any) -> Any:
-        h = x.unsqueeze(1) if unsqueeze else x
-        for w, b, dilation, pad, down in blocks:
-            y = act(F.conv1d(F.pad(h, (pad, 0)), p[w], p[b], dilation=dilation))
-            if training and rate:
-                y = _dropout(y, rate, gen)
-            res = h if down is None else F.conv1d(h, p[down[0]], p[down[1]])
-            h = act(y + res)
-        return F.linear(h[:, :, -1], p["head.weight"], p["head.bias"]).reshape(x.shape[0], *out)
-
-    return _Plan(tuple(shapes), forward, rate > 0)
+    return tcn_plan(spec, input_shape, output_shape)
 
 
 _PLANS: dict[type, Callable[..., _Plan]] = {

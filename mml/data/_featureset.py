@@ -397,11 +397,8 @@ class FeatureSet(FeatureSetFormats):
             )
         return splitter.split_featureset(self, on=on, key=key)
 
-    # -- the 0.1 spellings of scaling, references and new data ------------------------------
-    # Each is its free function (the one implementation), kept as a method because code written
-    # against mml 0.1 calls it so (``fs.fit_transform("standard", ...)`` was the README's way).
-    # They are the only imports of this layer upward (local, at call time; pyproject.toml lists
-    # them as the layer contract's exceptions).
+    # -- the 0.1 spellings: each calls its free function (a local import at call time, the only
+    # upward imports of this layer, listed in pyproject.toml); code written against 0.1 uses them
 
     def fit_transform(
         self,
@@ -412,12 +409,7 @@ class FeatureSet(FeatureSetFormats):
         fit_on: str | None = "train",
         key: Key | None = None,
     ) -> FeatureSet:
-        """:func:`mml.scalers.fit_transform` of this FeatureSet (the same call, the same result).
-
-        >>> fs = FeatureSet.from_dict({"x": [0.0, 2.0]}, features="x", label="two")
-        >>> float(fs.fit_transform("minmax", fit_on=None).to_numpy("features").max())
-        1.0
-        """
+        """:func:`mml.scalers.fit_transform` of this FeatureSet (the same call, the same result)."""
         from mml.scalers import fit_transform
 
         return fit_transform(self, scaler, domain=domain, keys=keys, fit_on=fit_on, key=key)

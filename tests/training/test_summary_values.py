@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from mml.training import EvalResult, History, PhaseResult
-from mml.training._summary import summary_rows, targets_scaled
+from mml.views._summary import summary_rows, targets_scaled
 
 from .conftest import make_featureset, simple_experiment
 
