@@ -30,7 +30,7 @@ import attrs
 import numpy as np
 
 from mml.backends._params import KerasParams
-from mml.backends._protocol import AbstractBackend
+from mml.backends._protocol import AbstractBackend, refuse_fit
 from mml.errors import BackendError, ConfigError, DeviceError, ShapeError
 from mml.models._base import AbstractModel, numel
 from mml.models._builtin import SequentialCNN, SequentialMLP, TemporalCNN, image_shape, signal_shape
@@ -382,14 +382,14 @@ def value_and_grad(
 
 def fit(spec: AbstractModel, params: Any, x: Any, y: Any = None, *, key: Key) -> Any:
     """Keras models are trained by gradients, not fitted: a :class:`~mml.BackendError`."""
-    raise BackendError(f"{type(spec).__name__} is a Keras model: train it with a TrainPhase, not fit()")
+    refuse_fit(spec, "Keras")
 
 
 def partial_fit(
     spec: AbstractModel, params: Any, x: Any, y: Any = None, *, key: Key, classes: Any = None
 ) -> Any:
     """Keras models are trained by gradients, not fitted: a :class:`~mml.BackendError`."""
-    return fit(spec, params, x, y, key=key)
+    refuse_fit(spec, "Keras")
 
 
 @typing.final

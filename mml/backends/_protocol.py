@@ -19,7 +19,7 @@ from __future__ import annotations
 import abc
 import importlib
 from collections.abc import Callable, Sequence
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NoReturn
 
 from mml.backends._params import ModelParams
 from mml.errors import BackendError
@@ -120,6 +120,11 @@ class AbstractBackend(abc.ABC):
 
     def __hash__(self) -> int:
         return hash(type(self))
+
+
+def refuse_fit(spec: AbstractModel, framework: str) -> NoReturn:
+    """What ``fit``/``partial_fit`` of a gradient-trained backend do: a :class:`~mml.BackendError`."""
+    raise BackendError(f"{type(spec).__name__} is a {framework} model: train it with a TrainPhase, not fit()")
 
 
 _BACKENDS: dict[str, AbstractBackend] = {}

@@ -35,7 +35,7 @@ import numpy as np
 from mml._fields import FrozenDict
 from mml.backends._convert import resolve_device
 from mml.backends._params import TorchParams
-from mml.backends._protocol import AbstractBackend
+from mml.backends._protocol import AbstractBackend, refuse_fit
 from mml.errors import BackendError, ConfigError, ShapeError
 from mml.models._base import AbstractModel, numel
 from mml.models._builtin import SequentialCNN, SequentialMLP, TemporalCNN, signal_shape
@@ -466,15 +466,15 @@ def value_and_grad(
 
 
 def fit(spec: AbstractModel, params: Any, x: Any, y: Any = None, *, key: Key) -> Any:
-    """Torch models are trained by gradients, not fitted: a :class:`~mml.BackendError`."""
-    raise BackendError(f"{type(spec).__name__} is a torch model: train it with a TrainPhase, not fit()")
+    """torch models are trained by gradients, not fitted: a :class:`~mml.BackendError`."""
+    refuse_fit(spec, "torch")
 
 
 def partial_fit(
     spec: AbstractModel, params: Any, x: Any, y: Any = None, *, key: Key, classes: Any = None
 ) -> Any:
     """torch models are trained by gradients, not fitted: a :class:`~mml.BackendError`."""
-    return fit(spec, params, x, y, key=key)
+    refuse_fit(spec, "torch")
 
 
 @typing.final
