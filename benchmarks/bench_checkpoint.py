@@ -63,40 +63,31 @@ class _InWriter:
         self.cpu = 0.0  # this thread's CPU time in the writer: not inflated by preemption
         self.background = 0.0  # the writer thread's CPU time
 
-    def wrap(self) -> None:
-        from mml.training._checkpoints import CheckpointWriter
+    def _time(self, owner, name: str, main_thread: bool) -> None:  # type: ignore[no-untyped-def]
+        fn = getattr(owner, name)
 
-        for name in ("after", "phase_end", "settle", "close"):
-            fn = getattr(CheckpointWriter, name, None)
-            if fn is None:
-                continue
-
-            def timed(*a, _fn=fn, **k):  # type: ignore[no-untyped-def]
-                t, c = time.perf_counter(), time.thread_time()
-                try:
-                    return _fn(*a, **k)
-                finally:
+        def timed(*a, **k):  # type: ignore[no-untyped-def]
+            t, c = time.perf_counter(), time.thread_time()
+            try:
+                return fn(*a, **k)
+            finally:
+                if main_thread:
                     self.seconds += time.perf_counter() - t
                     self.cpu += time.thread_time() - c
-
-            setattr(CheckpointWriter, name, timed)
-        # what the writer thread spends: the artifact's files and the index (its CPU time)
-        import mml.io._artifact as artifact
-
-        def on_thread(owner, name):  # type: ignore[no-untyped-def]
-            fn = getattr(owner, name)
-
-            def timed(*a, _fn=fn, **k):  # type: ignore[no-untyped-def]
-                c = time.thread_time()
-                try:
-                    return _fn(*a, **k)
-                finally:
+                else:
                     self.background += time.thread_time() - c
 
-            setattr(owner, name, timed)
+        setattr(owner, name, timed)
 
-        on_thread(artifact, "_write_artifact")
-        on_thread(CheckpointWriter, "_publish_index")
+    def wrap(self) -> None:
+        import mml.io._artifact as artifact
+        from mml.training._checkpoints import CheckpointWriter
+
+        for name in ("after", "phase_end", "close"):  # what the run calls
+            self._time(CheckpointWriter, name, main_thread=True)
+        # what the writer thread spends: the artifact's files and the index (its CPU time)
+        self._time(artifact, "_write_artifact", main_thread=False)
+        self._time(CheckpointWriter, "_publish_index", main_thread=False)
 
 
 def main() -> None:
