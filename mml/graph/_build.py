@@ -274,14 +274,7 @@ def _compute_plan(graph: ModelGraph, active: frozenset[str] | None) -> tuple[_St
             raise GraphError(
                 f"active_nodes {unknown} are not in the graph; nodes: {', '.join(graph.topological_order)}"
             )
-        needed = set()
-        stack = list(active)
-        while stack:
-            cur = stack.pop()
-            if cur in needed:
-                continue
-            needed.add(cur)
-            stack.extend(r.label for r in graph[cur].upstream_refs if isinstance(r, NodeRef))
+        needed = set(graph.ancestors(active))
     steps = []
     for label in graph.topological_order:
         if label not in needed:

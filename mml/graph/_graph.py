@@ -23,7 +23,7 @@ serialization. Edits return new graphs; the original never changes.
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 import attrs
@@ -236,6 +236,39 @@ class ModelGraph:
         """
         self._check_known(label)
         return self._index.heads_of[label]
+
+    def source_ref(
+        self, label: str, accept: Callable[[FeatureSetRef], bool] | None = None
+    ) -> FeatureSetRef | None:
+        """The nearest :class:`FeatureSetRef` upstream of (or on) ``label`` that ``accept`` takes.
+
+        Breadth first from ``label``, each node's upstreams in order; ``None`` when no reference is
+        accepted. Losses and exports use it to find the FeatureSet whose targets a node predicts.
+
+        >>> from mml.graph import ConcatNode, ModelNode, FeatureSetRef, NodeRef
+        >>> g = ModelGraph.of(
+        ...     ModelNode("a", "s", FeatureSetRef("x")),
+        ...     ConcatNode("c", (NodeRef("a"), FeatureSetRef("y"))),
+        ... )
+        >>> g.source_ref("c").featureset, g.source_ref("c", lambda r: r.featureset == "x").featureset
+        ('y', 'x')
+        >>> g.source_ref("c", lambda r: False) is None
+        True
+        """
+        self._check_known(label)
+        frontier, seen = [label], set()
+        while frontier:
+            cur = frontier.pop(0)
+            if cur in seen:
+                continue
+            seen.add(cur)
+            for ref in self._index.by_label[cur].upstream_refs:
+                if isinstance(ref, FeatureSetRef):
+                    if accept is None or accept(ref):
+                        return ref
+                else:
+                    frontier.append(ref.label)
+        return None
 
     def fed_by(self, heads: Iterable[str]) -> frozenset[str]:
         """The nodes whose every head is in ``heads`` (they can run on those heads' data alone).

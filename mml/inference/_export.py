@@ -40,34 +40,6 @@ _TASK_OF_LOSS = {
 }
 
 
-def _ancestors(graph: ModelGraph, labels: Sequence[str]) -> set[str]:
-    seen = set(labels)
-    stack = list(labels)
-    while stack:
-        for up in graph[stack.pop()].node_upstreams:
-            if up not in seen:
-                seen.add(up)
-                stack.append(up)
-    return seen
-
-
-def _source_ref(graph: ModelGraph, label: str, featuresets: Any) -> FeatureSetRef | None:
-    """The nearest FeatureSetRef upstream of ``label`` whose FeatureSet has targets."""
-    frontier, seen = [label], set()
-    while frontier:
-        cur = frontier.pop(0)
-        if cur in seen:
-            continue
-        seen.add(cur)
-        for ref in graph[cur].upstream_refs:
-            if isinstance(ref, FeatureSetRef):
-                if featuresets[ref.featureset].keys("targets"):
-                    return ref
-            else:
-                frontier.append(ref.label)
-    return None
-
-
 def _task(experiment: Any, node: str) -> str:
     from mml.training._phases import iter_phases
 
@@ -118,7 +90,7 @@ def export(
     if not names:
         raise ConfigError("export needs at least one output node")
     check_outputs(graph, names)
-    needed = _ancestors(graph, names)
+    needed = graph.ancestors(names)
     missing = [n for n in needed if n not in gstate.shapes]
     if missing:
         raise GraphError(
@@ -141,7 +113,7 @@ def export(
     specs = []
     for n in names:
         task = _task(experiment, n)
-        source = _source_ref(sub, n, experiment.featuresets)
+        source = sub.source_ref(n, lambda r: bool(experiment.featuresets[r.featureset].keys("targets")))
         if source is None:
             specs.append(OutputSpec(n, None, (), inverse=False, task=task))
             continue

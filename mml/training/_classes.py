@@ -26,25 +26,11 @@ from typing import Any
 import attrs
 import numpy as np
 
-from mml.graph import FeatureSetRef, ModelGraph, ModelNode
+from mml.graph import ModelGraph, ModelNode
 from mml.graph._refs import resolve_keys
 from mml.training._phases import iter_phases
 
 __all__ = ["class_widths", "with_class_widths"]
-
-
-def _source_ref(graph: ModelGraph, label: str) -> FeatureSetRef | None:
-    frontier, seen = [label], set()
-    while frontier:
-        cur = frontier.pop(0)
-        if cur in seen:
-            continue
-        seen.add(cur)
-        for ref in graph[cur].upstream_refs:
-            if isinstance(ref, FeatureSetRef):
-                return ref
-            frontier.append(ref.label)
-    return None
 
 
 def _n_classes(fs: Any, key: str) -> int | None:
@@ -68,7 +54,7 @@ def class_widths(experiment: Any) -> dict[str, tuple[int, ...]]:
             if applied.loss.fn != "cross_entropy" or applied.node not in graph or applied.node in out:
                 continue
             node = graph[applied.node]
-            ref = _source_ref(graph, applied.node)
+            ref = graph.source_ref(applied.node)
             if not isinstance(node, ModelNode) or ref is None or ref.featureset not in experiment.featuresets:
                 continue
             fs = experiment.featuresets[ref.featureset]

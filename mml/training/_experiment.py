@@ -43,7 +43,7 @@ from mml.training._phases import (
 )
 from mml.training._validate import plan_problems
 
-__all__ = ["Experiment", "heads_of", "node_backend", "check_graphwise_backends", "GRADIENT_BACKENDS"]
+__all__ = ["Experiment", "active_nodes", "node_backend", "check_graphwise_backends", "GRADIENT_BACKENDS"]
 
 #: backends whose nodes a TrainPhase trains by gradients
 
@@ -88,18 +88,6 @@ def node_backend(graph: Any, label: str) -> str | None:
     return getattr(model, "backend", None)
 
 
-def heads_of(graph: Any, label: str) -> tuple[str, ...]:
-    """The head nodes upstream of (or equal to) ``label``, in topological order."""
-    seen = {label}
-    stack = [label]
-    while stack:
-        for up in graph[stack.pop()].node_upstreams:
-            if up not in seen:
-                seen.add(up)
-                stack.append(up)
-    return tuple(h for h in graph.topological_order if h in seen and graph[h].is_head)
-
-
 def check_graphwise_backends(phase: str, graph: Any, trainable: Sequence[str]) -> None:
     """A :class:`~mml.TrainingError` when graph-wise training would span several backends.
 
@@ -127,13 +115,7 @@ def check_graphwise_backends(phase: str, graph: Any, trainable: Sequence[str]) -
 def _graphwise_candidates(graph: Any, phase: TrainPhase) -> list[str]:
     if phase.trainable is not None:
         return [n for n in phase.trainable if n in graph]
-    if phase.active_nodes is not None:
-        active = set(phase.active_nodes)
-    else:
-        active = set()
-        for applied in phase.losses:
-            if applied.node in graph:
-                active |= {applied.node, *_ancestors_of(graph, applied.node)}
+    active = active_nodes(graph, phase)
     return [
         n
         for n in graph.topological_order
@@ -143,15 +125,12 @@ def _graphwise_candidates(graph: Any, phase: TrainPhase) -> list[str]:
     ]
 
 
-def _ancestors_of(graph: Any, label: str) -> set[str]:
-    seen: set[str] = set()
-    stack = [label]
-    while stack:
-        for up in graph[stack.pop()].node_upstreams:
-            if up not in seen:
-                seen.add(up)
-                stack.append(up)
-    return seen
+def active_nodes(graph: Any, phase: Any) -> set[str]:
+    """The nodes a phase runs: its ``active_nodes``, else its losses' nodes and their ancestors."""
+    if phase.active_nodes is not None:
+        return {n for n in phase.active_nodes if n in graph}
+    bound = [applied.node for applied in phase.losses if applied.node in graph]
+    return set(graph.ancestors(bound)) if bound else set()
 
 
 def _hint(name: str, options: Sequence[str]) -> str:
@@ -233,7 +212,7 @@ def _check_loss(exp: Experiment, phase: Any, applied: AppliedLoss, problems: lis
         )
         return
     check_loss_backend(applied, node_backend(g, applied.node))
-    heads = heads_of(g, applied.node)
+    heads = g.heads_of(applied.node)
     unbound = [h for h in heads if h not in phase.inputs]
     if unbound and isinstance(phase, TrainPhase):
         problems.append(

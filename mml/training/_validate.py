@@ -137,17 +137,11 @@ def _loss_shape_problems(exp: Any, phase: Any) -> list[str]:
 
 
 def _sklearn_only_problems(exp: Any, phase: Any) -> list[str]:
-    from mml.training._experiment import _ancestors_of
+    from mml.training._experiment import active_nodes
     from mml.training._incremental import has_partial_fit
 
     g = exp.graph
-    if phase.active_nodes is not None:
-        active = {n for n in phase.active_nodes if n in g}
-    else:
-        active = set()
-        for applied in phase.losses:
-            if applied.node in g:
-                active |= {applied.node, *_ancestors_of(g, applied.node)}
+    active = active_nodes(g, phase)
     models = [n for n in g.topological_order if n in active and isinstance(g[n], ModelNode)]
     if not models or any(g[n].backend != "sklearn" for n in models):
         return []

@@ -6,7 +6,7 @@ import pytest
 
 import mml
 from mml.training import AppliedLoss, EvalPhase, Experiment, FitPhase, InputBinding, PhaseGroup, TrainPhase
-from mml.training._experiment import check_graphwise_backends, heads_of, node_backend
+from mml.training._experiment import check_graphwise_backends, node_backend
 
 from .conftest import make_featureset, mlp_graph
 
@@ -137,7 +137,7 @@ def test_graphwise_backends_and_heads():
         ModelNode("c", SequentialMLP(hidden=(2,)), NodeRef("b")),
     )
     assert node_backend(g, "a") == "torch" and node_backend(g, "b") == "tensorflow"
-    assert heads_of(g, "c") == ("a",) and heads_of(g, "a") == ("a",)
+    assert g.heads_of("c") == ("a",) and g.heads_of("a") == ("a",)
     check_graphwise_backends("fit", g, ["a", "c"])
     check_graphwise_backends("fit", g, [])
     with pytest.raises(mml.TrainingError) as info:
