@@ -97,7 +97,7 @@ def apply_registry(
     ``kind`` tag plus its import path, so the rest of the reader sees an ordinary document.
     The named classes are imported: a config is the user's own code.
     """
-    from mml.io._converter import import_type
+    from mml.io import import_type
 
     names = named_kinds(registry, config.get("registry"), builtin=builtin)
     if not names:

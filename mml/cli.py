@@ -35,7 +35,7 @@ def inspect_artifact(path: str | Path, trusted: list[str] | None = None) -> str:
     """A human-readable summary of an artifact: manifest, files, the import paths it names and,
     when all of those are trusted, the value's repr. Nothing untrusted is ever imported."""
     import mml
-    from mml.io._trust import as_trust, is_trusted, named_paths
+    from mml.io import as_trust, is_trusted, named_paths
 
     root = Path(path)
     manifest, config = mml.io.read_document(root)
@@ -184,7 +184,7 @@ def _execute(
 
     import mml
     from mml.callbacks import Checkpointing
-    from mml.io._rundir import write_run_manifest
+    from mml.io import write_run_manifest
 
     console = Console()
     policy = None
@@ -298,7 +298,7 @@ def replay_run(run_dir: str, *, verify: bool, trusted: list[str] | None = None) 
     from rich.console import Console
 
     import mml
-    from mml.io._rundir import REPLAYED, verify_run
+    from mml.io import REPLAYED, verify_run
 
     console = Console()
     root = Path(run_dir)
@@ -330,8 +330,7 @@ def _cmd_replay(args: argparse.Namespace) -> int:
 
 def _cmd_predict(args: argparse.Namespace) -> int:
     import mml
-    from mml.inference import Predictor
-    from mml.inference._files import predict_file
+    from mml.inference import Predictor, predict_file
 
     predictor = mml.load(args.artifact, Predictor, trusted=args.trust)
     rows = predict_file(

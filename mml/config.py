@@ -211,7 +211,7 @@ def kind_table() -> dict[str, str]:
     """``kind`` tag → import path of every component class currently loaded."""
     for name in _COMPONENT_PACKAGES:
         importlib.import_module(name)
-    from mml.io._converter import type_path
+    from mml.io import type_path
 
     table: dict[str, str] = {}
     stack = list(object.__subclasses__())
@@ -259,8 +259,7 @@ def featureset_from_config(
     ``trusted``: what an ``artifact:`` source may name (as for :func:`mml.load`).
     """
     import mml
-    from mml.io import structure
-    from mml.io._trust import TRUST_ALL
+    from mml.io import TRUST_ALL, structure
     from mml.scalers import fit_transform
     from mml.splitters import AbstractSplitter
 
@@ -340,7 +339,7 @@ def experiment_from_config(
     The config is the caller's own code; ``trusted`` is what artifacts it reads may name.
     """
     from mml._registry import apply_registry
-    from mml.io._trust import TRUST_ALL
+    from mml.io import TRUST_ALL
     from mml.training import Experiment
 
     config = apply_registry(config, registry, builtin=kind_table())

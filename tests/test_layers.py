@@ -22,7 +22,7 @@ def test_layers_point_only_downward():
     code = "from importlinter.cli import lint_imports; raise SystemExit(lint_imports())"
     proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
-    assert "4 kept, 0 broken" in proc.stdout
+    assert "5 kept, 0 broken" in proc.stdout
     for name in _contracts():
         assert f"{name} KEPT" in " ".join(proc.stdout.split()), name
 
@@ -47,6 +47,8 @@ def test_the_contracts_say_what_docs_conventions_says():
     # 0.1 spellings (local imports of their free functions at call time), in both contracts
     (layers,) = by_type["layers"]
     assert layers["ignore_imports"] == [*FACADE, "mml -> mml.*"]
+    (private,) = by_type["private_modules"]  # every package's `_modules`, no exception
+    assert private["packages_with_private_modules"] == ["mml"] and not private.get("ignore_imports")
     (acyclic,) = by_type["acyclic_siblings"]
     assert acyclic["ancestors"] == ["mml"] and acyclic["depth"] == 0
     assert acyclic["ignore_imports"] == FACADE
@@ -106,3 +108,29 @@ def test_the_cycle_check_sees_a_cycle():
     graph.add_import(importer="p.b", imported="p.a")
     graph.add_import(importer="p.c", imported="p.b")  # one way only: not a cycle
     assert _mutual_imports(graph, "p") == {("p.a", "p.b"): ["p.a._x -> p.b", "p.b -> p.a"]}
+
+
+def test_the_private_modules_contract_breaks_on_an_import_of_another_packages_private_module(tmp_path):
+    """The contract type does what the layout rule says: `p.b` may use `p.a`, not `p.a._x`."""
+    pytest.importorskip("importlinter")
+    pkg = tmp_path / "p"
+    (pkg / "a").mkdir(parents=True)
+    (pkg / "__init__.py").write_text("")
+    (pkg / "a" / "__init__.py").write_text("from p.a._x import X as X\n")
+    (pkg / "a" / "_x.py").write_text("X = 1\n")
+    (pkg / "c.py").write_text("from p.a import X\n")  # through the package: allowed
+    contract = '[tool.importlinter]\nroot_package = "p"\n[[tool.importlinter.contracts]]\nname = "private"\n'
+    contract += 'type = "private_modules"\npackages_with_private_modules = ["p"]\n'
+    (tmp_path / "pyproject.toml").write_text(contract)
+    code = "from importlinter.cli import lint_imports; raise SystemExit(lint_imports())"
+
+    def lint() -> subprocess.CompletedProcess[str]:
+        env = {"PYTHONPATH": str(tmp_path), "PATH": "/usr/bin:/bin"}
+        return subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, env=env)
+
+    kept = lint()
+    assert kept.returncode == 0 and "private KEPT" in kept.stdout, kept.stdout[-2000:]
+    (pkg / "b.py").write_text("from p.a._x import X\n")  # around the package: broken
+    broken = lint()
+    assert broken.returncode == 1 and "private BROKEN" in broken.stdout
+    assert "p.b -> p.a._x" in broken.stdout

@@ -68,7 +68,7 @@ from mml.backends._protocol import (
     partial_fit as partial_fit,
     value_and_grad as value_and_grad,
 )
-from mml.models._base import AbstractModel
+from mml.models import AbstractModel
 from mml.random import Key
 
 
@@ -150,3 +150,9 @@ __all__ = [
     "with_trainable",
     "zeros_like",
 ]
+
+# Shared with mml's other packages, not public API (not in __all__, not documented): the
+# modules of a package are private (import-linter's "private_modules" contract), so what
+# its neighbours use is named here.
+from mml.backends._tape import Term as Term, open_tape as open_tape  # noqa: E402
+from mml.backends._torch import _activation as torch_activation  # noqa: E402

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from mml.data._batch import torch_view
+from mml.data import torch_view
 from mml.errors import BackendError, ConfigError, DeviceError
 
 __all__ = ["to_backend", "to_numpy", "resolve_device", "backend_of"]

@@ -24,7 +24,7 @@ import numpy as np
 from mml._fields import FrozenDict
 from mml.backends._losses_tf import as_tf
 from mml.backends._params import KerasParams, TorchParams
-from mml.data._batch import torch_view
+from mml.data import torch_view
 
 __all__ = [
     "as_loss_input",

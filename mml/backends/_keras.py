@@ -32,9 +32,18 @@ import numpy as np
 from mml.backends._params import KerasParams
 from mml.backends._protocol import AbstractBackend, refuse_fit
 from mml.errors import BackendError, ConfigError, DeviceError, ShapeError
-from mml.models._base import AbstractModel, numel
-from mml.models._builtin import SequentialCNN, SequentialMLP, TemporalCNN, image_shape, signal_shape
-from mml.models._wrappers import KerasModel, call_factory, import_object
+from mml.models import (
+    AbstractModel,
+    KerasModel,
+    SequentialCNN,
+    SequentialMLP,
+    TemporalCNN,
+    call_factory,
+    image_shape,
+    import_object,
+    numel,
+    signal_shape,
+)
 from mml.random import Key, fold_in, numpy_rng
 
 __all__ = [

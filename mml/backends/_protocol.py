@@ -23,7 +23,7 @@ from typing import Any, ClassVar, NoReturn
 
 from mml.backends._params import ModelParams
 from mml.errors import BackendError
-from mml.models._base import AbstractModel
+from mml.models import AbstractModel
 from mml.random import Key
 
 __all__ = [

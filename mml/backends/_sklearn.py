@@ -39,8 +39,7 @@ from mml.backends._convert import to_numpy
 from mml.backends._params import SklearnFitted, SklearnParams
 from mml.backends._protocol import AbstractBackend
 from mml.errors import ArtifactError, BackendError, ShapeError
-from mml.models._base import AbstractModel, numel
-from mml.models._wrappers import SklearnModel, import_object, plain_data
+from mml.models import AbstractModel, SklearnModel, import_object, numel, plain_data
 from mml.random import Key, seed_int
 
 __all__ = [

@@ -37,9 +37,17 @@ from mml.backends._convert import resolve_device
 from mml.backends._params import TorchParams
 from mml.backends._protocol import AbstractBackend, refuse_fit
 from mml.errors import BackendError, ConfigError, ShapeError
-from mml.models._base import AbstractModel, numel
-from mml.models._builtin import SequentialCNN, SequentialMLP, TemporalCNN, signal_shape
-from mml.models._wrappers import TorchModule, call_factory, import_object
+from mml.models import (
+    AbstractModel,
+    SequentialCNN,
+    SequentialMLP,
+    TemporalCNN,
+    TorchModule,
+    call_factory,
+    import_object,
+    numel,
+    signal_shape,
+)
 from mml.random import Key, fold_in, seed_int, torch_generator
 
 __all__ = [

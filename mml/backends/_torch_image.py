@@ -18,8 +18,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from mml.backends._torch import _activation, _dropout, _Plan
-from mml.models._base import numel
-from mml.models._builtin import SequentialCNN, TemporalCNN, image_shape, signal_shape
+from mml.models import SequentialCNN, TemporalCNN, image_shape, numel, signal_shape
 
 __all__ = ["cnn2d_plan", "conv_param_shapes", "tcn_plan"]
 

@@ -172,6 +172,6 @@ def compute_metric(name: str, y_pred: Any, y_true: Any) -> float:
         )
     if name in CLASSIFICATION_METRICS:
         return classification_metrics(y_true, y_pred, (name,))[name]
-    from mml.io._trust import import_function
+    from mml.io import import_function
 
     return float(import_function(name, "metric")(np.asarray(y_pred), np.asarray(y_true)))

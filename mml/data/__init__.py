@@ -55,3 +55,12 @@ __all__ = [
     "column_name",
     "parse_column",
 ]
+
+# Shared with mml's other packages, not public API (not in __all__, not documented): the
+# modules of a package are private (import-linter's "private_modules" contract), so what
+# its neighbours use is named here.
+from mml.data._batch import torch_view as torch_view
+from mml.data._build import column_to_numpy as column_to_numpy, to_arrow_column as to_arrow_column
+from mml.data._html import featureset_html as featureset_html
+from mml.data._schema import shape_metadata as shape_metadata
+from mml.data._splits import OVERLAP_MODES as OVERLAP_MODES

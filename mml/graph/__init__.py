@@ -84,3 +84,10 @@ __all__ += [
     "target_shape",
     "value_and_grad",
 ]
+
+# Shared with mml's other packages, not public API (not in __all__, not documented): the
+# modules of a package are private (import-linter's "private_modules" contract), so what
+# its neighbours use is named here.
+from mml.graph._html import graph_html as graph_html  # noqa: E402
+from mml.graph._refs import close_matches as close_matches  # noqa: E402
+from mml.graph._targets import target_leaves as target_leaves  # noqa: E402

@@ -29,8 +29,7 @@ import attrs
 import numpy as np
 
 from mml._fields import FrozenDict, frozen_dict
-from mml.backends import apply, to_backend
-from mml.backends._params import AbstractNodeParams
+from mml.backends import AbstractNodeParams, apply, to_backend
 from mml.data import Batch, FeatureSet, SampleData
 from mml.errors import GraphError, MMLError, ShapeError
 from mml.graph._graph import ModelGraph

@@ -27,8 +27,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from mml._fields import FrozenDict
-from mml.backends._feed import replace_fields
-from mml.backends._tape import Term, open_tape
+from mml.backends import Term, open_tape, replace_fields
 from mml.errors import GraphError
 from mml.graph._build import GraphState
 from mml.graph._graph import ModelGraph

@@ -37,3 +37,8 @@ __all__ = [
     "transform_arrays",
     "transform_like",
 ]
+
+# Shared with mml's other packages, not public API (not in __all__, not documented): the
+# modules of a package are private (import-linter's "private_modules" contract), so what
+# its neighbours use is named here.
+from mml.inference._files import predict_file as predict_file

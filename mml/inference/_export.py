@@ -24,8 +24,7 @@ from typing import Any
 import attrs
 
 from mml.errors import ConfigError, GraphError
-from mml.graph import FeatureSetRef, GraphState, ModelGraph, ModelNode
-from mml.graph._refs import resolve_keys
+from mml.graph import FeatureSetRef, GraphState, ModelGraph, ModelNode, resolve_keys
 from mml.inference._inputs import DEFAULT_BATCH_SIZE
 from mml.inference._predictor import OutputSpec, Predictor, check_outputs
 from mml.inference._transform import schema_of
@@ -41,7 +40,7 @@ _TASK_OF_LOSS = {
 
 
 def _task(experiment: Any, node: str) -> str:
-    from mml.training._phases import iter_phases
+    from mml.training import iter_phases
 
     found = set()
     for phase in iter_phases(experiment.plan):

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from mml.data._schema import UUID_COLUMN, column_name
+from mml.data import UUID_COLUMN, column_name
 from mml.errors import DataError
 from mml.inference._predictor import PredictionBatch, Predictor
 

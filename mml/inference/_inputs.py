@@ -29,9 +29,7 @@ import attrs
 import numpy as np
 import pyarrow as pa
 
-from mml.data import FeatureSet
-from mml.data._build import column_to_numpy
-from mml.data._schema import UUID_COLUMN, column_name
+from mml.data import UUID_COLUMN, FeatureSet, column_name, column_to_numpy
 from mml.errors import DataError, SchemaError
 
 __all__ = ["Chunk", "read_chunks", "check_array", "DEFAULT_BATCH_SIZE"]

@@ -23,8 +23,7 @@ import numpy as np
 from mml._fields import FrozenDict, frozen_dict, frozen_tuple
 from mml.data import FeatureSet
 from mml.errors import ConfigError, DataError, GraphError
-from mml.graph import FeatureSetRef, GraphState, ModelGraph, forward
-from mml.graph._refs import resolve_keys
+from mml.graph import FeatureSetRef, GraphState, ModelGraph, forward, resolve_keys
 from mml.inference._inputs import DEFAULT_BATCH_SIZE, Chunk, read_chunks
 from mml.inference._transform import scaler_records, transform_arrays
 from mml.scalers import inverse_transform
@@ -346,7 +345,7 @@ def _numpy(y: Any) -> np.ndarray:
 
 def check_outputs(graph: ModelGraph, outputs: tuple[str, ...]) -> None:
     """Every output names a node of ``graph``."""
-    from mml.graph._refs import close_matches
+    from mml.graph import close_matches
 
     for n in outputs:
         if n not in graph:

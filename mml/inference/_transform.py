@@ -26,8 +26,7 @@ import attrs
 import numpy as np
 import pyarrow as pa
 
-from mml.data import FeatureSet
-from mml.data._schema import UUID_COLUMN, column_name
+from mml.data import UUID_COLUMN, FeatureSet, column_name
 from mml.errors import SchemaError
 from mml.inference._inputs import DEFAULT_BATCH_SIZE, read_chunks
 from mml.scalers import ScalerRecord
@@ -187,8 +186,7 @@ def transform_like(
 
 
 def _with_transformed(table: pa.Table, domain: str, key: str, values: np.ndarray) -> pa.Table:
-    from mml.data._build import to_arrow_column
-    from mml.data._schema import shape_metadata
+    from mml.data import shape_metadata, to_arrow_column
 
     col, _ = to_arrow_column(domain, key, values)
     meta = shape_metadata(values.shape[1:]) if values.ndim > 1 else None

@@ -47,3 +47,22 @@ __all__ = [
     "verify_run",
     "write_run_manifest",
 ]
+
+# Shared with mml's other packages, not public API (not in __all__, not documented): the
+# modules of a package are private (import-linter's "private_modules" contract), so what
+# its neighbours use is named here.
+from mml.io._artifact import prepare_save as prepare_save
+from mml.io._converter import (
+    import_type as import_type,
+    structure_checked as structure_checked,
+    type_path as type_path,
+)
+from mml.io._rundir import REPLAYED as REPLAYED
+from mml.io._trust import (
+    TRUST_ALL as TRUST_ALL,
+    as_trust as as_trust,
+    import_function as import_function,
+    import_path as import_path,
+    is_trusted as is_trusted,
+    public_class_path as public_class_path,
+)

@@ -34,3 +34,14 @@ __all__ = [
     "TemporalCNN",
     "TorchModule",
 ]
+
+# Shared with mml's other packages, not public API (not in __all__, not documented): the
+# modules of a package are private (import-linter's "private_modules" contract), so what
+# its neighbours use is named here.
+from mml.models._base import numel as numel
+from mml.models._builtin import image_shape as image_shape, signal_shape as signal_shape
+from mml.models._wrappers import (
+    call_factory as call_factory,
+    import_object as import_object,
+    plain_data as plain_data,
+)

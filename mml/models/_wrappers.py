@@ -19,7 +19,7 @@ import attrs
 
 from mml._fields import FrozenDict
 from mml.errors import ConfigError, ShapeError
-from mml.io._trust import public_class_path
+from mml.io import public_class_path
 from mml.models._base import AbstractModel, numel, optional_shape
 
 __all__ = ["TorchModule", "KerasModel", "SklearnModel", "import_object", "json_data", "SKLEARN_METHODS"]
@@ -33,7 +33,7 @@ def import_object(path: str, what: str = "factory") -> Any:
     >>> import_object("math:sqrt")(4.0)
     2.0
     """
-    from mml.io._trust import import_path
+    from mml.io import import_path
 
     return import_path(path, what=what)
 

@@ -32,3 +32,8 @@ __all__ = [
     "progress_line",
     "rows_of",
 ]
+
+# Shared with mml's other packages, not public API (not in __all__, not documented): the
+# modules of a package are private (import-linter's "private_modules" contract), so what
+# its neighbours use is named here.
+from mml.observers._progress import should_show_progress as should_show_progress

@@ -154,7 +154,7 @@ def _as_schedule(value: Any) -> AbstractSchedule:
     if isinstance(value, AbstractSchedule):
         return value
     if isinstance(value, Mapping):
-        from mml.io._converter import structure_checked
+        from mml.io import structure_checked
 
         return structure_checked(dict(value), AbstractSchedule)
     return Constant(to_float(value))

@@ -46,3 +46,8 @@ __all__ = [
     "stratified_batches",
     "to_device",
 ]
+
+# Shared with mml's other packages, not public API (not in __all__, not documented): the
+# modules of a package are private (import-linter's "private_modules" contract), so what
+# its neighbours use is named here.
+from mml.samplers._prepared import cast_floats as cast_floats

@@ -61,7 +61,7 @@ def _one_of(options: tuple[str, ...]) -> Any:
 
 def _metric_fn(path: str) -> Any:
     """The distance function a condition names (imported by path; a ConfigError if it is not one)."""
-    from mml.io._trust import import_path  # the one import-by-path helper (trust rules)
+    from mml.io import import_path  # the one import-by-path helper (trust rules)
 
     fn = import_path(path, what="similarity metric")
     if not callable(fn) or isinstance(fn, type):

@@ -112,8 +112,7 @@ def _key_list(fs: FeatureSet, domain: str, keys: str | Sequence[str] | None) -> 
 
 def _to_column(domain: str, key: str, values: np.ndarray) -> tuple[pa.Array, pa.Field]:
     """The ``transformed`` Arrow column of ``values`` (zero-copy for contiguous numeric arrays)."""
-    from mml.data._build import to_arrow_column
-    from mml.data._schema import shape_metadata
+    from mml.data import shape_metadata, to_arrow_column
 
     col, _ = to_arrow_column(domain, key, values)
     meta = shape_metadata(values.shape[1:]) if values.ndim > 1 else None
@@ -122,7 +121,7 @@ def _to_column(domain: str, key: str, values: np.ndarray) -> tuple[pa.Array, pa.
 
 def _stored(domain: str, key: str, values: np.ndarray) -> np.ndarray:
     """``values`` as they read back after being stored (float16 becomes float32, ...)."""
-    from mml.data._build import column_to_numpy
+    from mml.data import column_to_numpy
 
     col, _ = _to_column(domain, key, values)
     return column_to_numpy(col, values.shape[1:])

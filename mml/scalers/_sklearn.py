@@ -33,7 +33,7 @@ import numpy as np
 
 from mml._fields import FrozenDict, readonly_array
 from mml.errors import NotInvertibleError, ScalerError
-from mml.io._trust import public_class_path
+from mml.io import public_class_path
 from mml.scalers._base import (
     AbstractScaler,
     AbstractScalerParams,
@@ -70,7 +70,7 @@ def is_sklearn_transformer(obj: Any) -> bool:
 def _import_estimator(path: str) -> type:
     """Import a scikit-learn-style transformer class; refuses anything else (files never run code)."""
     from mml.errors import ConfigError
-    from mml.io._trust import import_path
+    from mml.io import import_path
 
     try:
         obj = import_path(path, what="estimator class")

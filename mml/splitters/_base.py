@@ -32,8 +32,12 @@ import numpy as np
 
 import mml.random
 from mml._fields import freeze_new, frozen_tuple
-from mml.data import AbstractRecord, FeatureSet, FeatureSetView
-from mml.data._splits import OverlappingSplitsWarning as OverlappingSplitsWarning
+from mml.data import (
+    AbstractRecord,
+    FeatureSet,
+    FeatureSetView,
+    OverlappingSplitsWarning as OverlappingSplitsWarning,
+)
 from mml.errors import SchemaError, SplitError
 from mml.random import Key
 

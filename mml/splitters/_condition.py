@@ -10,8 +10,7 @@ import attrs
 import numpy as np
 
 from mml._fields import FrozenDict
-from mml.data import AbstractPredicate, FeatureSetView
-from mml.data._splits import OVERLAP_MODES
+from mml.data import OVERLAP_MODES, AbstractPredicate, FeatureSetView
 from mml.errors import SchemaError, SplitError
 from mml.random import Key
 from mml.splitters._base import AbstractSplitter, OverlappingSplitsWarning, check_split_name, view_rows

@@ -182,7 +182,7 @@ class CVResult:
         return max((f.status for f in self.folds), key=rank.__getitem__, default="completed")
 
     def _repr_html_(self) -> str:
-        from mml.views._strategies_html import cv_html
+        from mml.views import cv_html
 
         return cv_html(self)
 

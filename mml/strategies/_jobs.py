@@ -202,8 +202,7 @@ def run_trust(experiment: Experiment) -> Any:
     >>> run_trust.__name__
     'run_trust'
     """
-    from mml.io._artifact import to_document
-    from mml.io._trust import Trust, named_paths
+    from mml.io import Trust, named_paths, to_document
 
     doc, _, _ = to_document(experiment)
     names = sorted({p for _, p in named_paths(doc)})
@@ -378,7 +377,7 @@ def job_fingerprint(job: Job) -> str:
     >>> job_fingerprint.__name__
     'job_fingerprint'
     """
-    from mml.io._artifact import to_document
+    from mml.io import to_document
 
     doc, arrays, tables = to_document((job.experiment, job.key))
     h = hashlib.sha256(json.dumps(doc, sort_keys=True, default=str).encode("utf-8"))

@@ -22,7 +22,7 @@ import attrs
 import numpy as np
 
 from mml._fields import FrozenDict, arrays_equal, frozen_dict, optional_array_field, readonly_array
-from mml.callbacks._evaluation import regression_metrics
+from mml.callbacks import regression_metrics
 from mml.errors import ConfigError, TrainingError
 
 __all__ = ["Predictions", "regression_metrics", "uuid_bytes"]

@@ -29,7 +29,7 @@ from typing import Any, ClassVar
 import attrs
 import numpy as np
 
-from mml.callbacks._base import AbstractCallback, CallbackResult, Event
+from mml.callbacks import AbstractCallback, CallbackResult, Event
 from mml.errors import BackendError, ConfigError
 from mml.random import Key, as_key, fold_in, seed_int
 from mml.strategies._distributions import Choice, IntUniform, LogUniform, Uniform, as_distribution

@@ -22,8 +22,7 @@ from typing import Any
 import attrs
 
 from mml._fields import FrozenDict
-from mml.optim import SGD, Adam, AdamW, Clipped
-from mml.optim._schedules import learning_rate_at
+from mml.optim import SGD, Adam, AdamW, Clipped, learning_rate_at
 
 __all__ = [
     "stack_mappings",
@@ -364,7 +363,7 @@ def vmapped_forward(spec: Any, rec: Any, params: Any, x: Any, frozen: bool) -> A
     """``(K, n, ...)`` outputs of a deterministic torch built-in: its own forward, vmapped over the members."""
     from torch.func import vmap
 
-    from mml.backends._torch import torch_forward
+    from mml.backends import torch_forward
 
     def one(p: Any, xk: Any) -> Any:
         return torch_forward(spec, attrs.evolve(rec, params=p), xk, training=not frozen)[0]

@@ -197,7 +197,7 @@ class SweepResult:
         return max((t.status for t in self.trials), key=rank.__getitem__, default="completed")
 
     def _repr_html_(self) -> str:
-        from mml.views._strategies_html import sweep_html
+        from mml.views import sweep_html
 
         return sweep_html(self)
 

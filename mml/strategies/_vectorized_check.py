@@ -20,7 +20,7 @@ from typing import Any
 
 import attrs
 
-from mml.callbacks._base import AbstractCallback
+from mml.callbacks import AbstractCallback
 from mml.strategies._jobs import Job
 from mml.strategies._stacked import optimizer_problem
 from mml.training import EvalPhase, PhaseGroup, TrainPhase
@@ -54,7 +54,7 @@ def phase_nodes(graph: Any, phase: TrainPhase) -> tuple[list[str], list[str]]:
 
 def train_optimizers(graph: Any, phase: TrainPhase, trainable: Sequence[str]) -> dict[str, Any]:
     """Optimizer label → spec as the training loop resolves them (``None`` where one is missing)."""
-    from mml.training._state import GRAPH_OPTIMIZER
+    from mml.training import GRAPH_OPTIMIZER
 
     if phase.mode == "stagewise":
         return {

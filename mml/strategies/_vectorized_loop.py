@@ -19,7 +19,7 @@ import attrs
 import numpy as np
 
 from mml._fields import FrozenDict
-from mml.callbacks._base import Event
+from mml.callbacks import Event
 from mml.errors import CallbackError, MMLError, TrainingError
 from mml.random import fold_in, torch_generator
 from mml.strategies._stacked import (
@@ -35,17 +35,22 @@ from mml.strategies._stacked import (
     vmapped_forward,
 )
 from mml.strategies._vectorized_check import phase_nodes, train_optimizers
-from mml.training import ErrorRecord, History, PhaseResult, TrainPhase
-from mml.training._evaluate import evaluate
-from mml.training._losses import compile_loss
-from mml.training._state import GRAPH_OPTIMIZER
+from mml.training import (
+    GRAPH_OPTIMIZER,
+    ErrorRecord,
+    History,
+    PhaseResult,
+    TrainPhase,
+    compile_loss,
+    evaluate,
+)
 
 __all__ = ["StackedPhase", "head_view"]
 
 
 def head_view(experiment: Any, head: str, binding: Any) -> Any:
     """The view a head reads in a phase: the binding's split, the columns the head's reference selects."""
-    from mml.graph._refs import resolve_keys
+    from mml.graph import resolve_keys
 
     ref: Any = experiment.graph[head].upstream_refs[0]
     fs = experiment.featuresets[binding.featureset]
@@ -79,7 +84,7 @@ class StackedPhase:
     def __init__(self, members: Sequence[Any], phases: Sequence[TrainPhase]) -> None:
         import torch
 
-        from mml.backends._torch import _activation
+        from mml.backends import torch_activation as _activation
 
         self.members, self.phases = list(members), list(phases)
         self.K = K = len(members)

@@ -344,7 +344,7 @@ class CheckpointWriter:
         rows: list[_Row],
         then: Callable[[], None],
     ) -> None:
-        from mml.io._artifact import prepare_save
+        from mml.io import prepare_save
 
         self._wait()  # the previous write's error surfaces here, before the next is taken
         write = prepare_save(

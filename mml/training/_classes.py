@@ -26,8 +26,7 @@ from typing import Any
 import attrs
 import numpy as np
 
-from mml.graph import ModelGraph, ModelNode
-from mml.graph._refs import resolve_keys
+from mml.graph import ModelGraph, ModelNode, resolve_keys
 from mml.training._phases import iter_phases
 
 __all__ = ["class_widths", "with_class_widths"]

@@ -15,7 +15,7 @@ from typing import Any
 
 import attrs
 
-from mml.callbacks._base import AbstractCallback, Event
+from mml.callbacks import AbstractCallback, Event
 from mml.errors import CallbackError, MMLError
 from mml.training._results import _locate
 from mml.training._state import TrainState

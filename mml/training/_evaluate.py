@@ -12,8 +12,7 @@ from typing import Any
 import numpy as np
 
 from mml.backends import feed_data, no_grad, params_device, to_numpy
-from mml.graph import TargetPlan, forward, node_targets, target_plan
-from mml.graph._targets import target_leaves
+from mml.graph import TargetPlan, forward, node_targets, target_leaves, target_plan
 from mml.scalers import inverse_transform
 from mml.training._class_ids import check_class_ids
 from mml.training._experiment import Experiment

@@ -27,7 +27,7 @@ from typing import Any
 import attrs
 
 from mml._fields import FrozenDict
-from mml.callbacks._base import AbstractCallback
+from mml.callbacks import AbstractCallback
 from mml.data import FeatureSet
 from mml.errors import ConfigError, GraphError, TrainingError
 from mml.graph import GRADIENT_BACKENDS, ModelGraph
@@ -134,7 +134,7 @@ def active_nodes(graph: Any, phase: Any) -> set[str]:
 
 
 def _hint(name: str, options: Sequence[str]) -> str:
-    from mml.graph._refs import close_matches
+    from mml.graph import close_matches
 
     return close_matches(name, options)
 
@@ -170,7 +170,7 @@ def _target_keys(exp: Experiment, phase: Any, head: str) -> tuple[str, ...]:
     Raises :class:`~mml.errors.GraphError` when a ref of ``head`` names target keys the
     bound FeatureSet does not have.
     """
-    from mml.graph._refs import resolve_keys
+    from mml.graph import resolve_keys
 
     b = phase.inputs.get(head)
     if b is None or b.featureset not in exp.featuresets:
@@ -327,7 +327,7 @@ class Experiment:
         raise TrainingError(f"no phase {label!r} in experiment {self.label!r}")
 
     def _repr_html_(self) -> str:
-        from mml.views._html import experiment_html
+        from mml.views import experiment_html
 
         return experiment_html(self)
 
@@ -362,7 +362,7 @@ class Experiment:
 
         ``state`` (a :class:`TrainState` or :class:`~mml.GraphState`) adds the built shapes.
         """
-        from mml.graph._draw import to_mermaid
+        from mml.graph import to_mermaid
 
         graph_state = getattr(state, "graph", state)
         shapes = None

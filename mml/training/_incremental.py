@@ -37,7 +37,7 @@ def has_partial_fit(model: Any) -> bool:
     """
     if getattr(model, "backend", None) != "sklearn":
         return False
-    from mml.models._wrappers import import_object
+    from mml.models import import_object
 
     return hasattr(import_object(model.estimator, "sklearn estimator"), "partial_fit")
 

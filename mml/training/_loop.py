@@ -19,7 +19,7 @@ from typing import Any
 import attrs
 
 from mml.backends import feed_data, is_accelerator, replace_fields
-from mml.callbacks._base import Event
+from mml.callbacks import Event
 from mml.errors import TrainingError
 from mml.random import Key, as_key, fold_in
 from mml.training._dispatch import dispatch

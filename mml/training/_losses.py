@@ -33,7 +33,7 @@ import attrs
 from mml._fields import FrozenDict, frozen_dict
 from mml.backends import LOSS_FRAMEWORKS, loss_function, loss_reduction
 from mml.errors import BackendError, ConfigError, TrainingError
-from mml.io._trust import import_function
+from mml.io import import_function
 
 __all__ = ["Loss", "AppliedLoss", "LOSSES", "LOSS_BACKENDS", "compile_loss", "parse_input", "InputSpec"]
 

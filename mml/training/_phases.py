@@ -23,7 +23,7 @@ from typing import Any, ClassVar
 import attrs
 
 from mml._fields import FrozenDict
-from mml.callbacks._base import AbstractCallback
+from mml.callbacks import AbstractCallback
 from mml.errors import ConfigError
 from mml.training._losses import AppliedLoss
 

@@ -17,11 +17,11 @@ from typing import Any
 import numpy as np
 
 from mml.backends import is_accelerator
-from mml.callbacks._base import AbstractCallback
+from mml.callbacks import AbstractCallback
 from mml.errors import TrainingError
 from mml.graph import ModelNode
 from mml.random import fold_in
-from mml.samplers._prepared import cast_floats
+from mml.samplers import cast_floats
 from mml.training._class_ids import check_class_ids
 from mml.training._devices import resolve_device
 from mml.training._experiment import GRADIENT_BACKENDS, Experiment, check_graphwise_backends
@@ -42,7 +42,7 @@ def _device_data(prepared: Any, device: Any) -> Any:
     sampler then gathers every chunk of batches on the device, so the rows (and values) are
     those of the numpy path.
     """
-    from mml.samplers._prepared import to_device
+    from mml.samplers import to_device
 
     return to_device(prepared, device, float_dtype=np.float32)
 

@@ -19,7 +19,7 @@ from typing import Any
 import attrs
 
 from mml.backends import detach, move_params
-from mml.callbacks._base import Event
+from mml.callbacks import Event
 from mml.errors import CallbackError, DeviceError, MMLError, TrainingError
 from mml.training._checkpoints import CheckpointWriter, checkpoint_history
 from mml.training._devices import resolve_device

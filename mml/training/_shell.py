@@ -15,8 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from mml.observers._base import AbstractObserver
-from mml.observers._progress import should_show_progress
+from mml.observers import AbstractObserver, should_show_progress
 
 __all__ = ["Shell", "should_show_progress"]
 
@@ -40,11 +39,11 @@ class Shell:
 
         chosen: list[AbstractObserver] = []
         if should_show_progress() if progress is None else progress:
-            from mml.observers._progress import ProgressDisplay
+            from mml.observers import ProgressDisplay
 
             chosen.append(ProgressDisplay())
         if log is not None:
-            from mml.observers._files import CSVLogger, JSONLLogger
+            from mml.observers import CSVLogger, JSONLLogger
 
             chosen.append(CSVLogger(log) if Path(log).suffix == ".csv" else JSONLLogger(log))
         for obs in observers:

@@ -34,7 +34,7 @@ def _revive(value: Any, type_path: str) -> Any:
     # a Boxed value read back from a document is the value's own document: rebuild it from
     # the stored type path (an attrs class is imported, no code is executed)
     if type_path and isinstance(value, Mapping) and not isinstance(value, FrozenDict):
-        from mml.io._converter import import_type, structure_checked
+        from mml.io import import_type, structure_checked
 
         cls = import_type(type_path)
         if not isinstance(value, cls):
@@ -69,7 +69,7 @@ class Boxed:
         # ``type`` describes ``value``: refuse a pair that disagrees (e.g. evolve(b, value=...))
         # rather than save a document that would revive as the wrong class
         if attrs.has(type(revived)):
-            from mml.io._converter import type_path
+            from mml.io import type_path
 
             actual = type_path(type(revived))
             if actual != self.type:
@@ -88,7 +88,7 @@ def box(value: Any) -> Boxed:
     if isinstance(value, Boxed):
         return value
     if attrs.has(type(value)):
-        from mml.io._converter import type_path
+        from mml.io import type_path
 
         return Boxed(type_path(type(value)), value)
     return Boxed("", value)

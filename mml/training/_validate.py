@@ -22,8 +22,7 @@ import math
 from typing import Any
 
 from mml.errors import MMLError
-from mml.graph import ModelNode, target_shape
-from mml.graph._refs import close_matches
+from mml.graph import ModelNode, close_matches, target_shape
 from mml.training._phases import TrainPhase, iter_phases
 
 __all__ = ["ELEMENTWISE_LOSSES", "plan_problems"]

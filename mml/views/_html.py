@@ -19,8 +19,8 @@ from typing import Any
 import numpy as np
 
 from mml._html import escape as _e, table, view as _view
-from mml.data._html import featureset_html
-from mml.graph._html import graph_html
+from mml.data import featureset_html
+from mml.graph import graph_html
 
 __all__ = ["featureset_html", "history_html", "eval_html", "graph_html", "experiment_html", "table"]
 
