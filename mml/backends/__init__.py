@@ -68,6 +68,7 @@ from mml.backends._protocol import (
     partial_fit as partial_fit,
     value_and_grad as value_and_grad,
 )
+from mml.backends._torch import torch_forward as torch_forward
 from mml.models import AbstractModel
 from mml.random import Key
 
@@ -82,33 +83,6 @@ def is_classifier(spec: AbstractModel) -> bool:
     from mml.backends._sklearn import is_classifier as _is_classifier
 
     return _is_classifier(spec)
-
-
-def torch_forward(
-    spec: AbstractModel,
-    params: TorchParams,
-    x: Any,
-    *,
-    training: bool,
-    key: Key | None = None,
-    device: Any = None,
-) -> tuple[Any, TorchParams]:
-    """Differentiable torch forward pass ``(y, new_params)`` (see :func:`mml.backends._torch.torch_forward`).
-
-    For graph-wise training: make the parameter tensors leaves that require grad, chain
-    ``torch_forward`` through several torch nodes, then run one backward pass.
-
-    >>> import mml, torch
-    >>> from mml.models import SequentialMLP
-    >>> spec = SequentialMLP(hidden=(2,), output_shape=(1,))
-    >>> p = init(spec, (3,), key=mml.random.key(0))
-    >>> y, _ = torch_forward(spec, p, torch.ones(1, 3), training=False)
-    >>> tuple(y.shape)
-    (1, 1)
-    """
-    from mml.backends._torch import torch_forward as _tf
-
-    return _tf(spec, params, x, training=training, key=key, device=device)
 
 
 __all__ = [

@@ -147,7 +147,31 @@ def _check_factory(instance: Any, attribute: Any, value: str) -> None:
 
 
 @attrs.frozen
-class TorchModule(AbstractModel):
+class _UserModule(AbstractModel):
+    """What a user module built by ``factory(**kwargs)`` holds (:class:`TorchModule`, :class:`KerasModel`).
+
+    An undeclared ``output_shape`` is found by the backend, which runs the module once.
+    """
+
+    factory: str = attrs.field(validator=_check_factory)
+    kwargs: Mapping[str, Any] = attrs.field(factory=FrozenDict, converter=_json_mapping)
+    output_shape: tuple[int, ...] | None = attrs.field(default=None, converter=optional_shape)
+
+    def infer_output_shape(
+        self, input_shape: tuple[int, ...], target_shape: tuple[int, ...] | None
+    ) -> tuple[int, ...]:
+        """The declared ``output_shape`` (an undeclared one is found by running the module)."""
+        if self.output_shape is None:
+            raise ShapeError(
+                f"{type(self).__name__}({self.factory!r}) declares no output_shape: it is found by running "
+                "the model, which its backend does; call mml.backends.output_shape(spec, input_shape) "
+                "(graphs and mml.backends.init do), or pass output_shape=... to the spec"
+            )
+        return self.output_shape
+
+
+@attrs.frozen
+class TorchModule(_UserModule):
     """A user ``torch.nn.Module`` built by ``factory(**kwargs)`` (the factory is imported by path).
 
     If the factory declares ``input_shape`` / ``output_shape`` parameters, they are passed.
@@ -163,19 +187,9 @@ class TorchModule(AbstractModel):
     kind: ClassVar[str] = "model.torch_module"
     backend: ClassVar[str] = "torch"
 
-    factory: str = attrs.field(validator=_check_factory)
-    kwargs: Mapping[str, Any] = attrs.field(factory=FrozenDict, converter=_json_mapping)
-    output_shape: tuple[int, ...] | None = attrs.field(default=None, converter=optional_shape)
-
-    def infer_output_shape(
-        self, input_shape: tuple[int, ...], target_shape: tuple[int, ...] | None
-    ) -> tuple[int, ...]:
-        """Declared ``output_shape`` (an undeclared one is found by running the module)."""
-        return _declared(self, self.output_shape)
-
 
 @attrs.frozen
-class KerasModel(AbstractModel):
+class KerasModel(_UserModule):
     """A user ``keras.Model`` built by ``factory(**kwargs)`` for the given input shape.
 
     >>> spec = KerasModel(factory="keras:Sequential", kwargs={}, output_shape=(1,))
@@ -185,27 +199,6 @@ class KerasModel(AbstractModel):
 
     kind: ClassVar[str] = "model.keras_model"
     backend: ClassVar[str] = "tensorflow"
-
-    factory: str = attrs.field(validator=_check_factory)
-    kwargs: Mapping[str, Any] = attrs.field(factory=FrozenDict, converter=_json_mapping)
-    output_shape: tuple[int, ...] | None = attrs.field(default=None, converter=optional_shape)
-
-    def infer_output_shape(
-        self, input_shape: tuple[int, ...], target_shape: tuple[int, ...] | None
-    ) -> tuple[int, ...]:
-        """Declared ``output_shape`` (an undeclared one is found by building the model)."""
-        return _declared(self, self.output_shape)
-
-
-def _declared(spec: TorchModule | KerasModel, shape: tuple[int, ...] | None) -> tuple[int, ...]:
-    """A user module's declared output shape; without one, only its backend can find it."""
-    if shape is None:
-        raise ShapeError(
-            f"{type(spec).__name__}({spec.factory!r}) declares no output_shape: it is found by running "
-            "the model, which its backend does; call mml.backends.output_shape(spec, input_shape) "
-            "(graphs and mml.backends.init do), or pass output_shape=... to the spec"
-        )
-    return shape
 
 
 def _check_estimator(instance: Any, attribute: Any, value: str) -> None:

@@ -60,7 +60,7 @@ def _init(params: Mapping[str, Any], amsgrad: bool) -> AdamState:
 
 
 def _adam_update(
-    opt: Adam | AdamW,
+    opt: _AdamFamily,
     grads: Mapping[str, Any],
     state: AdamState,
     params: Mapping[str, Any],
@@ -86,7 +86,7 @@ def _adam_update(
 
 
 def _adam_torch(
-    opt: Adam | AdamW,
+    opt: _AdamFamily,
     prep: Prepared,
     m: list[Any],
     v: list[Any],
@@ -126,7 +126,7 @@ def _adam_torch(
 
 
 def _adam_tf(
-    opt: Adam | AdamW,
+    opt: _AdamFamily,
     prep: Prepared,
     m: list[Any],
     v: list[Any],
@@ -164,8 +164,35 @@ def _adam_tf(
     return new_p, new_m, new_v, new_vmax if vmax is not None else None
 
 
+class _AdamFamily(AbstractOptimizer):
+    """The update :class:`Adam` and :class:`AdamW` share; ``decoupled`` says where weight decay goes."""
+
+    decoupled: ClassVar[bool]
+    lr: Any
+    betas: tuple[float, float]
+    eps: float
+    weight_decay: float
+    amsgrad: bool
+
+    def init(self, params: Mapping[str, Any]) -> AdamState:
+        """Zero moments shaped like ``params``."""
+        return _init(params, self.amsgrad)
+
+    def update(
+        self,
+        grads: Mapping[str, Any],
+        opt_state: AdamState,
+        params: Mapping[str, Any],
+        step: int,
+        *,
+        lr_scale: float = 1.0,
+    ) -> tuple[dict[str, Any], AdamState]:
+        """One Adam(W) step (see :meth:`AbstractOptimizer.update`)."""
+        return _adam_update(self, grads, opt_state, params, step, lr_scale, decoupled=self.decoupled)
+
+
 @attrs.frozen
-class Adam(AbstractOptimizer):
+class Adam(_AdamFamily):
     """Adam (``torch.optim.Adam``): L2 ``weight_decay`` is added to the gradient.
 
     >>> Adam(lr=0.01) == adam(lr=0.01)
@@ -173,6 +200,7 @@ class Adam(AbstractOptimizer):
     """
 
     kind: ClassVar[str] = "optim.adam"
+    decoupled: ClassVar[bool] = False
 
     # a float or an AbstractSchedule (``Any`` so that cattrs passes it to the converter)
     lr: Any = attrs.field(default=1e-3, converter=as_learning_rate)
@@ -183,25 +211,9 @@ class Adam(AbstractOptimizer):
     weight_decay: float = attrs.field(default=0.0, converter=to_float, validator=non_negative)
     amsgrad: bool = False
 
-    def init(self, params: Mapping[str, Any]) -> AdamState:
-        """Zero moments shaped like ``params``."""
-        return _init(params, self.amsgrad)
-
-    def update(
-        self,
-        grads: Mapping[str, Any],
-        opt_state: AdamState,
-        params: Mapping[str, Any],
-        step: int,
-        *,
-        lr_scale: float = 1.0,
-    ) -> tuple[dict[str, Any], AdamState]:
-        """One Adam step (see :meth:`AbstractOptimizer.update`)."""
-        return _adam_update(self, grads, opt_state, params, step, lr_scale, decoupled=False)
-
 
 @attrs.frozen
-class AdamW(AbstractOptimizer):
+class AdamW(_AdamFamily):
     """AdamW (``torch.optim.AdamW``): decoupled weight decay, ``p *= 1 - lr * weight_decay``.
 
     >>> AdamW().weight_decay
@@ -209,6 +221,7 @@ class AdamW(AbstractOptimizer):
     """
 
     kind: ClassVar[str] = "optim.adamw"
+    decoupled: ClassVar[bool] = True
 
     # a float or an AbstractSchedule (``Any`` so that cattrs passes it to the converter)
     lr: Any = attrs.field(default=1e-3, converter=as_learning_rate)
@@ -218,22 +231,6 @@ class AdamW(AbstractOptimizer):
     eps: float = attrs.field(default=1e-8, converter=to_float, validator=non_negative)
     weight_decay: float = attrs.field(default=1e-2, converter=to_float, validator=non_negative)
     amsgrad: bool = False
-
-    def init(self, params: Mapping[str, Any]) -> AdamState:
-        """Zero moments shaped like ``params``."""
-        return _init(params, self.amsgrad)
-
-    def update(
-        self,
-        grads: Mapping[str, Any],
-        opt_state: AdamState,
-        params: Mapping[str, Any],
-        step: int,
-        *,
-        lr_scale: float = 1.0,
-    ) -> tuple[dict[str, Any], AdamState]:
-        """One AdamW step (see :meth:`AbstractOptimizer.update`)."""
-        return _adam_update(self, grads, opt_state, params, step, lr_scale, decoupled=True)
 
 
 def adam(

@@ -80,8 +80,26 @@ class AbstractExecutor(abc.ABC):
         return outcomes
 
 
+class _ReportingExecutor(AbstractExecutor):
+    """An executor with one loop, ``_run``, that reports each job as it finishes (the built-in ones)."""
+
+    def map(self, jobs: Sequence[Job]) -> tuple[RunOutcome, ...]:
+        return self._run(jobs, None)
+
+    def map_reporting(
+        self, jobs: Sequence[Job], on_done: Callable[[int, RunOutcome], None]
+    ) -> tuple[RunOutcome, ...]:
+        return self._run(jobs, on_done)
+
+    @abc.abstractmethod
+    def _run(
+        self, jobs: Sequence[Job], on_done: Callable[[int, RunOutcome], None] | None
+    ) -> tuple[RunOutcome, ...]:
+        """Run ``jobs`` in order of the result, calling ``on_done(index, outcome)`` (if given) per job."""
+
+
 @attrs.frozen
-class LocalExecutor(AbstractExecutor):
+class LocalExecutor(_ReportingExecutor):
     """Run jobs in this process, sequentially (no serialization on the way).
 
     >>> LocalExecutor() == LocalExecutor()
@@ -90,16 +108,14 @@ class LocalExecutor(AbstractExecutor):
 
     kind: ClassVar[str] = "executor.local"
 
-    def map(self, jobs: Sequence[Job]) -> tuple[RunOutcome, ...]:
-        return tuple(run_job_guarded(job) for job in jobs)
-
-    def map_reporting(
-        self, jobs: Sequence[Job], on_done: Callable[[int, RunOutcome], None]
+    def _run(
+        self, jobs: Sequence[Job], on_done: Callable[[int, RunOutcome], None] | None
     ) -> tuple[RunOutcome, ...]:
         out = []
         for i, job in enumerate(jobs):
             out.append(run_job_guarded(job))
-            on_done(i, out[-1])
+            if on_done is not None:
+                on_done(i, out[-1])
         return tuple(out)
 
 
@@ -121,7 +137,7 @@ def _check_context(instance: Any, attribute: Any, value: Any) -> None:
 
 
 @attrs.frozen
-class ProcessExecutor(AbstractExecutor):
+class ProcessExecutor(_ReportingExecutor):
     """Run jobs in a pool of ``max_workers`` local processes (``None``: one per CPU).
 
     Jobs travel as packed artifacts, so everything in the experiment must be an mml value
@@ -136,14 +152,6 @@ class ProcessExecutor(AbstractExecutor):
     kind: ClassVar[str] = "executor.process"
     max_workers: int | None = attrs.field(default=None, validator=_check_workers)
     start_method: str = attrs.field(default="spawn", validator=_check_context)
-
-    def map(self, jobs: Sequence[Job]) -> tuple[RunOutcome, ...]:
-        return self._run(jobs, None)
-
-    def map_reporting(
-        self, jobs: Sequence[Job], on_done: Callable[[int, RunOutcome], None]
-    ) -> tuple[RunOutcome, ...]:
-        return self._run(jobs, on_done)
 
     def _run(
         self, jobs: Sequence[Job], on_done: Callable[[int, RunOutcome], None] | None
@@ -191,7 +199,7 @@ def _check_shared_dir(instance: Any, attribute: Any, value: Any) -> None:
 
 
 @attrs.frozen
-class RayExecutor(AbstractExecutor):
+class RayExecutor(_ReportingExecutor):
     """Run jobs as Ray tasks (``address=None``: a running or a new local Ray instance; ``"auto"``; ``"ray://host:10001"``).
 
     Ray is imported only when jobs are run; without it :meth:`map` raises
@@ -216,14 +224,6 @@ class RayExecutor(AbstractExecutor):
     num_cpus_per_trial: float = attrs.field(default=1, validator=_check_cpus)
     shared_dir: str | None = attrs.field(default=None, validator=_check_shared_dir)
     max_retries: int = attrs.field(default=3, validator=_check_retries)
-
-    def map(self, jobs: Sequence[Job]) -> tuple[RunOutcome, ...]:
-        return self._run(jobs, None)
-
-    def map_reporting(
-        self, jobs: Sequence[Job], on_done: Callable[[int, RunOutcome], None]
-    ) -> tuple[RunOutcome, ...]:
-        return self._run(jobs, on_done)
 
     def _run(
         self, jobs: Sequence[Job], on_done: Callable[[int, RunOutcome], None] | None
