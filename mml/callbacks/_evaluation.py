@@ -49,7 +49,7 @@ def _node_metrics(metrics: Sequence[str], res: Any, prefix: str) -> dict[str, fl
 
 def _run_eval(event: Event, split: str, losses: Any, nodes: Any = None) -> Any:
     phase = event.phase_value
-    if phase is None or not hasattr(phase, "inputs") or event.evaluate is None:
+    if phase is None or not phase.inputs or event.evaluate is None:
         raise TrainingError("evaluation callbacks run inside a training phase")
     use = phase.losses if losses is None else losses
     return event.evaluate(event.experiment, event.state, phase.inputs, losses=use, split=split, nodes=nodes)

@@ -147,7 +147,7 @@ def _target_shape(graph: ModelGraph, label: str, featuresets: Mapping[str, Featu
 
 
 def _backend_of(node: AbstractNode) -> str | None:
-    return getattr(node, "backend", None) if isinstance(node, ModelNode) else None
+    return node.backend
 
 
 def build(

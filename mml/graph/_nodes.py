@@ -71,6 +71,27 @@ class AbstractNode(abc.ABC):
     def reroute(self, old: str, new: Sequence[Ref]) -> AbstractNode:
         """The same node with every reference to node ``old`` replaced by the refs ``new``."""
 
+    # What a node without a model says (join nodes): the training plan reads these on any node.
+    @property
+    def backend(self) -> str | None:
+        """The backend of the node's model (``None``: no model, e.g. a join node)."""
+        return None
+
+    @property
+    def frozen(self) -> bool:
+        """Whether training leaves the node's parameters alone (a node without a model: ``False``)."""
+        return False
+
+    @property
+    def optimizer(self) -> Any:
+        """The node's own optimizer spec (``None``: the phase's or the graph's)."""
+        return None
+
+    @property
+    def device(self) -> str | None:
+        """The node's own device (``None``: the phase's)."""
+        return None
+
     @property
     def node_upstreams(self) -> tuple[str, ...]:
         """Labels of the upstream *nodes* (FeatureSets left out), in order, without repeats.

@@ -44,7 +44,7 @@ def _task(experiment: Any, node: str) -> str:
 
     found = set()
     for phase in iter_phases(experiment.plan):
-        for applied in getattr(phase, "losses", ()):
+        for applied in phase.losses:
             if applied.node == node and applied.loss.fn in _TASK_OF_LOSS:
                 found.add(_TASK_OF_LOSS[applied.loss.fn])
     if len(found) > 1:

@@ -57,9 +57,7 @@ def train_optimizers(graph: Any, phase: TrainPhase, trainable: Sequence[str]) ->
     from mml.training import GRAPH_OPTIMIZER
 
     if phase.mode == "stagewise":
-        return {
-            n: getattr(graph[n], "optimizer", None) or phase.optimizer or graph.optimizer for n in trainable
-        }
+        return {n: graph[n].optimizer or phase.optimizer or graph.optimizer for n in trainable}
     return {GRAPH_OPTIMIZER: graph.optimizer or phase.optimizer}
 
 
@@ -130,7 +128,7 @@ def _phase_problem(graph: Any, phase: TrainPhase) -> str | None:
             )
         if not isinstance(model, SequentialMLP) and model.dropout:
             return f"node {node_label!r}: dropout in a {type(model).__name__} is not vectorised (SequentialMLP's is)"
-        if getattr(node, "device", None) is not None:
+        if node.device is not None:
             return f"node {node_label!r} sets device=; vectorised training runs on the CPU"
     active, trainable = phase_nodes(graph, phase)
     heads = [n for n in active if graph[n].is_head]

@@ -49,7 +49,7 @@ def class_widths(experiment: Any) -> dict[str, tuple[int, ...]]:
     graph = experiment.graph
     out: dict[str, tuple[int, ...]] = {}
     for phase in iter_phases(experiment.plan):
-        for applied in getattr(phase, "losses", ()):
+        for applied in phase.losses:
             if applied.loss.fn != "cross_entropy" or applied.node not in graph or applied.node in out:
                 continue
             node = graph[applied.node]

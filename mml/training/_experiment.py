@@ -83,9 +83,7 @@ def _callbacks(value: Any) -> tuple[AbstractCallback, ...]:
 
 def node_backend(graph: Any, label: str) -> str | None:
     """The backend of a model node (``None`` for joining nodes)."""
-    node = graph[label]
-    model = getattr(node, "model", None)
-    return getattr(model, "backend", None)
+    return graph[label].backend
 
 
 def check_graphwise_backends(phase: str, graph: Any, trainable: Sequence[str]) -> None:
@@ -119,9 +117,7 @@ def _graphwise_candidates(graph: Any, phase: TrainPhase) -> list[str]:
     return [
         n
         for n in graph.topological_order
-        if n in active
-        and node_backend(graph, n) in GRADIENT_BACKENDS
-        and not getattr(graph[n], "frozen", False)
+        if n in active and node_backend(graph, n) in GRADIENT_BACKENDS and not graph[n].frozen
     ]
 
 
@@ -262,12 +258,12 @@ def validate(exp: Experiment) -> None:
     labels: list[str] = []
     for phase in iter_phases(exp.plan):
         labels.append(phase.label)
-        inputs = getattr(phase, "inputs", {})
+        inputs = phase.inputs
         for head, b in inputs.items():
             _check_binding(exp, phase, head, b, problems)
-        for applied in getattr(phase, "losses", ()):
+        for applied in phase.losses:
             _check_loss(exp, phase, applied, problems)
-        for name in (getattr(phase, "active_nodes", None) or ()) + (getattr(phase, "trainable", None) or ()):
+        for name in (phase.active_nodes or ()) + (phase.trainable or ()):
             if name not in exp.graph:
                 problems.append(f"phase {phase.label!r}: unknown node {name!r}{_hint(name, list(exp.graph))}")
         if isinstance(phase, FitPhase):
@@ -342,14 +338,14 @@ class Experiment:
         lines.append("  plan:")
         for phase in self.phases:
             parts = [f"{type(phase).__name__} {phase.label!r}"]
-            if getattr(phase, "n_epochs", None):
-                parts.append(f"{phase.n_epochs} epochs")  # type: ignore[attr-defined]
-            for head, b in getattr(phase, "inputs", {}).items():
+            if phase.n_epochs:
+                parts.append(f"{phase.n_epochs} epochs")
+            for head, b in phase.inputs.items():
                 parts.append(f"{head} <- {b.featureset}[{b.split or 'all'}]")
-            losses = getattr(phase, "losses", ())
+            losses = phase.losses
             if losses:
                 parts.append("losses " + ", ".join(f"{a.loss.name}@{a.node}" for a in losses))
-            callbacks = getattr(phase, "callbacks", ())
+            callbacks = phase.callbacks
             if callbacks:
                 parts.append("callbacks " + ", ".join(type(c).__name__ for c in callbacks))
             lines.append("    " + "; ".join(parts))
@@ -377,7 +373,7 @@ class Experiment:
         node_ids = {label: f"n{i}" for i, label in enumerate(self.graph)}
         k = 0
         for phase in self.phases:
-            bindings = getattr(phase, "inputs", {})
+            bindings = phase.inputs
             for head, b in bindings.items():
                 sampler = type(b.sampler).__name__ if b.sampler is not None else "all rows"
                 size = getattr(b.sampler, "batch_size", None)
@@ -387,7 +383,7 @@ class Experiment:
                 lines.append(f'  s{k}[/"{text}"/]:::sampler')
                 lines.append(f"  s{k} -.-> {node_ids[head]}")
                 k += 1
-            for j, applied in enumerate(getattr(phase, "losses", ())):
+            for j, applied in enumerate(phase.losses):
                 ident = f"l{k}_{j}"
                 weight = f" * {applied.weight:g}" if applied.weight != 1.0 else ""
                 lines.append(f'  {ident}(("{phase.label}: {applied.loss.name}{weight}")):::loss')

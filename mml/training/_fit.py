@@ -38,7 +38,7 @@ def fit_nodes(
         todo = [
             n
             for n in graph.topological_order
-            if n in reachable and getattr(graph[n], "backend", None) == "sklearn" and n not in state.fitted
+            if n in reachable and graph[n].backend == "sklearn" and n not in state.fitted
         ]
     if not todo:
         raise TrainingError(

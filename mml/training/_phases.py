@@ -136,6 +136,38 @@ class AbstractPhase(abc.ABC):
     kind: ClassVar[str]
     label: str
 
+    # What a phase that has no such field says (a FitPhase has no losses, a PhaseGroup no
+    # inputs): the loop, validation and views read these on any phase instead of probing.
+    @property
+    def inputs(self) -> Mapping[str, InputBinding]:
+        """The head -> :class:`InputBinding` map (none by default)."""
+        return FrozenDict()
+
+    @property
+    def losses(self) -> tuple[AppliedLoss, ...]:
+        """The losses the phase computes (none by default)."""
+        return ()
+
+    @property
+    def callbacks(self) -> tuple[AbstractCallback, ...]:
+        """The phase's callbacks (none by default)."""
+        return ()
+
+    @property
+    def n_epochs(self) -> int | None:
+        """Epochs of a training phase (``None`` for phases that do not loop over epochs)."""
+        return None
+
+    @property
+    def active_nodes(self) -> tuple[str, ...] | None:
+        """The nodes the phase runs (``None``: what its losses need)."""
+        return None
+
+    @property
+    def trainable(self) -> tuple[str, ...] | None:
+        """The nodes the phase updates (``None``: every active, unfrozen gradient node)."""
+        return None
+
 
 @attrs.frozen
 class TrainPhase(AbstractPhase):

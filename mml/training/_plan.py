@@ -117,11 +117,9 @@ class TrainPlan:
                 f"phase {phase.label!r}: active head node(s) {', '.join(map(repr, missing_heads))} have no input "
                 "binding; add them to inputs= or restrict active_nodes="
             )
-        frozen = set(state.fitted) | {n for n in graph if getattr(graph[n], "frozen", False)}
+        frozen = set(state.fitted) | {n for n in graph if graph[n].frozen}
         gradient_nodes = [
-            n
-            for n in graph.topological_order
-            if n in self.active and getattr(graph[n], "backend", None) in GRADIENT_BACKENDS
+            n for n in graph.topological_order if n in self.active and graph[n].backend in GRADIENT_BACKENDS
         ]
         if phase.trainable is not None:
             bad = [n for n in phase.trainable if n in frozen]
@@ -165,7 +163,7 @@ class TrainPlan:
         self.optimizers: dict[str, Any] = {}
         if self.stagewise:
             for n in trainable:
-                opt = getattr(graph[n], "optimizer", None) or phase.optimizer or graph.optimizer
+                opt = graph[n].optimizer or phase.optimizer or graph.optimizer
                 if opt is None:
                     raise TrainingError(
                         f"phase {phase.label!r}: node {n!r} has no optimizer; set ModelNode(optimizer=mml.optim.adam()) "
@@ -186,7 +184,7 @@ class TrainPlan:
         self.devices: dict[str, Any] = {}
         for n in graph.topological_order:
             if n in self.active and isinstance(graph[n], ModelNode):
-                name = getattr(graph[n], "device", None) or phase.device
+                name = graph[n].device or phase.device
                 if name is not None:
                     self.devices[n] = resolve_device(name)
         # data: one prepared stream per head
@@ -212,7 +210,7 @@ class TrainPlan:
             for n in self.incremental
         }
         # scikit-learn heads (partial_fit) keep the data's own dtype
-        gradient_heads = {h for h in self.heads if getattr(graph[h], "backend", None) in GRADIENT_BACKENDS}
+        gradient_heads = {h for h in self.heads if graph[h].backend in GRADIENT_BACKENDS}
         cast = {
             id(d): cast_floats(d, np.float32)
             if all(h in gradient_heads for h in self.heads if self.prepared[h] is d)

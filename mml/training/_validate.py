@@ -63,7 +63,7 @@ def _logs_prefix(cb: Any) -> str | None:
 
 def _callback_problems(exp: Any, phase: Any) -> list[str]:
     out = []
-    cbs = tuple(getattr(phase, "callbacks", ()))
+    cbs = phase.callbacks
     where = f"phase {phase.label!r}"
     for i, cb in enumerate(cbs):
         monitor = getattr(cb, "monitor", None)
@@ -78,7 +78,7 @@ def _callback_problems(exp: Any, phase: Any) -> list[str]:
                 )
         split = getattr(cb, "split", None) if _logs_prefix(cb) is not None else None
         if isinstance(split, str):
-            for head, b in getattr(phase, "inputs", {}).items():
+            for head, b in phase.inputs.items():
                 fs = exp.featuresets.get(b.featureset)
                 if fs is not None and split not in fs.split_indices:
                     out.append(
@@ -110,7 +110,7 @@ def _leaf_shape(exp: Any) -> Any:
 def _loss_shape_problems(exp: Any, phase: Any) -> list[str]:
     out = []
     g = exp.graph
-    for applied in getattr(phase, "losses", ()):
+    for applied in phase.losses:
         if applied.node not in g or not isinstance(g[applied.node], ModelNode):
             continue
         fn = getattr(applied.loss, "fn", None)

@@ -128,12 +128,12 @@ def experiment_html(experiment: Any) -> str:
     """An Experiment's FeatureSets, graph (drawn as SVG) and phases."""
     phases = []
     for p in experiment.phases:
-        inputs = ", ".join(
-            f"{h} <- {b.featureset}[{b.split or 'all'}]" for h, b in getattr(p, "inputs", {}).items()
+        inputs = ", ".join(f"{h} <- {b.featureset}[{b.split or 'all'}]" for h, b in p.inputs.items())
+        losses = ", ".join(f"{a.loss.name}@{a.node}" for a in p.losses)
+        callbacks = ", ".join(type(c).__name__ for c in p.callbacks)
+        phases.append(
+            [p.label, type(p).__name__, "-" if p.n_epochs is None else p.n_epochs, inputs, losses, callbacks]
         )
-        losses = ", ".join(f"{a.loss.name}@{a.node}" for a in getattr(p, "losses", ()))
-        callbacks = ", ".join(type(c).__name__ for c in getattr(p, "callbacks", ()))
-        phases.append([p.label, type(p).__name__, getattr(p, "n_epochs", "-"), inputs, losses, callbacks])
     parts = [f"<b>Experiment</b> {_e(experiment.label)}"]
     parts += [featureset_html(fs) for fs in experiment.featuresets.values()]
     parts.append(graph_html(experiment.graph))
