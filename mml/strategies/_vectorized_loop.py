@@ -20,7 +20,7 @@ import numpy as np
 
 from mml._fields import FrozenDict
 from mml.callbacks import Event
-from mml.errors import CallbackError, MMLError, TrainingError
+from mml.errors import CallbackError, TrainingError
 from mml.random import fold_in, torch_generator
 from mml.strategies._stacked import (
     FlatLayout,
@@ -42,6 +42,7 @@ from mml.training import (
     PhaseResult,
     TrainPhase,
     compile_loss,
+    dispatch,
     evaluate,
 )
 
@@ -221,44 +222,23 @@ class StackedPhase:
     # -- callbacks --------------------------------------------------------------------------
 
     def _dispatch(self, k: int, hook: str, state: Any, **where: Any) -> tuple[Any, dict[str, float], bool]:
+        """Member ``k``'s callbacks through training's :func:`dispatch`; a restored graph is packed back."""
         ph = self.phases[k]
-        metrics: dict[str, float] = dict(where.pop("metrics", {}))
-        logged: dict[str, float] = {}
-        stop = False
-        for i, cb in enumerate(ph.callbacks):
-            if not cb.overrides(hook):
-                continue
-            slot = f"{ph.label}/{i}"
-            ev = Event(
-                hook,
-                phase=ph.label,
-                state=state,
-                metrics=metrics,
-                experiment=self.members[k].job.experiment,
-                phase_value=ph,
-                evaluate=evaluate,
-                **where,
-            )
-            try:
-                res = getattr(cb, hook)(ev, state.callback_state(slot))
-            except CallbackError:
-                raise
-            except Exception as exc:
-                kind = "failed" if isinstance(exc, MMLError) else f"raised {type(exc).__name__}"
-                raise CallbackError(
-                    f"callback {type(cb).__name__} {kind} in {hook} (phase {ph.label!r}, epoch "
-                    f"{ev.epoch}, batch {ev.batch}): {exc}"
-                ) from exc
-            if res is None:
-                continue
-            state = state.with_callback_state(slot, res.state)
-            for name, v in res.metrics.items():
-                metrics[name] = logged[name] = float(v)
-            if res.restore is not None:
-                state = state.with_graph(res.restore)
-                self._write_params(k, state)
-            stop = stop or res.stop
-        return state, logged, stop
+        slots = [f"{ph.label}/{i}" for i in range(len(ph.callbacks))]
+        event = Event(
+            hook,
+            phase=ph.label,
+            state=state,
+            metrics=dict(where.pop("metrics", {})),
+            experiment=self.members[k].job.experiment,
+            phase_value=ph,
+            evaluate=evaluate,
+            **where,
+        )
+        new, logged, stop = dispatch(ph.callbacks, slots, hook, event, state)
+        if new.graph is not state.graph:  # a callback restored weights (EarlyStopping's best)
+            self._write_params(k, new)
+        return new, logged, stop
 
     def _hook(self, k: int, hook: str, **where: Any) -> tuple[dict[str, float], bool]:
         if not any(cb.overrides(hook) for cb in self.phases[k].callbacks):

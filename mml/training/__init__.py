@@ -60,6 +60,11 @@ __all__ = [
     "steps",
 ]
 
+# Shared with mml's other packages, not public API (not in __all__, not documented): the
+# modules of a package are private (import-linter's "private_modules" contract), so what
+# its neighbours use is named here.
+from mml.training._dispatch import dispatch as dispatch
+
 
 def __getattr__(name: str) -> object:
     # ``mml.training.summary_rows`` (where 0.2's first builds had it) is ``mml.views.summary_rows``,
