@@ -7,7 +7,13 @@ Ratios: (time of the K-model run) / (time of one model's run). Targets: 5-fold C
 fold; an 8-trial learning-rate sweep <= 2x one trial.
 
     python benchmarks/bench_vectorized.py [--n 20000] [--repeats 3] [--threads 1] [--ks 1 2 5 10 20]
-                                          [--widths 32 64 128 256]
+                                          [--widths 32 64 128 256] [--floor-only]
+
+The first table is the floor: a hand-written PyTorch loop of one model (``torch.nn`` +
+``torch.optim.Adam``) against a hand-written stacked loop of K models (``torch.baddbmm``, one
+``torch.optim.Adam`` over the stacked tensors, each member its own shuffle of its own rows), the
+same epoch and eval. No framework can stack K models for less than that on this machine; the
+mml rows are to be read against it.
 """
 
 from __future__ import annotations
@@ -62,6 +68,63 @@ def make_experiment(n: int, width: int = 64, batch: int = 256):  # type: ignore[
     return Experiment({"bench": fs}, graph, plan)
 
 
+def hand_floor(n_train: int, ks: list[int], width: int, repeats: int) -> dict[str, float]:
+    """Times of the hand-written one-model loop and the hand-written K-model stacked loop."""
+    import torch
+
+    torch.manual_seed(0)
+    x = torch.randn(n_train, 16)
+    y = torch.tanh(x @ torch.randn(16, 1) / 4)
+    xv, yv = x[: n_train // 4], y[: n_train // 4]
+    batch = 256
+
+    def one() -> None:
+        net = torch.nn.Sequential(
+            torch.nn.Linear(16, width),
+            torch.nn.ReLU(),
+            torch.nn.Linear(width, width),
+            torch.nn.ReLU(),
+            torch.nn.Linear(width, 1),
+        )
+        opt = torch.optim.Adam(net.parameters(), 1e-3)
+        perm = torch.randperm(n_train)
+        for i in range(0, n_train, batch):
+            idx = perm[i : i + batch]
+            loss = torch.nn.functional.mse_loss(net(x[idx]), y[idx])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+        with torch.no_grad():
+            float(torch.nn.functional.mse_loss(net(xv), yv))
+
+    def stacked(k: int) -> None:
+        def lin(i: int, o: int) -> list[torch.Tensor]:
+            bound = 1 / i**0.5
+            w = (torch.rand(k, i, o) * 2 - 1) * bound
+            return [w.requires_grad_(), ((torch.rand(k, 1, o) * 2 - 1) * bound).requires_grad_()]
+
+        ps = lin(16, width) + lin(width, width) + lin(width, 1)
+        opt = torch.optim.Adam(ps, 1e-3)
+
+        def fwd(xb: torch.Tensor) -> torch.Tensor:
+            h = torch.relu(torch.baddbmm(ps[1], xb, ps[0]))
+            h = torch.relu(torch.baddbmm(ps[3], h, ps[2]))
+            return torch.baddbmm(ps[5], h, ps[4])
+
+        perms = torch.stack([torch.randperm(n_train) for _ in range(k)])  # each member its own order
+        for i in range(0, n_train, batch):
+            idx = perms[:, i : i + batch]
+            loss = ((fwd(x[idx]) - y[idx]) ** 2).mean(dim=(1, 2)).sum()  # sum of the members' means
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+        with torch.no_grad():
+            ((fwd(xv.expand(k, -1, -1)) - yv) ** 2).mean(dim=(1, 2))
+
+    fns = {"one": one, **{f"K={k}": (lambda k=k: stacked(k)) for k in ks}}
+    return interleaved(fns, repeats=repeats)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=20_000)
@@ -69,11 +132,25 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--ks", type=int, nargs="*", default=[1, 2, 5, 10, 20])
     ap.add_argument("--widths", type=int, nargs="*", default=[32, 64, 128, 256])
+    ap.add_argument("--floor-only", action="store_true", help="only the hand-written floor table")
     args = ap.parse_args()
 
     import torch
 
     torch.set_num_threads(args.threads)
+    n_train = int(args.n * 0.8)
+    print(
+        f"floor: hand-written torch, {n_train} training rows, batch 256, 1 epoch, medians of {args.repeats}"
+    )
+    for width in args.widths if args.floor_only else [64]:
+        t = hand_floor(n_train, args.ks, width, args.repeats)
+        print(
+            f"  width {width:4d}: "
+            + "  ".join(f"{name}: {t[name] / t['one']:.2f}" for name in t if name != "one")
+            + f"   (one model {t['one'] * 1e3:.0f} ms)"
+        )
+    if args.floor_only:
+        return
     import mml
     from mml.strategies import (
         Job,
