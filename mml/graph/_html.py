@@ -7,11 +7,14 @@ source is kept, folded, for pasting into documents.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mml._html import escape, table, view
 from mml.graph._refs import NodeRef
 from mml.graph._svg import to_svg
+
+if TYPE_CHECKING:  # the graph module imports this one
+    from mml.graph._graph import ModelGraph
 
 __all__ = ["graph_html"]
 
@@ -23,7 +26,7 @@ def _describe_ref(ref: Any) -> str:
     return f"FeatureSet {ref.featureset}" + (f" ({sel})" if sel else "")
 
 
-def graph_html(graph: Any, shapes: Any = None) -> str:
+def graph_html(graph: ModelGraph, shapes: Any = None) -> str:
     """A ModelGraph drawn as SVG, its nodes (type, model, upstreams) and its mermaid source, folded.
 
     >>> from mml.graph import ModelGraph, ModelNode, FeatureSetRef

@@ -21,10 +21,13 @@ exactly as :func:`~mml.graph.forward` converts them.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mml.graph._nodes import ModelNode
 from mml.graph._refs import NodeRef
+
+if TYPE_CHECKING:  # the graph module imports this one
+    from mml.graph._graph import ModelGraph
 
 __all__ = ["GRADIENT_BACKENDS", "gradient_stops", "join_backend"]
 
@@ -46,7 +49,7 @@ def join_backend(backends: Any) -> str | None:
     return None
 
 
-def _output_backends(graph: Any) -> dict[str, str | None]:
+def _output_backends(graph: ModelGraph) -> dict[str, str | None]:
     """Per node: the library its output is in (``None`` for numpy: scikit-learn, FeatureSets)."""
     out: dict[str, str | None] = {}
     for label in graph.topological_order:
@@ -61,7 +64,7 @@ def _output_backends(graph: Any) -> dict[str, str | None]:
     return out
 
 
-def gradient_stops(graph: Any) -> tuple[tuple[str, str], ...]:
+def gradient_stops(graph: ModelGraph) -> tuple[tuple[str, str], ...]:
     """The ``(upstream, downstream)`` pairs between which gradients stop at a backend boundary.
 
     Each pair joins a model node to the next model node along a data path (through any

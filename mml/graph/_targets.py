@@ -26,15 +26,18 @@ its targets as they are.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
 from mml.data import SampleData
 from mml.errors import GraphError, ShapeError
-from mml.graph._join import _Ops
+from mml.graph._join import AbstractJoinNode, _Ops
 from mml.graph._nodes import ModelNode
 from mml.graph._refs import FeatureSetRef, NodeRef
+
+if TYPE_CHECKING:  # the graph module imports this one
+    from mml.graph._graph import ModelGraph
 
 __all__ = ["TargetLeaf", "TargetPlan", "target_plan", "node_targets", "target_shape", "target_leaves"]
 
@@ -66,7 +69,7 @@ class TargetPlan:
 Plan = TargetPlan | TargetLeaf
 
 
-def target_plan(graph: Any, label: str) -> Plan:
+def target_plan(graph: ModelGraph, label: str) -> Plan:
     """How the targets of node ``label`` are made, resolved once (a :class:`TargetLeaf` or :class:`TargetPlan`).
 
     ``"first"``, ``"last"`` and a NodeRef pick one upstream here, so only ``"concat"`` and
@@ -81,6 +84,10 @@ def target_plan(graph: Any, label: str) -> Plan:
     node = graph[label]
     if isinstance(node, ModelNode):
         return _ref_plan(graph, label, node.upstream)
+    if not isinstance(node, AbstractJoinNode):
+        raise GraphError(
+            f"node {label!r} is a {type(node).__name__}: targets are known for model and join nodes only"
+        )
     refs = node.upstream_refs
     strategy = node.targets
     if isinstance(strategy, NodeRef):
@@ -105,7 +112,7 @@ def _same_columns(part: Plan, parts: list[Plan]) -> bool:
     )
 
 
-def _ref_plan(graph: Any, consumer: str, ref: Any) -> Plan:
+def _ref_plan(graph: ModelGraph, consumer: str, ref: Any) -> Plan:
     if isinstance(ref, FeatureSetRef):
         return TargetLeaf(consumer, ref)
     return target_plan(graph, ref.label)
@@ -126,7 +133,7 @@ def _values(value: Any) -> Any:
     return value.targets if isinstance(value, SampleData) else value
 
 
-def node_targets(graph: Any, label: str, data: Mapping[str, Any], plan: Plan | None = None) -> Any:
+def node_targets(graph: ModelGraph, label: str, data: Mapping[str, Any], plan: Plan | None = None) -> Any:
     """The targets of node ``label`` for one batch: ``data`` maps head label → targets (or SampleData).
 
     ``plan`` (from :func:`target_plan`) saves resolving it again on every batch. A head the
@@ -173,7 +180,7 @@ def _combine(plan: TargetPlan, values: list[Any]) -> Any:
 
 
 def target_shape(
-    graph: Any, label: str, leaf_shape: Callable[[str, FeatureSetRef], Shape | None]
+    graph: ModelGraph, label: str, leaf_shape: Callable[[str, FeatureSetRef], Shape | None]
 ) -> Shape | None:
     """The per-sample target shape of node ``label``; ``leaf_shape(head, ref)`` gives each input's.
 

@@ -21,6 +21,7 @@ from typing import Any
 import attrs
 
 from mml.callbacks import AbstractCallback
+from mml.graph import ModelGraph
 from mml.strategies._jobs import Job
 from mml.strategies._stacked import optimizer_problem
 from mml.training import EvalPhase, PhaseGroup, TrainPhase
@@ -35,7 +36,7 @@ def plan_leaves(plan: Any) -> list[Any]:
     return [plan]
 
 
-def phase_nodes(graph: Any, phase: TrainPhase) -> tuple[list[str], list[str]]:
+def phase_nodes(graph: ModelGraph, phase: TrainPhase) -> tuple[list[str], list[str]]:
     """``(active, trainable)`` node labels of a training phase, in topological order, as the loop picks them."""
     loss_nodes = {a.node for a in phase.losses}
     seen = set(loss_nodes)
@@ -52,7 +53,7 @@ def phase_nodes(graph: Any, phase: TrainPhase) -> tuple[list[str], list[str]]:
     return active, trainable
 
 
-def train_optimizers(graph: Any, phase: TrainPhase, trainable: Sequence[str]) -> dict[str, Any]:
+def train_optimizers(graph: ModelGraph, phase: TrainPhase, trainable: Sequence[str]) -> dict[str, Any]:
     """Optimizer label → spec as the training loop resolves them (``None`` where one is missing)."""
     from mml.training import GRAPH_OPTIMIZER
 
@@ -65,7 +66,7 @@ def _without_dropout(model: Any) -> Any:
     return attrs.evolve(model, dropout=0.0) if hasattr(model, "dropout") else model
 
 
-def _normal_graph(graph: Any) -> Any:
+def _normal_graph(graph: ModelGraph) -> tuple[Any, ...]:
     """The graph with the shape-preserving hyperparameters blanked (dropout, optimizers)."""
     from mml.graph import ModelNode
 
@@ -98,7 +99,7 @@ def loss_inputs_problem(phase: TrainPhase) -> str | None:
     return None
 
 
-def _phase_problem(graph: Any, phase: TrainPhase) -> str | None:
+def _phase_problem(graph: ModelGraph, phase: TrainPhase) -> str | None:
     from mml.graph import ModelNode
     from mml.models import SequentialCNN, SequentialMLP, TemporalCNN
 

@@ -21,13 +21,16 @@ phase starts (``mml.training._class_ids``), before its first step.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import numpy as np
 
 from mml.graph import ModelGraph, ModelNode, resolve_keys
 from mml.training._phases import iter_phases
+
+if TYPE_CHECKING:  # the Experiment module imports this one
+    from mml.training._experiment import Experiment
 
 __all__ = ["class_widths", "with_class_widths"]
 
@@ -44,7 +47,7 @@ def _n_classes(fs: Any, key: str) -> int | None:
     return int(valid.max()) + 1 if valid.size else None
 
 
-def class_widths(experiment: Any) -> dict[str, tuple[int, ...]]:
+def class_widths(experiment: Experiment) -> dict[str, tuple[int, ...]]:
     """Output shapes ``(n_classes,)`` of the ``cross_entropy`` nodes whose model leaves them to the data."""
     graph = experiment.graph
     out: dict[str, tuple[int, ...]] = {}
@@ -69,10 +72,11 @@ def class_widths(experiment: Any) -> dict[str, tuple[int, ...]]:
     return out
 
 
-def with_class_widths(experiment: Any) -> ModelGraph:
+def with_class_widths(experiment: Experiment) -> ModelGraph:
     """The experiment's graph with inferred classification widths written into the models' ``output_shape``."""
     graph = experiment.graph
     for label, shape in class_widths(experiment).items():
         node = graph[label]
+        assert isinstance(node, ModelNode)  # class_widths lists model nodes only
         graph = graph.replace(label, attrs.evolve(node, model=attrs.evolve(node.model, output_shape=shape)))
     return graph

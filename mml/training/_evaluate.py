@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from mml.backends import feed_data, no_grad, params_device, to_numpy
-from mml.graph import TargetPlan, forward, node_targets, target_leaves, target_plan
+from mml.graph import ModelGraph, TargetPlan, forward, node_targets, target_leaves, target_plan
 from mml.scalers import inverse_transform
 from mml.training._class_ids import check_class_ids
 from mml.training._experiment import Experiment
@@ -97,7 +97,7 @@ def evaluate(
     return EvalResult(label, loss_means, stacked, targets, ids)
 
 
-def _node_targets(graph: Any, nodes: Sequence[str], by_head: Mapping[str, Any]) -> dict[str, Any]:
+def _node_targets(graph: ModelGraph, nodes: Sequence[str], by_head: Mapping[str, Any]) -> dict[str, Any]:
     """Each node's targets from the heads' stacked targets (joining nodes' ``targets=`` applied)."""
     out = {}
     for n in nodes:

@@ -81,12 +81,12 @@ def _callbacks(value: Any) -> tuple[AbstractCallback, ...]:
     return out
 
 
-def node_backend(graph: Any, label: str) -> str | None:
+def node_backend(graph: ModelGraph, label: str) -> str | None:
     """The backend of a model node (``None`` for joining nodes)."""
     return graph[label].backend
 
 
-def check_graphwise_backends(phase: str, graph: Any, trainable: Sequence[str]) -> None:
+def check_graphwise_backends(phase: str, graph: ModelGraph, trainable: Sequence[str]) -> None:
     """A :class:`~mml.TrainingError` when graph-wise training would span several backends.
 
     >>> from mml.graph import ModelGraph, ModelNode, FeatureSetRef, NodeRef
@@ -110,7 +110,7 @@ def check_graphwise_backends(phase: str, graph: Any, trainable: Sequence[str]) -
         )
 
 
-def _graphwise_candidates(graph: Any, phase: TrainPhase) -> list[str]:
+def _graphwise_candidates(graph: ModelGraph, phase: TrainPhase) -> list[str]:
     if phase.trainable is not None:
         return [n for n in phase.trainable if n in graph]
     active = active_nodes(graph, phase)
@@ -121,7 +121,7 @@ def _graphwise_candidates(graph: Any, phase: TrainPhase) -> list[str]:
     ]
 
 
-def active_nodes(graph: Any, phase: Any) -> set[str]:
+def active_nodes(graph: ModelGraph, phase: AbstractPhase) -> set[str]:
     """The nodes a phase runs: its ``active_nodes``, else its losses' nodes and their ancestors."""
     if phase.active_nodes is not None:
         return {n for n in phase.active_nodes if n in graph}
@@ -160,7 +160,7 @@ def _check_binding(
         )
 
 
-def _target_keys(exp: Experiment, phase: Any, head: str) -> tuple[str, ...]:
+def _target_keys(exp: Experiment, phase: AbstractPhase, head: str) -> tuple[str, ...]:
     """The target keys the FeatureSet bound to ``head`` feeds it (``()`` when nothing is bound).
 
     Raises :class:`~mml.errors.GraphError` when a ref of ``head`` names target keys the
@@ -197,7 +197,7 @@ def _sampler_roles(sampler: Any, stream: str | None) -> tuple[str, ...] | None:
     return None
 
 
-def _check_loss(exp: Experiment, phase: Any, applied: AppliedLoss, problems: list[str]) -> None:
+def _check_loss(exp: Experiment, phase: AbstractPhase, applied: AppliedLoss, problems: list[str]) -> None:
     g = exp.graph
     where = f"phase {phase.label!r}"
     if applied.node not in g:

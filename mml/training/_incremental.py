@@ -22,7 +22,8 @@ from typing import Any
 
 import numpy as np
 
-from mml.graph import forward, node_targets
+from mml.errors import TrainingError
+from mml.graph import ModelGraph, ModelNode, forward, node_targets
 from mml.random import Key, fold_in
 
 __all__ = ["has_partial_fit", "incremental_nodes", "classes_of", "partial_fit_batch"]
@@ -42,7 +43,7 @@ def has_partial_fit(model: Any) -> bool:
     return hasattr(import_object(model.estimator, "sklearn estimator"), "partial_fit")
 
 
-def incremental_nodes(graph: Any, active: Collection[str], frozen: Collection[str]) -> tuple[str, ...]:
+def incremental_nodes(graph: ModelGraph, active: Collection[str], frozen: Collection[str]) -> tuple[str, ...]:
     """The active, unfrozen scikit-learn nodes with ``partial_fit``, in topological order."""
     return tuple(
         n
@@ -51,14 +52,15 @@ def incremental_nodes(graph: Any, active: Collection[str], frozen: Collection[st
     )
 
 
-def classes_of(graph: Any, label: str, head_targets: Mapping[str, Any]) -> Any:
+def classes_of(graph: ModelGraph, label: str, head_targets: Mapping[str, Any]) -> Any:
     """The class labels a classifier node will see (``partial_fit`` needs them on its first call).
 
     ``None`` for a node that is not a classifier.
     """
     from mml.backends import is_classifier
 
-    if not is_classifier(graph[label].model):
+    node = graph[label]
+    if not isinstance(node, ModelNode) or not is_classifier(node.model):
         return None
     y = node_targets(graph, label, head_targets)
     return None if y is None else np.unique(_numpy(y).ravel())
@@ -71,7 +73,7 @@ def _numpy(x: Any) -> Any:
 
 
 def partial_fit_batch(
-    graph: Any,
+    graph: ModelGraph,
     state: Any,
     raw: Mapping[str, Any],
     data: Mapping[str, Any],
@@ -91,6 +93,8 @@ def partial_fit_batch(
 
     for label in nodes:
         node = graph[label]
+        if not isinstance(node, ModelNode):
+            raise TrainingError(f"partial_fit: node {label!r} is a {type(node).__name__}, not a model node")
         if node.is_head:
             x = raw[label].features
         else:

@@ -19,11 +19,14 @@ mistake surfaces when the Experiment is built — not after the first epoch:
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mml.errors import MMLError
 from mml.graph import ModelNode, close_matches, target_shape
-from mml.training._phases import TrainPhase, iter_phases
+from mml.training._phases import AbstractPhase, TrainPhase, iter_phases
+
+if TYPE_CHECKING:  # the Experiment module imports this one
+    from mml.training._experiment import Experiment
 
 __all__ = ["ELEMENTWISE_LOSSES", "plan_problems"]
 
@@ -31,7 +34,7 @@ __all__ = ["ELEMENTWISE_LOSSES", "plan_problems"]
 ELEMENTWISE_LOSSES: tuple[str, ...] = ("mse", "mae", "huber", "bce", "bce_with_logits")
 
 
-def _missing_featuresets(exp: Any) -> list[str]:
+def _missing_featuresets(exp: Experiment) -> list[str]:
     out = []
     for label in exp.graph.featuresets:
         if label in exp.featuresets:
@@ -61,7 +64,7 @@ def _logs_prefix(cb: Any) -> str | None:
     return None
 
 
-def _callback_problems(exp: Any, phase: Any) -> list[str]:
+def _callback_problems(exp: Experiment, phase: AbstractPhase) -> list[str]:
     out = []
     cbs = phase.callbacks
     where = f"phase {phase.label!r}"
@@ -91,7 +94,7 @@ def _callback_problems(exp: Any, phase: Any) -> list[str]:
     return out
 
 
-def _leaf_shape(exp: Any) -> Any:
+def _leaf_shape(exp: Experiment) -> Any:
     def leaf(head: str, ref: Any) -> tuple[int, ...] | None:
         fs = exp.featuresets.get(ref.featureset)
         if fs is None:
@@ -107,17 +110,18 @@ def _leaf_shape(exp: Any) -> Any:
     return leaf
 
 
-def _loss_shape_problems(exp: Any, phase: Any) -> list[str]:
+def _loss_shape_problems(exp: Experiment, phase: AbstractPhase) -> list[str]:
     out = []
     g = exp.graph
     for applied in phase.losses:
-        if applied.node not in g or not isinstance(g[applied.node], ModelNode):
+        node = g[applied.node] if applied.node in g else None
+        if not isinstance(node, ModelNode):
             continue
         fn = getattr(applied.loss, "fn", None)
         sources = [s.source for s in applied.specs]
         if fn not in ELEMENTWISE_LOSSES or sources[:2] != ["outputs", "targets"]:
             continue
-        declared = getattr(g[applied.node].model, "output_shape", None)
+        declared = getattr(node.model, "output_shape", None)
         if declared is None:
             continue  # a tail sized from its targets, or a shape known only once built
         try:
@@ -135,25 +139,25 @@ def _loss_shape_problems(exp: Any, phase: Any) -> list[str]:
     return out
 
 
-def _sklearn_only_problems(exp: Any, phase: Any) -> list[str]:
+def _sklearn_only_problems(exp: Experiment, phase: AbstractPhase) -> list[str]:
     from mml.training._experiment import active_nodes
     from mml.training._incremental import has_partial_fit
 
     g = exp.graph
     active = active_nodes(g, phase)
-    models = [n for n in g.topological_order if n in active and isinstance(g[n], ModelNode)]
-    if not models or any(g[n].backend != "sklearn" for n in models):
+    models = [node for n in g.topological_order if n in active and isinstance(node := g[n], ModelNode)]
+    if not models or any(m.backend != "sklearn" for m in models):
         return []
-    if any(has_partial_fit(g[n].model) and not g[n].frozen for n in models):
+    if any(has_partial_fit(m.model) and not m.frozen for m in models):
         return []
     return [
-        f"phase {phase.label!r} is a TrainPhase, but its only nodes ({', '.join(map(repr, models))}) are "
+        f"phase {phase.label!r} is a TrainPhase, but its only nodes ({', '.join(repr(m.label) for m in models)}) are "
         "scikit-learn nodes without partial_fit, which no training step can update; fit them with a "
         f"FitPhase({phase.label!r}, inputs) instead, or add a torch/Keras node (or an estimator with partial_fit)"
     ]
 
 
-def plan_problems(exp: Any) -> list[str]:
+def plan_problems(exp: Experiment) -> list[str]:
     """Every problem of the checks listed in the module docstring, as sentences."""
     problems = _missing_featuresets(exp)
     for phase in iter_phases(exp.plan):
