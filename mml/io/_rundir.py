@@ -63,6 +63,12 @@ def write_run_manifest(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
     """Hash every file of ``run_dir`` into ``run_dir/run.json`` (written last, atomically)."""
     root = Path(run_dir)
     names = _files(root)
+    for n in names:  # verify_run refuses links: refuse them here, before a record that never verifies
+        if (root / n).is_symlink() or not (root / n).is_file():
+            raise ArtifactError(
+                f"{root / n} is a symlink or not a regular file; a run record holds only regular files "
+                "(replace the link with a copy of what it points to, or remove it)"
+            )
     record = {
         "format": _FORMAT,
         "format_version": 1,

@@ -237,6 +237,7 @@ def read_snapshot(
 def _saving(root: Path) -> bool:
     """Whether a save to ``root`` is under way (its staging directory exists)."""
     try:
-        return any(e.name.startswith(staging_prefix(root)) for e in os.scandir(root.parent))
+        with os.scandir(root.parent) as entries:  # closed also when any() stops early
+            return any(e.name.startswith(staging_prefix(root)) for e in entries)
     except OSError:
         return False
