@@ -1,0 +1,53 @@
+"""Artifacts, second round (issue 17): the bytes of both JSON files, indented and compact."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+
+import mml
+from mml.io import _artifact as art
+
+from .test_artifact_values import TRUSTED, Box
+
+
+def test_indented_json_files_are_json_dumps_with_indent_1(tmp_path: Path) -> None:
+    p = mml.save(Box({"w": np.arange(3.0)}, "é"), tmp_path / "a")
+    for name in ("manifest.json", "config.json"):
+        raw = (p / name).read_bytes()
+        assert raw == json.dumps(json.loads(raw), indent=1).encode("utf-8")
+        assert b"\n " in raw
+    assert "\\u00e9" in (p / "config.json").read_text()  # ASCII-only, as json.dumps writes it
+
+
+def test_compact_json_files_have_no_whitespace(tmp_path: Path) -> None:
+    value = Box({"w": np.arange(3.0), "f": math.inf}, [1, "x", None])
+    p = art.prepare_save(value, tmp_path / "c", compact=True)()
+    assert p == tmp_path / "c"
+    cfg_raw, man_raw = (p / "config.json").read_bytes(), (p / "manifest.json").read_bytes()
+    cfg = json.loads(cfg_raw)
+    assert cfg == {
+        "type": f"{Box.__module__}:Box",
+        "kind": None,
+        "value": {"value": {"w": {"$array": "a0"}, "f": math.inf}, "other": [1, "x", None]},
+    }
+    assert cfg_raw == json.dumps(cfg, separators=(",", ":")).encode("utf-8")
+    assert b'"f":Infinity' in cfg_raw and b" " not in cfg_raw and b"\n" not in cfg_raw
+    man = json.loads(man_raw)
+    assert man_raw == json.dumps(man, separators=(",", ":")).encode("utf-8")
+    assert list(man) == ["format", "format_version", "type", "kind", "mml_version", "hash", "files", "sizes"]
+    back = mml.load(p, trusted=TRUSTED)
+    assert back.value["w"].tolist() == [0.0, 1.0, 2.0] and back.value["f"] == math.inf
+    assert back.other == [1, "x", None]
+
+
+def test_json_bytes_directly() -> None:
+    data = {"a": [1, 2], "b": {"c": None}}
+    assert art._json_bytes(data) == b'{\n "a": [\n  1,\n  2\n ],\n "b": {\n  "c": null\n }\n}'
+    assert art._json_bytes(data, compact=True) == b'{"a":[1,2],"b":{"c":null}}'
+    assert art._json_bytes({"z": 1, "a": 2}) == b'{\n "z": 1,\n "a": 2\n}'  # keys keep their order
+    assert art._json_bytes(float("nan"), compact=True) == b"NaN"
+    assert art._json_bytes(float("-inf")) == b"-Infinity"
