@@ -470,3 +470,75 @@ def test_saving_closes_its_listing_when_it_stops_early(tmp_path: Path) -> None:
         assert snap._saving(tmp_path / "a") is True
         gc.collect()
     assert [w for w in caught if issubclass(w.category, ResourceWarning)] == []
+
+
+def test_a_directory_swapped_for_a_link_after_listing_is_not_followed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = _art(tmp_path / "a", {"sub/f": b""})
+    (tmp_path / "elsewhere").mkdir()
+    real_scandir = os.scandir
+
+    def listed_then_swapped(fd: Any) -> Any:
+        entries = list(real_scandir(fd))  # the entries keep the type they were listed with
+        if _name(fd) == "a" and (root / "sub").is_dir() and not (root / "sub").is_symlink():
+            shutil.rmtree(root / "sub")
+            (root / "sub").symlink_to(tmp_path / "elsewhere")
+        return iter(entries)
+
+    monkeypatch.setattr(snap, "os", _Os(scandir=listed_then_swapped))
+    assert _raises(snap.read_snapshot, root, _parse) == (
+        f"the artifact directory 'sub' cannot be opened: [Errno {errno.ENOTDIR}] "
+        f"{os.strerror(errno.ENOTDIR)}: 'sub'"
+    )
+
+
+def test_a_manifest_that_is_a_link_names_its_path(tmp_path: Path) -> None:
+    root = _art(tmp_path / "a", {})
+    os.replace(root / "manifest.json", tmp_path / "m.json")
+    (root / "manifest.json").symlink_to(tmp_path / "m.json")
+    assert _raises(snap.read_snapshot, root, _parse) == (
+        f"{root / 'manifest.json'} is a symlink; an artifact holds only regular files"
+    )
+
+
+def test_the_read_pipeline_one_read_per_chunk_and_a_hashing_thread_only_past_one_chunk(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sizes = {"small": 3, "exact": snap._CHUNK, "over": snap._CHUNK + 1, "two": 2 * snap._CHUNK + 5}
+    for name, n in sizes.items():
+        (tmp_path / name).write_bytes(b"\x07" * n)
+    pools: list[Any] = []
+    hashers: list[Any] = []
+    reads: dict[str, int] = {}
+    real_pool, real_hasher = snap.ThreadPoolExecutor, snap.hasher
+
+    def pool(**kw: Any) -> Any:
+        pools.append(kw)
+        return real_pool(**kw)
+
+    def hasher(alg: str, size: int = 0) -> Any:
+        hashers.append((alg, size))
+        return real_hasher(alg, size)
+
+    def readv(fd: int, bufs: Any) -> int:
+        reads[_name(fd)] = reads.get(_name(fd), 0) + 1
+        return os.readv(fd, bufs)
+
+    monkeypatch.setattr(snap, "ThreadPoolExecutor", pool)
+    monkeypatch.setattr(snap, "hasher", hasher)
+    monkeypatch.setattr(snap, "os", _Os(readv=readv))
+    dfd = os.open(tmp_path, snap._O_DIR)
+    try:
+        for name, n in sizes.items():
+            pools.clear()
+            buf, digest = snap._read_file(dfd, name, tmp_path, "sha256")
+            assert buf.size == n and digest == hashlib.sha256(b"\x07" * n).hexdigest()
+            assert pools == ([{"max_workers": 1}] if n > snap._CHUNK else []), name
+        pools.clear()
+        snap._read_file(dfd, "two", tmp_path, None)  # nothing to hash: no thread
+        assert pools == []
+    finally:
+        os.close(dfd)
+    assert hashers == [("sha256", n) for n in sizes.values()]
+    assert reads == {"small": 1, "exact": 1, "over": 2, "two": 3 + 3}
