@@ -513,9 +513,19 @@ def test_the_read_pipeline_one_read_per_chunk_and_a_hashing_thread_only_past_one
     reads: dict[str, int] = {}
     real_pool, real_hasher = snap.ThreadPoolExecutor, snap.hasher
 
+    submits: list[str] = []
+
     def pool(**kw: Any) -> Any:
         pools.append(kw)
-        return real_pool(**kw)
+        made = real_pool(**kw)
+        real_submit = made.submit
+
+        def submit(fn: Any, view: Any) -> Any:
+            submits.append(len(view))
+            return real_submit(fn, view)
+
+        made.submit = submit  # type: ignore[method-assign]
+        return made
 
     def hasher(alg: str, size: int = 0) -> Any:
         hashers.append((alg, size))
@@ -542,3 +552,38 @@ def test_the_read_pipeline_one_read_per_chunk_and_a_hashing_thread_only_past_one
         os.close(dfd)
     assert hashers == [("sha256", n) for n in sizes.values()]
     assert reads == {"small": 1, "exact": 1, "over": 2, "two": 3 + 3}
+    # the chunks of the files past one chunk are hashed on the thread (while the next is read)
+    assert submits == [snap._CHUNK, 1, snap._CHUNK, snap._CHUNK, 5]
+
+
+def test_the_by_path_reader_of_platforms_without_dir_fds_reads_the_same(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where ``open``/``scandir`` take no directory descriptor (Windows) files are opened by path;
+    run here by switching ``_DIR_FD`` off, it must find the same bytes, digests and entries."""
+    files = {"config.json": b'{"a": 1}', "tables/t0.arrow": b"\x00" * 5, "x/y/z.bin": b"zz"}
+    root = _art(tmp_path / "a", files, hash="blake3", sizes={k: len(v) for k, v in files.items()})
+    (root / "link").symlink_to(root / "config.json")
+    with_fds = snap.read_snapshot(root, _parse)
+    monkeypatch.setattr(snap, "_DIR_FD", False)
+    by_path = snap.read_snapshot(root, _parse)
+    assert {k: v.to_pybytes() for k, v in by_path.files.items()} == files
+    assert by_path.digests == with_fds.digests == {k: blake3.blake3(v).hexdigest() for k, v in files.items()}
+    assert (
+        by_path.found == with_fds.found
+        and by_path.found["x/y"] == "dir"
+        and by_path.found["link"] == "symlink"
+    )
+    assert by_path.root == root and by_path.manifest == with_fds.manifest
+    buf, digest = snap._read_file(str(root), "x/y/z.bin", root, "sha256", 2)
+    assert buf.to_pybytes() == b"zz" and digest == hashlib.sha256(b"zz").hexdigest()
+    assert snap._same_dir(tmp_path / "none", -1) is True  # no descriptor to compare: the path is it
+    (tmp_path / "empty").mkdir()
+    assert _raises(snap.read_snapshot, tmp_path / "empty", _parse) == (
+        f"{tmp_path / 'empty' / 'manifest.json'} is missing: {tmp_path / 'empty'} is not a complete mml "
+        "artifact (an interrupted save, or not saved by mml)"
+    )
+    (root / "/".join(["d"] * 33)).mkdir(parents=True)
+    assert _raises(snap.read_snapshot, root, _parse) == (
+        f"the artifact nests directories deeper than 32 at {'d/' * 33!r}"
+    )
