@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import json
 import math
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import pytest
 
 import mml
 from mml.io import _artifact as art
@@ -51,3 +56,30 @@ def test_json_bytes_directly() -> None:
     assert art._json_bytes({"z": 1, "a": 2}) == b'{\n "z": 1,\n "a": 2\n}'  # keys keep their order
     assert art._json_bytes(float("nan"), compact=True) == b"NaN"
     assert art._json_bytes(float("-inf")) == b"-Infinity"
+
+
+def test_overwrite_false_holds_against_a_target_made_during_the_save(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The check before writing is not the only one: publishing refuses a target that another
+    writer created while this save was writing its files."""
+    target = tmp_path / "a"
+    real = art.staging
+
+    raced: list[bool] = []
+
+    @contextmanager
+    def racing(t: Path) -> Iterator[Any]:
+        with real(t) as stage:
+            if not raced:
+                raced.append(True)
+                mml.save(Box(2), target)  # another writer, between the check and the publish
+            yield stage
+
+    monkeypatch.setattr(art, "staging", racing)
+    with pytest.raises(mml.ArtifactError) as err:
+        mml.save(Box(1), target, overwrite=False)
+    assert str(err.value) == f"{target} exists; pass overwrite=True or choose another path"
+    monkeypatch.setattr(art, "staging", real)
+    assert mml.load(target, trusted=TRUSTED) == Box(2)
+    assert sorted(os.listdir(tmp_path)) == ["a"]

@@ -414,3 +414,17 @@ def test_exchange_without_a_platform_call(tmp_path: Path, monkeypatch: pytest.Mo
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
     assert st._exchange(tmp_path / "a", tmp_path / "b") is False
+
+
+def test_hashing_sink_uses_one_hashing_thread(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    made: list[Any] = []
+    real = st.ThreadPoolExecutor
+
+    def pool(**kw: Any) -> Any:
+        made.append(kw)
+        return real(**kw)
+
+    monkeypatch.setattr(st, "ThreadPoolExecutor", pool)
+    with st.HashingSink(os.open(tmp_path / "f", os.O_WRONLY | os.O_CREAT)) as sink:
+        sink.write(b"x" * (1 << 20))
+    assert made == [{"max_workers": 1}]
