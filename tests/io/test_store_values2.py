@@ -375,6 +375,17 @@ def test_blake3_threads_from_one_mib(monkeypatch: pytest.MonkeyPatch) -> None:
         st.hasher("blake3", size)
     st.hasher("blake3")
     assert made == [1, 1, 7, 7, 1]
+    made.clear()  # digest_bytes and HashingSink pass the size on
+    assert st.digest_bytes(b"x" * (1 << 20)) == real(b"x" * (1 << 20)).hexdigest()
+    assert st.digest_bytes(b"x") == real(b"x").hexdigest()
+    assert made == [7, 1]
+    made.clear()
+    for hint in ((1 << 20) - 1, 1 << 20):
+        with st.HashingSink(os.open(os.devnull, os.O_WRONLY), size_hint=hint):
+            pass
+    with st.HashingSink(os.open(os.devnull, os.O_WRONLY)):  # default hint: 1 MiB
+        pass
+    assert made == [1, 7, 7]
 
 
 def test_hashing_sink_hands_chunks_from_one_mib_to_its_thread(tmp_path: Path) -> None:
@@ -407,6 +418,8 @@ def test_cores_fallback_without_affinity(monkeypatch: pytest.MonkeyPatch) -> Non
     assert st._cores() == 1
     monkeypatch.setattr(st.os, "cpu_count", lambda: 6)
     assert st._cores() == 6
+    monkeypatch.setattr(st.os, "sched_getaffinity", lambda pid: {3})  # pinned to one core
+    assert st._cores() == 1
 
 
 def test_exchange_without_a_platform_call(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
