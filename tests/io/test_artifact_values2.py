@@ -16,7 +16,7 @@ import pytest
 import mml
 from mml.io import _artifact as art
 
-from .test_artifact_values import TRUSTED, Box
+from .test_artifact_values import TRUSTED, Box, Tagged
 
 
 def test_indented_json_files_are_json_dumps_with_indent_1(tmp_path: Path) -> None:
@@ -83,3 +83,23 @@ def test_overwrite_false_holds_against_a_target_made_during_the_save(
     monkeypatch.setattr(art, "staging", real)
     assert mml.load(target, trusted=TRUSTED) == Box(2)
     assert sorted(os.listdir(tmp_path)) == ["a"]
+
+
+def test_roundtrip_trusts_the_callers_own_classes() -> None:
+    value = Box({"w": np.arange(2.0)}, Tagged(3))  # a user component: its document names its type
+    doc, _, _ = art.to_document(value)
+    assert doc["other"] == {"v": 3, "kind": Tagged.kind, "type": f"{Tagged.__module__}:Tagged"}
+    back = art.roundtrip(value)
+    assert type(back) is Box and back.value["w"].tolist() == [0.0, 1.0] and back.other == Tagged(3)
+    with pytest.raises(mml.UntrustedTypeError):  # what roundtrip spares its caller
+        art.from_document(json.loads(json.dumps(doc)), {"a0": np.arange(2.0)}, {}, Box)
+
+
+def test_from_document_checks_trust_before_it_resolves_any_leaf() -> None:
+    doc = {"value": {"$array": "a9"}, "other": {"kind": "x.y", "type": "os:system"}}
+    with pytest.raises(mml.UntrustedTypeError) as err:  # not the missing array: trust comes first
+        art.from_document(doc, {}, {}, Box)
+    assert "os:system" in str(err.value)
+    with pytest.raises(mml.ArtifactError) as err2:
+        art.from_document({"value": {"$array": "a9"}, "other": None}, {}, {}, Box)
+    assert str(err2.value) == "the document refers to array 'a9' which is not in arrays.safetensors"

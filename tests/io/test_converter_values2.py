@@ -3,16 +3,18 @@ both ways, and the notes an element's own error carries survive the collection's
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import attrs
 import pytest
 from cattrs.errors import IterableValidationError, IterableValidationNote
 
 from mml._fields import FrozenDict
-from mml.errors import ConfigError
+from mml.errors import ConfigError, UntrustedTypeError
 from mml.io._converter import make_converter, structure
 from mml.io._trust import TRUST_ALL
 
-from .test_converter_values import HERE, Shape, Square
+from .test_converter_values import HERE, Holder, Shape, Square
 
 
 @attrs.frozen
@@ -81,3 +83,26 @@ def test_the_structure_message_names_the_index_of_a_noted_error() -> None:
     with pytest.raises(ConfigError) as info:
         structure({"items": [{"n": 0}, {"n": -1}]}, Many, trusted=TRUST_ALL)
     assert str(info.value) == "cannot build a Many from the document: $.items[1]: n must be >= 0, got -1"
+
+
+@attrs.frozen
+class Renamed:
+    _removed_keys: ClassVar[dict[str, str]] = {"lr_decay": "use 'schedule'"}
+    schedule: str = "const"
+
+
+def test_a_removed_key_says_its_new_spelling() -> None:
+    with pytest.raises(ConfigError) as info:
+        structure({"lr_decay": 0.5}, Renamed, trusted=TRUST_ALL)
+    assert str(info.value) == (
+        "cannot build a Renamed from the document: $.lr_decay: unknown key (lr_decay was removed: use 'schedule')"
+    )
+    with pytest.raises(ConfigError) as info2:
+        structure({"schedul": "x"}, Renamed, trusted=TRUST_ALL)
+    assert str(info2.value).endswith("$.schedul: unknown key; did you mean 'schedule'?")
+
+
+def test_an_untrusted_name_without_a_source_is_in_the_document() -> None:
+    with pytest.raises(UntrustedTypeError) as info:
+        structure({"shape": {"kind": "x.unknown", "type": "os:system"}}, Holder)
+    assert str(info.value).startswith("the document names 1 untrusted type or callable")
