@@ -52,7 +52,7 @@ class Recorder(AbstractCallback):
         if name == self.fail_in:
             raise ValueError(f"boom in {name}")
         where = event.group if name.startswith("on_group") else event.phase
-        return CallbackResult(state=(*state, (name, where, event.state.step)))
+        return CallbackResult(state=(*state, (event.hook, where, event.state.step)))
 
     def on_experiment_start(self, event, state):
         return self._hook("on_experiment_start", event, state)
@@ -149,12 +149,14 @@ def _failing_stream(exc, after_steps=1):
     def fake(experiment, phase, state, where=None):
         stream = steps(experiment, phase, state)
         n = 0
+        first = None
         for s, ctx in stream:
             yield s, ctx
+            first = s if first is None else first
             n += ctx.event == "batch"
             if n == after_steps:
                 if isinstance(exc, mml.TrainingError):
-                    exc.state = s.with_stop(False)
+                    exc.state = first  # the "last good" state the error carries: not the latest one
                 raise exc
 
     return fake
@@ -180,13 +182,13 @@ def test_a_training_error_fails_the_phase_and_returns_its_good_state(monkeypatch
     import mml.training._run as run_module
 
     exc = mml.TrainingError("loss is nan")
-    monkeypatch.setattr(run_module, "_train_steps", _failing_stream(exc, 1))
+    monkeypatch.setattr(run_module, "_train_steps", _failing_stream(exc, 3))
     phase = fit_phase()
     exp = experiment(phase)
     state, h = run_phase(exp, phase, mml.init(exp, 0))
     assert h.status == "failed" and h.failure.message == "loss is nan" and h.error is exc
     assert h.failure.type == "mml.errors:TrainingError" and h.failure.phase == "fit"
-    assert state == exc.state.without_position() and state.step == 1
+    assert state == exc.state.without_position() and state.step == 1 and h.phases[0].n_steps == 3
 
 
 def test_a_training_error_without_a_state_returns_the_last_state(monkeypatch):
@@ -334,3 +336,50 @@ def test_run_phase_continues_a_state_positioned_inside_the_phase(tmp_path):
     ended = mml.load(tmp_path / "plan.fit-end-step-4")
     again, h2 = run_phase(exp, phase, ended)
     assert again == whole and len(h2) == 0 and h2.phases[0].n_steps == 4 and h2.status == "completed"
+
+
+def test_observers_are_closed_with_none_when_the_run_raises(monkeypatch):
+    import mml.training._run as run_module
+    from mml.observers import AbstractObserver
+
+    closed = []
+
+    class Close(AbstractObserver):
+        def close(self, history=None):
+            closed.append(history)
+
+    exc = mml.ConfigError("bad config")
+    monkeypatch.setattr(run_module, "_train_steps", _failing_stream(exc, 1))
+    exp = experiment(fit_phase())
+    with pytest.raises(mml.ConfigError):
+        mml.run(exp, mml.init(exp, 0), progress=False, observers=[Close()])
+    assert closed == [None]
+    monkeypatch.undo()
+    _, h = mml.run(exp, mml.init(exp, 0), progress=False, observers=[Close()])
+    assert closed[1] is h
+
+
+@pytest.mark.parametrize("level", ["run_phase", "run"])
+def test_an_error_on_its_way_out_is_not_replaced_by_a_failed_background_write(monkeypatch, tmp_path, level):
+    import functools
+
+    import mml.io._artifact as artifact
+    import mml.training._run as run_module
+    from mml.callbacks import Checkpointing
+    from mml.training._checkpoints import CheckpointWriter
+
+    def failing(target, *args):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(artifact, "_write_artifact", failing)
+    monkeypatch.setattr(run_module, "CheckpointWriter", functools.partial(CheckpointWriter, background=True))
+    exc = mml.ConfigError("bad config")
+    monkeypatch.setattr(run_module, "_train_steps", _failing_stream(exc, 1))
+    phase = fit_phase(callbacks=[Checkpointing(mode="disk", directory=str(tmp_path), on="batch")])
+    exp = experiment(phase)
+    with pytest.raises(mml.ConfigError) as info:
+        if level == "run":
+            mml.run(exp, mml.init(exp, 0), progress=False)
+        else:
+            run_phase(exp, phase, mml.init(exp, 0))
+    assert info.value is exc
