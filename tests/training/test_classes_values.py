@@ -119,6 +119,33 @@ def test_phases_without_losses_and_unknown_nodes_are_skipped():
     assert class_widths(elsewhere) == {}  # the node's FeatureSet is not in this experiment
 
 
+@pytest.mark.parametrize("first", ["mse", "declared"])
+def test_a_skipped_loss_does_not_end_the_phases_losses(first):
+    fs = fs_of({"c": np.array([0, 2, 1, 2])})
+    g = ModelGraph.of(
+        ModelNode("other", mlp(output_shape=(7,)), FeatureSetRef("d"), optimizer=mml.optim.sgd(0.1)),
+        ModelNode("clf", mlp(), FeatureSetRef("d"), optimizer=mml.optim.sgd(0.1)),
+    )
+    skipped = AppliedLoss("mse" if first == "mse" else "cross_entropy", "other")
+    phase = train("a", [skipped, AppliedLoss("cross_entropy", "clf")], heads=("other", "clf"))
+    assert class_widths(SimpleNamespace(graph=g, featuresets={"d": fs}, plan=phase)) == {"clf": (3,)}
+
+
+def test_a_join_node_is_not_given_a_width():
+    from mml.graph import ConcatNode
+
+    fs = fs_of({"c": np.array([0, 2, 1, 2])})
+    g = ModelGraph.of(
+        ModelNode("a", mlp(output_shape=(2,)), FeatureSetRef("d"), optimizer=mml.optim.sgd(0.1)),
+        ModelNode("b", mlp(output_shape=(2,)), FeatureSetRef("d"), optimizer=mml.optim.sgd(0.1)),
+        ConcatNode("cat", (NodeRef("a"), NodeRef("b"))),
+        ModelNode("clf", mlp(), NodeRef("cat"), optimizer=mml.optim.sgd(0.1)),
+    )
+    ce = [AppliedLoss("cross_entropy", "cat"), AppliedLoss("cross_entropy", "clf")]
+    duck = SimpleNamespace(graph=g, featuresets={"d": fs}, plan=train("y", ce, heads=("a", "b")))
+    assert class_widths(duck) == {"clf": (3,)}
+
+
 def test_a_model_without_an_output_shape_field_is_left_alone():
     @attrs.frozen
     class Bare:
@@ -190,22 +217,26 @@ def test_check_class_ids_reads_targets_features_or_a_tag_and_joins_the_problems(
         check_class_ids([_lp("targets"), _lp("tags", "t", name="m")], data, shapes)
     hint7 = "give the node output_shape=(8,) if there are 8 classes, or "
     assert str(info.value) == msg("9", 1, 2, 4, hint9) + "; " + msg("7", 1, 1, 4, hint7).replace("loss 'l'", "loss 'm'")
-    # not cross-entropy, a head without data, a loss reading outputs, a node without a width, a missing source
-    check_class_ids(
-        [
-            _lp("targets", fn="mse"),
-            _lp("targets", head="other"),
-            _lp("outputs"),
-            _lp("targets", node="unknown"),
-            _lp("weights"),
-            _lp("tags", "missing"),
-        ],
-        data,
-        shapes,
-    )
+    # not cross-entropy, a head without data, a loss reading outputs, a node without a width, a missing
+    # source: each is skipped, and the losses after it are still checked
+    data["h"].outputs = np.array([9])
+    for skipped in (
+        _lp("targets", fn="mse"),
+        _lp("targets", head="other"),
+        _lp("outputs"),
+        _lp("targets", node="unknown"),
+        _lp("weights"),
+        _lp("tags", "missing"),
+    ):
+        check_class_ids([skipped], data, shapes)
+        with pytest.raises(mml.TrainingError) as info:
+            check_class_ids([skipped, _lp("targets")], data, shapes)
+        assert str(info.value) == msg("9", 1, 2, 4, hint9)
     few = _lp("targets")
     few.getters = few.getters[:1]
     check_class_ids([few], data, shapes)
+    with pytest.raises(mml.TrainingError, match=r"targets hold 9 \(1 of 2 values\)"):
+        check_class_ids([few, _lp("targets")], data, shapes)
 
 
 def test_class_probabilities_shaped_like_the_logits_are_not_ids():

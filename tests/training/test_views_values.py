@@ -83,3 +83,25 @@ def test_feed_backend():
     assert feed_backend(exp.graph, "mlp") == "torch"
     keras = ModelGraph.of(ModelNode("k", SequentialMLP(hidden=(2,), backend="tensorflow"), FeatureSetRef("toy")))
     assert feed_backend(keras, "k") == "tensorflow"
+
+
+def test_a_head_reads_the_refs_representation_and_tags():
+    fs = make_featureset(n=12)
+    g = np.arange(12) % 3
+    fs = mml.FeatureSet.from_dict(
+        {**{k: fs.column_array("features", k) for k in ("a", "b", "c")}, "y": y_of(fs), "g": g},
+        features=["a", "b", "c"],
+        targets="y",
+        tags="g",
+        label="toy",
+    ).with_split("train", np.arange(9))
+    scaled = fs.fit_transform(mml.scalers.MinMax())
+    raw = np.stack([fs.column_array("features", k) for k in ("a", "b", "c")], axis=1)[:9]
+    exp = experiment(FeatureSetRef("toy", rep="raw", tags=["g"]), scaled)
+    assert head_keys(exp, "mlp", InputBinding("toy"))["rep"] == "raw"
+    (batch,) = full_batches(exp, "mlp", InputBinding("toy"), 9, None)
+    assert np.array_equal(batch.features, raw)
+    assert np.array_equal(np.asarray(batch.tags["g"]).reshape(-1), g[:9])
+    (default,) = full_batches(experiment(FeatureSetRef("toy", tags=["g"]), scaled), "mlp", InputBinding("toy"), 9, None)
+    assert not np.allclose(default.features, raw) and float(default.features.min()) == 0.0
+    assert float(default.features.max()) == 1.0
