@@ -397,3 +397,47 @@ def test_checkpoint_history_reads_both_encodings_and_refuses_anything_else():
         "the checkpoint's position carries a int as its history, not a History; "
         "it was not written by mml.run — start from mml.init or another checkpoint"
     )
+
+
+def test_a_background_write_holds_the_state_as_it_was_when_taken(tmp_path, monkeypatch):
+    import threading
+
+    import mml.io._artifact as artifact
+
+    real = artifact._write_artifact
+    gate = threading.Event()
+
+    def gated(*args):
+        assert gate.wait(30)
+        return real(*args)
+
+    monkeypatch.setattr(artifact, "_write_artifact", gated)
+    state = attrs_evolve(mml.init(tiny(), 0), position=Position("fp", "plan/fit"))
+    params = state.params("mlp").params
+    name = sorted(params)[0]
+    want = params[name].detach().clone()
+    w = CheckpointWriter(Checkpointing(mode="disk", directory=str(tmp_path), every_steps=1), background=True)
+    w.phase_end(state, History(), [], "plan/fit")
+    with torch.no_grad():
+        params[name].add_(1.0)  # the caller's tensor changes while the write waits
+    gate.set()
+    w.close()
+    back = mml.load(tmp_path / "plan.fit-end-step-0")
+    assert torch.equal(back.params("mlp").params[name], want)
+
+
+def test_a_listed_checkpoint_already_gone_is_dropped_without_an_error(tmp_path):
+    (tmp_path / INDEX).write_text(json.dumps(["plan.gone-step-1", "plan.gone-step-2"]))
+    _, _, _, index, on_disk = policy_run(tmp_path, every_steps=4, keep=2)
+    assert index == END and on_disk == sorted([*END, INDEX])
+
+
+def test_the_encoder_restarts_when_only_the_rows_list_is_new():
+    enc = _Encoder()
+    before = History.from_rows(ROWS[:1])
+    first = [("tune", 0, 0, 2, "mae", 2.0)]
+    assert enc.encode(before, first).to_history() == before.merge(History.from_rows(first))
+    second = [("more", 0, 0, 3, "loss", 5.0)]
+    assert enc.encode(before, second).to_history() == before.merge(History.from_rows(second))
+    other = History.from_rows(ROWS[1:2])
+    assert enc.encode(other, second).to_history() == other.merge(History.from_rows(second))
