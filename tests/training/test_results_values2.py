@@ -39,3 +39,10 @@ def test_the_display_hooks_pass_the_value_and_every_option(calls):
         ("plot_history", (h, None), {"log_scale": True}),
         ("plot_history", (h, "b.png"), {"log_scale": False}),
     ]
+
+
+def test_from_rows_casts_numpy_scalars_to_the_column_dtypes():
+    rows = [("fit", np.int32(1), np.int32(-1), np.int32(3), "loss", np.float32(0.5))]
+    h = History.from_rows(rows)
+    assert (h.epoch.dtype, h.batch.dtype, h.step.dtype, h.value.dtype) == (np.int64,) * 3 + (np.float64,)
+    assert h.rows() == [("fit", 1, -1, 3, "loss", 0.5)]
