@@ -82,13 +82,11 @@ def test_only_cross_entropy_nodes_with_a_width_left_to_the_data_get_one():
 def test_a_node_downstream_of_another_reads_the_ids_of_its_source():
     fs = fs_of({"c": np.array([0, 3, 1, 2])})
     g = ModelGraph.of(
-        ModelNode("enc", mlp(output_shape=(2,)), FeatureSetRef("d", targets=[]), optimizer=mml.optim.sgd(0.1)),
+        ModelNode("enc", mlp(output_shape=(2,)), FeatureSetRef("d"), optimizer=mml.optim.sgd(0.1)),
         ModelNode("clf", mlp(), NodeRef("enc"), optimizer=mml.optim.sgd(0.1)),
     )
-    from mml.training._classes import _source_ref
-
-    assert _source_ref(g, "clf") == FeatureSetRef("d", targets=[])
-    assert _source_ref(g, "enc") == FeatureSetRef("d", targets=[])
+    duck = SimpleNamespace(graph=g, featuresets={"d": fs}, plan=train("y", AppliedLoss("cross_entropy", "clf"), heads=("enc",)))
+    assert class_widths(duck) == {"clf": (4,)}
 
 
 def test_one_hot_or_several_target_keys_are_left_to_the_target_shape():
