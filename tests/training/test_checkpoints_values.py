@@ -63,7 +63,9 @@ def tiny(callbacks=(), n_epochs=2):
 
 def policy_run(tmp_path, **kw):
     exp = tiny()
-    state, history = mml.run(exp, mml.init(exp, 0), checkpoint=Checkpointing(mode="disk", directory=str(tmp_path), **kw))
+    state, history = mml.run(
+        exp, mml.init(exp, 0), checkpoint=Checkpointing(mode="disk", directory=str(tmp_path), **kw)
+    )
     index = json.loads((tmp_path / INDEX).read_text(encoding="utf-8"))
     on_disk = sorted(p.name for p in tmp_path.iterdir())
     return exp, state, history, index, on_disk
@@ -75,7 +77,10 @@ END = ["plan.fit-end-step-4", "plan.test-end-step-4"]
 @pytest.mark.parametrize(
     ("kw", "names"),
     [
-        (dict(every_steps=1), ["plan.fit-step-1", "plan.fit-step-2", "plan.fit-step-3", "plan.fit-step-4", *END]),
+        (
+            dict(every_steps=1),
+            ["plan.fit-step-1", "plan.fit-step-2", "plan.fit-step-3", "plan.fit-step-4", *END],
+        ),
         (dict(every_steps=3), ["plan.fit-step-3", *END]),
         (dict(on="batch", every_n=2), ["plan.fit-step-2", "plan.fit-step-4", *END]),
         (dict(on="epoch", every_n=1), ["plan.fit-epoch-1", "plan.fit-epoch-2", *END]),
@@ -153,7 +158,20 @@ def test_callback_checkpoints_drop_the_older_ones(tmp_path):
     mml.run(exp, mml.init(exp, 0))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["fit-epoch-2", "fit-epoch-3"]
     assert [mml.load(tmp_path / n).step for n in ("fit-epoch-2", "fit-epoch-3")] == [4, 6]
-    assert checkpoint_history(mml.load(tmp_path / "fit-epoch-2")).step.tolist() == [1, 1, 2, 2, 2, 2, 3, 3, 4, 4, 4, 4]
+    assert checkpoint_history(mml.load(tmp_path / "fit-epoch-2")).step.tolist() == [
+        1,
+        1,
+        2,
+        2,
+        2,
+        2,
+        3,
+        3,
+        4,
+        4,
+        4,
+        4,
+    ]
 
 
 def test_a_failed_write_names_the_checkpoint_and_keeps_the_cause(tmp_path, monkeypatch):
@@ -165,7 +183,11 @@ def test_a_failed_write_names_the_checkpoint_and_keeps_the_cause(tmp_path, monke
     monkeypatch.setattr(artifact, "_write_artifact", failing)
     exp = tiny()
     with pytest.raises(ArtifactError) as info:
-        mml.run(exp, mml.init(exp, 0), checkpoint=Checkpointing(mode="disk", directory=str(tmp_path), every_steps=1))
+        mml.run(
+            exp,
+            mml.init(exp, 0),
+            checkpoint=Checkpointing(mode="disk", directory=str(tmp_path), every_steps=1),
+        )
     assert str(info.value) == (
         f"could not write the checkpoint {tmp_path / 'plan.fit-step-1'}: [Errno 28] No space left on device"
     )
@@ -184,7 +206,11 @@ def test_an_mml_error_of_a_write_is_raised_as_it_is(tmp_path, monkeypatch):
     monkeypatch.setattr(artifact, "_write_artifact", failing)
     exp = tiny()
     with pytest.raises(ArtifactError) as info:
-        mml.run(exp, mml.init(exp, 0), checkpoint=Checkpointing(mode="disk", directory=str(tmp_path), every_steps=1))
+        mml.run(
+            exp,
+            mml.init(exp, 0),
+            checkpoint=Checkpointing(mode="disk", directory=str(tmp_path), every_steps=1),
+        )
     assert info.value is boom
 
 
@@ -194,7 +220,9 @@ def test_a_synchronous_writer_writes_at_once_and_a_background_one_by_close(tmp_p
     state = attrs_evolve(state, position=Position("fp", "plan/fit", n_steps=0), step=7)
     for background in (False, True):
         d = tmp_path / str(background)
-        w = CheckpointWriter(Checkpointing(mode="disk", directory=str(d), every_steps=1), background=background)
+        w = CheckpointWriter(
+            Checkpointing(mode="disk", directory=str(d), every_steps=1), background=background
+        )
         w.phase_end(state, History(), [("fit", 0, 0, 7, "loss", 0.5)], "plan/fit")
         w.close()
         assert json.loads((d / INDEX).read_text()) == ["plan.fit-end-step-7"]
@@ -234,7 +262,9 @@ def test_close_raises_the_pending_error_once_and_not_when_told_not_to(tmp_path, 
     with pytest.raises(ArtifactError, match=r"plan\.fit-end-step-0: \[Errno 5\] Input/output error$"):
         w.close()
     w.close()  # nothing pending any more
-    w2 = CheckpointWriter(Checkpointing(mode="disk", directory=str(tmp_path / "b"), every_steps=1), background=True)
+    w2 = CheckpointWriter(
+        Checkpointing(mode="disk", directory=str(tmp_path / "b"), every_steps=1), background=True
+    )
     w2.phase_end(state, History(), [], "plan/fit")
     w2.close(raise_error=False)
     assert w2._pool is None and w2._pending is None
@@ -292,7 +322,14 @@ def test_the_encoding_keeps_phases_without_their_contexts_and_the_failure():
     h = History.from_rows(ROWS, status="failed", phases=(pr,), error=mml.TrainingError("nan"))
     c = CheckpointHistory.of(h)
     (p,) = c.phases
-    assert (p.label, p.kind, p.status, p.n_steps, p.seconds, p.contexts) == ("fit", "phase.train", "failed", 3, 1.5, ())
+    assert (p.label, p.kind, p.status, p.n_steps, p.seconds, p.contexts) == (
+        "fit",
+        "phase.train",
+        "failed",
+        3,
+        1.5,
+        (),
+    )
     assert p.failure.message == "nan" and c.failure.message == "nan"
     back = c.to_history()
     assert back.failure.message == "nan" and back.phases[0].contexts == () and back.status == "failed"
@@ -345,7 +382,9 @@ def test_the_largest_code_and_no_rows_are_not_damage():
     c = CheckpointHistory(**_columns(name=np.array([1, 1], np.int32)))
     assert c.to_history().name.tolist() == ["mae", "mae"]
     empty = CheckpointHistory(
-        **_columns(0, phase_labels=(), name_labels=(), phase=np.zeros(0, np.int32), name=np.zeros(0, np.int32))
+        **_columns(
+            0, phase_labels=(), name_labels=(), phase=np.zeros(0, np.int32), name=np.zeros(0, np.int32)
+        )
     )
     assert len(empty.to_history()) == 0
 

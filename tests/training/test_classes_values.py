@@ -12,7 +12,7 @@ import pytest
 import mml
 from mml.graph import FeatureSetRef, ModelGraph, ModelNode, NodeRef
 from mml.models import SequentialMLP
-from mml.training import AppliedLoss, EvalPhase, Experiment, FitPhase, InputBinding, PhaseGroup, TrainPhase
+from mml.training import AppliedLoss, Experiment, FitPhase, InputBinding, PhaseGroup, TrainPhase
 from mml.training._class_ids import check_class_ids, class_id_problem
 from mml.training._classes import _n_classes, class_widths, with_class_widths
 
@@ -30,7 +30,12 @@ def fs_of(targets, label="d", n=None, **extra):
 
 def train(label, losses, featureset="d", heads=("clf",)):
     return TrainPhase.simple(
-        label, featureset=featureset, heads=list(heads), losses=losses, n_epochs=1, sampler=mml.SimpleSampler(8)
+        label,
+        featureset=featureset,
+        heads=list(heads),
+        losses=losses,
+        n_epochs=1,
+        sampler=mml.SimpleSampler(8),
     )
 
 
@@ -39,7 +44,13 @@ def mlp(**kw):
 
 
 def test_widths_are_max_id_plus_one_over_the_non_negative_ids():
-    for ids, width in [([0, 0, 0], 1), ([-1, 0, -5], 1), ([0, 4, 2], 5), ([1.0, 2.0, 0.0], 3), ([True, False], 2)]:
+    for ids, width in [
+        ([0, 0, 0], 1),
+        ([-1, 0, -5], 1),
+        ([0, 4, 2], 5),
+        ([1.0, 2.0, 0.0], 3),
+        ([True, False], 2),
+    ]:
         fs = fs_of({"c": np.asarray(ids)})
         assert _n_classes(fs, "c") == width, ids
     for ids in ([-1, -2], [0.0, 2.5], [0.0, np.inf], [np.nan, 1.0]):
@@ -67,8 +78,14 @@ def test_only_cross_entropy_nodes_with_a_width_left_to_the_data_get_one():
     plan = PhaseGroup(
         "plan",
         [
-            train("a", [AppliedLoss("mse", "reg"), AppliedLoss("cross_entropy", "clf")], heads=("reg", "clf")),
-            train("b", [AppliedLoss("cross_entropy", "fixed"), AppliedLoss("cross_entropy", "clf")], heads=("fixed", "clf")),
+            train(
+                "a", [AppliedLoss("mse", "reg"), AppliedLoss("cross_entropy", "clf")], heads=("reg", "clf")
+            ),
+            train(
+                "b",
+                [AppliedLoss("cross_entropy", "fixed"), AppliedLoss("cross_entropy", "clf")],
+                heads=("fixed", "clf"),
+            ),
         ],
     )
     exp = Experiment({"d": fs}, g, plan)
@@ -85,7 +102,9 @@ def test_a_node_downstream_of_another_reads_the_ids_of_its_source():
         ModelNode("enc", mlp(output_shape=(2,)), FeatureSetRef("d"), optimizer=mml.optim.sgd(0.1)),
         ModelNode("clf", mlp(), NodeRef("enc"), optimizer=mml.optim.sgd(0.1)),
     )
-    duck = SimpleNamespace(graph=g, featuresets={"d": fs}, plan=train("y", AppliedLoss("cross_entropy", "clf"), heads=("enc",)))
+    duck = SimpleNamespace(
+        graph=g, featuresets={"d": fs}, plan=train("y", AppliedLoss("cross_entropy", "clf"), heads=("enc",))
+    )
     assert class_widths(duck) == {"clf": (4,)}
 
 
@@ -152,7 +171,9 @@ def test_a_model_without_an_output_shape_field_is_left_alone():
     fs = fs_of({"c": np.array([0, 1, 2])})
     g = ModelGraph.of(ModelNode("clf", mlp(), FeatureSetRef("d"), optimizer=mml.optim.sgd(0.1)))
     object.__setattr__(g["clf"], "model", Bare())
-    duck = SimpleNamespace(graph=g, featuresets={"d": fs}, plan=train("y", AppliedLoss("cross_entropy", "clf")))
+    duck = SimpleNamespace(
+        graph=g, featuresets={"d": fs}, plan=train("y", AppliedLoss("cross_entropy", "clf"))
+    )
     assert class_widths(duck) == {}
 
 
@@ -175,7 +196,9 @@ def test_a_bad_id_below_the_width_gets_no_width_hint():
 def test_a_bad_id_above_the_width_hints_the_width():
     hint = "give the node output_shape=(6,) if there are 6 classes, or "
     assert class_id_problem("l", "n", np.array([[0], [5], [5]]), 4) == msg("5", 2, 3, 4, hint)
-    assert class_id_problem("l", "n", np.array([0.0, np.nan, np.inf, 5.0]), 4) == msg("5, inf, nan", 3, 4, 4, hint)
+    assert class_id_problem("l", "n", np.array([0.0, np.nan, np.inf, 5.0]), 4) == msg(
+        "5, inf, nan", 3, 4, 4, hint
+    )
 
 
 def test_eight_bad_ids_are_all_shown_and_nine_are_cut():
@@ -207,14 +230,18 @@ def _lp(source, key=None, fn="cross_entropy", head="h", node="n", name="l"):
 
 
 def test_check_class_ids_reads_targets_features_or_a_tag_and_joins_the_problems():
-    data = {"h": SimpleNamespace(targets=np.array([0, 9]), features=np.array([0, 1]), tags={"t": np.array([7])})}
+    data = {
+        "h": SimpleNamespace(targets=np.array([0, 9]), features=np.array([0, 1]), tags={"t": np.array([7])})
+    }
     shapes = {"n": SimpleNamespace(output_shape=(4,))}
     check_class_ids([_lp("features")], data, shapes)
     hint9 = "give the node output_shape=(10,) if there are 10 classes, or "
     with pytest.raises(mml.TrainingError) as info:
         check_class_ids([_lp("targets"), _lp("tags", "t", name="m")], data, shapes)
     hint7 = "give the node output_shape=(8,) if there are 8 classes, or "
-    assert str(info.value) == msg("9", 1, 2, 4, hint9) + "; " + msg("7", 1, 1, 4, hint7).replace("loss 'l'", "loss 'm'")
+    assert str(info.value) == msg("9", 1, 2, 4, hint9) + "; " + msg("7", 1, 1, 4, hint7).replace(
+        "loss 'l'", "loss 'm'"
+    )
     # not cross-entropy, a head without data, a loss reading outputs, a node without a width, a missing
     # source: each is skipped, and the losses after it are still checked
     data["h"].outputs = np.array([9])

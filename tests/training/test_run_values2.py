@@ -87,7 +87,9 @@ def fit_phase(n_epochs=2, callbacks=(), record="none"):
     )
 
 
-TEST = EvalPhase.simple("test", featureset="toy", heads=["mlp"], losses=[AppliedLoss("mse", "mlp")], split="val")
+TEST = EvalPhase.simple(
+    "test", featureset="toy", heads=["mlp"], losses=[AppliedLoss("mse", "mlp")], split="val"
+)
 
 
 def experiment(plan, callbacks=()):
@@ -273,13 +275,21 @@ def test_a_failing_experiment_hook_fails_the_run(hook, kept):
 
 
 def test_a_failed_phase_stops_the_plan():
-    exp = experiment(PhaseGroup("plan", [attrs.evolve(TEST, device="nodevice:7"), fit_phase()]), callbacks=[Recorder()])
+    exp = experiment(
+        PhaseGroup("plan", [attrs.evolve(TEST, device="nodevice:7"), fit_phase()]), callbacks=[Recorder()]
+    )
     state, h = mml.run(exp, mml.init(exp, 0), progress=False)
     assert h.status == "failed" and [p.label for p in h.phases] == ["test"]
-    assert state.step == 0 and state.position is None or state.position.stage != "done"
+    assert (state.step == 0 and state.position is None) or state.position.stage != "done"
     hooks = [x[0] for x in state.callback_state("experiment/0")]
     # the plan stops at the failed phase; the experiment's end hook still runs, the group's does not
-    assert hooks == ["on_experiment_start", "on_group_start", "on_phase_start", "on_phase_end", "on_experiment_end"]
+    assert hooks == [
+        "on_experiment_start",
+        "on_group_start",
+        "on_phase_start",
+        "on_phase_end",
+        "on_experiment_end",
+    ]
 
 
 def test_a_state_of_another_plan_starts_this_one_from_its_beginning():
@@ -294,8 +304,9 @@ def test_a_state_of_another_plan_starts_this_one_from_its_beginning():
 
 
 def test_resuming_from_each_checkpoint_skips_the_hooks_already_run(tmp_path):
-    from mml.callbacks import Checkpointing
     import json
+
+    from mml.callbacks import Checkpointing
 
     exp = experiment(PhaseGroup("plan", [fit_phase(), TEST]), callbacks=[Recorder()])
     policy = Checkpointing(mode="disk", directory=str(tmp_path), every_steps=1, keep=100)
@@ -319,8 +330,8 @@ def test_resuming_from_each_checkpoint_skips_the_hooks_already_run(tmp_path):
 
 
 def test_run_phase_continues_a_state_positioned_inside_the_phase(tmp_path):
+
     from mml.callbacks import Checkpointing
-    import json
 
     phase = fit_phase()
     exp = experiment(PhaseGroup("plan", [phase, TEST]))

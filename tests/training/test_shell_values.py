@@ -62,15 +62,21 @@ def test_a_run_hands_the_observers_its_states_contexts_and_history(toy):
     assert kinds[0] == "start" and kinds[-2:] == ["end", "close"]
     observed = [t for t in tape if t[1] == "observe"]
     batches = [t for t in observed if t[3].event == "batch"]
-    assert [t[2].step for t in batches] == [1, 2, 3, 4, 5, 6] and [t[3].step for t in batches] == [0, 1, 2, 3, 4, 5]
-    assert tape[-1] == ("a", "close", history)
+    assert [t[2].step for t in batches] == [1, 2, 3, 4, 5, 6] and [t[3].step for t in batches] == [
+        0,
+        1,
+        2,
+        3,
+        4,
+        5,
+    ]
+    assert tape[-1] == ("a", "close", history) and state.step == batches[-1][2].step
     assert tape[-2][3].rows() == history.rows()
 
 
 def test_progress_none_asks_whether_to_show_it(monkeypatch):
-    from mml.observers._progress import ProgressDisplay
-
     import mml.training._shell as shell_module
+    from mml.observers._progress import ProgressDisplay
 
     monkeypatch.setattr(shell_module, "should_show_progress", lambda: True)
     (shown,) = Shell.create(progress=None, log=None).observers

@@ -20,9 +20,13 @@ torch = pytest.importorskip("torch")
 def experiment(ref=None, fs=None):
     fs = make_featureset(n=12) if fs is None else fs
     g = ModelGraph.of(
-        ModelNode("mlp", SequentialMLP(hidden=(2,)), ref or FeatureSetRef("toy"), optimizer=mml.optim.sgd(0.1))
+        ModelNode(
+            "mlp", SequentialMLP(hidden=(2,)), ref or FeatureSetRef("toy"), optimizer=mml.optim.sgd(0.1)
+        )
     )
-    phase = TrainPhase.simple("fit", featureset="toy", heads=["mlp"], losses=AppliedLoss("mse", "mlp"), n_epochs=1)
+    phase = TrainPhase.simple(
+        "fit", featureset="toy", heads=["mlp"], losses=AppliedLoss("mse", "mlp"), n_epochs=1
+    )
     return Experiment({"toy": fs}, g, phase)
 
 
@@ -34,7 +38,9 @@ def test_full_batches_are_every_row_of_the_split_in_order():
     exp = experiment()
     fs = exp.featuresets["toy"]
     y = y_of(fs)
-    train = list(full_batches(exp, "mlp", InputBinding("toy"), 4, None))  # the binding's split: train, rows 0..8
+    train = list(
+        full_batches(exp, "mlp", InputBinding("toy"), 4, None)
+    )  # the binding's split: train, rows 0..8
     assert [len(b.targets) for b in train] == [4, 4, 1]
     assert np.array_equal(np.concatenate([b.targets.reshape(-1) for b in train]), y[:9])
     val = list(full_batches(exp, "mlp", InputBinding("toy"), 2, "val"))  # the override wins
@@ -81,7 +87,9 @@ def test_a_split_that_does_not_exist_is_named_with_the_ones_that_do():
 def test_feed_backend():
     exp = experiment()
     assert feed_backend(exp.graph, "mlp") == "torch"
-    keras = ModelGraph.of(ModelNode("k", SequentialMLP(hidden=(2,), backend="tensorflow"), FeatureSetRef("toy")))
+    keras = ModelGraph.of(
+        ModelNode("k", SequentialMLP(hidden=(2,), backend="tensorflow"), FeatureSetRef("toy"))
+    )
     assert feed_backend(keras, "k") == "tensorflow"
 
 
@@ -102,6 +110,8 @@ def test_a_head_reads_the_refs_representation_and_tags():
     (batch,) = full_batches(exp, "mlp", InputBinding("toy"), 9, None)
     assert np.array_equal(batch.features, raw)
     assert np.array_equal(np.asarray(batch.tags["g"]).reshape(-1), g[:9])
-    (default,) = full_batches(experiment(FeatureSetRef("toy", tags=["g"]), scaled), "mlp", InputBinding("toy"), 9, None)
+    (default,) = full_batches(
+        experiment(FeatureSetRef("toy", tags=["g"]), scaled), "mlp", InputBinding("toy"), 9, None
+    )
     assert not np.allclose(default.features, raw) and float(default.features.min()) == 0.0
     assert float(default.features.max()) == 1.0
