@@ -86,6 +86,8 @@ def test_progress_none_asks_whether_to_show_it(monkeypatch):
     assert Shell.create(progress=False, log=None).observers == ()
     (forced,) = Shell.create(progress=True, log=None).observers
     assert isinstance(forced, ProgressDisplay)
+    shown.close(None)
+    forced.close(None)
 
 
 def test_the_log_suffix_picks_the_logger(tmp_path):
