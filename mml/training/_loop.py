@@ -116,6 +116,7 @@ def _train_steps(
         else:
             ev = attrs.evolve(base, hook="on_epoch_start", epoch=epoch, step=state.step)
             state, _, stop = dispatch(cbs, slots, "on_epoch_start", ev, state)
+            stopped = stopped or stop  # no step of this epoch runs; its end hooks do
         schedule = plan.schedule(epoch)
         if mid:
             schedule = itertools.islice(schedule, done, None)
@@ -123,6 +124,9 @@ def _train_steps(
             if plan.batch_callbacks:
                 ev = attrs.evolve(base, hook="on_batch_start", epoch=epoch, batch=index, step=state.step)
                 state, _, stop = dispatch(cbs, slots, "on_batch_start", ev, state)
+                if stop:  # the phase ends after this hook: this step is not taken
+                    stopped, index = True, index - 1  # the epoch's end sees its last step done
+                    break
             try:
                 new_state, ctx = train_step(plan, sp, state, batches, epoch, index)
             except TrainingError as exc:
