@@ -41,6 +41,8 @@ class Recorder(AbstractCallback):
             event.experiment.featuresets.keys() == {"toy"}
             and event.phase_value.label == event.phase
             and event.evaluate is evaluate
+            # a phase started afresh does not carry the position of the phase before it
+            and (event.hook != "on_phase_start" or event.state.position is None)
             # (a phase-start event's step is the Event default, 0, like the experiment-level ones)
             and (event.hook == "on_phase_start" or event.state.step == event.step)
         )
@@ -215,7 +217,7 @@ def test_a_stop_at_a_batch_start_takes_no_step_there():
     assert got[1][1].losses == got[0][1].losses  # the epoch's mean over its one step
 
 
-@pytest.mark.parametrize("cut", [1, 3, 4])
+@pytest.mark.parametrize("cut", [1, 2, 3, 4])
 def test_a_state_taken_inside_the_phase_continues_it_bit_for_bit(cut):
     exp, phase = _recorded()
     state = mml.init(exp, 0)
@@ -298,3 +300,18 @@ def test_init_builds_from_the_key_folded_with_init():
     assert not np.array_equal(
         mml.init(exp, 8).params("lin").params["layers.0.weight"].numpy(), ref.params["lin"].params["layers.0.weight"].numpy()
     )
+
+
+def test_a_non_finite_loss_is_located_at_its_phase_epoch_and_batch():
+    from mml.training import AppliedLoss, Loss
+
+    exp, phase = _experiment(
+        "stagewise",
+        mml.optim.sgd(0.1),
+        losses=[AppliedLoss(Loss("tests.training.test_step_values:nan_loss"), "lin", label="bad")],
+    )
+    state = mml.init(exp, 0)
+    with pytest.raises(mml.TrainingError) as info:
+        list(steps(exp, phase, state))
+    assert info.value._mml_location == ("fit", 0, 0)
+    assert info.value.state.step == 0 and info.value.state.opt_steps == {"lin": 0}
