@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import mml
-from mml.graph import FeatureSetRef, ModelGraph, ModelNode, NodeRef
+from mml.graph import ConcatNode, FeatureSetRef, ModelGraph, ModelNode, NodeRef
 from mml.models import SequentialMLP, SklearnModel
 from mml.random import fold_in, seed_int
 from mml.training import AppliedLoss, Experiment, InputBinding, TrainPhase, steps
@@ -132,6 +132,51 @@ def test_numpy_of_a_tensor_that_needs_grad_and_of_a_list():
     assert isinstance(lst, np.ndarray) and lst.tolist() == [[1, 2]]
 
 
+def test_classes_of_a_classifier_without_targets_is_none():
+    from mml.data import SampleData
+
+    g = ModelGraph.of(ModelNode("clf", SklearnModel("sklearn.linear_model:SGDClassifier"), FeatureSetRef("fs")))
+    assert classes_of(g, "clf", {"clf": SampleData(features=np.zeros((2, 3)), targets=None)}) is None
+
+
+def test_has_partial_fit_names_an_estimator_it_cannot_import():
+    from types import SimpleNamespace
+
+    with pytest.raises(mml.ConfigError) as info:
+        has_partial_fit(SimpleNamespace(backend="sklearn", estimator="mml_no_such_module:Thing"))
+    assert str(info.value).startswith(
+        "cannot import module 'mml_no_such_module' of the sklearn estimator 'mml_no_such_module:Thing' "
+        "(ModuleNotFoundError: No module named 'mml_no_such_module'); "
+    )
+
+
+def test_a_node_below_a_frozen_dropout_node_partial_fits_its_eval_mode_output():
+    from sklearn.linear_model import SGDRegressor
+
+    from mml.training import evaluate
+
+    g = ModelGraph.of(
+        ModelNode(
+            "enc", SequentialMLP(hidden=(16,), dropout=0.5, output_shape=(2,)), FeatureSetRef("fs"), frozen=True
+        ),
+        ModelNode("sgd", SklearnModel("sklearn.linear_model:SGDRegressor"), NodeRef("enc")),
+    )
+    bind = {"enc": InputBinding("fs", "train", mml.SimpleSampler(B, shuffle=False))}
+    phase = TrainPhase("inc", bind, AppliedLoss("mse", "sgd"), n_epochs=1)
+    exp = Experiment({"fs": _fs()}, g, phase)
+    state0 = mml.init(exp, 1)
+    final = list(steps(exp, phase, state0))[-1][0]
+    x = evaluate(exp, state0, bind, nodes=["enc"]).outputs["enc"].astype(np.float64)  # no dropout
+    y = exp.featuresets["fs"].to_numpy("targets").ravel()
+    rs = seed_int(fold_in(fold_in(fold_in(state0.key, "inc"), "partial_fit/0"), "sgd"))
+    ref = SGDRegressor(random_state=rs)
+    for i in range(0, N, B):
+        ref.partial_fit(x[i : i + B], y[i : i + B])
+    fitted = final.params("sgd").fitted
+    np.testing.assert_allclose(fitted.attributes["coef_"], ref.coef_, rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(fitted.attributes["intercept_"], ref.intercept_, rtol=1e-4, atol=1e-6)
+
+
 def test_has_partial_fit_and_incremental_nodes_in_topological_order():
     assert has_partial_fit(SklearnModel("sklearn.linear_model:SGDRegressor")) is True
     assert has_partial_fit(SklearnModel("sklearn.linear_model:Ridge")) is False
@@ -141,9 +186,10 @@ def test_has_partial_fit_and_incremental_nodes_in_topological_order():
         ModelNode("z_sc", SklearnModel("sklearn.preprocessing:StandardScaler"), FeatureSetRef("fs")),
         ModelNode("a_sgd", SklearnModel("sklearn.linear_model:SGDRegressor"), NodeRef("z_sc")),
         ModelNode("ridge", SklearnModel("sklearn.linear_model:Ridge"), FeatureSetRef("fs")),
-        ModelNode("mlp", SequentialMLP(hidden=()), FeatureSetRef("fs")),
+        ModelNode("mlp", SequentialMLP(hidden=(), output_shape=(1,)), FeatureSetRef("fs")),
+        ConcatNode("cat", (NodeRef("ridge"), NodeRef("mlp"))),
     )
-    every = {"z_sc", "a_sgd", "ridge", "mlp"}
+    every = {"z_sc", "a_sgd", "ridge", "mlp", "cat"}
     assert incremental_nodes(g, every, frozen=set()) == ("z_sc", "a_sgd")
     assert incremental_nodes(g, every, frozen={"z_sc"}) == ("a_sgd",)
     assert incremental_nodes(g, {"a_sgd", "ridge"}, frozen=()) == ("a_sgd",)

@@ -315,3 +315,14 @@ def test_a_non_finite_loss_is_located_at_its_phase_epoch_and_batch():
         list(steps(exp, phase, state))
     assert info.value._mml_location == ("fit", 0, 0)
     assert info.value.state.step == 0 and info.value.state.opt_steps == {"lin": 0}
+
+
+def test_to_torch_gives_float32_tensors_of_the_batch():
+    from mml.data import SampleData
+    from mml.training._loop import _to_torch
+
+    sd = SampleData(features=np.arange(6.0).reshape(3, 2), targets=np.array([[1.0], [2.0], [3.0]]))
+    got = _to_torch(sd, torch.device("cpu"))
+    assert got.features.dtype == torch.float32 and got.features.device.type == "cpu"
+    assert got.features.tolist() == [[0.0, 1.0], [2.0, 3.0], [4.0, 5.0]]
+    assert got.targets.tolist() == [[1.0], [2.0], [3.0]]
