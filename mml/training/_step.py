@@ -112,8 +112,13 @@ def train_step(
         )
     if named_grads:
         new_state = _apply_updates(plan, sp, state, named_grads, changed, epoch, index)
-    else:
+    else:  # no gradient (scikit-learn nodes only): the state the forward pass evolved is still kept
         new_state = replace_fields(state, step=state.step + 1, epoch=epoch, batch=index + 1)
+        if changed:
+            nodes = state.graph.params
+            evolved = dict(nodes.items())
+            evolved.update((label, with_evolved(nodes[label], new)) for label, new in changed.items())
+            new_state = replace_fields(new_state, graph=replace_fields(state.graph, params=FrozenDict.wrap(evolved)))
     ctx = ExecutionContext(
         plan.phase.label, epoch, index, state.step, data, outputs, losses, first.stream, streams=sp.streams
     )

@@ -10,7 +10,7 @@ import pytest
 
 import mml
 from mml.graph import FeatureSetRef, ModelGraph, ModelNode, NodeRef
-from mml.models import SequentialMLP, SklearnModel
+from mml.models import SequentialMLP, SklearnModel, TorchModule
 from mml.training import Experiment, FitPhase, InputBinding, evaluate, steps
 
 from .conftest import make_featureset
@@ -19,14 +19,16 @@ torch = pytest.importorskip("torch")
 sklearn_lm = pytest.importorskip("sklearn.linear_model")
 
 
-def _exp(plan):
+# a built-in MLP with dropout, and a user torch module (batch norm + dropout: torch's own train/eval modes)
+ENCODERS = {
+    "mlp": SequentialMLP(hidden=(16,), dropout=0.5, output_shape=(4,)),
+    "module": TorchModule("tests.backends.backend_factories:bn_net", {"hidden": 8, "p": 0.5}, output_shape=(4,)),
+}
+
+
+def _exp(plan, enc="mlp"):
     g = ModelGraph.of(
-        ModelNode(
-            "enc",
-            SequentialMLP(hidden=(16,), dropout=0.5, output_shape=(4,)),
-            FeatureSetRef("toy"),
-            optimizer=mml.optim.sgd(0.1),
-        ),
+        ModelNode("enc", ENCODERS[enc], FeatureSetRef("toy"), optimizer=mml.optim.sgd(0.1)),
         ModelNode("ridge", SklearnModel("sklearn.linear_model:Ridge", {"alpha": 0.5}), NodeRef("enc")),
         ModelNode("mlp", SequentialMLP(hidden=()), FeatureSetRef("toy"), optimizer=mml.optim.sgd(0.1)),
         ModelNode("mlp2", SequentialMLP(hidden=()), FeatureSetRef("toy"), optimizer=mml.optim.sgd(0.1)),
@@ -37,8 +39,9 @@ def _exp(plan):
 BIND = {"enc": InputBinding("toy", "train")}
 
 
-def test_a_node_below_a_torch_node_is_fitted_on_its_eval_mode_output():
-    exp = _exp(FitPhase("fit", BIND))
+@pytest.mark.parametrize("enc", list(ENCODERS))
+def test_a_node_below_a_torch_node_is_fitted_on_its_eval_mode_output(enc):
+    exp = _exp(FitPhase("fit", BIND), enc)
     state = mml.init(exp, 0)
     got = list(steps(exp, exp.plan, state))
     assert len(got) == 1

@@ -13,7 +13,7 @@ import pytest
 
 import mml
 from mml.graph import ConcatNode, FeatureSetRef, ModelGraph, ModelNode, NodeRef
-from mml.models import SequentialMLP, SklearnModel
+from mml.models import SequentialMLP, SklearnModel, TorchModule
 from mml.random import fold_in, seed_int
 from mml.training import AppliedLoss, Experiment, InputBinding, TrainPhase, steps
 from mml.training._incremental import _numpy, classes_of, has_partial_fit, incremental_nodes
@@ -150,27 +150,36 @@ def test_has_partial_fit_names_an_estimator_it_cannot_import():
     )
 
 
-def test_a_node_below_a_frozen_dropout_node_partial_fits_its_eval_mode_output():
+ENCODERS = {
+    "mlp": SequentialMLP(hidden=(16,), dropout=0.5, output_shape=(2,)),
+    "module": TorchModule("tests.backends.backend_factories:bn_net", {"hidden": 8, "p": 0.5}, output_shape=(2,)),
+}
+
+
+@pytest.mark.parametrize("enc", list(ENCODERS))
+def test_a_node_below_a_dropout_node_partial_fits_its_eval_mode_output(enc):
     from sklearn.linear_model import SGDRegressor
 
     from mml.training import evaluate
 
     g = ModelGraph.of(
-        ModelNode(
-            "enc", SequentialMLP(hidden=(16,), dropout=0.5, output_shape=(2,)), FeatureSetRef("fs"), frozen=True
-        ),
+        # not frozen, no optimizer: it runs in training mode in the step's forward pass, never updated
+        ModelNode("enc", ENCODERS[enc], FeatureSetRef("fs")),
         ModelNode("sgd", SklearnModel("sklearn.linear_model:SGDRegressor"), NodeRef("enc")),
     )
     bind = {"enc": InputBinding("fs", "train", mml.SimpleSampler(B, shuffle=False))}
     phase = TrainPhase("inc", bind, AppliedLoss("mse", "sgd"), n_epochs=1)
     exp = Experiment({"fs": _fs()}, g, phase)
     state0 = mml.init(exp, 1)
-    final = list(steps(exp, phase, state0))[-1][0]
-    x = evaluate(exp, state0, bind, nodes=["enc"]).outputs["enc"].astype(np.float64)  # no dropout
+    got = [s for s, c in steps(exp, phase, state0) if c.event == "batch"]
+    final = got[-1]
     y = exp.featuresets["fs"].to_numpy("targets").ravel()
     rs = seed_int(fold_in(fold_in(fold_in(state0.key, "inc"), "partial_fit/0"), "sgd"))
     ref = SGDRegressor(random_state=rs)
-    for i in range(0, N, B):
+    for i, before in zip(range(0, N, B), [state0, *got]):
+        # the encoder's output without dropout, from the state before the step (its batch-norm
+        # statistics move with every step's training-mode forward pass)
+        x = evaluate(exp, before, bind, nodes=["enc"]).outputs["enc"].astype(np.float64)
         ref.partial_fit(x[i : i + B], y[i : i + B])
     fitted = final.params("sgd").fitted
     np.testing.assert_allclose(fitted.attributes["coef_"], ref.coef_, rtol=1e-4, atol=1e-6)
@@ -194,3 +203,36 @@ def test_has_partial_fit_and_incremental_nodes_in_topological_order():
     assert incremental_nodes(g, every, frozen={"z_sc"}) == ("a_sgd",)
     assert incremental_nodes(g, {"a_sgd", "ridge"}, frozen=()) == ("a_sgd",)
     assert incremental_nodes(g, set(), frozen=()) == ()
+
+
+def test_batch_norm_statistics_evolve_in_a_step_without_gradients():
+    # regression (issue 17): a step with no gradient (only scikit-learn nodes learn) dropped the
+    # batch-norm statistics its training-mode forward pass had computed
+    from tests.backends.backend_factories import bn_net
+
+    spec = TorchModule("tests.backends.backend_factories:bn_net", {"hidden": 4, "p": 0.0}, output_shape=(2,))
+    g = ModelGraph.of(
+        ModelNode("enc", spec, FeatureSetRef("fs")),
+        ModelNode("sgd", SklearnModel("sklearn.linear_model:SGDRegressor"), NodeRef("enc")),
+    )
+    phase = TrainPhase(
+        "inc", {"enc": InputBinding("fs", "train", mml.SimpleSampler(B, shuffle=False))}, AppliedLoss("mse", "sgd")
+    )
+    exp = Experiment({"fs": _fs()}, g, phase)
+    state0 = mml.init(exp, 0)
+    net = bn_net((3,), (2,), hidden=4, p=0.0)
+    rec = state0.params("enc")
+    net.load_state_dict({**rec.params, **rec.buffers})
+    net.train()
+    n = 0
+    for st, ctx in steps(exp, phase, state0):
+        if ctx.event != "batch":
+            continue
+        n += 1
+        with torch.no_grad():
+            net(ctx.input("enc").features)
+        for k, v in net.state_dict().items():
+            got = st.params("enc").buffers.get(k, st.params("enc").params.get(k))
+            np.testing.assert_allclose(got.detach().numpy(), v.numpy(), rtol=1e-5, atol=1e-6, err_msg=k)
+        assert int(st.params("enc").buffers["1.num_batches_tracked"]) == n
+    assert n == N // B and int(state0.params("enc").buffers["1.num_batches_tracked"]) == 0
