@@ -18,6 +18,32 @@ from .conftest import make_featureset
 torch = pytest.importorskip("torch")
 
 
+def abs_sum(outputs, targets):
+    """Not a mean: the loss of a batch grows with its size, so the batch size shows in the average."""
+    return (outputs - targets).abs().sum()
+
+
+def test_an_eval_phase_weights_each_batch_loss_by_its_size_with_its_own_batch_size():
+    from mml.training import EvalPhase, Loss, steps
+
+    raw = make_featureset(n=40)
+    g = ModelGraph.of(ModelNode("lin", SequentialMLP(hidden=()), FeatureSetRef("toy"), optimizer=mml.optim.sgd(0.1)))
+    phase = TrainPhase.simple("fit", featureset="toy", heads=["lin"], losses=AppliedLoss("mse", "lin"))
+    exp = Experiment({"toy": raw}, g, phase)
+    state = mml.init(exp, 0)
+    loss = AppliedLoss(Loss(f"{__name__}:abs_sum"), "lin", label="abs")
+    ev = EvalPhase.simple("test", featureset="toy", heads=["lin"], split="val", losses=[loss], batch_size=4)
+    (_, ctx), = list(steps(exp, ev, state))
+    p = state.params("lin").params
+    rows = raw.rows("val")
+    x = raw.to_numpy("features")[rows].astype(np.float64)
+    y = raw.to_numpy("targets")[rows].astype(np.float64)
+    err = np.abs(x @ p["layers.0.weight"].detach().numpy().T.astype(np.float64) + p["layers.0.bias"].detach().numpy() - y)
+    batches = [err[0:4].sum() * 4, err[4:8].sum() * 4, err[8:10].sum() * 2]  # 10 rows in batches of 4, 4, 2
+    assert ctx.losses["abs"] == pytest.approx(sum(batches) / 10, rel=1e-5)
+    assert ctx.losses["abs"] != pytest.approx(err.sum(), rel=1e-3)  # one batch of 10 would give this
+
+
 def test_a_node_reading_raw_targets_is_not_inverted_again():
     raw = make_featureset(n=40)
     fs = raw.fit_transform("standard", domain="targets", fit_on="train")
