@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import mml
-from mml.graph import FeatureSetRef, ModelGraph, ModelNode, NodeRef
+from mml.graph import ConcatNode, FeatureSetRef, ModelGraph, ModelNode, NodeRef
 from mml.models import SequentialMLP, SklearnModel, TorchModule
 from mml.training import Experiment, FitPhase, InputBinding, evaluate, steps
 
@@ -32,6 +32,8 @@ def _exp(plan, enc="mlp"):
         ModelNode("ridge", SklearnModel("sklearn.linear_model:Ridge", {"alpha": 0.5}), NodeRef("enc")),
         ModelNode("mlp", SequentialMLP(hidden=()), FeatureSetRef("toy"), optimizer=mml.optim.sgd(0.1)),
         ModelNode("mlp2", SequentialMLP(hidden=()), FeatureSetRef("toy"), optimizer=mml.optim.sgd(0.1)),
+        # a joining node below the encoder: fed by the inputs, no model, never fitted
+        ConcatNode("cat", (NodeRef("enc"), NodeRef("ridge"))),
     )
     return Experiment({"toy": make_featureset(n=40)}, g, plan)
 

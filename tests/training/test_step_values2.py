@@ -251,3 +251,51 @@ def test_a_step_with_no_gradient_advances_the_counters():
     exp = Experiment({"toy": make_featureset(n=40)}, g, phase)
     got = [(c.epoch, c.batch, c.step, s.epoch, s.batch, s.step) for s, c in steps(exp, phase, mml.init(exp, 0)) if c.event == "batch"]
     assert got == [(e, b, 3 * e + b, e, b + 1, 3 * e + b + 1) for e in (0, 1) for b in range(3)]
+
+
+def test_the_context_names_the_stream_that_fed_the_step():
+    from mml.samplers import MultiStreamSampler
+
+    g = ModelGraph.of(_linear("lin", optimizer=mml.optim.sgd(0.1)))
+    sampler = MultiStreamSampler({"main": mml.SimpleSampler(16)})
+    phase = TrainPhase("fit", {"lin": InputBinding("toy", "train", sampler, "main")}, AppliedLoss("mse", "lin"), n_epochs=1)
+    exp = Experiment({"toy": make_featureset(n=40)}, g, phase)
+    got = [c for _, c in steps(exp, phase, mml.init(exp, 0)) if c.event == "batch"]
+    assert [(c.stream, c.streams) for c in got] == [("main", ("main",))] * 2
+
+
+def test_stage_wise_each_node_learns_from_its_own_losses_only():
+    # a -> b, a loss on each: stage-wise, b's loss does not reach a (the forward pass detaches)
+    g = ModelGraph.of(
+        ModelNode("a", SequentialMLP(hidden=(), output_shape=(2,)), FeatureSetRef("toy", targets="y"), optimizer=mml.optim.sgd(0.1)),
+        ModelNode("b", SequentialMLP(hidden=()), NodeRef("a"), optimizer=mml.optim.sgd(0.1)),
+    )
+    phase = TrainPhase.simple(
+        "fit",
+        featureset="toy",
+        heads=["a"],
+        losses=[AppliedLoss("mse", "b"), AppliedLoss(mml.training.Loss(f"{__name__}:mean_out"), "a", label="m")],
+        n_epochs=1,
+        sampler=mml.SimpleSampler(16),
+    )
+    exp = Experiment({"toy": make_featureset(n=40)}, g, phase)
+    state = mml.init(exp, 0)
+    ra, rb = _ref(state, "a"), _ref(state, "b")
+    oa, ob = torch.optim.SGD(list(ra.values()), lr=0.1), torch.optim.SGD(list(rb.values()), lr=0.1)
+    for st, ctx in steps(exp, phase, state):
+        if ctx.event != "batch":
+            continue
+        sd = ctx.input("a")
+        x, y = sd.features.double(), sd.targets.double()
+        oa.zero_grad(), ob.zero_grad()
+        ha = _lin(ra, x)
+        mean_out(ha, y).backward()
+        F.mse_loss(_lin(rb, ha.detach()), y).backward()
+        oa.step(), ob.step()
+        _assert_params(st, "a", ra)
+        _assert_params(st, "b", rb)
+
+
+def mean_out(outputs, targets):
+    """A loss of node a's own: the mean of its outputs squared (targets unused)."""
+    return (outputs**2).mean()
