@@ -119,3 +119,35 @@ def test_a_cross_entropy_loss_is_the_sample_mean_over_the_split():
         "but the targets hold 5 (1 of 2 values); give the node output_shape=(6,) if there are 6 classes, or "
         "re-encode the labels as 0..2 (mask samples out with a mask, not with an id)"
     )
+
+
+def _linear_exp(n):
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(n, 3)).astype(np.float32)
+    y = (x @ np.array([0.5, -1.0, 0.25], np.float32))
+    fs = mml.FeatureSet.from_dict({"x": x, "y": y}, features="x", targets="y", label="toy").with_split(
+        "train", np.arange(n)
+    )
+    g = ModelGraph.of(ModelNode("lin", SequentialMLP(hidden=()), FeatureSetRef("toy"), optimizer=mml.optim.sgd(0.1)))
+    exp = Experiment({"toy": fs}, g, TrainPhase.simple("fit", featureset="toy", heads=["lin"], losses=AppliedLoss("mse", "lin")))
+    state = mml.init(exp, 0)
+    p = state.params("lin").params
+    out = x.astype(np.float64) @ p["layers.0.weight"].detach().numpy().T.astype(np.float64) + p["layers.0.bias"].detach().numpy()
+    return exp, state, np.abs(out - y.astype(np.float64)[:, None])
+
+
+def test_a_split_of_one_sample_gives_that_samples_loss():
+    exp, state, err = _linear_exp(1)
+    res = evaluate(exp, state, exp.plan.inputs, losses=[AppliedLoss("mae", "lin")])
+    assert res.losses["lin.mae"] == pytest.approx(float(err[0, 0]), rel=1e-5)
+    assert res.losses["loss"] == res.losses["lin.mae"]
+
+
+def test_the_default_batch_size_is_1024():
+    from mml.training import Loss
+
+    exp, state, err = _linear_exp(1100)
+    loss = AppliedLoss(Loss(f"{__name__}:abs_sum"), "lin", label="abs")
+    res = evaluate(exp, state, exp.plan.inputs, losses=[loss])
+    want = (err[:1024].sum() * 1024 + err[1024:].sum() * 76) / 1100
+    assert res.losses["abs"] == pytest.approx(want, rel=1e-5)

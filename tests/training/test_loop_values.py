@@ -326,3 +326,41 @@ def test_to_torch_gives_float32_tensors_of_the_batch():
     assert got.features.dtype == torch.float32 and got.features.device.type == "cpu"
     assert got.features.tolist() == [[0.0, 1.0], [2.0, 3.0], [4.0, 5.0]]
     assert got.targets.tolist() == [[1.0], [2.0], [3.0]]
+
+
+def test_a_phase_started_afresh_resets_epoch_batch_and_stop():
+    exp, phase = _recorded(n_epochs=1)
+    first = _run(exp, phase, mml.init(exp, 0))[-1][0]
+    assert (first.epoch, first.batch) == (1, 2)
+    more = attrs.evolve(phase, label="more", callbacks=(Recorder(stop_at=(("on_phase_start", 0, 0),)),))
+    got = _run(exp, more, attrs.evolve(first, stop=True))
+    ((st, ctx),) = got
+    assert (ctx.event, st.epoch, st.batch, st.step, st.stop) == ("phase_end", 0, 0, 2, True)
+    assert dict(ctx.inputs) == {} and dict(ctx.outputs) == {} and dict(ctx.losses) == {}
+
+
+def test_a_resumed_state_keeps_its_plan_and_phase_path():
+    exp, phase = _recorded()
+    full = _run(exp, phase, mml.init(exp, 0))
+    cut = full[0][0]
+    # a position as mml.run records it: the plan's fingerprint and the phase's path in its group
+    moved = attrs.evolve(cut, position=attrs.evolve(cut.position, plan="f00d", phase="plan/fit"))
+    resumed = _run(exp, phase, moved)
+    assert [(c.event, c.epoch, c.batch) for _, c in resumed] == [(c.event, c.epoch, c.batch) for _, c in full[1:]]
+    assert {(s.position.plan, s.position.phase) for s, _ in resumed} == {("f00d", "plan/fit")}
+
+
+def test_with_a_plan_position_only_the_same_plan_and_path_resume():
+    from mml.training._loop import _train_steps
+
+    exp, phase = _recorded()
+    full = _run(exp, phase, mml.init(exp, 0))
+    cut = full[0][0]
+    here = attrs.evolve(cut, position=attrs.evolve(cut.position, plan="f00d", phase="plan/fit"))
+    same = list(_train_steps(exp, phase, here, ("f00d", "plan/fit")))
+    assert [(c.event, c.epoch, c.batch) for _, c in same] == [(c.event, c.epoch, c.batch) for _, c in full[1:]]
+    for where in (("beef", "plan/fit"), ("f00d", "other/fit")):
+        fresh = list(_train_steps(exp, phase, here, where))
+        assert len(fresh) == len(full)  # another plan or path: the phase starts at its beginning
+        assert _records(fresh[-1][0])[0][0] == "on_phase_start"
+        assert {(s.position.plan, s.position.phase) for s, _ in fresh} == {where}

@@ -299,3 +299,33 @@ def test_stage_wise_each_node_learns_from_its_own_losses_only():
 def mean_out(outputs, targets):
     """A loss of node a's own: the mean of its outputs squared (targets unused)."""
     return (outputs**2).mean()
+
+
+def test_batch_norm_statistics_of_a_node_that_is_not_updated_evolve_too():
+    # enc: no optimizer, not frozen (runs in training mode, its statistics move); head: trained
+    spec = TorchModule("tests.backends.backend_factories:bn_net", {"hidden": 4, "p": 0.0}, output_shape=(2,))
+    g = ModelGraph.of(
+        ModelNode("enc", spec, FeatureSetRef("toy")),
+        ModelNode("head", SequentialMLP(hidden=()), NodeRef("enc"), optimizer=mml.optim.sgd(0.1)),
+    )
+    phase = TrainPhase.simple(
+        "fit", featureset="toy", heads=["enc"], losses=AppliedLoss("mse", "head"), n_epochs=1, sampler=mml.SimpleSampler(16)
+    )
+    exp = Experiment({"toy": make_featureset(n=40)}, g, phase)
+    state = mml.init(exp, 0)
+    from tests.backends.backend_factories import bn_net
+
+    net = bn_net((3,), (2,), hidden=4, p=0.0)
+    rec = state.params("enc")
+    net.load_state_dict({**rec.params, **rec.buffers})
+    net.train()
+    for st, ctx in steps(exp, phase, state):
+        if ctx.event != "batch":
+            continue
+        with torch.no_grad():
+            net(ctx.input("enc").features)
+        new = st.params("enc")
+        for k, v in net.state_dict().items():
+            got = new.buffers[k] if k in new.buffers else new.params[k]
+            np.testing.assert_allclose(got.detach().numpy(), v.numpy(), rtol=1e-5, atol=1e-6, err_msg=k)
+        assert st.opt_steps == {"head": ctx.batch + 1}
