@@ -151,3 +151,18 @@ def test_the_default_batch_size_is_1024():
     res = evaluate(exp, state, exp.plan.inputs, losses=[loss])
     want = (err[:1024].sum() * 1024 + err[1024:].sum() * 76) / 1100
     assert res.losses["abs"] == pytest.approx(want, rel=1e-5)
+
+
+def test_a_featureset_without_targets_gives_outputs_and_no_targets():
+    from mml.training import EvalPhase
+
+    x = np.random.default_rng(0).normal(size=(10, 3)).astype(np.float32)
+    fs = mml.FeatureSet.from_dict({"x": x}, features="x", label="toy").with_split("train", np.arange(10))
+    g = ModelGraph.of(ModelNode("lin", SequentialMLP(hidden=(), output_shape=(2,)), FeatureSetRef("toy")))
+    exp = Experiment({"toy": fs}, g, EvalPhase.simple("test", featureset="toy", heads=["lin"], split="train"))
+    state = mml.init(exp, 0)
+    res = evaluate(exp, state, exp.plan.inputs, batch_size=4)
+    assert dict(res.targets) == {} and res.outputs["lin"].shape == (10, 2)
+    p = state.params("lin").params
+    want = x @ p["layers.0.weight"].detach().numpy().T + p["layers.0.bias"].detach().numpy()
+    np.testing.assert_allclose(res.outputs["lin"], want, rtol=1e-5, atol=1e-6)
