@@ -41,6 +41,8 @@ def _check_sgd_steps(exp, phase, state):
             continue
         n += 1
         sd = ctx.input("k")
+        # the head's batch was converted for its backend once: TensorFlow tensors in the context
+        assert isinstance(sd.features, tf.Tensor) and isinstance(sd.targets, tf.Tensor)
         x, y = np.asarray(sd.features, np.float64), np.asarray(sd.targets, np.float64)
         err = x @ w + b - y
         assert ctx.losses["k.mse"] == pytest.approx(float(np.mean(err**2)), rel=1e-5)
