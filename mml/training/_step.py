@@ -118,7 +118,9 @@ def train_step(
             nodes = state.graph.params
             evolved = dict(nodes.items())
             evolved.update((label, with_evolved(nodes[label], new)) for label, new in changed.items())
-            new_state = replace_fields(new_state, graph=replace_fields(state.graph, params=FrozenDict.wrap(evolved)))
+            new_state = replace_fields(
+                new_state, graph=replace_fields(state.graph, params=FrozenDict.wrap(evolved))
+            )
     ctx = ExecutionContext(
         plan.phase.label, epoch, index, state.step, data, outputs, losses, first.stream, streams=sp.streams
     )

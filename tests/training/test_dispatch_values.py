@@ -38,7 +38,10 @@ class Adder(AbstractCallback):
         before = event.state.callback_state("p/0")
         return CallbackResult(
             state=(state or 0) + self.value,
-            metrics={self.name: seen + self.value, f"{self.name}.saw_slot0": -1 if before is None else before},
+            metrics={
+                self.name: seen + self.value,
+                f"{self.name}.saw_slot0": -1 if before is None else before,
+            },
             stop=self.stop,
             restore=self.restore,
             checkpoint=self.checkpoint,
@@ -120,32 +123,44 @@ def test_stop_is_the_or_of_the_callbacks_and_restore_and_checkpoints_are_applied
         Adder("c", 1, checkpoint="ck2"),
     ]
     state, logged, stop = dispatch(cbs, ["p/0", "p/1", "p/2"], "on_epoch_end", _event(), _state(), saves)
-    assert stop is True
+    assert stop is True and logged["c"] == 1.0
     assert state.graph is graph
     assert saves == ["earlier", "ck1", "ck2"]
     # without a saves list, checkpoints are dropped (no error)
     state, _, stop = dispatch(cbs[2:], ["p/0"], "on_epoch_end", _event(), _state(), None)
     assert stop is False and state.graph is None
-    only_last = dispatch([Adder("a", 1), Adder("b", 1, stop=True)], ["p/0", "p/1"], "on_epoch_end", _event(), _state())
+    only_last = dispatch(
+        [Adder("a", 1), Adder("b", 1, stop=True)], ["p/0", "p/1"], "on_epoch_end", _event(), _state()
+    )
     assert only_last[2] is True
 
 
 @pytest.mark.parametrize(
     ("hook", "where"),
-    [("on_phase_start", ("p", None, None)), ("on_epoch_start", ("p", 3, None)), ("on_batch_end", ("p", 3, 7))],
+    [
+        ("on_phase_start", ("p", None, None)),
+        ("on_epoch_start", ("p", 3, None)),
+        ("on_batch_end", ("p", 3, 7)),
+    ],
 )
 def test_an_mml_error_becomes_a_callback_error_with_the_position(hook, where):
     cause = mml.DataError("bad column 'x'")
     with pytest.raises(mml.CallbackError) as info:
         dispatch([Raiser(cause)], ["p/0"], hook, _event(hook), _state())
-    assert str(info.value) == f"callback Raiser failed in {hook} (phase 'p', epoch 3, batch 7): bad column 'x'"
+    assert (
+        str(info.value) == f"callback Raiser failed in {hook} (phase 'p', epoch 3, batch 7): bad column 'x'"
+    )
     assert info.value.__cause__ is cause
     assert info.value._mml_location == where
 
 
 @pytest.mark.parametrize(
     ("hook", "where"),
-    [("on_phase_start", ("p", None, None)), ("on_epoch_start", ("p", 3, None)), ("on_batch_end", ("p", 3, 7))],
+    [
+        ("on_phase_start", ("p", None, None)),
+        ("on_epoch_start", ("p", 3, None)),
+        ("on_batch_end", ("p", 3, 7)),
+    ],
 )
 def test_any_other_exception_becomes_a_callback_error_that_says_the_state_is_kept(hook, where):
     cause = KeyError("k")

@@ -27,18 +27,24 @@ def test_an_eval_phase_weights_each_batch_loss_by_its_size_with_its_own_batch_si
     from mml.training import EvalPhase, Loss, steps
 
     raw = make_featureset(n=40)
-    g = ModelGraph.of(ModelNode("lin", SequentialMLP(hidden=()), FeatureSetRef("toy"), optimizer=mml.optim.sgd(0.1)))
+    g = ModelGraph.of(
+        ModelNode("lin", SequentialMLP(hidden=()), FeatureSetRef("toy"), optimizer=mml.optim.sgd(0.1))
+    )
     phase = TrainPhase.simple("fit", featureset="toy", heads=["lin"], losses=AppliedLoss("mse", "lin"))
     exp = Experiment({"toy": raw}, g, phase)
     state = mml.init(exp, 0)
     loss = AppliedLoss(Loss(f"{__name__}:abs_sum"), "lin", label="abs")
     ev = EvalPhase.simple("test", featureset="toy", heads=["lin"], split="val", losses=[loss], batch_size=4)
-    (_, ctx), = list(steps(exp, ev, state))
+    ((_, ctx),) = list(steps(exp, ev, state))
     p = state.params("lin").params
     rows = raw.rows("val")
     x = raw.to_numpy("features")[rows].astype(np.float64)
     y = raw.to_numpy("targets")[rows].astype(np.float64)
-    err = np.abs(x @ p["layers.0.weight"].detach().numpy().T.astype(np.float64) + p["layers.0.bias"].detach().numpy() - y)
+    err = np.abs(
+        x @ p["layers.0.weight"].detach().numpy().T.astype(np.float64)
+        + p["layers.0.bias"].detach().numpy()
+        - y
+    )
     batches = [err[0:4].sum() * 4, err[4:8].sum() * 4, err[8:10].sum() * 2]  # 10 rows in batches of 4, 4, 2
     assert ctx.losses["abs"] == pytest.approx(sum(batches) / 10, rel=1e-5)
     assert ctx.losses["abs"] != pytest.approx(err.sum(), rel=1e-3)  # one batch of 10 would give this
@@ -48,7 +54,9 @@ def test_a_node_reading_raw_targets_is_not_inverted_again():
     raw = make_featureset(n=40)
     fs = raw.fit_transform("standard", domain="targets", fit_on="train")
     g = ModelGraph.of(
-        ModelNode("lin", SequentialMLP(hidden=()), FeatureSetRef("toy", rep="raw"), optimizer=mml.optim.sgd(0.1))
+        ModelNode(
+            "lin", SequentialMLP(hidden=()), FeatureSetRef("toy", rep="raw"), optimizer=mml.optim.sgd(0.1)
+        )
     )
     phase = TrainPhase.simple("fit", featureset="toy", heads=["lin"], losses=AppliedLoss("mse", "lin"))
     exp = Experiment({"toy": fs}, g, phase)
@@ -99,9 +107,16 @@ def test_a_cross_entropy_loss_is_the_sample_mean_over_the_split():
         "train", np.arange(30)
     )
     g = ModelGraph.of(
-        ModelNode("clf", SequentialMLP(hidden=(), output_shape=(3,)), FeatureSetRef("toy"), optimizer=mml.optim.sgd(0.1))
+        ModelNode(
+            "clf",
+            SequentialMLP(hidden=(), output_shape=(3,)),
+            FeatureSetRef("toy"),
+            optimizer=mml.optim.sgd(0.1),
+        )
     )
-    phase = TrainPhase.simple("fit", featureset="toy", heads=["clf"], losses=AppliedLoss("cross_entropy", "clf"))
+    phase = TrainPhase.simple(
+        "fit", featureset="toy", heads=["clf"], losses=AppliedLoss("cross_entropy", "clf")
+    )
     exp = Experiment({"toy": fs}, g, phase)
     state = mml.init(exp, 0)
     res = evaluate(exp, state, exp.plan.inputs, losses=[AppliedLoss("cross_entropy", "clf")], batch_size=7)
@@ -124,15 +139,24 @@ def test_a_cross_entropy_loss_is_the_sample_mean_over_the_split():
 def _linear_exp(n):
     rng = np.random.default_rng(5)
     x = rng.normal(size=(n, 3)).astype(np.float32)
-    y = (x @ np.array([0.5, -1.0, 0.25], np.float32))
+    y = x @ np.array([0.5, -1.0, 0.25], np.float32)
     fs = mml.FeatureSet.from_dict({"x": x, "y": y}, features="x", targets="y", label="toy").with_split(
         "train", np.arange(n)
     )
-    g = ModelGraph.of(ModelNode("lin", SequentialMLP(hidden=()), FeatureSetRef("toy"), optimizer=mml.optim.sgd(0.1)))
-    exp = Experiment({"toy": fs}, g, TrainPhase.simple("fit", featureset="toy", heads=["lin"], losses=AppliedLoss("mse", "lin")))
+    g = ModelGraph.of(
+        ModelNode("lin", SequentialMLP(hidden=()), FeatureSetRef("toy"), optimizer=mml.optim.sgd(0.1))
+    )
+    exp = Experiment(
+        {"toy": fs},
+        g,
+        TrainPhase.simple("fit", featureset="toy", heads=["lin"], losses=AppliedLoss("mse", "lin")),
+    )
     state = mml.init(exp, 0)
     p = state.params("lin").params
-    out = x.astype(np.float64) @ p["layers.0.weight"].detach().numpy().T.astype(np.float64) + p["layers.0.bias"].detach().numpy()
+    out = (
+        x.astype(np.float64) @ p["layers.0.weight"].detach().numpy().T.astype(np.float64)
+        + p["layers.0.bias"].detach().numpy()
+    )
     return exp, state, np.abs(out - y.astype(np.float64)[:, None])
 
 

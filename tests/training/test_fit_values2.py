@@ -22,7 +22,9 @@ sklearn_lm = pytest.importorskip("sklearn.linear_model")
 # a built-in MLP with dropout, and a user torch module (batch norm + dropout: torch's own train/eval modes)
 ENCODERS = {
     "mlp": SequentialMLP(hidden=(16,), dropout=0.5, output_shape=(4,)),
-    "module": TorchModule("tests.backends.backend_factories:bn_net", {"hidden": 8, "p": 0.5}, output_shape=(4,)),
+    "module": TorchModule(
+        "tests.backends.backend_factories:bn_net", {"hidden": 8, "p": 0.5}, output_shape=(4,)
+    ),
 }
 
 

@@ -30,7 +30,9 @@ def _fs(classify: bool = False) -> mml.FeatureSet:
     y = x @ np.array([1.0, -0.5, 2.0]) + 0.3
     if classify:
         # the first batch holds only class 0: partial_fit needs every class on its first call
-        y = np.r_[np.zeros(B), np.arange(N - B) % 3].astype(np.float64)  # float labels: the mse loss reads them
+        y = np.r_[np.zeros(B), np.arange(N - B) % 3].astype(
+            np.float64
+        )  # float labels: the mse loss reads them
     fs = mml.FeatureSet.from_dict({"x": x, "y": y}, features="x", targets="y", label="fs")
     return fs.with_split("train", np.arange(N))
 
@@ -85,7 +87,9 @@ def test_a_classifier_gets_every_class_on_its_first_partial_fit():
     from sklearn.linear_model import SGDClassifier
 
     g = ModelGraph.of(
-        ModelNode("clf", SklearnModel("sklearn.linear_model:SGDClassifier", method="predict"), FeatureSetRef("fs"))
+        ModelNode(
+            "clf", SklearnModel("sklearn.linear_model:SGDClassifier", method="predict"), FeatureSetRef("fs")
+        )
     )
     phase = TrainPhase(
         "inc",
@@ -135,7 +139,9 @@ def test_numpy_of_a_tensor_that_needs_grad_and_of_a_list():
 def test_classes_of_a_classifier_without_targets_is_none():
     from mml.data import SampleData
 
-    g = ModelGraph.of(ModelNode("clf", SklearnModel("sklearn.linear_model:SGDClassifier"), FeatureSetRef("fs")))
+    g = ModelGraph.of(
+        ModelNode("clf", SklearnModel("sklearn.linear_model:SGDClassifier"), FeatureSetRef("fs"))
+    )
     assert classes_of(g, "clf", {"clf": SampleData(features=np.zeros((2, 3)), targets=None)}) is None
 
 
@@ -152,7 +158,9 @@ def test_has_partial_fit_names_an_estimator_it_cannot_import():
 
 ENCODERS = {
     "mlp": SequentialMLP(hidden=(16,), dropout=0.5, output_shape=(2,)),
-    "module": TorchModule("tests.backends.backend_factories:bn_net", {"hidden": 8, "p": 0.5}, output_shape=(2,)),
+    "module": TorchModule(
+        "tests.backends.backend_factories:bn_net", {"hidden": 8, "p": 0.5}, output_shape=(2,)
+    ),
 }
 
 
@@ -216,7 +224,9 @@ def test_batch_norm_statistics_evolve_in_a_step_without_gradients():
         ModelNode("sgd", SklearnModel("sklearn.linear_model:SGDRegressor"), NodeRef("enc")),
     )
     phase = TrainPhase(
-        "inc", {"enc": InputBinding("fs", "train", mml.SimpleSampler(B, shuffle=False))}, AppliedLoss("mse", "sgd")
+        "inc",
+        {"enc": InputBinding("fs", "train", mml.SimpleSampler(B, shuffle=False))},
+        AppliedLoss("mse", "sgd"),
     )
     exp = Experiment({"fs": _fs()}, g, phase)
     state0 = mml.init(exp, 0)

@@ -15,7 +15,7 @@ import pytest
 
 import mml
 from mml.callbacks import AbstractCallback, CallbackResult
-from mml.training import PhaseGroup, TrainPhase, evaluate, steps
+from mml.training import PhaseGroup, evaluate, steps
 
 from .test_step_values import _experiment
 
@@ -126,7 +126,7 @@ def test_every_hook_sees_its_position_and_every_context_carries_what_was_logged(
         ("phase_end", 2, -1, 4, {"seen": 14.0}, ("on_phase_end:2:0",), 4, 2, False),
     ]
     # the epoch-end context's losses are the means of its batches' losses
-    for e, idx in ((0, 2), (1, 5)):
+    for idx in (2, 5):
         b1, b2, end = got[idx - 2][1], got[idx - 1][1], got[idx][1]
         assert dict(end.losses) == {k: (b1.losses[k] + b2.losses[k]) / 2 for k in LOSS_KEYS}
         assert end.inputs == {} and end.outputs == {}
@@ -180,7 +180,9 @@ def test_a_stop_at_the_phase_start_runs_no_step():
     got = _run(exp, phase, state)
     assert [(c.event, c.epoch, s.step, s.stop) for s, c in got] == [("phase_end", 0, 0, True)]
     assert _records(got[-1][0]) == (FULL[0], ("on_phase_end", "fit", 0, 0, 0, None, ()))
-    assert all(torch.equal(got[-1][0].params("lin").params[k], v) for k, v in state.params("lin").params.items())
+    assert all(
+        torch.equal(got[-1][0].params("lin").params[k], v) for k, v in state.params("lin").params.items()
+    )
 
 
 def test_a_stop_at_an_epoch_start_runs_no_step_of_that_epoch():
@@ -271,7 +273,9 @@ def test_a_group_runs_its_phases_in_order_each_from_the_last_state():
     ]
     alone = list(steps(exp, second, list(steps(exp, phase, state))[-1][0]))
     last = alone[-1][0]
-    assert all(torch.equal(got[-1][0].params("lin").params[k], v) for k, v in last.params("lin").params.items())
+    assert all(
+        torch.equal(got[-1][0].params("lin").params[k], v) for k, v in last.params("lin").params.items()
+    )
 
 
 def test_an_unknown_phase_type_is_refused_by_name():
@@ -298,7 +302,8 @@ def test_init_builds_from_the_key_folded_with_init():
         assert torch.equal(a.params("lin").params[k], v) and torch.equal(b.params("lin").params[k], v)
     assert a.key == as_key(7) and a.step == 0 and a.position is None
     assert not np.array_equal(
-        mml.init(exp, 8).params("lin").params["layers.0.weight"].numpy(), ref.params["lin"].params["layers.0.weight"].numpy()
+        mml.init(exp, 8).params("lin").params["layers.0.weight"].numpy(),
+        ref.params["lin"].params["layers.0.weight"].numpy(),
     )
 
 
@@ -346,7 +351,9 @@ def test_a_resumed_state_keeps_its_plan_and_phase_path():
     # a position as mml.run records it: the plan's fingerprint and the phase's path in its group
     moved = attrs.evolve(cut, position=attrs.evolve(cut.position, plan="f00d", phase="plan/fit"))
     resumed = _run(exp, phase, moved)
-    assert [(c.event, c.epoch, c.batch) for _, c in resumed] == [(c.event, c.epoch, c.batch) for _, c in full[1:]]
+    assert [(c.event, c.epoch, c.batch) for _, c in resumed] == [
+        (c.event, c.epoch, c.batch) for _, c in full[1:]
+    ]
     assert {(s.position.plan, s.position.phase) for s, _ in resumed} == {("f00d", "plan/fit")}
 
 
@@ -358,7 +365,9 @@ def test_with_a_plan_position_only_the_same_plan_and_path_resume():
     cut = full[0][0]
     here = attrs.evolve(cut, position=attrs.evolve(cut.position, plan="f00d", phase="plan/fit"))
     same = list(_train_steps(exp, phase, here, ("f00d", "plan/fit")))
-    assert [(c.event, c.epoch, c.batch) for _, c in same] == [(c.event, c.epoch, c.batch) for _, c in full[1:]]
+    assert [(c.event, c.epoch, c.batch) for _, c in same] == [
+        (c.event, c.epoch, c.batch) for _, c in full[1:]
+    ]
     for where in (("beef", "plan/fit"), ("f00d", "other/fit")):
         fresh = list(_train_steps(exp, phase, here, where))
         assert len(fresh) == len(full)  # another plan or path: the phase starts at its beginning

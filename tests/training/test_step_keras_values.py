@@ -24,11 +24,19 @@ tf = pytest.importorskip("tensorflow")
 def _experiment():
     g = ModelGraph.of(
         ModelNode(
-            "k", SequentialMLP(hidden=(), backend="tensorflow"), FeatureSetRef("toy"), optimizer=mml.optim.sgd(0.1)
+            "k",
+            SequentialMLP(hidden=(), backend="tensorflow"),
+            FeatureSetRef("toy"),
+            optimizer=mml.optim.sgd(0.1),
         )
     )
     phase = TrainPhase.simple(
-        "fit", featureset="toy", heads=["k"], losses=AppliedLoss("mse", "k"), n_epochs=1, sampler=mml.SimpleSampler(16)
+        "fit",
+        featureset="toy",
+        heads=["k"],
+        losses=AppliedLoss("mse", "k"),
+        n_epochs=1,
+        sampler=mml.SimpleSampler(16),
     )
     return Experiment({"toy": make_featureset(n=40)}, g, phase), phase
 
@@ -81,7 +89,12 @@ def test_a_keras_head_with_other_roles_than_a_torch_head_is_fed_tensorflow_tenso
 
     g = ModelGraph.of(
         ModelNode("a", SequentialMLP(hidden=()), FeatureSetRef("toy"), optimizer=mml.optim.sgd(0.1)),
-        ModelNode("k", SequentialMLP(hidden=(), backend="tensorflow"), FeatureSetRef("toy"), optimizer=mml.optim.sgd(0.1)),
+        ModelNode(
+            "k",
+            SequentialMLP(hidden=(), backend="tensorflow"),
+            FeatureSetRef("toy"),
+            optimizer=mml.optim.sgd(0.1),
+        ),
     )
     rng = np.random.default_rng(3)
     x = rng.normal(size=(32, 3)).astype(np.float32)
@@ -96,9 +109,14 @@ def test_a_keras_head_with_other_roles_than_a_torch_head_is_fed_tensorflow_tenso
         "fit",
         {
             "a": InputBinding("toy", "train", mml.SimpleSampler(8, shuffle=False)),
-            "k": InputBinding("toy", "train", mml.PairedSampler({"soh": mml.samplers.similar(0.2)}, batch_size=8)),
+            "k": InputBinding(
+                "toy", "train", mml.PairedSampler({"soh": mml.samplers.similar(0.2)}, batch_size=8)
+            ),
         },
-        [AppliedLoss("mse", "a"), AppliedLoss("mse", "k", inputs=("pair.outputs", "pair.targets"), weight=2.0)],
+        [
+            AppliedLoss("mse", "a"),
+            AppliedLoss("mse", "k", inputs=("pair.outputs", "pair.targets"), weight=2.0),
+        ],
         n_epochs=1,
     )
     exp = Experiment({"toy": fs}, g, phase)
@@ -128,7 +146,9 @@ def test_a_fit_phase_feeds_a_keras_node_above_a_scikit_learn_node():
     from mml.training import FitPhase, InputBinding, evaluate
 
     g = ModelGraph.of(
-        ModelNode("enc", SequentialMLP(hidden=(4,), output_shape=(2,), backend="tensorflow"), FeatureSetRef("toy")),
+        ModelNode(
+            "enc", SequentialMLP(hidden=(4,), output_shape=(2,), backend="tensorflow"), FeatureSetRef("toy")
+        ),
         ModelNode("ridge", SklearnModel("sklearn.linear_model:Ridge", {"alpha": 0.5}), NodeRef("enc")),
     )
     bind = {"enc": InputBinding("toy", "train")}

@@ -9,7 +9,6 @@ the same data.
 
 from __future__ import annotations
 
-import attrs
 import numpy as np
 import pytest
 
@@ -39,7 +38,9 @@ def _lin(p, x):
 
 def _assert_params(state, label, ref, **tol):
     for k, v in state.params(label).params.items():
-        np.testing.assert_allclose(v.detach().double().numpy(), ref[k].detach().numpy(), **(tol or {"rtol": 1e-5, "atol": 1e-6}))
+        np.testing.assert_allclose(
+            v.detach().double().numpy(), ref[k].detach().numpy(), **(tol or {"rtol": 1e-5, "atol": 1e-6})
+        )
 
 
 def _tagged(n=32):
@@ -62,9 +63,14 @@ def test_heads_with_different_role_sets_each_run_their_own_roles():
         "fit",
         {
             "a": InputBinding("toy", "train", mml.SimpleSampler(8, shuffle=False)),
-            "b": InputBinding("toy", "train", mml.PairedSampler({"soh": mml.samplers.similar(0.2)}, batch_size=8)),
+            "b": InputBinding(
+                "toy", "train", mml.PairedSampler({"soh": mml.samplers.similar(0.2)}, batch_size=8)
+            ),
         },
-        [AppliedLoss("mse", "a"), AppliedLoss("mse", "b", inputs=("pair.outputs", "pair.targets"), weight=2.0)],
+        [
+            AppliedLoss("mse", "a"),
+            AppliedLoss("mse", "b", inputs=("pair.outputs", "pair.targets"), weight=2.0),
+        ],
         n_epochs=1,
     )
     exp = Experiment({"toy": _tagged()}, g, phase)
@@ -76,14 +82,25 @@ def test_heads_with_different_role_sets_each_run_their_own_roles():
         if ctx.event != "batch":
             continue
         n += 1
-        assert {r: set(v) for r, v in ctx.inputs.items()} == {"default": {"a"}, "anchor": {"b"}, "pair": {"b"}}
-        assert {r: set(v) for r, v in ctx.outputs.items()} == {"default": {"a"}, "anchor": {"b"}, "pair": {"b"}}
+        assert {r: set(v) for r, v in ctx.inputs.items()} == {
+            "default": {"a"},
+            "anchor": {"b"},
+            "pair": {"b"},
+        }
+        assert {r: set(v) for r, v in ctx.outputs.items()} == {
+            "default": {"a"},
+            "anchor": {"b"},
+            "pair": {"b"},
+        }
         xa, ya = ctx.inputs["default"]["a"].features.double(), ctx.inputs["default"]["a"].targets.double()
         xp, yp = ctx.inputs["pair"]["b"].features.double(), ctx.inputs["pair"]["b"].targets.double()
         xan = ctx.inputs["anchor"]["b"].features.double()
         for role, x in (("anchor", xan), ("pair", xp)):
             np.testing.assert_allclose(
-                ctx.outputs[role]["b"].detach().double().numpy(), _lin(rb, x).detach().numpy(), rtol=1e-5, atol=1e-6
+                ctx.outputs[role]["b"].detach().double().numpy(),
+                _lin(rb, x).detach().numpy(),
+                rtol=1e-5,
+                atol=1e-6,
             )
         oa.zero_grad(), ob.zero_grad()
         la, lb = F.mse_loss(_lin(ra, xa), ya), F.mse_loss(_lin(rb, xp), yp)
@@ -100,10 +117,20 @@ def test_heads_with_different_role_sets_each_run_their_own_roles():
 
 def test_the_dropout_key_is_the_phase_key_folded_with_the_step():
     g = ModelGraph.of(
-        ModelNode("mlp", SequentialMLP(hidden=(16,), dropout=0.5), FeatureSetRef("toy"), optimizer=mml.optim.sgd(0.1))
+        ModelNode(
+            "mlp",
+            SequentialMLP(hidden=(16,), dropout=0.5),
+            FeatureSetRef("toy"),
+            optimizer=mml.optim.sgd(0.1),
+        )
     )
     phase = TrainPhase.simple(
-        "fit", featureset="toy", heads=["mlp"], losses=AppliedLoss("mse", "mlp"), n_epochs=1, sampler=mml.SimpleSampler(16)
+        "fit",
+        featureset="toy",
+        heads=["mlp"],
+        losses=AppliedLoss("mse", "mlp"),
+        n_epochs=1,
+        sampler=mml.SimpleSampler(16),
     )
     exp = Experiment({"toy": make_featureset(n=40)}, g, phase)
     state = mml.init(exp, 4)
@@ -128,7 +155,12 @@ def test_nodes_placed_on_the_cpu_train_bit_for_bit_like_unplaced_ones():
     def run(device):
         g = ModelGraph.of(_linear("lin", optimizer=mml.optim.adam(0.05), device=device))
         phase = TrainPhase.simple(
-            "fit", featureset="toy", heads=["lin"], losses=AppliedLoss("mse", "lin"), n_epochs=1, sampler=mml.SimpleSampler(16)
+            "fit",
+            featureset="toy",
+            heads=["lin"],
+            losses=AppliedLoss("mse", "lin"),
+            n_epochs=1,
+            sampler=mml.SimpleSampler(16),
         )
         exp = Experiment({"toy": make_featureset(n=40)}, g, phase)
         return list(steps(exp, phase, mml.init(exp, 0)))[-1][0]
@@ -191,7 +223,9 @@ def test_graph_wise_a_node_not_run_in_an_alternate_step_gets_a_zero_gradient():
         batch_schedule="alternate_strict",
         mode="graphwise",
     )
-    exp = Experiment({"toy": make_featureset(n=40), "other": make_featureset(n=40, seed=1, label="other")}, g, phase)
+    exp = Experiment(
+        {"toy": make_featureset(n=40), "other": make_featureset(n=40, seed=1, label="other")}, g, phase
+    )
     state = mml.init(exp, 0)
     refs = {n: _ref(state, n) for n in ("a", "b")}
     opt = torch.optim.SGD([p for r in refs.values() for p in r.values()], lr=0.1)
@@ -217,7 +251,12 @@ def test_batch_norm_statistics_of_the_step_are_kept_in_the_new_state():
     spec = TorchModule("tests.backends.backend_factories:bn_net", {"hidden": 4, "p": 0.0}, output_shape=(1,))
     g = ModelGraph.of(ModelNode("bn", spec, FeatureSetRef("toy"), optimizer=mml.optim.sgd(0.1)))
     phase = TrainPhase.simple(
-        "fit", featureset="toy", heads=["bn"], losses=AppliedLoss("mse", "bn"), n_epochs=1, sampler=mml.SimpleSampler(16)
+        "fit",
+        featureset="toy",
+        heads=["bn"],
+        losses=AppliedLoss("mse", "bn"),
+        n_epochs=1,
+        sampler=mml.SimpleSampler(16),
     )
     exp = Experiment({"toy": make_featureset(n=40)}, g, phase)
     state = mml.init(exp, 0)
@@ -238,18 +277,29 @@ def test_batch_norm_statistics_of_the_step_are_kept_in_the_new_state():
         new = st.params("bn")
         for k, v in net.state_dict().items():
             got = new.buffers[k] if k in new.buffers else new.params[k]
-            np.testing.assert_allclose(got.detach().numpy(), v.detach().numpy(), rtol=1e-5, atol=1e-6, err_msg=k)
+            np.testing.assert_allclose(
+                got.detach().numpy(), v.detach().numpy(), rtol=1e-5, atol=1e-6, err_msg=k
+            )
         assert int(new.buffers["1.num_batches_tracked"]) == ctx.batch + 1
     assert int(state.params("bn").buffers["1.num_batches_tracked"]) == 0  # the input state is unchanged
 
 
 def test_a_step_with_no_gradient_advances_the_counters():
-    g = ModelGraph.of(ModelNode("sgd", SklearnModel("sklearn.linear_model:SGDRegressor"), FeatureSetRef("toy")))
+    g = ModelGraph.of(
+        ModelNode("sgd", SklearnModel("sklearn.linear_model:SGDRegressor"), FeatureSetRef("toy"))
+    )
     phase = TrainPhase(
-        "fit", {"sgd": InputBinding("toy", "train", mml.SimpleSampler(10, shuffle=False))}, AppliedLoss("mse", "sgd"), n_epochs=2
+        "fit",
+        {"sgd": InputBinding("toy", "train", mml.SimpleSampler(10, shuffle=False))},
+        AppliedLoss("mse", "sgd"),
+        n_epochs=2,
     )
     exp = Experiment({"toy": make_featureset(n=40)}, g, phase)
-    got = [(c.epoch, c.batch, c.step, s.epoch, s.batch, s.step) for s, c in steps(exp, phase, mml.init(exp, 0)) if c.event == "batch"]
+    got = [
+        (c.epoch, c.batch, c.step, s.epoch, s.batch, s.step)
+        for s, c in steps(exp, phase, mml.init(exp, 0))
+        if c.event == "batch"
+    ]
     assert got == [(e, b, 3 * e + b, e, b + 1, 3 * e + b + 1) for e in (0, 1) for b in range(3)]
 
 
@@ -258,7 +308,9 @@ def test_the_context_names_the_stream_that_fed_the_step():
 
     g = ModelGraph.of(_linear("lin", optimizer=mml.optim.sgd(0.1)))
     sampler = MultiStreamSampler({"main": mml.SimpleSampler(16)})
-    phase = TrainPhase("fit", {"lin": InputBinding("toy", "train", sampler, "main")}, AppliedLoss("mse", "lin"), n_epochs=1)
+    phase = TrainPhase(
+        "fit", {"lin": InputBinding("toy", "train", sampler, "main")}, AppliedLoss("mse", "lin"), n_epochs=1
+    )
     exp = Experiment({"toy": make_featureset(n=40)}, g, phase)
     got = [c for _, c in steps(exp, phase, mml.init(exp, 0)) if c.event == "batch"]
     assert [(c.stream, c.streams) for c in got] == [("main", ("main",))] * 2
@@ -267,14 +319,22 @@ def test_the_context_names_the_stream_that_fed_the_step():
 def test_stage_wise_each_node_learns_from_its_own_losses_only():
     # a -> b, a loss on each: stage-wise, b's loss does not reach a (the forward pass detaches)
     g = ModelGraph.of(
-        ModelNode("a", SequentialMLP(hidden=(), output_shape=(2,)), FeatureSetRef("toy", targets="y"), optimizer=mml.optim.sgd(0.1)),
+        ModelNode(
+            "a",
+            SequentialMLP(hidden=(), output_shape=(2,)),
+            FeatureSetRef("toy", targets="y"),
+            optimizer=mml.optim.sgd(0.1),
+        ),
         ModelNode("b", SequentialMLP(hidden=()), NodeRef("a"), optimizer=mml.optim.sgd(0.1)),
     )
     phase = TrainPhase.simple(
         "fit",
         featureset="toy",
         heads=["a"],
-        losses=[AppliedLoss("mse", "b"), AppliedLoss(mml.training.Loss(f"{__name__}:mean_out"), "a", label="m")],
+        losses=[
+            AppliedLoss("mse", "b"),
+            AppliedLoss(mml.training.Loss(f"{__name__}:mean_out"), "a", label="m"),
+        ],
         n_epochs=1,
         sampler=mml.SimpleSampler(16),
     )
@@ -309,7 +369,12 @@ def test_batch_norm_statistics_of_a_node_that_is_not_updated_evolve_too():
         ModelNode("head", SequentialMLP(hidden=()), NodeRef("enc"), optimizer=mml.optim.sgd(0.1)),
     )
     phase = TrainPhase.simple(
-        "fit", featureset="toy", heads=["enc"], losses=AppliedLoss("mse", "head"), n_epochs=1, sampler=mml.SimpleSampler(16)
+        "fit",
+        featureset="toy",
+        heads=["enc"],
+        losses=AppliedLoss("mse", "head"),
+        n_epochs=1,
+        sampler=mml.SimpleSampler(16),
     )
     exp = Experiment({"toy": make_featureset(n=40)}, g, phase)
     state = mml.init(exp, 0)
