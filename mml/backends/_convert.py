@@ -96,15 +96,23 @@ def to_backend(x: Any, backend: str, *, device: Any = None) -> Any:
 def resolve_device(device: Any) -> Any:
     """A ``torch.device`` for ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"`` or ``"auto"`` (the best available).
 
-    An unavailable device is a :class:`~mml.DeviceError`.
+    ``None`` is the CPU (callers with a fallback — a node's device falls back to its phase's —
+    resolve only a device that is set). Anything but a string or a ``torch.device``, and an
+    unavailable device, is a :class:`~mml.DeviceError` naming it.
 
     >>> str(resolve_device("cpu"))
     'cpu'
+    >>> resolve_device(0)
+    Traceback (most recent call last):
+    ...
+    mml.errors.DeviceError: a device is a string such as 'cpu' or 'cuda:0', got 0
     """
     import torch
 
     if device is None:
         return torch.device("cpu")
+    if not isinstance(device, (str, torch.device)):
+        raise DeviceError(f"a device is a string such as 'cpu' or 'cuda:0', got {device!r}")
     if isinstance(device, torch.device):
         dev = device
     else:

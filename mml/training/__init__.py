@@ -6,7 +6,6 @@
 """
 
 from mml.training._checkpoints import checkpoint_history, latest_checkpoint
-from mml.training._devices import resolve_device
 from mml.training._evaluate import evaluate
 from mml.training._experiment import Experiment
 from mml.training._fit import fit_nodes
@@ -54,7 +53,6 @@ __all__ = [
     "checkpoint_history",
     "latest_checkpoint",
     "plan_fingerprint",
-    "resolve_device",
     "run",
     "run_phase",
     "steps",

@@ -16,14 +16,13 @@ from typing import Any
 
 import numpy as np
 
-from mml.backends import is_accelerator
+from mml.backends import is_accelerator, resolve_device
 from mml.callbacks import AbstractCallback
 from mml.errors import TrainingError
 from mml.graph import ModelNode
 from mml.random import fold_in
 from mml.samplers import cast_floats
 from mml.training._class_ids import check_class_ids
-from mml.training._devices import resolve_device
 from mml.training._experiment import GRADIENT_BACKENDS, Experiment, check_graphwise_backends
 from mml.training._incremental import classes_of, incremental_nodes
 from mml.training._lossplan import LossPlan

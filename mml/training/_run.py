@@ -18,11 +18,10 @@ from typing import Any
 
 import attrs
 
-from mml.backends import detach, move_params
+from mml.backends import detach, move_params, resolve_device
 from mml.callbacks import Event
 from mml.errors import CallbackError, DeviceError, MMLError, TrainingError
 from mml.training._checkpoints import CheckpointWriter, checkpoint_history
-from mml.training._devices import resolve_device
 from mml.training._dispatch import dispatch
 from mml.training._evaluate import evaluate
 from mml.training._experiment import Experiment
