@@ -270,7 +270,8 @@ class StackedPhase:
             if not live:
                 break
             for k in live:
-                self._hook(k, "on_epoch_start", epoch=epoch, step=self.step[k])
+                _, stop = self._hook(k, "on_epoch_start", epoch=epoch, step=self.step[k])
+                self.stopped[k] = stop  # a stop here: no step of this epoch, its end hooks still run
             live = [k for k in live if self.failure[k] is None]
             self._epoch(live, epoch)
         for k in range(self.K):
@@ -282,6 +283,7 @@ class StackedPhase:
                 self.prepared[k], key=self.stream_keys[k], epoch=epoch, stream=self.bindings[k].stream
             )
             for k in live
+            if not self.stopped[k]
         }
         sums: list[dict[str, float]] = [{} for _ in range(self.K)]
         counts: list[int] = [0] * self.K
