@@ -80,9 +80,9 @@ def test_soh_is_learnable_from_the_curve() -> None:
 
 def test_fast() -> None:
     battery_pulses(1000)
-    t0 = time.perf_counter()
+    t0 = time.process_time()  # CPU time: a loaded machine stretches the wall clock, not the work
     battery_pulses(1000)
-    assert time.perf_counter() - t0 < 0.25
+    assert time.process_time() - t0 < 0.25
 
 
 @pytest.mark.parametrize(

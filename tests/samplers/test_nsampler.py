@@ -250,6 +250,6 @@ def test_vectorised_100k_anchors_in_seconds() -> None:
         label="big",
     )
     s = PairedSampler({"soh": similar(0.01)}, batch_size=1024)
-    t = time.perf_counter()
+    t = time.process_time()  # CPU time: a loaded machine stretches the wall clock, not the work
     n_rows = sum(len(b) for b in s.iter(fs.view(), key=KEY))
-    assert n_rows == n and time.perf_counter() - t < 5.0
+    assert n_rows == n and time.process_time() - t < 5.0
