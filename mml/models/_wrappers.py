@@ -147,7 +147,7 @@ def _check_factory(instance: Any, attribute: Any, value: str) -> None:
 
 
 @attrs.frozen
-class _UserModule(AbstractModel):
+class _AbstractUserModule(AbstractModel):
     """What a user module built by ``factory(**kwargs)`` holds (:class:`TorchModule`, :class:`KerasModel`).
 
     An undeclared ``output_shape`` is found by the backend, which runs the module once.
@@ -171,7 +171,7 @@ class _UserModule(AbstractModel):
 
 
 @attrs.frozen
-class TorchModule(_UserModule):
+class TorchModule(_AbstractUserModule):
     """A user ``torch.nn.Module`` built by ``factory(**kwargs)`` (the factory is imported by path).
 
     If the factory declares ``input_shape`` / ``output_shape`` parameters, they are passed.
@@ -189,7 +189,7 @@ class TorchModule(_UserModule):
 
 
 @attrs.frozen
-class KerasModel(_UserModule):
+class KerasModel(_AbstractUserModule):
     """A user ``keras.Model`` built by ``factory(**kwargs)`` for the given input shape.
 
     >>> spec = KerasModel(factory="keras:Sequential", kwargs={}, output_shape=(1,))

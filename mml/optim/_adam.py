@@ -60,7 +60,7 @@ def _init(params: Mapping[str, Any], amsgrad: bool) -> AdamState:
 
 
 def _adam_update(
-    opt: _AdamFamily,
+    opt: _AbstractAdam,
     grads: Mapping[str, Any],
     state: AdamState,
     params: Mapping[str, Any],
@@ -86,7 +86,7 @@ def _adam_update(
 
 
 def _adam_torch(
-    opt: _AdamFamily,
+    opt: _AbstractAdam,
     prep: Prepared,
     m: list[Any],
     v: list[Any],
@@ -126,7 +126,7 @@ def _adam_torch(
 
 
 def _adam_tf(
-    opt: _AdamFamily,
+    opt: _AbstractAdam,
     prep: Prepared,
     m: list[Any],
     v: list[Any],
@@ -164,7 +164,7 @@ def _adam_tf(
     return new_p, new_m, new_v, new_vmax if vmax is not None else None
 
 
-class _AdamFamily(AbstractOptimizer):
+class _AbstractAdam(AbstractOptimizer):
     """The update :class:`Adam` and :class:`AdamW` share; ``decoupled`` says where weight decay goes."""
 
     decoupled: ClassVar[bool]
@@ -192,7 +192,7 @@ class _AdamFamily(AbstractOptimizer):
 
 
 @attrs.frozen
-class Adam(_AdamFamily):
+class Adam(_AbstractAdam):
     """Adam (``torch.optim.Adam``): L2 ``weight_decay`` is added to the gradient.
 
     >>> Adam(lr=0.01) == adam(lr=0.01)
@@ -213,7 +213,7 @@ class Adam(_AdamFamily):
 
 
 @attrs.frozen
-class AdamW(_AdamFamily):
+class AdamW(_AbstractAdam):
     """AdamW (``torch.optim.AdamW``): decoupled weight decay, ``p *= 1 - lr * weight_decay``.
 
     >>> AdamW().weight_decay

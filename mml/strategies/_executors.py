@@ -80,7 +80,7 @@ class AbstractExecutor(abc.ABC):
         return outcomes
 
 
-class _ReportingExecutor(AbstractExecutor):
+class _AbstractReportingExecutor(AbstractExecutor):
     """An executor with one loop, ``_run``, that reports each job as it finishes (the built-in ones)."""
 
     def map(self, jobs: Sequence[Job]) -> tuple[RunOutcome, ...]:
@@ -99,7 +99,7 @@ class _ReportingExecutor(AbstractExecutor):
 
 
 @attrs.frozen
-class LocalExecutor(_ReportingExecutor):
+class LocalExecutor(_AbstractReportingExecutor):
     """Run jobs in this process, sequentially (no serialization on the way).
 
     >>> LocalExecutor() == LocalExecutor()
@@ -137,7 +137,7 @@ def _check_context(instance: Any, attribute: Any, value: Any) -> None:
 
 
 @attrs.frozen
-class ProcessExecutor(_ReportingExecutor):
+class ProcessExecutor(_AbstractReportingExecutor):
     """Run jobs in a pool of ``max_workers`` local processes (``None``: one per CPU).
 
     Jobs travel as packed artifacts, so everything in the experiment must be an mml value
@@ -199,7 +199,7 @@ def _check_shared_dir(instance: Any, attribute: Any, value: Any) -> None:
 
 
 @attrs.frozen
-class RayExecutor(_ReportingExecutor):
+class RayExecutor(_AbstractReportingExecutor):
     """Run jobs as Ray tasks (``address=None``: a running or a new local Ray instance; ``"auto"``; ``"ray://host:10001"``).
 
     Ray is imported only when jobs are run; without it :meth:`map` raises
