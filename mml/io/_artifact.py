@@ -182,7 +182,8 @@ def _leaves_in(x: Any, arrays: dict[str, np.ndarray], tables: dict[str, pa.Table
                 import torch
 
                 return torch.from_numpy(np.array(arr, copy=True))
-            return arr
+            arr.flags.writeable = False  # a fresh array of this load: values hold read-only arrays,
+            return arr  # in ``Any`` fields too (typed fields copy nothing more when it is read-only)
         if "$table" in x:
             name = x["$table"]
             if name not in tables:

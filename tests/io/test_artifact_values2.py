@@ -103,3 +103,14 @@ def test_from_document_checks_trust_before_it_resolves_any_leaf() -> None:
     with pytest.raises(mml.ArtifactError) as err2:
         art.from_document({"value": {"$array": "a9"}, "other": None}, {}, {}, Box)
     assert str(err2.value) == "the document refers to array 'a9' which is not in arrays.safetensors"
+
+
+def test_an_array_in_an_any_field_loads_read_only(tmp_path: Path) -> None:
+    """Values hold read-only arrays (DESIGN): also one that a plain ``Any`` field holds, after a load."""
+    mml.io.save(Box(value={"best": np.arange(3.0)}, other=[np.ones(2)]), tmp_path / "r")
+    back = mml.io.load(tmp_path / "r", trusted=TRUSTED)
+    arr, other = back.value["best"], back.other[0]
+    assert arr.tolist() == [0.0, 1.0, 2.0] and other.tolist() == [1.0, 1.0]
+    assert not arr.flags.writeable and not other.flags.writeable
+    with pytest.raises(ValueError, match="read-only"):
+        arr[0] = 5.0
