@@ -100,7 +100,8 @@ def _train_steps(
         state = attrs.evolve(prepare_train_state(plan, state), epoch=0, batch=0, stop=False, position=None)
         for cb, slot in zip(cbs, slots):
             state = state.with_callback_state(slot, cb.init())
-        state, _, stop = dispatch(cbs, slots, "on_phase_start", base, state)
+        ev = attrs.evolve(base, step=state.step)  # the steps earlier phases took (as on_phase_end)
+        state, _, stop = dispatch(cbs, slots, "on_phase_start", ev, state)
         first_epoch, done, n_steps, stopped, carried = 0, 0, 0, stop, ()
     for epoch in range(first_epoch, phase.n_epochs):
         mid = epoch == first_epoch and done > 0  # resumed inside this epoch: its start hooks ran

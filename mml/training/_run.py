@@ -339,13 +339,17 @@ def _run_plan(
     ) -> tuple[TrainState, History]:
         p = state.position
         if p is None or p.phase != path:  # a phase positioned here has had its start hooks
-            ev = attrs.evolve(base, hook="on_phase_start", phase=plan.label, phase_value=plan, state=state)
+            ev = attrs.evolve(
+                base, hook="on_phase_start", phase=plan.label, phase_value=plan, state=state, step=state.step
+            )
             state, _, _ = dispatch(cbs, slots, "on_phase_start", ev, state)
         shell.phase_start(plan)
         state, h = _fold_phase(experiment, plan, state, fp, path, history, shell.observe, writer)
         shell.phase_end(plan, h)
         history = history.merge(h)
-        ev = attrs.evolve(base, hook="on_phase_end", phase=plan.label, phase_value=plan, state=state)
+        ev = attrs.evolve(
+            base, hook="on_phase_end", phase=plan.label, phase_value=plan, state=state, step=state.step
+        )
         state, logged, _ = dispatch(cbs, slots, "on_phase_end", ev, state)
         if logged:
             history = history.merge(
