@@ -8,6 +8,8 @@ environment without the ``mml[sklearn]`` extra answers.
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 import pytest
 from fresh_memos import _fresh_memos  # noqa: F401  (autouse: each test builds with the code under test)
@@ -55,3 +57,25 @@ def test_with_skops_the_same_estimator_is_kept_as_skops_bytes() -> None:
     f = fitted_from_estimator(est, "sklearn.preprocessing:StandardScaler", {"copy": True})
     assert list(f.attributes) == [_skops.SKOPS_KEY] and dict(f.params) == {"copy": True}
     assert f.estimator == "sklearn.preprocessing:StandardScaler"
+
+
+def test_without_skops_encode_and_decode_say_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    if not _skops.available():  # pragma: no cover - skops is installed here
+        pytest.skip("skops")
+    est = StandardScaler().fit(X)
+    data = _skops.encode(est)
+    with monkeypatch.context() as m:  # the module itself comes back afterwards
+        m.setitem(sys.modules, "skops.io", None)
+        with pytest.raises(mml.BackendError) as e:
+            _skops.encode(est)
+        assert str(e.value) == (
+            "the fitted StandardScaler needs skops to be stored without pickle: pip install 'mml[sklearn]' (or skops)"
+        )
+        assert isinstance(e.value.__cause__, ImportError)
+        with pytest.raises(mml.BackendError) as e:
+            _skops.decode(data, "the fitted sklearn.preprocessing:StandardScaler")
+        assert str(e.value) == (
+            "the fitted sklearn.preprocessing:StandardScaler needs skops to be stored without pickle: "
+            "pip install 'mml[sklearn]' (or skops)"
+        )
+    np.testing.assert_array_equal(_skops.decode(data).mean_, est.mean_)
