@@ -121,16 +121,18 @@ def test_torch_apply_moves_params_and_input_to_the_device(numpy_params: bool) ->
     assert y2.device == META and q2 is q
 
 
-def test_the_package_torch_forward_passes_the_device_and_the_key() -> None:
+def test_torch_forward_places_on_the_device_and_draws_dropout_from_the_key() -> None:
     spec = SequentialMLP(hidden=(4,), output_shape=(2,), dropout=0.5)
     p = B.init(spec, (3,), key=mml.random.key(0))
     y, q = B.torch_forward(spec, p, np.ones((5, 3), np.float32), training=False, device="meta")
     assert y.device == META and tuple(y.shape) == (5, 2) and set(_devices(q.params).values()) == {"meta"}
     x = torch.ones(64, 3)
-    k = mml.random.key(7)
-    a, _ = B.torch_forward(spec, p, x, training=True, key=k)
-    b, _ = B._torch.torch_forward(spec, p, x, training=True, key=k)
-    assert torch.equal(a, b)
+    a, _ = B.torch_forward(spec, p, x, training=True, key=mml.random.key(7))
+    b, _ = B.torch_forward(spec, p, x, training=True, key=mml.random.key(7))
+    c, _ = B.torch_forward(spec, p, x, training=True, key=mml.random.key(8))
+    assert torch.equal(a, b) and not torch.equal(a, c)
+    with pytest.raises(mml.ConfigError, match="uses dropout: training=True needs a key"):
+        B.torch_forward(spec, p, x, training=True)
 
 
 def test_torch_user_module_apply_moves_buffers_to_the_device() -> None:
@@ -185,3 +187,17 @@ def test_resolve_device_unavailable_messages(monkeypatch: pytest.MonkeyPatch) ->
     assert str(e.value) == "unknown device 'tpu9'; use 'cpu', 'cuda', 'cuda:N', 'mps' or 'auto'"
     assert B.resolve_device(None) == CPU and B.resolve_device("cpu") == CPU
     assert B.resolve_device("meta") == META
+
+
+def test_torch_and_numpy_leaves_compare_in_torch_also_when_a_tensor_requires_grad() -> None:
+    from mml.backends._params import leaves_equal
+
+    # a leaf that requires grad cannot become a numpy array: the torch side compares (KerasParams'
+    # and the records' leaf equality)
+    w = torch.ones(2, requires_grad=True)
+    for left, right in ((w, np.ones(2, np.float32)), (np.ones(2, np.float32), w)):
+        assert leaves_equal((left,), (right,)) and leaves_equal({"w": left}, {"w": right})
+        assert not leaves_equal((left,), (np.zeros(2, np.float32),))
+        assert not leaves_equal((np.zeros(2, np.float32),), (right,))
+    # same values, another dtype: not equal
+    assert not leaves_equal((w,), (np.ones(2, np.float64),))
