@@ -264,10 +264,19 @@ def _owns_immutable(arr: np.ndarray) -> bool:
     return base is None or isinstance(base, bytes) or type(base).__module__.startswith("pyarrow")
 
 
+def _host(x: Any) -> Any:
+    """A torch tensor detached and on the CPU (``np.asarray`` refuses one that requires grad)."""
+    detach = getattr(x, "detach", None)  # torch only: this module imports no framework
+    return detach().cpu() if callable(detach) and hasattr(x, "requires_grad") else x
+
+
 def arrays_equal(a: Any, b: Any) -> bool:
-    """Value equality for arrays: same shape, dtype kind and elements (NaN equal to NaN)."""
-    a = np.asarray(a)
-    b = np.asarray(b)
+    """Value equality for arrays: same shape, dtype kind and elements (NaN equal to NaN).
+
+    A torch tensor is compared by its values, whether it requires grad or sits on a device.
+    """
+    a = np.asarray(_host(a))
+    b = np.asarray(_host(b))
     if a.shape != b.shape or a.dtype != b.dtype:
         return False
     if a.dtype.kind in "fc":
