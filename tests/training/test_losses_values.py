@@ -365,3 +365,16 @@ def test_check_loss_backend():
         "loss 'head.L1Loss' is a torch loss (torch.nn:L1Loss) but node 'head' runs on tensorflow; "
         "use a built-in loss name (e.g. 'mse') or a tensorflow loss"
     )
+
+
+class ScalarClass:
+    """A loss class without a ``reduction`` argument that reduces by itself (a 0-d tensor)."""
+
+    def __call__(self, outputs, targets):
+        return (outputs - targets).abs().sum()
+
+
+def test_a_class_returning_a_scalar_is_not_reduced_again():
+    fn = compile_loss(Loss(f"{HERE}:ScalarClass"))
+    got = fn([OUT, TGT], W, M)
+    assert got.shape == () and float(got) == 7.0  # weights and mask are the class's business then

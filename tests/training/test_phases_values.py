@@ -60,6 +60,7 @@ def test_simple_constructors():
     assert p.inputs == {"a": InputBinding("fs", "train", s), "b": InputBinding("fs", "train", s)}
     assert p.n_epochs == 3 and p.mode == "graphwise" and p.losses == (MSE,)
     d = TrainPhase.simple("t", featureset="fs", heads=["a"], losses=MSE, split="val")
+    assert d.n_epochs == 1 and d.mode == "stagewise" and d.label == "t"
     assert d.inputs["a"] == InputBinding("fs", "val", mml.SimpleSampler(256))
     e = EvalPhase.simple("e", featureset="fs", heads=["a"])
     assert e.inputs["a"] == InputBinding("fs", "test", mml.SimpleSampler(1024, shuffle=False))
