@@ -232,11 +232,14 @@ class TrainPlan:
                 by_cols.setdefault(columns[h], []).append(h)
             self.readers[g] = tuple((hs[0], tuple(hs)) for hs in by_cols.values())
             # A stream's batches are gathered where its heads run (one device, all torch heads):
-            # its data move there once, and no step copies a batch from the host.
+            # its data move there once, and no step copies a batch from the host. scikit-learn
+            # heads are fed torch batches too, but partial_fit reads the sampler's numpy batches
+            # in the data's own dtype (mml/training/_incremental.py): their streams stay on the host.
             for first, hs in self.readers[g]:
                 devs = {self.devices.get(h) for h in hs}
                 dev = next(iter(devs))
-                if len(devs) == 1 and device_data(dev) and all(feed_backend(graph, h) == "torch" for h in hs):
+                on_device = all(h in gradient_heads and feed_backend(graph, h) == "torch" for h in hs)
+                if len(devs) == 1 and device_data(dev) and on_device:
                     src = self.prepared[first]
                     if (id(src), dev) not in moved:  # streams of one prepared view move once
                         moved[id(src), dev] = _device_data(src, dev)

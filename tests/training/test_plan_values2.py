@@ -273,3 +273,22 @@ def test_lr_scale_is_the_product_of_the_callbacks_factors():
     states = {"fit/0": PlateauState(1.0, 0, 0, 0.5), "fit/2": PlateauState(1.0, 0, 0, 0.25)}
     assert p.lr_scale(_States(states)) == 0.125
     assert p.lr_scale(_States({})) == 1.0  # before the callbacks first ran
+
+
+def test_a_scikit_learn_head_keeps_its_numpy_data_when_torch_heads_move_to_the_device():
+    # Regression (issue 17): the move to the device tested only that a head is *fed* torch
+    # batches, which scikit-learn heads are too; their partial_fit then got float32 tensors on
+    # the accelerator instead of the sampler's numpy batches in the data's own dtype.
+    g = ModelGraph.of(
+        ModelNode("s", SklearnModel("sklearn.linear_model:SGDRegressor"), FeatureSetRef("p")),
+        ModelNode("a", mlp(output_shape=(1,)), FeatureSetRef("q"), optimizer=SGD),
+    )
+    both = {"s": InputBinding("p", sampler=ordered()), "a": InputBinding("q", sampler=ordered())}
+    phase = TrainPhase("fit", both, [AppliedLoss("mse", "s"), AppliedLoss("mse", "a")], device="cpu")
+    p = plan(phase, g, device_data=lambda dev: True)
+    assert p.devices == {"s": torch.device("cpu"), "a": torch.device("cpu")}
+    assert isinstance(p.prepared["s"].features, np.ndarray) and p.prepared["s"].features.dtype == np.float64
+    assert isinstance(p.prepared["a"].features, torch.Tensor) and p.prepared["a"].features.dtype == torch.float32
+    batch = next(iter(p.head_batches("s", 0)))
+    assert isinstance(batch.roles["default"].features, np.ndarray)
+    np.testing.assert_array_equal(batch.roles["default"].features[:, 0], [0.0, 1.0])
