@@ -32,3 +32,13 @@ def test_an_unknown_name_is_refused_with_the_options():
     with pytest.raises(mml.DeviceError) as info:
         resolve_device("tpu")
     assert str(info.value) == "unknown device 'tpu'; use 'cpu', 'cuda', 'cuda:N', 'mps' or 'auto'"
+
+
+def test_torch_values_of_any_torch_module_go_to_the_backend_resolver():
+    # a torch object that is not a torch.device (module 'torch.cuda') is not refused as "not a
+    # string" here: the backends' resolver names it
+    obj = torch.cuda.device(0)
+    assert type(obj).__module__ == "torch.cuda"
+    with pytest.raises(mml.DeviceError) as info:
+        resolve_device(obj)
+    assert str(info.value) == f"unknown device {str(obj)!r}; use 'cpu', 'cuda', 'cuda:N', 'mps' or 'auto'"

@@ -148,3 +148,11 @@ def test_mermaid_of_a_plan_with_a_fit_phase():
         "    EvalPhase 'ev'; s <- p[all]; losses mse@s",
         ")",
     ]
+
+
+def test_the_notebook_view_is_the_experiment_html():
+    from mml.views._html import experiment_html
+
+    exp = Experiment(rows(), one(), train())
+    html = exp._repr_html_()
+    assert html == experiment_html(exp) and "fit" in html

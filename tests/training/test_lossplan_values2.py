@@ -44,6 +44,12 @@ def test_a_tensorflow_plan_computes_in_tensorflow():
     sdw = SampleData(features=sd.features, targets=sd.targets, weights=w)
     got = lp.value(outs, {"default": {"m": sdw}})
     assert isinstance(got, tf.Tensor) and float(got) == pytest.approx(49 / 4)
+    # float64 weights and a mask from numpy become TensorFlow tensors of the loss's dtype
+    sd64 = SampleData(
+        features=sd.features, targets=sd.targets, weights=w.astype(np.float64), mask=np.array([True, True, False])
+    )
+    got = lp.value(outs, {"default": {"m": sd64}})
+    assert isinstance(got, tf.Tensor) and float(got) == pytest.approx(1.0)
     assert LossPlan(AppliedLoss("mse", "m"), _one(), ["m"]).tf is False
 
 

@@ -292,3 +292,39 @@ def test_a_scikit_learn_head_keeps_its_numpy_data_when_torch_heads_move_to_the_d
     batch = next(iter(p.head_batches("s", 0)))
     assert isinstance(batch.roles["default"].features, np.ndarray)
     np.testing.assert_array_equal(batch.roles["default"].features[:, 0], [0.0, 1.0])
+
+
+def test_a_stream_shared_with_a_scikit_learn_head_moves_as_float32_tensors():
+    # one prepared view (same FeatureSet, split, sampler, columns) read by a scikit-learn head
+    # and a torch head on two streams: not cast once for both, so the move casts the torch stream
+    g = ModelGraph.of(
+        ModelNode("s", SklearnModel("sklearn.linear_model:SGDRegressor"), FeatureSetRef("p")),
+        ModelNode("a", mlp(output_shape=(1,)), FeatureSetRef("p"), optimizer=SGD),
+    )
+    multi = MultiStreamSampler({"one": ordered(), "two": ordered(3)})
+    both = {"s": InputBinding("p", sampler=multi, stream="one"), "a": InputBinding("p", sampler=multi, stream="two")}
+    phase = TrainPhase("fit", both, [AppliedLoss("mse", "s"), AppliedLoss("mse", "a")], device="cpu")
+    p = plan(phase, g, device_data=lambda dev: True)
+    assert p.groups == [("s",), ("a",)] and p.nbatches == {"s": 3, "a": 2}
+    assert p.prepared["s"].features.dtype == np.float64
+    assert isinstance(p.prepared["a"].features, torch.Tensor) and p.prepared["a"].features.dtype == torch.float32
+    assert p.prepared["a"].targets.dtype == torch.float32
+
+
+def test_a_joining_head_reading_featuresets_directly():
+    g = ModelGraph.of(
+        ConcatNode("j", [FeatureSetRef("p"), FeatureSetRef("q")]),
+        ModelNode("d", mlp(), NodeRef("j"), optimizer=SGD),
+    )
+    p = plan(TrainPhase("fit", {"j": InputBinding("p", sampler=ordered())}, AppliedLoss("mse", "d")), g)
+    assert p.heads == ["j"] and p.trainable == ("d",) and p.backends == {"j": "torch"}
+    assert p.nbatches == {"j": 3} and p.devices == {}
+
+
+def test_trainable_nodes_that_gradients_cannot_train_are_all_named():
+    with pytest.raises(mml.TrainingError) as info:
+        plan(TrainPhase("fit", TWO, LOSSES, trainable=["j", "d"]))
+    assert str(info.value) == (
+        "phase 'fit': node(s) 'j', 'd' cannot be trained by gradients here (inactive, joining or scikit-learn "
+        "nodes); fit scikit-learn nodes with a FitPhase"
+    )
