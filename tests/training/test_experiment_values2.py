@@ -156,3 +156,34 @@ def test_the_notebook_view_is_the_experiment_html():
     exp = Experiment(rows(), one(), train())
     html = exp._repr_html_()
     assert html == experiment_html(exp) and "fit" in html
+
+
+def test_repr_and_mermaid_of_callbacks_and_a_binding_without_sampler():
+    cbs = [mml.callbacks.EarlyStopping("loss"), mml.callbacks.LRSchedulerOnPlateau("loss")]
+    fit = TrainPhase("fit", {"a": InputBinding("p")}, AppliedLoss("mse", "a"), callbacks=cbs)
+    exp = Experiment(rows(), one(), [fit, EvalPhase("ev", {"a": InputBinding("p", None, None)})])
+    assert repr(exp).split("\n")[-3] == (
+        "    TrainPhase 'fit'; 1 epochs; a <- p[train]; losses mse@a; callbacks EarlyStopping, LRSchedulerOnPlateau"
+    )
+    assert exp.to_mermaid().split("\n")[-2:] == ['  s2[/"ev: p[all]<br/>all rows"/]:::sampler', "  s2 -.-> n0"]
+
+
+def test_from_config_paths_in_messages_and_trust_for_the_plan():
+    doc = {"graph": mml.io.unstructure(one()), "plan": mml.io.unstructure(train()), "featuresets": {"p": rows()}}
+    with pytest.raises(mml.ConfigError) as info:
+        Experiment.from_config({**doc, "graph": {"nodes": 3}})
+    assert str(info.value) == "cannot build a ModelGraph from the document: $.graph.nodes: expected a list, got int 3"
+    bad_plan = {**mml.io.unstructure(train()), "n_epochs": "x"}
+    with pytest.raises(mml.ConfigError) as info:
+        Experiment.from_config({**doc, "plan": bad_plan})
+    assert str(info.value) == (
+        "cannot build a AbstractPhase from the document: $.plan.n_epochs: invalid literal for int() with base 10: 'x'"
+    )
+    user = TrainPhase(
+        "fit", {"a": InputBinding("p")}, AppliedLoss(f"{HERE}:sq_first", "a", inputs=("outputs", "features"))
+    )
+    with_user = {**doc, "plan": mml.io.unstructure(user)}
+    with pytest.raises(mml.UntrustedTypeError):
+        Experiment.from_config(with_user)
+    assert Experiment.from_config(with_user, trusted=[f"{HERE}:sq_first"]).plan == user
+    assert Experiment.from_config(with_user, trusted="*").plan == user

@@ -352,6 +352,11 @@ def test_builtin_losses_compile_per_backend():
     huber = compile_loss(Loss("huber", {"delta": 1.0}))
     ref = torch.nn.functional.huber_loss(OUT, TGT, delta=1.0)
     assert float(huber([OUT, TGT], None, None)) == pytest.approx(float(ref))
+    # the kwargs reach the built-in loss (delta=0.5 is not the default)
+    half = compile_loss(Loss("huber", {"delta": 0.5}))
+    ref = torch.nn.functional.huber_loss(OUT, TGT, delta=0.5)
+    assert float(half([OUT, TGT], None, None)) == pytest.approx(float(ref))
+    assert float(ref) != pytest.approx(float(torch.nn.functional.huber_loss(OUT, TGT, delta=1.0)))
 
 
 def test_check_loss_backend():

@@ -328,3 +328,33 @@ def test_trainable_nodes_that_gradients_cannot_train_are_all_named():
         "phase 'fit': node(s) 'j', 'd' cannot be trained by gradients here (inactive, joining or scikit-learn "
         "nodes); fit scikit-learn nodes with a FitPhase"
     )
+
+
+CLASSES = mml.FeatureSet.from_dict(
+    {"x0": np.arange(6.0), "x1": np.arange(6.0), "y": np.array([0, 1, 2, 0, 1, 2])},
+    features=["x0", "x1"],
+    targets="y",
+    label="p",
+).with_split("train", np.arange(6))
+
+
+def test_class_ids_are_checked_against_the_built_logits():
+    def graph_(n):
+        return ModelGraph.of(ModelNode("a", mlp(output_shape=(n,)), FeatureSetRef("p"), optimizer=SGD))
+
+    phase = TrainPhase("fit", {"a": InputBinding("p", sampler=ordered())}, AppliedLoss("cross_entropy", "a"))
+    with pytest.raises(mml.TrainingError) as info:
+        plan(phase, graph_(2), {"p": CLASSES})
+    assert str(info.value) == (
+        "loss 'a.cross_entropy' on node 'a': class ids must be integers in [0, 2) (the node outputs 2 logits) but "
+        "the targets hold 2 (2 of 6 values); give the node output_shape=(3,) if there are 3 classes, or re-encode "
+        "the labels as 0..1 (mask samples out with a mask, not with an id)"
+    )
+    assert plan(phase, graph_(3), {"p": CLASSES}).nbatches == {"a": 3}
+
+
+def test_a_partial_fit_classifier_gets_the_classes_of_its_targets():
+    g = ModelGraph.of(ModelNode("s", SklearnModel("sklearn.linear_model:SGDClassifier"), FeatureSetRef("p")))
+    p = plan(TrainPhase("fit", {"s": InputBinding("p", sampler=ordered())}, AppliedLoss("mse", "s")), g, {"p": CLASSES})
+    assert p.incremental == ("s",) and list(p.classes) == ["s"]
+    np.testing.assert_array_equal(p.classes["s"], [0, 1, 2])
