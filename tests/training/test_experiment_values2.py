@@ -187,3 +187,13 @@ def test_from_config_paths_in_messages_and_trust_for_the_plan():
         Experiment.from_config(with_user)
     assert Experiment.from_config(with_user, trusted=[f"{HERE}:sq_first"]).plan == user
     assert Experiment.from_config(with_user, trusted="*").plan == user
+
+
+def test_an_unknown_loss_node_lists_the_graph_nodes():
+    g = ModelGraph.of(
+        ModelNode("a", SequentialMLP(hidden=(2,), output_shape=(2,)), FeatureSetRef("p"), optimizer=SGD),
+        ModelNode("b", SequentialMLP(hidden=(2,)), NodeRef("a"), optimizer=SGD),
+    )
+    assert err(rows(), g, train(AppliedLoss("mse", "zz"))) == (
+        "phase 'fit': loss 'zz.mse' is bound to unknown node 'zz'; the graph's nodes are 'a', 'b'"
+    )

@@ -383,3 +383,30 @@ def test_a_class_returning_a_scalar_is_not_reduced_again():
     fn = compile_loss(Loss(f"{HERE}:ScalarClass"))
     got = fn([OUT, TGT], W, M)
     assert got.shape == () and float(got) == 7.0  # weights and mask are the class's business then
+
+
+class Shaped:
+    """Has a shape but no dtype: not a tensor."""
+
+    shape = ()
+
+
+def returns_shaped(outputs, targets):
+    return Shaped()
+
+
+def test_a_tensor_has_a_shape_and_a_dtype():
+    fn = compile_loss(Loss(f"{HERE}:returns_shaped"))
+    with pytest.raises(mml.TrainingError) as info:
+        fn([OUT, TGT], None, None)
+    assert str(info.value) == f"loss function {HERE}:returns_shaped returned a Shaped, not a tensor"
+
+
+def test_a_keras_loss_class_gets_further_inputs_after_the_swapped_pair():
+    tf = pytest.importorskip("tensorflow")
+    fn = compile_loss(Loss("keras.losses:MeanAbsoluteError"), "tensorflow")
+    o = tf.constant([[1.0], [3.0]])
+    t = tf.constant([[2.0], [6.0]])
+    # a third input is Keras' sample_weight: per-sample |t - o| = 1, 3 weighted by 2, 1, then the mean
+    assert float(fn([o, t], None, None)) == pytest.approx(2.0)
+    assert float(fn([o, t, tf.constant([2.0, 1.0])], None, None)) == pytest.approx((2 + 3) / 2)

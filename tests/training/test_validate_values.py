@@ -233,3 +233,66 @@ def test_every_loss_of_a_phase_is_checked_after_one_that_is_not_compared():
     assert err({"toy": FS}, wide, train(loss=no_shape_first)) == SHAPE.format(
         phase="fit", loss="a.huber", fn="huber", out=(3,), tgt=(1,)
     )
+
+
+def test_the_shape_check_goes_on_past_every_kind_of_loss_it_skips():
+    from mml.graph import ConcatNode, MergeNode
+
+    want = SHAPE.format(phase="fit", loss="a.huber", fn="huber", out=(3,), tgt=(1,))
+    g = ModelGraph.of(
+        ModelNode("a", mlp(output_shape=(3,)), FeatureSetRef("toy")),
+        ModelNode("b", mlp(output_shape=(1,)), NodeRef("a")),
+        ConcatNode("j", [NodeRef("a"), NodeRef("b")]),
+    )
+    # a loss on a joining node, then one whose shapes agree, then the mismatch
+    losses = [AppliedLoss("mse", "j"), AppliedLoss("mse", "b"), AppliedLoss("huber", "a")]
+    assert err({"toy": FS}, g, train(loss=losses)) == want
+    # a loss whose targets cannot be combined (reported when the graph is built), then the mismatch
+    two = mml.FeatureSet.from_dict(
+        {"a": [1.0, 2.0], "y": [0.0, 1.0], "z": [1.0, 1.0]}, features=["a"], targets=["y", "z"], label="two"
+    )
+    merged = ModelGraph.of(
+        ModelNode("a", mlp(output_shape=(3,)), FeatureSetRef("toy")),
+        ModelNode("b", mlp(output_shape=(1,)), FeatureSetRef("two")),
+        MergeNode("m", (NodeRef("a"), NodeRef("b")), targets="mean"),  # mean of (1,) and (2,) targets
+        ModelNode("d", mlp(output_shape=(1,)), NodeRef("m")),
+    )
+    ev = EvalPhase(
+        "ev",
+        {"a": InputBinding("toy", "val"), "b": InputBinding("two", None)},
+        [AppliedLoss("mse", "d"), AppliedLoss("huber", "a")],
+    )
+    assert err({"toy": FS, "two": two}, merged, ev) == SHAPE.format(
+        phase="ev", loss="a.huber", fn="huber", out=(3,), tgt=(1,)
+    )
+    # a model value without an output_shape attribute is not compared
+    Experiment({"toy": FS}, one("spec"), EvalPhase("ev", {"a": InputBinding("toy", "val")}, AppliedLoss("mse", "a")))
+
+
+def test_missing_featuresets_among_several_and_behind_node_refs():
+    g = ModelGraph.of(
+        ModelNode("a", mlp(output_shape=(1,)), FeatureSetRef("toy")),
+        ModelNode("b", mlp(), NodeRef("a")),
+        ModelNode("c", mlp(), FeatureSetRef("gone")),
+    )
+    other = make_featureset(n=8, label="other")
+    assert err({"toy": FS, "other": other}, g, train(loss=AppliedLoss("mse", "b"))) == (
+        "node(s) 'c' read FeatureSet 'gone', which the Experiment does not have (FeatureSets: 'toy', 'other'); "
+        "pass it in featuresets= or fix the FeatureSetRef"
+    )
+
+
+def test_scikit_learn_only_phases_name_every_node_and_see_every_loss():
+    chain = ModelGraph.of(
+        ModelNode("s", SklearnModel("sklearn.linear_model:Ridge"), FeatureSetRef("toy")),
+        ModelNode("r", SklearnModel("sklearn.linear_model:Ridge"), NodeRef("s")),
+    )
+    phase = TrainPhase("fit", {"s": InputBinding("toy")}, AppliedLoss("mse", "r"))
+    assert err({"toy": FS}, chain, phase) == SKLEARN.replace("('s')", "('s', 'r')")
+    # two losses: the nodes of both are active, and one of them has partial_fit
+    side = ModelGraph.of(
+        ModelNode("g", SklearnModel("sklearn.linear_model:SGDRegressor"), FeatureSetRef("toy")),
+        ModelNode("s", SklearnModel("sklearn.linear_model:Ridge"), FeatureSetRef("toy")),
+    )
+    b = InputBinding("toy")
+    Experiment({"toy": FS}, side, TrainPhase("fit", {"g": b, "s": b}, [AppliedLoss("mse", "g"), AppliedLoss("mse", "s")]))
