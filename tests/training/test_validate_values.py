@@ -7,10 +7,14 @@ problems (the boundary of each check).
 
 from __future__ import annotations
 
+from typing import ClassVar
+
+import attrs
 import pytest
 
 import mml
 from mml.callbacks import EarlyStopping, Evaluation, MetricCallback
+from mml.callbacks._base import AbstractCallback
 from mml.graph import FeatureSetRef, ModelGraph, ModelNode, NodeRef
 from mml.models import SequentialMLP, SklearnModel
 from mml.training import AppliedLoss, EvalPhase, Experiment, FitPhase, InputBinding, TrainPhase
@@ -296,3 +300,19 @@ def test_scikit_learn_only_phases_name_every_node_and_see_every_loss():
     )
     b = InputBinding("toy")
     Experiment({"toy": FS}, side, TrainPhase("fit", {"g": b, "s": b}, [AppliedLoss("mse", "g"), AppliedLoss("mse", "s")]))
+
+
+@attrs.frozen
+class SplitNamed(AbstractCallback):
+    """A user callback with a ``split`` attribute of its own: it logs nothing, so no split is checked."""
+
+    kind: ClassVar[str] = "test.split_named"
+    split: str = "nope"
+
+
+def test_only_callbacks_that_log_have_their_split_checked():
+    Experiment({"toy": FS}, one(), train((SplitNamed(),)))
+    assert err({"toy": FS}, one(), train((SplitNamed(), Evaluation(split="nope")))) == (
+        "phase 'fit': Evaluation(split='nope') evaluates head 'a' on FeatureSet 'toy', which has no split 'nope' "
+        "(splits: 'train', 'val'); split it first or pick an existing split"
+    )
