@@ -336,6 +336,11 @@ def unstructure(obj: Any, unstructure_as: Any = None) -> Any:
     return get_converter().unstructure(obj, unstructure_as=unstructure_as)
 
 
+def _a(name: str) -> str:
+    """``name`` with its indefinite article: "an AbstractPhase", "a ModelGraph"."""
+    return f"{'an' if name[:1] in 'AEIOU' else 'a'} {name}"
+
+
 def _closest(key: str, cls: Any) -> str:
     import difflib
 
@@ -391,14 +396,14 @@ def structure(
     >>> structure({"kind": "splitter.random", "ratio": {"a": 1.0}}, mml.splitters.AbstractSplitter)
     Traceback (most recent call last):
     ...
-    mml.errors.ConfigError: cannot build a AbstractSplitter from the document: $.ratio: unknown key; did you mean 'ratios'?
+    mml.errors.ConfigError: cannot build an AbstractSplitter from the document: $.ratio: unknown key; did you mean 'ratios'?
     """
     trust = check_trusted(doc, trusted, source=source)
     try:
         return get_converter(trust).structure(doc, cls)
     except (cattrs.BaseValidationError, RecursionError) as exc:
         raise ConfigError(
-            f"cannot build a {getattr(cls, '__name__', cls)} from the document: "
+            f"cannot build {_a(str(getattr(cls, '__name__', cls)))} from the document: "
             + "; ".join(validation_messages(exc, path))
         ) from exc
 

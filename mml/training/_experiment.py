@@ -339,7 +339,7 @@ class Experiment:
         for phase in self.phases:
             parts = [f"{type(phase).__name__} {phase.label!r}"]
             if phase.n_epochs:
-                parts.append(f"{phase.n_epochs} epochs")
+                parts.append(f"{phase.n_epochs} epoch{'' if phase.n_epochs == 1 else 's'}")
             for head, b in phase.inputs.items():
                 parts.append(f"{head} <- {b.featureset}[{b.split or 'all'}]")
             losses = phase.losses

@@ -163,7 +163,7 @@ def test_repr_and_mermaid_of_callbacks_and_a_binding_without_sampler():
     fit = TrainPhase("fit", {"a": InputBinding("p")}, AppliedLoss("mse", "a"), callbacks=cbs)
     exp = Experiment(rows(), one(), [fit, EvalPhase("ev", {"a": InputBinding("p", None, None)})])
     assert repr(exp).split("\n")[-3] == (
-        "    TrainPhase 'fit'; 1 epochs; a <- p[train]; losses mse@a; callbacks EarlyStopping, LRSchedulerOnPlateau"
+        "    TrainPhase 'fit'; 1 epoch; a <- p[train]; losses mse@a; callbacks EarlyStopping, LRSchedulerOnPlateau"
     )
     assert exp.to_mermaid().split("\n")[-2:] == ['  s2[/"ev: p[all]<br/>all rows"/]:::sampler', "  s2 -.-> n0"]
 
@@ -177,7 +177,7 @@ def test_from_config_paths_in_messages_and_trust_for_the_plan():
     with pytest.raises(mml.ConfigError) as info:
         Experiment.from_config({**doc, "plan": bad_plan})
     assert str(info.value) == (
-        "cannot build a AbstractPhase from the document: $.plan.n_epochs: invalid literal for int() with base 10: 'x'"
+        "cannot build an AbstractPhase from the document: $.plan.n_epochs: invalid literal for int() with base 10: 'x'"
     )
     user = TrainPhase(
         "fit", {"a": InputBinding("p")}, AppliedLoss(f"{HERE}:sq_first", "a", inputs=("outputs", "features"))
