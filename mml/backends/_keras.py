@@ -30,7 +30,7 @@ import attrs
 import numpy as np
 
 from mml.backends._params import KerasParams
-from mml.backends._protocol import AbstractBackend, refuse_fit
+from mml.backends._protocol import AbstractGradientBackend
 from mml.errors import BackendError, ConfigError, DeviceError, ShapeError
 from mml.models import (
     AbstractModel,
@@ -53,8 +53,6 @@ __all__ = [
     "value_and_grad",
     "keras_model",
     "built_output_shape",
-    "fit",
-    "partial_fit",
 ]
 
 
@@ -389,20 +387,8 @@ def value_and_grad(
     return (loss, aux), tuple(grads), new
 
 
-def fit(spec: AbstractModel, params: Any, x: Any, y: Any = None, *, key: Key) -> Any:
-    """Keras models are trained by gradients, not fitted: a :class:`~mml.BackendError`."""
-    refuse_fit(spec, "Keras")
-
-
-def partial_fit(
-    spec: AbstractModel, params: Any, x: Any, y: Any = None, *, key: Key, classes: Any = None
-) -> Any:
-    """Keras models are trained by gradients, not fitted: a :class:`~mml.BackendError`."""
-    refuse_fit(spec, "Keras")
-
-
 @typing.final
-class KerasBackend(AbstractBackend):
+class KerasBackend(AbstractGradientBackend):
     """The Keras 3 (TensorFlow) backend: this module's functions (see :class:`AbstractBackend`)."""
 
     name: ClassVar[str] = "tensorflow"
@@ -410,5 +396,3 @@ class KerasBackend(AbstractBackend):
     init = staticmethod(init)
     apply = staticmethod(apply)
     value_and_grad = staticmethod(value_and_grad)
-    fit = staticmethod(fit)
-    partial_fit = staticmethod(partial_fit)

@@ -44,7 +44,9 @@ class AbstractBackend(abc.ABC):
     """What every backend implements (see ``docs/models.md``): the protocol, written once.
 
     Each backend is one final subclass whose methods are its module's functions
-    (:class:`~mml.backends._torch.TorchBackend`, ``KerasBackend``, ``SklearnBackend``); its
+    (:class:`~mml.backends._torch.TorchBackend`, ``KerasBackend``, ``SklearnBackend``; the two
+    gradient backends take their refusing ``fit``/``partial_fit`` from
+    :class:`AbstractGradientBackend`); its
     instances are stateless values (equal when of one class). :func:`get_backend` gives the
     one for a name or a spec, and the module-level :func:`init`, :func:`apply`,
     :func:`value_and_grad`, :func:`fit` and :func:`partial_fit` dispatch to it.
@@ -122,9 +124,29 @@ class AbstractBackend(abc.ABC):
         return hash(type(self))
 
 
-def refuse_fit(spec: AbstractModel, framework: str) -> NoReturn:
-    """What ``fit``/``partial_fit`` of a gradient-trained backend do: a :class:`~mml.BackendError`."""
-    raise BackendError(f"{type(spec).__name__} is a {framework} model: train it with a TrainPhase, not fit()")
+#: how the refusal names a gradient backend's framework (a spec's ``backend`` -> the word)
+_FRAMEWORK_WORD = {"torch": "torch", "tensorflow": "Keras"}
+
+
+def _refuse_fit(spec: AbstractModel, params: Any, x: Any, y: Any = None, *, key: Key) -> NoReturn:
+    raise BackendError(
+        f"{type(spec).__name__} is a {_FRAMEWORK_WORD.get(spec.backend, spec.backend)} model: train it with "
+        "a TrainPhase, not fit()"
+    )
+
+
+def _refuse_partial_fit(
+    spec: AbstractModel, params: Any, x: Any, y: Any = None, *, key: Key, classes: Any = None
+) -> NoReturn:
+    _refuse_fit(spec, params, x, y, key=key)
+
+
+class AbstractGradientBackend(AbstractBackend):
+    """A backend whose models are trained by gradients (torch, Keras): ``fit`` and ``partial_fit``
+    are a :class:`~mml.BackendError` that says to train the model with a ``TrainPhase``."""
+
+    fit = staticmethod(_refuse_fit)
+    partial_fit = staticmethod(_refuse_partial_fit)
 
 
 _BACKENDS: dict[str, AbstractBackend] = {}

@@ -35,7 +35,7 @@ import numpy as np
 from mml._fields import FrozenDict
 from mml.backends._convert import resolve_device
 from mml.backends._params import TorchParams
-from mml.backends._protocol import AbstractBackend, refuse_fit
+from mml.backends._protocol import AbstractGradientBackend
 from mml.errors import BackendError, ConfigError, ShapeError
 from mml.models import (
     AbstractModel,
@@ -57,8 +57,6 @@ __all__ = [
     "torch_forward",
     "value_and_grad",
     "dry_run_shape",
-    "fit",
-    "partial_fit",
 ]
 
 
@@ -473,20 +471,8 @@ def value_and_grad(
     return (loss.detach(), aux), FrozenDict(gmap), new_params
 
 
-def fit(spec: AbstractModel, params: Any, x: Any, y: Any = None, *, key: Key) -> Any:
-    """torch models are trained by gradients, not fitted: a :class:`~mml.BackendError`."""
-    refuse_fit(spec, "torch")
-
-
-def partial_fit(
-    spec: AbstractModel, params: Any, x: Any, y: Any = None, *, key: Key, classes: Any = None
-) -> Any:
-    """torch models are trained by gradients, not fitted: a :class:`~mml.BackendError`."""
-    refuse_fit(spec, "torch")
-
-
 @typing.final
-class TorchBackend(AbstractBackend):
+class TorchBackend(AbstractGradientBackend):
     """The PyTorch backend: this module's functions (see :class:`AbstractBackend`)."""
 
     name: ClassVar[str] = "torch"
@@ -494,5 +480,3 @@ class TorchBackend(AbstractBackend):
     init = staticmethod(init)
     apply = staticmethod(apply)
     value_and_grad = staticmethod(value_and_grad)
-    fit = staticmethod(fit)
-    partial_fit = staticmethod(partial_fit)
