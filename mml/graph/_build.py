@@ -146,10 +146,6 @@ def _target_shape(graph: ModelGraph, label: str, featuresets: Mapping[str, Featu
     return target_shape(graph, label, leaf)
 
 
-def _backend_of(node: AbstractNode) -> str | None:
-    return node.backend
-
-
 def build(
     graph: ModelGraph,
     featuresets: Mapping[str, FeatureSet],
@@ -282,7 +278,7 @@ def _compute_plan(graph: ModelGraph, active: frozenset[str] | None) -> tuple[_St
         sources = tuple(
             ("node", r.label) if isinstance(r, NodeRef) else ("fs", r.featureset) for r in node.upstream_refs
         )
-        steps.append(_Step(label, node, isinstance(node, ModelNode), _backend_of(node), sources))
+        steps.append(_Step(label, node, isinstance(node, ModelNode), node.backend, sources))
     return tuple(steps)
 
 
