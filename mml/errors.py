@@ -27,6 +27,7 @@ __all__ = [
     "TrainingError",
     "DeviceError",
     "CallbackError",
+    "RemovedNameError",
 ]
 
 
@@ -110,3 +111,15 @@ class DeviceError(MMLError):
 
 class CallbackError(TrainingError):
     """A user callback raised; the run is marked failed and the state is kept."""
+
+
+class RemovedNameError(MMLError, AttributeError):
+    """A name that an earlier mml version had and this one removed; the message names its replacement.
+
+    An ``AttributeError``, so ``hasattr`` answers ``False`` for the removed name.
+
+    >>> import mml
+    >>> fs = mml.FeatureSet.from_dict({"x": [0.0, 1.0]}, features="x", label="f")
+    >>> hasattr(fs, "fit_transform")
+    False
+    """

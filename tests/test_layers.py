@@ -43,24 +43,14 @@ def test_the_contracts_say_what_docs_conventions_says():
     # every submodule of mml.backends is private, so `mml.backends.*` forbids exactly those
     subs = [p for p in (ROOT / "mml" / "backends").iterdir() if p.name != "__init__.py" and p.suffix == ".py"]
     assert subs and all(p.name.startswith("_") for p in subs)
-    # issue 12: no upward imports but mml/__init__.py's TYPE_CHECKING block and the FeatureSet's
-    # 0.1 spellings (local imports of their free functions at call time), in both contracts
+    # issue 12: no upward import but mml/__init__.py's TYPE_CHECKING block (lazy at run time)
     (layers,) = by_type["layers"]
-    assert layers["ignore_imports"] == [*FACADE, "mml -> mml.*"]
+    assert layers["ignore_imports"] == ["mml -> mml.*"]
     (private,) = by_type["private_modules"]  # every package's `_modules`, no exception
     assert private["packages_with_private_modules"] == ["mml"] and not private.get("ignore_imports")
     (acyclic,) = by_type["acyclic_siblings"]
     assert acyclic["ancestors"] == ["mml"] and acyclic["depth"] == 0
-    assert acyclic["ignore_imports"] == FACADE
-
-
-#: the FeatureSet methods kept from 0.1 (fs.fit_transform, fs.undo_*, fs.inverse_transform,
-#: fs.transform_like, fs.ref): the only imports of mml.data upward
-FACADE = [
-    "mml.data._featureset -> mml.scalers",
-    "mml.data._featureset -> mml.inference",
-    "mml.data._featureset -> mml.graph",
-]
+    assert not acyclic.get("ignore_imports")  # no exception at all
 
 
 def _mutual_imports(graph, package: str) -> dict[tuple[str, str], list[str]]:  # type: ignore[no-untyped-def]
@@ -92,11 +82,7 @@ def test_no_two_packages_of_mml_import_each_other():
     assert {"mml.data", "mml.backends", "mml.models", "mml.training", "mml.views"} <= graph.find_children(
         "mml"
     )
-    for line in FACADE:  # the listed exceptions, and nothing else
-        importer, imported = line.split(" -> ")
-        assert graph.direct_import_exists(importer=importer, imported=imported)
-        graph.remove_import(importer=importer, imported=imported)
-    assert _mutual_imports(graph, "mml") == {}
+    assert _mutual_imports(graph, "mml") == {}  # no exception
 
 
 def test_the_cycle_check_sees_a_cycle():

@@ -36,7 +36,7 @@ from mml.data._schema import (
     parse_column,
 )
 from mml.data._splits import freeze_splits, report_overlap
-from mml.errors import DataError, SchemaError, SplitError
+from mml.errors import DataError, RemovedNameError, SchemaError, SplitError
 from mml.random import Key
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -45,6 +45,16 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["FeatureSet"]
 
 _GATHER_BLOCK = 8192
+
+#: FeatureSet methods of 0.1 that 0.2 removed, and the call that does the same (CHANGELOG 0.2)
+_REMOVED = {
+    "fit_transform": "mml.scalers.fit_transform(fs, scaler, domain=..., keys=..., fit_on=...)",
+    "undo_last_transform": "mml.scalers.undo_last_transform(fs)",
+    "undo_all_transforms": "mml.scalers.undo_all_transforms(fs)",
+    "inverse_transform": "mml.scalers.inverse_transform(fs, array, domain=..., keys=...)",
+    "transform_like": "mml.transform_like(fs, data)",
+    "ref": "mml.FeatureSetRef.of(fs, **selection)",
+}
 
 
 def _check_label(instance: Any, attribute: Any, value: str) -> None:
@@ -397,61 +407,17 @@ class FeatureSet(FeatureSetFormats):
             )
         return splitter.split_featureset(self, on=on, key=key)
 
-    # -- the 0.1 spellings: each calls its free function (a local import at call time, the only
-    # upward imports of this layer, listed in pyproject.toml); code written against 0.1 uses them
+    # -- removed 0.1 spellings: one way to scale (the free functions); a clear error, not a bare
+    # AttributeError, for code written against 0.1
 
-    def fit_transform(
-        self,
-        scaler: Any,
-        *,
-        domain: str = "features",
-        keys: str | Sequence[str] | None = None,
-        fit_on: str | None = "train",
-        key: Key | None = None,
-    ) -> FeatureSet:
-        """:func:`mml.scalers.fit_transform` of this FeatureSet (the same call, the same result)."""
-        from mml.scalers import fit_transform
-
-        return fit_transform(self, scaler, domain=domain, keys=keys, fit_on=fit_on, key=key)
-
-    def undo_last_transform(self) -> FeatureSet:
-        """:func:`mml.scalers.undo_last_transform`: the FeatureSet before its last fit_transform."""
-        from mml.scalers import undo_last_transform
-
-        return undo_last_transform(self)
-
-    def undo_all_transforms(self) -> FeatureSet:
-        """:func:`mml.scalers.undo_all_transforms`: the FeatureSet before any fit_transform."""
-        from mml.scalers import undo_all_transforms
-
-        return undo_all_transforms(self)
-
-    def inverse_transform(
-        self, array: Any, *, domain: str = "targets", keys: str | Sequence[str] | None = None
-    ) -> np.ndarray:
-        """:func:`mml.scalers.inverse_transform`: values in the transformed space back to raw units."""
-        from mml.scalers import inverse_transform
-
-        return inverse_transform(self, array, domain=domain, keys=keys)
-
-    def transform_like(
-        self, data: Any, *, group_by: str | None = None, sort_by: str | None = None
-    ) -> FeatureSet:
-        """:func:`mml.transform_like`: new raw ``data`` transformed with this one's fitted scalers."""
-        from mml.inference import transform_like
-
-        return transform_like(self, data, group_by=group_by, sort_by=sort_by)
-
-    def ref(self, **selection: Any) -> Any:
-        """``FeatureSetRef.of(self, **selection)``: a graph reference to this FeatureSet, keys checked.
-
-        >>> fs = FeatureSet.from_dict({"x": [1.0, 2.0], "y": [0.0, 1.0]}, features="x", targets="y", label="toy")
-        >>> fs.ref(features="x").featureset
-        'toy'
-        """
-        from mml.graph import FeatureSetRef
-
-        return FeatureSetRef.of(self, **selection)
+    def __getattr__(self, name: str) -> Any:
+        instead = _REMOVED.get(name)
+        if instead is not None:
+            raise RemovedNameError(
+                f"FeatureSet.{name} was removed in mml 0.2: scaling is one free function per "
+                f"operation, so the data layer imports nothing above it; call {instead} instead"
+            )
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}", name=name, obj=self)
 
     # -- value semantics --------------------------------------------------------------------
 

@@ -11,7 +11,6 @@ from mml.splitters._base import (
     AbstractSplitter as AbstractSplitter,
     OverlappingSplitsWarning as OverlappingSplitsWarning,
     SplitterRecord as SplitterRecord,
-    apply_split as apply_split,
 )
 from mml.splitters._condition import ConditionSplitter as ConditionSplitter
 from mml.splitters._kfold import KFoldSplitter as KFoldSplitter, kfold_indices as kfold_indices
@@ -24,6 +23,5 @@ __all__ = [
     "OverlappingSplitsWarning",
     "RandomSplitter",
     "SplitterRecord",
-    "apply_split",
     "kfold_indices",
 ]

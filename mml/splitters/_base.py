@@ -42,7 +42,6 @@ from mml.errors import SchemaError, SplitError
 from mml.random import Key
 
 __all__ = [
-    "apply_split",
     "AbstractSplitter",
     "OverlappingSplitsWarning",
     "SplitterRecord",
@@ -263,19 +262,3 @@ def freeze_ratio_map(value: Mapping[str, Any] | None) -> Any:
         out[name] = float(r)
     return FrozenDict(out)
 
-
-def apply_split(
-    fs: FeatureSet, splitter: Any, *, on: str | None = None, key: Key | None = None
-) -> FeatureSet:
-    """``fs.split(splitter, on=on, key=key)`` (the 0.1 spelling, kept: replaying a split record
-    reads ``apply_split(fs, rec.splitter, on=rec.on, key=rec.key)``).
-
-    >>> import mml
-    >>> fs = mml.FeatureSet.from_dict({"x": [0.0, 1.0, 2.0, 3.0]}, features="x", label="four")
-    >>> s = mml.RandomSplitter({"a": 0.5, "b": 0.5}, seed=0)
-    >>> apply_split(fs, s) == fs.split(s)
-    True
-    """
-    if not isinstance(fs, FeatureSet):
-        raise SplitError(f"apply_split takes a FeatureSet first, got {type(fs).__name__}")
-    return fs.split(splitter, on=on, key=key)

@@ -60,7 +60,7 @@ def test_widths_are_max_id_plus_one_over_the_non_negative_ids():
 
 def test_widths_read_the_raw_ids_not_a_transformed_representation():
     fs = fs_of({"c": np.array([0.0, 1.0, 2.0, 1.0])})
-    scaled = fs.fit_transform(mml.scalers.MinMax(), domain="targets")
+    scaled = mml.scalers.fit_transform(fs, mml.scalers.MinMax(), domain="targets")
     assert scaled.column_array("targets", "c").tolist() == [0.0, 0.5, 1.0, 0.5]
     assert _n_classes(scaled, "c") == 3
     g = ModelGraph.of(ModelNode("clf", mlp(), FeatureSetRef("d"), optimizer=mml.optim.sgd(0.1)))

@@ -25,7 +25,7 @@ def _setup():
 
     s = SimpleNamespace()
     raw = make_featureset(n=40)
-    s.fs = raw.fit_transform("standard", domain="targets", fit_on="train")
+    s.fs = mml.scalers.fit_transform(raw, "standard", domain="targets", fit_on="train")
     g = ModelGraph.of(
         ModelNode("lin", SequentialMLP(hidden=()), FeatureSetRef("toy"), optimizer=mml.optim.sgd(0.1))
     )
@@ -140,7 +140,7 @@ def _two_head_setup(strategy: str):
         targets=["y1", "y2"],
         label="fs",
     ).with_split("train", np.arange(24))
-    fs = raw.fit_transform("standard", domain="targets", fit_on="train")
+    fs = mml.scalers.fit_transform(raw, "standard", domain="targets", fit_on="train")
     g = ModelGraph.of(
         ModelNode("a", SequentialMLP(hidden=(), output_shape=(3,)), FeatureSetRef("fs", targets="y1")),
         ModelNode("b", SequentialMLP(hidden=(), output_shape=(3,)), FeatureSetRef("fs", targets="y2")),

@@ -52,7 +52,7 @@ def test_an_eval_phase_weights_each_batch_loss_by_its_size_with_its_own_batch_si
 
 def test_a_node_reading_raw_targets_is_not_inverted_again():
     raw = make_featureset(n=40)
-    fs = raw.fit_transform("standard", domain="targets", fit_on="train")
+    fs = mml.scalers.fit_transform(raw, "standard", domain="targets", fit_on="train")
     g = ModelGraph.of(
         ModelNode(
             "lin", SequentialMLP(hidden=()), FeatureSetRef("toy", rep="raw"), optimizer=mml.optim.sgd(0.1)
@@ -76,7 +76,7 @@ def test_nested_concatenated_targets_are_inverted_column_by_column():
     raw = mml.FeatureSet.from_dict({"x": x, **cols}, features="x", targets=list(cols), label="fs").with_split(
         "train", np.arange(20)
     )
-    fs = raw.fit_transform("standard", domain="targets", fit_on="train")
+    fs = mml.scalers.fit_transform(raw, "standard", domain="targets", fit_on="train")
     g = ModelGraph.of(
         *(
             ModelNode(h, SequentialMLP(hidden=(), output_shape=(2,)), FeatureSetRef("fs", targets=t))

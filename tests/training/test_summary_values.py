@@ -6,6 +6,7 @@ import attrs
 import numpy as np
 import pytest
 
+import mml
 from mml.training import EvalResult, History, PhaseResult
 from mml.views._summary import summary_rows, targets_scaled
 
@@ -133,9 +134,11 @@ def test_units_follow_the_experiment():
     fs = make_featureset(n=40)
     raw = simple_experiment(fs)
     assert targets_scaled(raw) is False
-    scaled = simple_experiment(fs.fit_transform("standard", domain="targets", fit_on="train"))
+    scaled = simple_experiment(mml.scalers.fit_transform(fs, "standard", domain="targets", fit_on="train"))
     assert targets_scaled(scaled) is True
-    scaled_features = simple_experiment(fs.fit_transform("standard", domain="features", fit_on="train"))
+    scaled_features = simple_experiment(
+        mml.scalers.fit_transform(fs, "standard", domain="features", fit_on="train")
+    )
     assert targets_scaled(scaled_features) is False
     h = History.from_rows([r for r in TRAIN_ROWS if r[4] != "best_epoch"], phases=TRAIN)
     assert summary_rows(h, raw)[0] == ("fit", "fit.a", "raw", 1.0)
@@ -159,7 +162,7 @@ def test_eval_loss_total_with_two_terms_and_raw_units():
         [("test", 0, -1, 2, "m.mse", 0.4), ("test", 0, -1, 2, "m.mae", 0.5), ("test", 0, -1, 2, "loss", 0.9)],
         phases=(PhaseResult("test", "phase.eval", "completed", eval=ev),),
     )
-    fs = make_featureset(n=40).fit_transform("standard", domain="targets", fit_on="train")
+    fs = mml.scalers.fit_transform(make_featureset(n=40), "standard", domain="targets", fit_on="train")
     base = simple_experiment(fs)
     plan = PhaseGroup(
         "plan",

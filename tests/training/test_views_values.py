@@ -103,7 +103,7 @@ def test_a_head_reads_the_refs_representation_and_tags():
         tags="g",
         label="toy",
     ).with_split("train", np.arange(9))
-    scaled = fs.fit_transform(mml.scalers.MinMax())
+    scaled = mml.scalers.fit_transform(fs, mml.scalers.MinMax())
     raw = np.stack([fs.column_array("features", k) for k in ("a", "b", "c")], axis=1)[:9]
     exp = experiment(FeatureSetRef("toy", rep="raw", tags=["g"]), scaled)
     assert head_keys(exp, "mlp", InputBinding("toy"))["rep"] == "raw"
