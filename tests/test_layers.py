@@ -96,6 +96,67 @@ def test_the_cycle_check_sees_a_cycle():
     assert _mutual_imports(graph, "p") == {("p.a", "p.b"): ["p.a._x -> p.b", "p.b -> p.a"]}
 
 
+def _cycles(graph, package: str) -> list[list[str]]:  # type: ignore[no-untyped-def]
+    """The import cycles among the children of ``package`` (strongly connected sets of >1 child).
+
+    A module counts as its child's: ``p.a._x -> p.b._y`` is the edge ``p.a -> p.b``; loops of any
+    length are found, not only pairs.
+    """
+    children = sorted(graph.find_children(package))
+
+    def child_of(module: str) -> str | None:
+        if not module.startswith(package + "."):
+            return None
+        return f"{package}.{module[len(package) + 1 :].split('.')[0]}"
+
+    edges: dict[str, set[str]] = {c: set() for c in children}
+    for module in graph.modules:
+        a = child_of(module)
+        if a is None:
+            continue
+        for imported in graph.find_modules_directly_imported_by(module):
+            b = child_of(imported)
+            if b is not None and b != a:
+                edges[a].add(b)
+    reach = {c: set() for c in children}  # transitive closure: the graphs are small
+    for c in children:
+        todo = list(edges[c])
+        while todo:
+            n = todo.pop()
+            if n not in reach[c]:
+                reach[c].add(n)
+                todo.extend(edges[n])
+    found: list[list[str]] = []
+    for c in children:
+        group = sorted({c} | {d for d in reach[c] if c in reach[d]})
+        if len(group) > 1 and group not in found:
+            found.append(group)
+    return found
+
+
+def test_no_import_cycle_at_run_time_inside_any_package():
+    """issue 12: no module of a package imports one that imports it back (e.g. graph._graph and
+    graph._draw), at any depth; imports under ``if TYPE_CHECKING:`` (annotations) do not run."""
+    grimp = pytest.importorskip("grimp")
+    graph = grimp.build_graph("mml", include_external_packages=False, exclude_type_checking_imports=True)
+    packages = sorted(m for m in graph.modules if graph.find_children(m))
+    assert {"mml", "mml.graph", "mml.training", "mml.data", "mml.backends"} <= set(packages)
+    assert {p: c for p in packages if (c := _cycles(graph, p))} == {}
+
+
+def test_the_run_time_cycle_check_sees_a_loop_of_three():
+    grimp = pytest.importorskip("grimp")
+    graph = grimp.ImportGraph()
+    for m in ("p", "p.a", "p.a._x", "p.b", "p.c", "p.d"):
+        graph.add_module(m)
+    graph.add_import(importer="p.a._x", imported="p.b")
+    graph.add_import(importer="p.b", imported="p.c")
+    graph.add_import(importer="p.c", imported="p.a")
+    graph.add_import(importer="p.d", imported="p.a")  # into the loop, not part of it
+    assert _cycles(graph, "p") == [["p.a", "p.b", "p.c"]]
+    assert _cycles(graph, "p.a") == []
+
+
 def test_the_private_modules_contract_breaks_on_an_import_of_another_packages_private_module(tmp_path):
     """The contract type does what the layout rule says: `p.b` may use `p.a`, not `p.a._x`."""
     pytest.importorskip("importlinter")

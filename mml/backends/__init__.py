@@ -129,4 +129,4 @@ __all__ = [
 # modules of a package are private (import-linter's "private_modules" contract), so what
 # its neighbours use is named here.
 from mml.backends._tape import Term as Term, open_tape as open_tape  # noqa: E402
-from mml.backends._torch import _activation as torch_activation  # noqa: E402
+from mml.backends._torch_ops import _activation as torch_activation  # noqa: E402

@@ -36,6 +36,7 @@ from mml._fields import FrozenDict
 from mml.backends._convert import resolve_device
 from mml.backends._params import TorchParams
 from mml.backends._protocol import AbstractGradientBackend
+from mml.backends._torch_ops import _activation, _dropout, _Plan
 from mml.errors import BackendError, ConfigError, ShapeError
 from mml.models import (
     AbstractModel,
@@ -58,45 +59,6 @@ __all__ = [
     "value_and_grad",
     "dry_run_shape",
 ]
-
-
-# -- activations and keyed dropout ---------------------------------------------------------
-
-
-@functools.cache
-def _activation(name: str) -> Callable[[Any], Any]:
-    import torch
-    import torch.nn.functional as F
-
-    table: dict[str, Callable[[Any], Any]] = {
-        "relu": torch.relu,
-        "gelu": F.gelu,
-        "tanh": torch.tanh,
-        "sigmoid": torch.sigmoid,
-        "elu": F.elu,
-        "leaky_relu": F.leaky_relu,  # negative slope 0.01, as in Keras' builtins here
-        "silu": F.silu,
-    }
-    return table[name]
-
-
-def _dropout(h: Any, rate: float, gen: Any) -> Any:
-    import torch
-
-    mask = torch.empty_like(h).bernoulli_(1.0 - rate, generator=gen)
-    return h * mask * (1.0 / (1.0 - rate))
-
-
-# -- plans: parameter layout and forward function of a built-in --------------------------
-
-
-@attrs.frozen
-class _Plan:
-    """What a spec needs at run time: parameter names/shapes/fan-ins and a forward function."""
-
-    shapes: tuple[tuple[str, tuple[int, ...], int], ...]  # (name, shape, fan_in)
-    forward: Callable[..., Any]
-    stochastic: bool
 
 
 def _mlp_plan(spec: SequentialMLP, input_shape: tuple[int, ...], output_shape: tuple[int, ...]) -> _Plan:

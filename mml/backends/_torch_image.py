@@ -17,7 +17,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from mml.backends._torch import _activation, _dropout, _Plan
+from mml.backends._torch_ops import _activation, _dropout, _Plan
 from mml.models import SequentialCNN, TemporalCNN, image_shape, numel, signal_shape
 
 __all__ = ["cnn2d_plan", "conv_param_shapes", "tcn_plan"]

@@ -11,17 +11,19 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import numpy as np
 
 from mml._fields import arrays_equal, freeze_new, readonly_array
 from mml.data._build import as_key_list
-from mml.data._featureset import FeatureSet
 from mml.data._predicates import AbstractPredicate
 from mml.data._schema import DATA_DOMAINS, column_name
 from mml.errors import DataError, SchemaError
+
+if TYPE_CHECKING:  # pragma: no cover  (the FeatureSet module imports this one when it makes views)
+    from mml.data._featureset import FeatureSet
 
 __all__ = ["FeatureSetView"]
 
@@ -244,7 +246,7 @@ class FeatureSetView:
         if self.columns is not None:
             table = table.select([*self.columns, "sample_uuids"])
         table = table.take(pa.array(self.indices))
-        return FeatureSet(label=label or self.parent.label, table=table)
+        return type(self.parent)(label=label or self.parent.label, table=table)  # a FeatureSet
 
     # -- value semantics --------------------------------------------------------------------
 

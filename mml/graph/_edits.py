@@ -1,8 +1,9 @@
 """The pure edits of a :class:`~mml.graph.ModelGraph`: each returns a new, validated graph.
 
 ``add``, ``remove``, ``replace``, ``insert_between``/``insert_before``/``insert_after``,
-``freeze``/``unfreeze`` and ``with_optimizer`` — :class:`ModelGraph` has them from this mixin,
-which holds no data of its own (the graph's nodes, optimizer and index are its fields).
+and ``freeze``/``unfreeze`` — :class:`ModelGraph` has them from this mixin, which holds no data
+of its own (the graph's nodes, optimizer and index are its fields) and imports nothing of
+``_graph`` (every edit builds its result through the graph's ``_with_nodes``).
 """
 
 from __future__ import annotations
@@ -224,14 +225,3 @@ class _GraphEdits:
         False
         """
         return self._set_frozen(labels, False)
-
-    def with_optimizer(self, optimizer: Any) -> ModelGraph:
-        """A new graph with the graph-wide optimizer spec ``optimizer`` (``None`` for per-node).
-
-        >>> from mml.graph import ModelGraph, ModelNode, FeatureSetRef
-        >>> ModelGraph.of(ModelNode("a", "s", FeatureSetRef("fs"))).with_optimizer("adam").optimizer
-        'adam'
-        """
-        from mml.graph._graph import ModelGraph  # (this module is imported by that one)
-
-        return ModelGraph(self.nodes, optimizer)

@@ -301,6 +301,15 @@ class ModelGraph(_GraphEdits):
     def __len__(self) -> int:
         return len(self.nodes)
 
+    def with_optimizer(self, optimizer: Any) -> ModelGraph:
+        """A new graph with the graph-wide optimizer spec ``optimizer`` (``None`` for per-node).
+
+        >>> from mml.graph import ModelGraph, ModelNode, FeatureSetRef
+        >>> ModelGraph.of(ModelNode("a", "s", FeatureSetRef("fs"))).with_optimizer("adam").optimizer
+        'adam'
+        """
+        return ModelGraph(self.nodes, optimizer)
+
     def _with_nodes(self, nodes: Iterable[AbstractNode]) -> ModelGraph:
         """A new graph of ``nodes`` with this one's optimizer (what every edit returns)."""
         return ModelGraph(tuple(nodes), self.optimizer)

@@ -41,9 +41,9 @@ from mml.training._phases import (
     TrainPhase,
     iter_phases,
 )
-from mml.training._validate import plan_problems
+from mml.training._validate import active_nodes, plan_problems
 
-__all__ = ["Experiment", "active_nodes", "node_backend", "check_graphwise_backends", "GRADIENT_BACKENDS"]
+__all__ = ["Experiment", "node_backend", "check_graphwise_backends", "GRADIENT_BACKENDS"]
 
 #: backends whose nodes a TrainPhase trains by gradients
 
@@ -119,14 +119,6 @@ def _graphwise_candidates(graph: ModelGraph, phase: TrainPhase) -> list[str]:
         for n in graph.topological_order
         if n in active and node_backend(graph, n) in GRADIENT_BACKENDS and not graph[n].frozen
     ]
-
-
-def active_nodes(graph: ModelGraph, phase: AbstractPhase) -> set[str]:
-    """The nodes a phase runs: its ``active_nodes``, else its losses' nodes and their ancestors."""
-    if phase.active_nodes is not None:
-        return {n for n in phase.active_nodes if n in graph}
-    bound = [applied.node for applied in phase.losses if applied.node in graph]
-    return set(graph.ancestors(bound)) if bound else set()
 
 
 def _hint(name: str, options: Sequence[str]) -> str:

@@ -22,13 +22,13 @@ import math
 from typing import TYPE_CHECKING, Any
 
 from mml.errors import MMLError
-from mml.graph import ModelNode, close_matches, target_shape
+from mml.graph import ModelGraph, ModelNode, close_matches, target_shape
 from mml.training._phases import AbstractPhase, TrainPhase, iter_phases
 
 if TYPE_CHECKING:  # the Experiment module imports this one
     from mml.training._experiment import Experiment
 
-__all__ = ["ELEMENTWISE_LOSSES", "plan_problems"]
+__all__ = ["ELEMENTWISE_LOSSES", "active_nodes", "plan_problems"]
 
 #: built-in losses that compare outputs and targets element by element (their sizes must agree)
 ELEMENTWISE_LOSSES: tuple[str, ...] = ("mse", "mae", "huber", "bce", "bce_with_logits")
@@ -139,8 +139,15 @@ def _loss_shape_problems(exp: Experiment, phase: AbstractPhase) -> list[str]:
     return out
 
 
+def active_nodes(graph: ModelGraph, phase: AbstractPhase) -> set[str]:
+    """The nodes a phase runs: its ``active_nodes``, else its losses' nodes and their ancestors."""
+    if phase.active_nodes is not None:
+        return {n for n in phase.active_nodes if n in graph}
+    bound = [applied.node for applied in phase.losses if applied.node in graph]
+    return set(graph.ancestors(bound)) if bound else set()
+
+
 def _sklearn_only_problems(exp: Experiment, phase: AbstractPhase) -> list[str]:
-    from mml.training._experiment import active_nodes
     from mml.training._incremental import has_partial_fit
 
     g = exp.graph
