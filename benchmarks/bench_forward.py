@@ -16,7 +16,7 @@ import time
 import torch
 
 import mml
-from mml.backends import apply, init
+from mml.backends import apply, init_params
 from mml.models import SequentialMLP
 
 
@@ -30,7 +30,7 @@ def _time(fn, iters: int) -> float:
 
 def bench(batch: int, *, repeats: int = 9, iters: int = 3000) -> tuple[float, float]:
     spec = SequentialMLP(hidden=(64, 64), output_shape=(1,))
-    params = init(spec, (16,), (1,), key=mml.random.key(0))
+    params = init_params(spec, (16,), (1,), key=mml.random.key(0))
     seq = torch.nn.Sequential(
         torch.nn.Linear(16, 64),
         torch.nn.ReLU(),

@@ -1,6 +1,6 @@
 """Backends: run model specs on PyTorch, Keras 3 (TensorFlow) or scikit-learn behind one protocol.
 
-``init(spec, input_shape, output_shape, key=...)`` makes a parameter record;
+``init_params(spec, input_shape, output_shape, key=...)`` makes a parameter record;
 ``apply(spec, params, x, training=..., key=...)`` runs it and returns ``(y, new_params)``;
 ``value_and_grad`` and ``fit`` train it. torch, tensorflow and sklearn are imported only when a
 backend is first used. See ``docs/models.md``.
@@ -14,7 +14,7 @@ and updated (``move_params``, ``tensor_params``, ``trainable_dict``, ``with_trai
 >>> import mml, numpy as np
 >>> from mml.models import SequentialMLP
 >>> spec = SequentialMLP(hidden=(4,), output_shape=(1,))
->>> p = mml.backends.init(spec, (2,), key=mml.random.key(0))
+>>> p = mml.backends.init_params(spec, (2,), key=mml.random.key(0))
 >>> tuple(mml.backends.apply(spec, p, np.ones((3, 2), np.float32))[0].shape)
 (3, 1)
 """
@@ -63,7 +63,7 @@ from mml.backends._protocol import (
     apply as apply,
     fit as fit,
     get_backend as get_backend,
-    init as init,
+    init_params as init_params,
     output_shape as output_shape,
     partial_fit as partial_fit,
     value_and_grad as value_and_grad,
@@ -102,7 +102,7 @@ __all__ = [
     "feed_data",
     "fit",
     "get_backend",
-    "init",
+    "init_params",
     "output_shape",
     "is_accelerator",
     "is_classifier",

@@ -8,7 +8,7 @@ return new parameter records and never modify their inputs.
 >>> import mml, numpy as np
 >>> from mml.models import SequentialMLP
 >>> spec = SequentialMLP(hidden=(8,), output_shape=(1,))
->>> params = init(spec, (4,), (1,), key=mml.random.key(0))
+>>> params = init_params(spec, (4,), (1,), key=mml.random.key(0))
 >>> y, params2 = apply(spec, params, np.zeros((2, 4), np.float32))
 >>> tuple(y.shape), params2 is params
 ((2, 1), True)
@@ -30,7 +30,7 @@ __all__ = [
     "AbstractBackend",
     "get_backend",
     "output_shape",
-    "init",
+    "init_params",
     "apply",
     "value_and_grad",
     "fit",
@@ -48,7 +48,7 @@ class AbstractBackend(abc.ABC):
     gradient backends take their refusing ``fit``/``partial_fit`` from
     :class:`AbstractGradientBackend`); its
     instances are stateless values (equal when of one class). :func:`get_backend` gives the
-    one for a name or a spec, and the module-level :func:`init`, :func:`apply`,
+    one for a name or a spec, and the module-level :func:`init_params`, :func:`apply`,
     :func:`value_and_grad`, :func:`fit` and :func:`partial_fit` dispatch to it.
 
     >>> b = get_backend("torch")
@@ -203,7 +203,7 @@ def output_shape(
     return get_backend(spec).output_shape(spec, shape, tshape)
 
 
-def init(
+def init_params(
     spec: AbstractModel,
     input_shape: tuple[int, ...],
     output_shape: tuple[int, ...] | None = None,
@@ -218,7 +218,7 @@ def init(
 
     >>> import mml
     >>> from mml.models import SequentialMLP
-    >>> init(SequentialMLP(hidden=(2,)), (3,), target_shape=(1,), key=mml.random.key(0)).output_shape
+    >>> init_params(SequentialMLP(hidden=(2,)), (3,), target_shape=(1,), key=mml.random.key(0)).output_shape
     (1,)
     """
     input_shape = tuple(int(v) for v in input_shape)
@@ -241,7 +241,7 @@ def apply(
     >>> import mml, numpy as np
     >>> from mml.models import SequentialMLP
     >>> spec = SequentialMLP(hidden=(2,), output_shape=(1,), dropout=0.5)
-    >>> p = init(spec, (3,), key=mml.random.key(0))
+    >>> p = init_params(spec, (3,), key=mml.random.key(0))
     >>> a, _ = apply(spec, p, np.ones((4, 3), np.float32), training=True, key=mml.random.key(1))
     >>> b, _ = apply(spec, p, np.ones((4, 3), np.float32), training=True, key=mml.random.key(1))
     >>> bool((a == b).all())
@@ -265,7 +265,7 @@ def value_and_grad(
     >>> import mml, torch
     >>> from mml.models import SequentialMLP
     >>> spec = SequentialMLP(hidden=(2,), output_shape=(1,))
-    >>> p = init(spec, (3,), key=mml.random.key(0))
+    >>> p = init_params(spec, (3,), key=mml.random.key(0))
     >>> (loss, _), grads, _ = value_and_grad(spec, p, torch.ones(4, 3), lambda y: (y.pow(2).mean(), None))
     >>> loss.ndim, len(grads)
     (0, 4)
@@ -279,7 +279,7 @@ def fit(spec: AbstractModel, params: Any, x: Any, y: Any = None, *, key: Key) ->
     >>> import mml, numpy as np
     >>> from mml.models import SklearnModel
     >>> spec = SklearnModel(estimator="sklearn.linear_model:LinearRegression")
-    >>> p = init(spec, (1,), key=mml.random.key(0))
+    >>> p = init_params(spec, (1,), key=mml.random.key(0))
     >>> p = fit(spec, p, np.array([[0.0], [1.0]]), np.array([[1.0], [3.0]]), key=mml.random.key(0))
     >>> apply(spec, p, np.array([[2.0]]))[0].round(6).tolist()
     [[5.0]]
@@ -297,7 +297,7 @@ def partial_fit(
     >>> import mml, numpy as np
     >>> from mml.models import SklearnModel
     >>> spec = SklearnModel(estimator="sklearn.preprocessing:StandardScaler")
-    >>> p = partial_fit(spec, init(spec, (1,), key=mml.random.key(0)), np.ones((2, 1)), key=mml.random.key(0))
+    >>> p = partial_fit(spec, init_params(spec, (1,), key=mml.random.key(0)), np.ones((2, 1)), key=mml.random.key(0))
     >>> p.is_fitted
     True
     """

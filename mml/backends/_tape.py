@@ -8,7 +8,7 @@ opens one per backend of a step; nothing else in mml touches autograd.
 >>> import mml, numpy as np
 >>> from mml.models import SequentialMLP
 >>> spec = SequentialMLP(hidden=(2,), output_shape=(1,))
->>> p = mml.backends.init(spec, (3,), key=mml.random.key(0))
+>>> p = mml.backends.init_params(spec, (3,), key=mml.random.key(0))
 >>> tape = open_tape("torch", {"m": p})
 >>> with tape:
 ...     y, _ = mml.backends.apply(spec, tape.records["m"], np.ones((4, 3), np.float32), training=True)

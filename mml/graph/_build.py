@@ -181,7 +181,7 @@ def build(
                 # the targets of a tail are its inputs', combined by any joining node on the way
                 target_shape = _target_shape(graph, label, featuresets)
             try:
-                p = backends.init(
+                p = backends.init_params(
                     node.model,
                     in_shapes[0],
                     None,

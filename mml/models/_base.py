@@ -1,7 +1,7 @@
 """The abstract base of model specs and the validation helpers they share.
 
 A model spec is a frozen attrs value that says *what* a model is (architecture and
-hyperparameters). It holds no weights: :func:`mml.backends.init` makes those from shapes and
+hyperparameters). It holds no weights: :func:`mml.backends.init_params` makes those from shapes and
 a key, and :func:`mml.backends.apply` runs the model.
 
 >>> from mml.models import SequentialMLP

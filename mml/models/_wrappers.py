@@ -165,7 +165,7 @@ class _AbstractUserModule(AbstractModel):
             raise ShapeError(
                 f"{type(self).__name__}({self.factory!r}) declares no output_shape: it is found by running "
                 "the model, which its backend does; call mml.backends.output_shape(spec, input_shape) "
-                "(graphs and mml.backends.init do), or pass output_shape=... to the spec"
+                "(graphs and mml.backends.init_params do), or pass output_shape=... to the spec"
             )
         return self.output_shape
 

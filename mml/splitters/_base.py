@@ -261,4 +261,3 @@ def freeze_ratio_map(value: Mapping[str, Any] | None) -> Any:
             raise SplitError(f"ratio of split {name!r} must be a number in [0, 1], got {r!r}")
         out[name] = float(r)
     return FrozenDict(out)
-

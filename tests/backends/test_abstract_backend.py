@@ -53,7 +53,7 @@ def test_a_spec_picks_its_backend_and_an_unknown_name_says_the_choices():
 
 def test_gradient_backends_refuse_fit_and_partial_fit_with_a_backend_error():
     spec = SequentialMLP(hidden=(2,), output_shape=(1,))
-    p = mml.backends.init(spec, (3,), key=mml.random.key(0))
+    p = mml.backends.init_params(spec, (3,), key=mml.random.key(0))
     x, y = np.zeros((2, 3), np.float32), np.zeros((2, 1), np.float32)
     msg = r"SequentialMLP is a torch model: train it with a TrainPhase, not fit\(\)"
     with pytest.raises(BackendError, match=msg):
@@ -65,7 +65,7 @@ def test_gradient_backends_refuse_fit_and_partial_fit_with_a_backend_error():
 
 def test_a_sklearn_model_refuses_gradients_with_a_backend_error():
     spec = SklearnModel(estimator="sklearn.linear_model:Ridge")
-    p = mml.backends.init(spec, (1,), key=mml.random.key(0))
+    p = mml.backends.init_params(spec, (1,), key=mml.random.key(0))
     with pytest.raises(
         BackendError, match=r"SklearnModel is a scikit-learn model: it is fitted in closed form"
     ):

@@ -94,21 +94,23 @@ def test_as_loss_input_copies_an_array_with_negative_strides() -> None:
 
 def test_torch_init_builds_on_the_device() -> None:
     spec = SequentialMLP(hidden=(4,), output_shape=(2,))
-    p = B.init(spec, (3,), key=mml.random.key(0), device="meta")
+    p = B.init_params(spec, (3,), key=mml.random.key(0), device="meta")
     assert set(_devices(p.params).values()) == {"meta"}
-    c = B.init(spec, (3,), key=mml.random.key(0))
+    c = B.init_params(spec, (3,), key=mml.random.key(0))
     assert set(_devices(c.params).values()) == {"cpu"}
-    assert {k: tuple(v.shape) for k, v in p.params.items()} == {k: tuple(v.shape) for k, v in c.params.items()}
+    assert {k: tuple(v.shape) for k, v in p.params.items()} == {
+        k: tuple(v.shape) for k, v in c.params.items()
+    }
     # a user module too, buffers included
     um = TorchModule(factory="torch.nn:BatchNorm1d", kwargs={"num_features": 3}, output_shape=(3,))
-    q = B.init(um, (3,), key=mml.random.key(0), device="meta")
+    q = B.init_params(um, (3,), key=mml.random.key(0), device="meta")
     assert set(_devices(q.params).values()) == {"meta"} and set(_devices(q.buffers).values()) == {"meta"}
 
 
 @pytest.mark.parametrize("numpy_params", [False, True])
 def test_torch_apply_moves_params_and_input_to_the_device(numpy_params: bool) -> None:
     spec = SequentialMLP(hidden=(4,), output_shape=(2,))
-    p = B.init(spec, (3,), key=mml.random.key(0))
+    p = B.init_params(spec, (3,), key=mml.random.key(0))
     if numpy_params:  # a loaded state holds numpy arrays
         p = B.TorchParams({k: v.numpy() for k, v in p.params.items()}, {}, (3,), (2,))
     y, q = B.apply(spec, p, np.ones((5, 3), np.float32), device="meta")
@@ -123,7 +125,7 @@ def test_torch_apply_moves_params_and_input_to_the_device(numpy_params: bool) ->
 
 def test_torch_forward_places_on_the_device_and_draws_dropout_from_the_key() -> None:
     spec = SequentialMLP(hidden=(4,), output_shape=(2,), dropout=0.5)
-    p = B.init(spec, (3,), key=mml.random.key(0))
+    p = B.init_params(spec, (3,), key=mml.random.key(0))
     y, q = B.torch_forward(spec, p, np.ones((5, 3), np.float32), training=False, device="meta")
     assert y.device == META and tuple(y.shape) == (5, 2) and set(_devices(q.params).values()) == {"meta"}
     x = torch.ones(64, 3)
@@ -137,7 +139,7 @@ def test_torch_forward_places_on_the_device_and_draws_dropout_from_the_key() -> 
 
 def test_torch_user_module_apply_moves_buffers_to_the_device() -> None:
     um = TorchModule(factory="torch.nn:BatchNorm1d", kwargs={"num_features": 3}, output_shape=(3,))
-    p = B.init(um, (3,), key=mml.random.key(0))
+    p = B.init_params(um, (3,), key=mml.random.key(0))
     y, q = B.apply(um, p, np.ones((4, 3), np.float32), device="meta")
     assert y.device == META and tuple(y.shape) == (4, 3)
     assert set(_devices(q.params).values()) == {"meta"} and set(_devices(q.buffers).values()) == {"meta"}

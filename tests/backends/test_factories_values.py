@@ -35,7 +35,7 @@ def test_a_torch_factory_gone_before_init(monkeypatch: pytest.MonkeyPatch) -> No
     spec = TorchModule(factory="backend_factories:gone_net", output_shape=(1,))
     monkeypatch.delattr(bf, "gone_net")
     with pytest.raises(ConfigError) as e:
-        B.init(spec, (3,), key=mml.random.key(0))
+        B.init_params(spec, (3,), key=mml.random.key(0))
     assert str(e.value) == _gone("gone_net", "TorchModule factory")
 
 
@@ -45,7 +45,7 @@ def test_a_keras_factory_gone_before_init(monkeypatch: pytest.MonkeyPatch) -> No
     spec = KerasModel(factory="backend_factories:gone_keras")
     monkeypatch.delattr(bf, "gone_keras")
     with pytest.raises(ConfigError) as e:
-        B.init(spec, (3,), (1,), key=mml.random.key(0))
+        B.init_params(spec, (3,), (1,), key=mml.random.key(0))
     assert str(e.value) == _gone("gone_keras", "KerasModel factory")
 
 
@@ -56,7 +56,7 @@ def test_a_sklearn_estimator_gone_before_fit_partial_fit_and_apply(monkeypatch: 
 
     monkeypatch.setattr(bf, "GoneEst", SGDClassifier, raising=False)
     spec = SklearnModel(estimator="backend_factories:GoneEst")
-    p = B.init(spec, (2,), key=mml.random.key(0))
+    p = B.init_params(spec, (2,), key=mml.random.key(0))
     x, y = np.array([[0.0, 1.0], [1.0, 0.0]]), np.array([0, 1])
     fitted = B.fit(spec, p, x, y, key=mml.random.key(0))
     assert is_classifier(spec)

@@ -11,7 +11,7 @@ torch = pytest.importorskip("torch")
 import numpy as np  # noqa: E402
 
 import mml  # noqa: E402
-from mml.backends import KerasParams, apply, init, value_and_grad  # noqa: E402
+from mml.backends import KerasParams, apply, init_params, value_and_grad  # noqa: E402
 from mml.backends._keras import _build  # noqa: E402
 from mml.errors import ConfigError, DeviceError, ShapeError  # noqa: E402
 from mml.models import KerasModel, SequentialCNN, SequentialMLP, TemporalCNN  # noqa: E402
@@ -67,8 +67,8 @@ def _torch_to_keras(spec: object, tp: object) -> list[np.ndarray]:
 def test_keras_builtins_mean_what_torch_builtins_mean(make: object, input_shape: tuple[int, ...]) -> None:
     t_spec, k_spec = make("torch"), make("tensorflow")  # type: ignore[operator]
     out = t_spec.infer_output_shape(input_shape, None)
-    tp = init(t_spec, input_shape, out, key=K0)
-    kp = init(k_spec, input_shape, out, key=K0)
+    tp = init_params(t_spec, input_shape, out, key=K0)
+    kp = init_params(k_spec, input_shape, out, key=K0)
     weights = _torch_to_keras(t_spec, tp)
     assert [tuple(w.shape) for w in weights] == [tuple(v.shape) for v in kp.trainable]
     kp = kp.replace_params(tuple(tf.constant(w) for w in weights))
@@ -85,8 +85,8 @@ def test_keras_builtins_mean_what_torch_builtins_mean(make: object, input_shape:
 
 def test_init_keyed_and_roundtrip() -> None:
     spec = SequentialCNN(channels=(4,), output_shape=(2,), backend="tensorflow")
-    a, b = init(spec, (12,), (2,), key=K0), init(spec, (12,), (2,), key=mml.random.key(0))
-    c = init(spec, (12,), (2,), key=mml.random.key(1))
+    a, b = init_params(spec, (12,), (2,), key=K0), init_params(spec, (12,), (2,), key=mml.random.key(0))
+    c = init_params(spec, (12,), (2,), key=mml.random.key(1))
     assert a == b and a != c
     back = mml.io.roundtrip(a)
     assert isinstance(back, KerasParams) and back == a
@@ -97,8 +97,8 @@ def test_init_keyed_and_roundtrip() -> None:
 def test_user_model_batchnorm_and_dropout() -> None:
     spec = KerasModel(factory="backend_factories:keras_bn_net", kwargs={"units": 16})
     assert mml.backends.output_shape(spec, (3,)) == (1,)
-    p = init(spec, (3,), (1,), key=K0)
-    assert p == init(spec, (3,), (1,), key=K0)
+    p = init_params(spec, (3,), (1,), key=K0)
+    assert p == init_params(spec, (3,), (1,), key=K0)
     assert len(p.non_trainable) == 2  # moving mean/var; the dropout seed state is not stored
     before = [np.array(v) for v in p.non_trainable]
     x = _x((8, 3))
@@ -117,7 +117,7 @@ def test_user_model_batchnorm_and_dropout() -> None:
 
 def test_value_and_grad_matches_tape_and_is_pure() -> None:
     spec = SequentialMLP(hidden=(6,), output_shape=(1,), backend="tensorflow")
-    p = init(spec, (3,), (1,), key=K0)
+    p = init_params(spec, (3,), (1,), key=K0)
     before = [np.array(v) for v in p.trainable]
     x, t = _x((10, 3)), _x((10, 1), 2)
     (loss, aux), grads, new = value_and_grad(spec, p, x, lambda y: (tf.reduce_mean((y - t) ** 2), "ok"))
@@ -136,10 +136,10 @@ def test_value_and_grad_matches_tape_and_is_pure() -> None:
 
 def test_errors() -> None:
     spec = SequentialMLP(hidden=(2,), output_shape=(1,), backend="tensorflow")
-    p = init(spec, (3,), (1,), key=K0)
+    p = init_params(spec, (3,), (1,), key=K0)
     with pytest.raises(ShapeError, match=r"input shape \(3,\)"):
         apply(spec, p, _x((2, 4)))
     with pytest.raises(DeviceError, match="not supported"):
-        init(spec, (3,), (1,), key=K0, device="cuda")
+        init_params(spec, (3,), (1,), key=K0, device="cuda")
     with pytest.raises(mml.BackendError, match="not fit"):
         mml.backends.fit(spec, p, _x((2, 3)), key=K0)

@@ -16,7 +16,7 @@ tf = pytest.importorskip("tensorflow")
 from fresh_memos import _fresh_memos  # noqa: F401, E402  (autouse: each test builds with the code under test)
 
 import mml  # noqa: E402
-from mml.backends import KerasParams, apply, get_backend, init, value_and_grad  # noqa: E402
+from mml.backends import KerasParams, apply, get_backend, init_params, value_and_grad  # noqa: E402
 from mml.models import KerasModel, SequentialCNN, SequentialMLP, TemporalCNN  # noqa: E402
 from mml.random import fold_in, numpy_rng  # noqa: E402
 
@@ -29,7 +29,7 @@ def _x(shape: tuple[int, ...], seed: int = 1) -> np.ndarray:
 
 def test_builtin_init_is_pytorch_default_drawn_from_the_key() -> None:
     spec = SequentialMLP(hidden=(5,), output_shape=(2,), backend="tensorflow")
-    p = init(spec, (3,), (2,), key=K0)
+    p = init_params(spec, (3,), (2,), key=K0)
     rng = numpy_rng(fold_in(K0, "init"))
     want = [
         rng.uniform(-1 / math.sqrt(3), 1 / math.sqrt(3), size=(3, 5)),
@@ -43,7 +43,7 @@ def test_builtin_init_is_pytorch_default_drawn_from_the_key() -> None:
         np.testing.assert_array_equal(got.numpy(), w.astype(np.float32))
     assert (p.input_shape, p.output_shape) == ((3,), (2,))
     cnn = SequentialCNN(channels=(2,), kernel_size=3, output_shape=(1,), backend="tensorflow")
-    q = init(cnn, (2, 8), (1,), key=K0)
+    q = init_params(cnn, (2, 8), (1,), key=K0)
     rng = numpy_rng(fold_in(K0, "init"))
     b_conv, b_head = 1 / math.sqrt(3 * 2), 1 / math.sqrt(2 * 4)
     want = [
@@ -58,7 +58,7 @@ def test_builtin_init_is_pytorch_default_drawn_from_the_key() -> None:
 
 def test_user_model_init_glorot_kernels_built_vectors_and_batchnorm_state() -> None:
     spec = KerasModel(factory="backend_factories:keras_bn_net", kwargs={"units": 4})
-    p = init(spec, (3,), (1,), key=K0)
+    p = init_params(spec, (3,), (1,), key=K0)
     rng = numpy_rng(fold_in(K0, "init"))
     k1 = rng.uniform(-math.sqrt(6 / 7), math.sqrt(6 / 7), size=(3, 4))
     k2 = rng.uniform(-math.sqrt(6 / 5), math.sqrt(6 / 5), size=(4, 1))
@@ -81,13 +81,13 @@ def test_a_keras_layer_factory_is_refused_by_name() -> None:
     spec = KerasModel(factory="keras.layers:Conv1D", kwargs={"filters": 3, "kernel_size": 2})
     # a layer is not a keras.Model: refused with the factory's name
     with pytest.raises(mml.BackendError) as err:
-        init(spec, (5, 2), (4, 3), key=K0)
+        init_params(spec, (5, 2), (4, 3), key=K0)
     assert str(err.value) == "KerasModel factory 'keras.layers:Conv1D' returned a Conv1D, not a keras.Model"
 
 
 def test_dropout_in_training_only_and_keyed() -> None:
     spec = SequentialMLP(hidden=(200,), dropout=0.5, output_shape=(1,), backend="tensorflow")
-    p = init(spec, (2,), (1,), key=K0)
+    p = init_params(spec, (2,), (1,), key=K0)
     x = _x((4, 2))
     ev, same = apply(spec, p, x)
     assert same is p
@@ -104,11 +104,11 @@ def test_dropout_in_training_only_and_keyed() -> None:
     assert str(err.value) == "SequentialMLP uses dropout: training=True needs a key"
     # without dropout layers, training needs no key and equals eval
     plain = SequentialMLP(hidden=(3,), output_shape=(1,), backend="tensorflow")
-    q = init(plain, (2,), (1,), key=K0)
+    q = init_params(plain, (2,), (1,), key=K0)
     np.testing.assert_array_equal(apply(plain, q, x, training=True)[0].numpy(), apply(plain, q, x)[0].numpy())
     # the mean over many keys of the dropped-out output is the eval output (inverted dropout)
     lin = SequentialMLP(hidden=(64,), activation="relu", dropout=0.5, output_shape=(1,), backend="tensorflow")
-    r = init(lin, (2,), (1,), key=K0)
+    r = init_params(lin, (2,), (1,), key=K0)
     one = np.ones((1, 2), np.float32)
     draws = [
         float(apply(lin, r, one, training=True, key=mml.random.key(i))[0].numpy()[0, 0]) for i in range(300)
@@ -128,7 +128,7 @@ def test_dropout_in_training_only_and_keyed() -> None:
 )
 def test_conv_dropout_is_keyed(spec: object) -> None:
     shape = (4, 4) if getattr(spec, "dims", 1) == 2 else (8,)
-    p = init(spec, shape, (1,), key=K0)  # type: ignore[arg-type]
+    p = init_params(spec, shape, (1,), key=K0)  # type: ignore[arg-type]
     x = _x((5, *shape))
     a = apply(spec, p, x, training=True, key=mml.random.key(1))[0].numpy()  # type: ignore[arg-type]
     b = apply(spec, p, x, training=True, key=mml.random.key(1))[0].numpy()  # type: ignore[arg-type]
@@ -139,7 +139,7 @@ def test_conv_dropout_is_keyed(spec: object) -> None:
 
 def test_inputs_are_cast_and_checked() -> None:
     spec = SequentialMLP(hidden=(3,), output_shape=(2,), backend="tensorflow")
-    p = init(spec, (4,), (2,), key=K0)
+    p = init_params(spec, (4,), (2,), key=K0)
     x = _x((3, 4))
     want = apply(spec, p, x)[0].numpy()
     for other in (x.astype(np.float64), tf.constant(x.astype(np.float64)), x.tolist()):
@@ -158,7 +158,7 @@ def test_inputs_are_cast_and_checked() -> None:
 
 def test_value_and_grad_by_hand() -> None:
     spec = SequentialMLP(hidden=(), output_shape=(1,), backend="tensorflow")
-    p = init(spec, (2,), (1,), key=K0)
+    p = init_params(spec, (2,), (1,), key=K0)
     p = p.replace_params((tf.constant([[1.0], [-2.0]]), tf.constant([0.5])))
     x = np.array([[1.0, 1.0], [2.0, 0.0]], np.float32)  # y = -0.5, 2.5
     (loss, aux), grads, new = value_and_grad(spec, p, x, lambda y: (tf.reduce_sum(y**2), 7))
@@ -172,13 +172,13 @@ def test_value_and_grad_by_hand() -> None:
 def test_messages_in_full() -> None:
     spec = SequentialMLP(hidden=(2,), output_shape=(1,), backend="tensorflow")
     with pytest.raises(mml.DeviceError) as err:
-        init(spec, (3,), (1,), key=K0, device="cuda:0")
+        init_params(spec, (3,), (1,), key=K0, device="cuda:0")
     assert str(err.value) == (
         "the tensorflow backend places tensors itself; device='cuda:0' is not supported, use 'cpu' or 'auto'"
     )
     for ok in ("cpu", "auto", None):
-        init(spec, (3,), (1,), key=K0, device=ok)
-    p = init(spec, (3,), (1,), key=K0)
+        init_params(spec, (3,), (1,), key=K0, device=ok)
+    p = init_params(spec, (3,), (1,), key=K0)
     with pytest.raises(mml.DeviceError):
         apply(spec, p, _x((1, 3)), device="cuda")
     tf_backend = get_backend("tensorflow")
@@ -190,7 +190,7 @@ def test_messages_in_full() -> None:
         tf_backend.init(SequentialMLP(hidden=(2,)), (3,), (1,), key=K0)
     assert str(err.value) == "the tensorflow backend cannot run a SequentialMLP (backend 'torch')"
     with pytest.raises(mml.BackendError) as err:
-        init(KerasModel(factory="backend_factories:bn_net"), (3,), (1,), key=K0)
+        init_params(KerasModel(factory="backend_factories:bn_net"), (3,), (1,), key=K0)
     assert str(err.value) == (
         "KerasModel factory 'backend_factories:bn_net' returned a Sequential, not a keras.Model"
     )
@@ -198,7 +198,7 @@ def test_messages_in_full() -> None:
 
 def test_user_conv_kernels_are_glorot_over_the_receptive_field() -> None:
     spec = KerasModel(factory="keras_value_factories:conv_net")
-    p = init(spec, (5, 2), (1,), key=K0)  # length 5, 2 channels: kernel (2, 2, 3), head (12, 1)
+    p = init_params(spec, (5, 2), (1,), key=K0)  # length 5, 2 channels: kernel (2, 2, 3), head (12, 1)
     rng = numpy_rng(fold_in(K0, "init"))
     conv = rng.uniform(-math.sqrt(6 / (4 + 6)), math.sqrt(6 / (4 + 6)), size=(2, 2, 3))
     head = rng.uniform(-math.sqrt(6 / 13), math.sqrt(6 / 13), size=(12, 1))
@@ -212,7 +212,7 @@ def test_dropout_seeds_are_drawn_from_the_key_per_dropout_layer() -> None:
     from mml.backends._keras import keras_model
 
     spec = SequentialMLP(hidden=(40, 40), dropout=0.5, output_shape=(1,), backend="tensorflow")
-    p = init(spec, (2,), (1,), key=K0)
+    p = init_params(spec, (2,), (1,), key=K0)
     assert p.non_trainable == ()  # two dropout layers: two seed states, neither stored
     x = _x((4, 2))
     key = mml.random.key(9)
@@ -236,7 +236,7 @@ def test_dropout_seeds_are_drawn_from_the_key_per_dropout_layer() -> None:
 
 def test_backend_value_defaults() -> None:
     spec = SequentialMLP(hidden=(32,), dropout=0.5, output_shape=(1,), backend="tensorflow")
-    p = init(spec, (2,), (1,), key=K0)
+    p = init_params(spec, (2,), (1,), key=K0)
     be = get_backend("tensorflow")
     x = _x((3, 2))
     y, same = be.apply(spec, p, x)  # eval by default: no key needed

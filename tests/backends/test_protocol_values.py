@@ -51,7 +51,7 @@ def test_the_defaults_the_protocol_promises() -> None:
     for m in ("apply", "value_and_grad", "fit", "partial_fit"):
         assert _params(getattr(P, m)) == _params(getattr(AbstractBackend, m), drop_self=True), m
     assert _params(P.output_shape)[2] == ("target_shape", inspect.Parameter.POSITIONAL_OR_KEYWORD, None)
-    init = dict((n, (k, d)) for n, k, d in _params(P.init))
+    init = dict((n, (k, d)) for n, k, d in _params(P.init_params))
     assert init["output_shape"] == (inspect.Parameter.POSITIONAL_OR_KEYWORD, None)
     assert init["device"] == (inspect.Parameter.KEYWORD_ONLY, "cpu")
     assert init["target_shape"] == (inspect.Parameter.KEYWORD_ONLY, None)

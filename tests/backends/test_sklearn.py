@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 import mml
-from mml.backends import SklearnParams, apply, fit, init, partial_fit, value_and_grad
+from mml.backends import SklearnParams, apply, fit, init_params, partial_fit, value_and_grad
 from mml.errors import BackendError, DeviceError
 from mml.models import SklearnModel
 
@@ -39,7 +39,7 @@ def _fit(
         method=method,
         output_shape=(2,) if method == "predict_proba" else None,
     )
-    p = init(spec, (4,), key=K0, target_shape=None if y is None else (1,))
+    p = init_params(spec, (4,), key=K0, target_shape=None if y is None else (1,))
     return spec, fit(spec, p, X, y, key=K0)
 
 
@@ -87,7 +87,7 @@ def test_key_drives_random_state() -> None:
     spec = SklearnModel(
         estimator="sklearn.cluster:KMeans", params={"n_clusters": 4, "n_init": 1, "init": "random"}
     )
-    p0 = init(spec, (4,), key=K0)
+    p0 = init_params(spec, (4,), key=K0)
     a, b = fit(spec, p0, X, key=K0), fit(spec, p0, X, key=mml.random.key(0))
     assert a == b and p0.fitted is None
     others = [fit(spec, p0, X, key=mml.random.key(s)) for s in range(1, 4)]
@@ -99,14 +99,14 @@ def test_key_drives_random_state() -> None:
 def test_standard_scaler_law_fit_then_apply_is_standardised(seed: int, cols: int) -> None:
     data = mml.random.numpy_rng(mml.random.key(seed)).normal(3.0, 2.0, size=(20, cols))
     spec = SklearnModel(estimator="sklearn.preprocessing:StandardScaler")
-    p = fit(spec, init(spec, (cols,), key=K0), data, key=K0)
+    p = fit(spec, init_params(spec, (cols,), key=K0), data, key=K0)
     out = apply(spec, mml.io.roundtrip(p), data)[0]
     np.testing.assert_allclose(out.mean(axis=0), 0.0, atol=1e-9)
 
 
 def test_partial_fit_equals_fit_on_all() -> None:
     spec = SklearnModel(estimator="sklearn.preprocessing:StandardScaler")
-    p = init(spec, (4,), key=K0)
+    p = init_params(spec, (4,), key=K0)
     p1 = partial_fit(spec, p, X[:30], key=K0)
     p2 = partial_fit(spec, p1, X[30:], key=K0)
     full = fit(spec, p, X, key=K0)
@@ -118,15 +118,15 @@ def test_partial_fit_equals_fit_on_all() -> None:
 
 def test_errors() -> None:
     spec = SklearnModel(estimator="sklearn.ensemble:RandomForestRegressor", params={"n_estimators": 2})
-    p = init(spec, (4,), key=K0)
+    p = init_params(spec, (4,), key=K0)
     with pytest.raises(BackendError, match="not fitted yet"):
         apply(spec, p, X)
     with pytest.raises(BackendError, match="not trained by gradients"):
         value_and_grad(spec, p, X, lambda y: (y, None), key=K0)
     with pytest.raises(DeviceError, match="CPU only"):
-        init(spec, (4,), key=K0, device="cuda")
+        init_params(spec, (4,), key=K0, device="cuda")
     pca = SklearnModel(estimator="sklearn.decomposition:PCA")  # n_components=None: shape unknown upfront
-    fitted = fit(pca, init(pca, (4,), (2,), key=K0), X, key=K0)
+    fitted = fit(pca, init_params(pca, (4,), (2,), key=K0), X, key=K0)
     with pytest.raises(mml.ShapeError, match="set output_shape"):
         apply(pca, fitted, X)
 
@@ -149,9 +149,9 @@ def test_tree_ensembles_save_without_pickle(estimator: str, tmp_path) -> None:  
 
     size = "max_iter" if "Hist" in estimator else "n_estimators"
     spec = SklearnModel(estimator=estimator, params={size: 3})
-    p = fit(spec, init(spec, (4,), key=K0), X, Y_REG, key=K0)
+    p = fit(spec, init_params(spec, (4,), key=K0), X, Y_REG, key=K0)
     assert set(p.fitted.attributes) == {SKOPS_KEY}
-    assert p == fit(spec, init(spec, (4,), key=K0), X, Y_REG, key=K0)  # same fit, same bytes
+    assert p == fit(spec, init_params(spec, (4,), key=K0), X, Y_REG, key=K0)  # same fit, same bytes
     cls = mml.models._wrappers.import_object(estimator)
     ref = clone(cls(**{size: 3, "random_state": mml.random.seed_int(K0)})).fit(X, np.ravel(Y_REG))
     np.testing.assert_array_equal(apply(spec, p, X)[0].ravel(), ref.predict(X))

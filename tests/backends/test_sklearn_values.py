@@ -27,14 +27,14 @@ def test_fit_and_apply_equal_sklearn_with_targets_of_every_layout() -> None:
     spec = SklearnModel(estimator="sklearn.linear_model:LinearRegression")
     ref = LinearRegression().fit(X, Y)
     for y in (Y, Y.reshape(-1, 1), Y.tolist()):
-        p = B.fit(spec, B.init(spec, (3,), (1,), key=K0), X, y, key=K0)
+        p = B.fit(spec, B.init_params(spec, (3,), (1,), key=K0), X, y, key=K0)
         out, same = B.apply(spec, p, X[:5])
         assert same is p and out.shape == (5, 1)
         np.testing.assert_allclose(out.ravel(), ref.predict(X[:5]), rtol=1e-12)
         assert p.fitted.attributes["coef_"].shape == (3,)  # a (n, 1) target is one target
     # (n, 2, 2) targets are flattened to (n, 4)
     y4 = np.stack([Y, 2 * Y, -Y, Y + 1], axis=1).reshape(-1, 2, 2)
-    p4 = B.fit(spec, B.init(spec, (3,), (2, 2), key=K0), X, y4, key=K0)
+    p4 = B.fit(spec, B.init_params(spec, (3,), (2, 2), key=K0), X, y4, key=K0)
     out4, _ = B.apply(spec, p4, X[:2])
     assert out4.shape == (2, 2, 2)
     np.testing.assert_allclose(
@@ -52,7 +52,7 @@ def test_output_shape_none_keeps_the_per_sample_width_and_a_wrong_one_says_so() 
     p = B.fit(pca, B.SklearnParams(fitted=None), X, key=K0)  # a record without shapes
     out, _ = B.apply(pca, p, X[:4])
     assert out.shape == (4, 2)
-    bad = B.fit(pca, B.init(pca, (3,), (3,), key=K0), X, key=K0)
+    bad = B.fit(pca, B.init_params(pca, (3,), (3,), key=K0), X, key=K0)
     with pytest.raises(mml.ShapeError) as err:
         B.apply(pca, bad, X)
     assert str(err.value) == (
@@ -66,16 +66,18 @@ def test_output_shape_none_keeps_the_per_sample_width_and_a_wrong_one_says_so() 
 
 def test_random_state_comes_from_the_key_unless_set() -> None:
     spec = SklearnModel(estimator="sklearn.linear_model:SGDRegressor", params={"max_iter": 5, "tol": None})
-    p = B.fit(spec, B.init(spec, (3,), (1,), key=K0), X, Y, key=mml.random.key(3))
+    p = B.fit(spec, B.init_params(spec, (3,), (1,), key=K0), X, Y, key=mml.random.key(3))
     assert p.fitted.params["random_state"] == mml.random.seed_int(mml.random.key(3))
     fixed = SklearnModel(
         estimator="sklearn.linear_model:SGDRegressor", params={"random_state": 4, "max_iter": 5, "tol": None}
     )
-    q = B.fit(fixed, B.init(fixed, (3,), (1,), key=K0), X, Y, key=mml.random.key(3))
+    q = B.fit(fixed, B.init_params(fixed, (3,), (1,), key=K0), X, Y, key=mml.random.key(3))
     assert q.fitted.params["random_state"] == 4
     # no random_state parameter: none added
     lin = SklearnModel(estimator="sklearn.linear_model:LinearRegression")
-    assert "random_state" not in B.fit(lin, B.init(lin, (3,), (1,), key=K0), X, Y, key=K0).fitted.params
+    assert (
+        "random_state" not in B.fit(lin, B.init_params(lin, (3,), (1,), key=K0), X, Y, key=K0).fitted.params
+    )
 
 
 def test_partial_fit_passes_classes_on_the_first_call_only() -> None:
@@ -83,7 +85,7 @@ def test_partial_fit_passes_classes_on_the_first_call_only() -> None:
     assert B.is_classifier(spec) is True
     assert B.is_classifier(SklearnModel(estimator="sklearn.linear_model:SGDRegressor")) is False
     y = (X[:, 0] > 0).astype(np.int64)
-    p = B.init(spec, (3,), (1,), key=K0)
+    p = B.init_params(spec, (3,), (1,), key=K0)
     p1 = B.partial_fit(spec, p, X[:20], y[:20].reshape(-1, 1), key=K0, classes=np.array([0, 1, 2]))
     p2 = B.partial_fit(spec, p1, X[20:], y[20:], key=K0, classes=np.array([0, 1, 2]))
     ref = SGDClassifier(random_state=0)
@@ -104,10 +106,10 @@ def test_partial_fit_passes_classes_on_the_first_call_only() -> None:
         B.partial_fit(spec, p, X[:20], y[:20], key=K0)
     # unsupervised partial_fit (no y), random_state from the key on the first call
     km = SklearnModel(estimator="sklearn.cluster:MiniBatchKMeans", params={"n_clusters": 2, "n_init": 1})
-    k1 = B.partial_fit(km, B.init(km, (3,), (1,), key=K0), X, key=mml.random.key(8))
+    k1 = B.partial_fit(km, B.init_params(km, (3,), (1,), key=K0), X, key=mml.random.key(8))
     assert k1.fitted.params["random_state"] == mml.random.seed_int(mml.random.key(8))
     sc = SklearnModel(estimator="sklearn.preprocessing:StandardScaler")
-    s1 = B.partial_fit(sc, B.init(sc, (3,), (3,), key=K0), X[:10], key=K0)
+    s1 = B.partial_fit(sc, B.init_params(sc, (3,), (3,), key=K0), X[:10], key=K0)
     s2 = B.partial_fit(sc, s1, X[10:], key=K0)
     np.testing.assert_allclose(s2.fitted.attributes["mean_"], StandardScaler().fit(X).mean_, rtol=1e-12)
     assert s2.fitted.attributes["n_samples_seen_"] == 40
@@ -122,20 +124,20 @@ def test_sklearn_messages_in_full() -> None:
     assert str(err.value) == "the sklearn backend cannot run a SequentialMLP (backend 'torch')"
     spec = SklearnModel(estimator="sklearn.linear_model:Ridge")
     with pytest.raises(mml.DeviceError) as err:
-        B.init(spec, (3,), (1,), key=K0, device="cuda")
+        B.init_params(spec, (3,), (1,), key=K0, device="cuda")
     assert str(err.value) == "scikit-learn runs on the CPU only; got device='cuda', use 'cpu' or 'auto'"
     for ok in (None, "cpu", "auto"):
-        assert B.init(spec, (3,), (1,), key=K0, device=ok) == B.SklearnParams(None, (3,), (1,))
+        assert B.init_params(spec, (3,), (1,), key=K0, device=ok) == B.SklearnParams(None, (3,), (1,))
     with pytest.raises(mml.BackendError) as err:
-        B.apply(spec, B.init(spec, (3,), (1,), key=K0), X)
+        B.apply(spec, B.init_params(spec, (3,), (1,), key=K0), X)
     assert str(err.value) == (
         "SklearnModel(sklearn.linear_model:Ridge) is not fitted yet: run a FitPhase (or backends.fit) before applying it"
     )
     with pytest.raises(mml.BackendError) as err:
-        B.partial_fit(spec, B.init(spec, (3,), (1,), key=K0), X, Y, key=K0)
+        B.partial_fit(spec, B.init_params(spec, (3,), (1,), key=K0), X, Y, key=K0)
     assert str(err.value) == "sklearn.linear_model:Ridge has no partial_fit; fit it in one go with fit()"
     with pytest.raises(mml.BackendError) as err:
-        B.value_and_grad(spec, B.init(spec, (3,), (1,), key=K0), X, lambda y: (y, None))
+        B.value_and_grad(spec, B.init_params(spec, (3,), (1,), key=K0), X, lambda y: (y, None))
     assert str(err.value) == (
         "SklearnModel is a scikit-learn model: it is fitted in closed form (FitPhase / fit), not trained by gradients"
     )
@@ -279,11 +281,11 @@ def test_get_backend_and_dispatch() -> None:
         B.get_backend(object())  # type: ignore[arg-type]
     assert str(err.value) == "unknown backend None; use 'torch', 'tensorflow' or 'sklearn'"
     # init: shapes as ints, the output shape from the spec when not given
-    p = B.init(SequentialMLP(hidden=(2,)), [np.int64(3)], target_shape=(4,), key=K0)
+    p = B.init_params(SequentialMLP(hidden=(2,)), [np.int64(3)], target_shape=(4,), key=K0)
     assert p.input_shape == (3,) and p.output_shape == (4,) and type(p.input_shape[0]) is int
-    q = B.init(SequentialMLP(hidden=(2,), output_shape=(5,)), (3,), key=K0)
+    q = B.init_params(SequentialMLP(hidden=(2,), output_shape=(5,)), (3,), key=K0)
     assert q.output_shape == (5,)
-    r = B.init(SequentialMLP(hidden=(2,)), (3,), [2], key=K0)
+    r = B.init_params(SequentialMLP(hidden=(2,)), (3,), [2], key=K0)
     assert r.output_shape == (2,)
 
 

@@ -16,7 +16,7 @@ from hypothesis import (  # noqa: E402
 )
 
 import mml  # noqa: E402
-from mml.backends import TorchParams, apply, init, torch_forward, value_and_grad  # noqa: E402
+from mml.backends import TorchParams, apply, init_params, torch_forward, value_and_grad  # noqa: E402
 from mml.errors import ConfigError, DeviceError, ShapeError  # noqa: E402
 from mml.models import SequentialCNN, SequentialMLP, TemporalCNN, TorchModule  # noqa: E402
 
@@ -53,7 +53,7 @@ def _same(p: TorchParams, snap: dict[str, torch.Tensor]) -> bool:
 )
 def test_mlp_equals_plain_sequential(hidden: tuple[int, ...], act: str, out: tuple[int, ...]) -> None:
     spec = SequentialMLP(hidden=hidden, activation=act, output_shape=out)
-    params = init(spec, (2, 3), out, key=K0)
+    params = init_params(spec, (2, 3), out, key=K0)
     sizes = [6, *hidden, int(np.prod(out))]
     layers: list[nn.Module] = [nn.Flatten()]
     for i, (a, b) in enumerate(itertools.pairwise(sizes)):
@@ -73,7 +73,7 @@ def test_mlp_equals_plain_sequential(hidden: tuple[int, ...], act: str, out: tup
 @pytest.mark.parametrize("input_shape", [(20,), (3, 20)])
 def test_cnn_equals_plain_sequential(input_shape: tuple[int, ...]) -> None:
     spec = SequentialCNN(channels=(4, 6), kernel_size=4, pooling=2, activation="tanh", output_shape=(2,))
-    params = init(spec, input_shape, (2,), key=K0)
+    params = init_params(spec, input_shape, (2,), key=K0)
     c_in = 1 if len(input_shape) == 1 else input_shape[0]
     convs = [nn.Conv1d(c_in, 4, 4), nn.Conv1d(4, 6, 4)]
     head = nn.Linear(6 * 5, 2)
@@ -103,7 +103,7 @@ def test_cnn_equals_plain_sequential(input_shape: tuple[int, ...]) -> None:
 
 def test_tcn_equals_plain_modules_and_is_causal() -> None:
     spec = TemporalCNN(channels=(3, 3), kernel_size=2, output_shape=(1,))
-    params = init(spec, (2, 12), (1,), key=K0)
+    params = init_params(spec, (2, 12), (1,), key=K0)
     p = params.params
 
     def conv(name: str, x: torch.Tensor, dilation: int, k: int) -> torch.Tensor:
@@ -139,9 +139,9 @@ IDS = ["mlp", "cnn", "tcn", "module"]
 
 @pytest.mark.parametrize("spec", SPECS, ids=IDS)
 def test_init_same_key_identical_different_key_different(spec: object) -> None:
-    a = init(spec, (16,), (2,), key=K0)
-    b = init(spec, (16,), (2,), key=mml.random.key(0))
-    c = init(spec, (16,), (2,), key=mml.random.key(1))
+    a = init_params(spec, (16,), (2,), key=K0)
+    b = init_params(spec, (16,), (2,), key=mml.random.key(0))
+    c = init_params(spec, (16,), (2,), key=mml.random.key(1))
     assert a == b
     assert all(torch.equal(a.params[k], b.params[k]) for k in a.params)
     assert any(not torch.equal(a.params[k], c.params[k]) for k in a.params)
@@ -149,7 +149,7 @@ def test_init_same_key_identical_different_key_different(spec: object) -> None:
 
 @pytest.mark.parametrize("spec", SPECS, ids=IDS)
 def test_params_roundtrip(spec: object) -> None:
-    a = init(spec, (16,), (2,), key=K0)
+    a = init_params(spec, (16,), (2,), key=K0)
     back = mml.io.roundtrip(a)
     assert back == a and all(isinstance(v, torch.Tensor) for v in back.params.values())
     x = _x((3, 16))
@@ -158,10 +158,10 @@ def test_params_roundtrip(spec: object) -> None:
 
 def test_init_leaves_global_rng_untouched() -> None:
     state = torch.get_rng_state()
-    init(TorchModule(factory="backend_factories:bn_net"), (4,), (1,), key=K0)
+    init_params(TorchModule(factory="backend_factories:bn_net"), (4,), (1,), key=K0)
     apply(
         TorchModule(factory="backend_factories:bn_net"),
-        init(TorchModule(factory="backend_factories:bn_net"), (4,), (1,), key=K0),
+        init_params(TorchModule(factory="backend_factories:bn_net"), (4,), (1,), key=K0),
         _x((3, 4)),
         training=True,
         key=K0,
@@ -171,7 +171,7 @@ def test_init_leaves_global_rng_untouched() -> None:
 
 def test_dropout_keyed() -> None:
     spec = SequentialMLP(hidden=(64,), dropout=0.5, output_shape=(4,))
-    params = init(spec, (8,), (4,), key=K0)
+    params = init_params(spec, (8,), (4,), key=K0)
     x = _x((32, 8))
     a = apply(spec, params, x, training=True, key=mml.random.key(5))[0]
     b = apply(spec, params, x, training=True, key=mml.random.key(5))[0]
@@ -185,7 +185,7 @@ def test_dropout_keyed() -> None:
 
 def test_user_module_dropout_keyed() -> None:
     spec = TorchModule(factory="backend_factories:bn_net", kwargs={"hidden": 32})
-    params = init(spec, (4,), (1,), key=K0)
+    params = init_params(spec, (4,), (1,), key=K0)
     x = _x((16, 4))
     a = apply(spec, params, x, training=True, key=mml.random.key(1))[0]
     b = apply(spec, params, x, training=True, key=mml.random.key(1))[0]
@@ -195,7 +195,7 @@ def test_user_module_dropout_keyed() -> None:
 
 def test_batchnorm_buffers_come_back_new_and_inputs_untouched() -> None:
     spec = TorchModule(factory="backend_factories:bn_net")
-    params = init(spec, (4,), (1,), key=K0)
+    params = init_params(spec, (4,), (1,), key=K0)
     snap = _snapshot(params)
     x = _x((16, 4))
     x_before = x.clone()
@@ -222,7 +222,7 @@ def test_batchnorm_buffers_come_back_new_and_inputs_untouched() -> None:
     ids=["mlp", "module"],
 )
 def test_value_and_grad_matches_autograd_and_is_pure(spec: object) -> None:
-    params = init(spec, (4,), (1,), key=K0)
+    params = init_params(spec, (4,), (1,), key=K0)
     snap = _snapshot(params)
     x = _x((16, 4))
     target = _x((16, 1), 3)
@@ -247,7 +247,7 @@ def test_value_and_grad_matches_autograd_and_is_pure(spec: object) -> None:
 
 def test_graphwise_backward_through_two_nodes() -> None:
     enc, head = SequentialMLP(hidden=(8,), output_shape=(4,)), SequentialMLP(hidden=(), output_shape=(1,))
-    pe, ph = init(enc, (3,), (4,), key=K0), init(head, (4,), (1,), key=mml.random.key(1))
+    pe, ph = init_params(enc, (3,), (4,), key=K0), init_params(head, (4,), (1,), key=mml.random.key(1))
     le = {k: v.detach().requires_grad_() for k, v in pe.params.items()}
     lh = {k: v.detach().requires_grad_() for k, v in ph.params.items()}
     z, _ = torch_forward(enc, pe.replace_params(le), _x((5, 3)), training=True, key=K0)
@@ -258,7 +258,7 @@ def test_graphwise_backward_through_two_nodes() -> None:
 
 def test_numpy_params_are_converted_lazily() -> None:
     spec = SequentialMLP(hidden=(4,), output_shape=(1,))
-    params = init(spec, (3,), (1,), key=K0)
+    params = init_params(spec, (3,), (1,), key=K0)
     as_numpy = TorchParams(
         {k: v.numpy().copy() for k, v in params.params.items()}, {}, params.input_shape, params.output_shape
     )
@@ -270,16 +270,16 @@ def test_numpy_params_are_converted_lazily() -> None:
 
 def test_wrong_input_shape_and_devices() -> None:
     spec = SequentialMLP(hidden=(4,), output_shape=(1,))
-    params = init(spec, (3,), (1,), key=K0, device="auto")
+    params = init_params(spec, (3,), (1,), key=K0, device="auto")
     with pytest.raises(ShapeError, match=r"input shape \(3,\)"):
         apply(spec, params, torch.ones(2, 4))
     with pytest.raises(ShapeError, match="rank 3"):
-        init(SequentialCNN(), (2, 3, 4), (1,), key=K0)
+        init_params(SequentialCNN(), (2, 3, 4), (1,), key=K0)
     if not torch.cuda.is_available():
         with pytest.raises(DeviceError, match="CUDA is not available"):
-            init(spec, (3,), (1,), key=K0, device="cuda")
+            init_params(spec, (3,), (1,), key=K0, device="cuda")
     with pytest.raises(DeviceError, match="unknown device"):
-        init(spec, (3,), (1,), key=K0, device="tpu9")
+        init_params(spec, (3,), (1,), key=K0, device="tpu9")
 
 
 def test_user_module_output_shape_and_factory_type() -> None:
@@ -287,4 +287,4 @@ def test_user_module_output_shape_and_factory_type() -> None:
     assert mml.backends.output_shape(spec, (4,)) == (3,)
     bad = TorchModule(factory="backend_factories:keras_bn_net")
     with pytest.raises(mml.BackendError, match=r"not a torch\.nn\.Module"):
-        init(bad, (4,), (1,), key=K0)
+        init_params(bad, (4,), (1,), key=K0)

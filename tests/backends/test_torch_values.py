@@ -18,7 +18,7 @@ import torch.nn.functional as F  # noqa: E402
 from fresh_memos import _fresh_memos  # noqa: F401, E402  (autouse: each test builds with the code under test)
 
 import mml  # noqa: E402
-from mml.backends import TorchParams, apply, get_backend, init, torch_forward, value_and_grad  # noqa: E402
+from mml.backends import TorchParams, apply, get_backend, init_params, torch_forward, value_and_grad  # noqa: E402
 from mml.models import SequentialCNN, SequentialMLP, SklearnModel, TemporalCNN, TorchModule  # noqa: E402
 from mml.random import fold_in, torch_generator  # noqa: E402
 
@@ -42,7 +42,7 @@ def _assert_params(p: TorchParams, want: dict[str, torch.Tensor]) -> None:
 
 
 def test_mlp_init_is_pytorch_default_drawn_from_the_key() -> None:
-    p = init(SequentialMLP(hidden=(5, 3)), (2, 2), (2,), key=K0)
+    p = init_params(SequentialMLP(hidden=(5, 3)), (2, 2), (2,), key=K0)
     layout = [
         ("layers.0.weight", (5, 4), 4),
         ("layers.0.bias", (5,), 4),
@@ -56,13 +56,13 @@ def test_mlp_init_is_pytorch_default_drawn_from_the_key() -> None:
     assert float(p.params["layers.0.weight"].abs().max()) <= 0.5
     assert float(p.params["layers.2.weight"].abs().max()) > 0.3  # bound 1/sqrt(3), not 1/sqrt(4)
     # no hidden layer: one linear map
-    p0 = init(SequentialMLP(hidden=()), (3,), (1,), key=K0)
+    p0 = init_params(SequentialMLP(hidden=()), (3,), (1,), key=K0)
     _assert_params(p0, _replay(K0, [("layers.0.weight", (1, 3), 3), ("layers.0.bias", (1,), 3)]))
 
 
 def test_cnn_and_tcn_init_layouts() -> None:
     cnn = SequentialCNN(channels=(4, 2), kernel_size=3, pooling=2)
-    p = init(cnn, (3, 8), (5,), key=K0)  # 3 channels of length 8 -> 4 -> 2 after two pools
+    p = init_params(cnn, (3, 8), (5,), key=K0)  # 3 channels of length 8 -> 4 -> 2 after two pools
     _assert_params(
         p,
         _replay(
@@ -77,9 +77,9 @@ def test_cnn_and_tcn_init_layouts() -> None:
             ],
         ),
     )
-    fmap = init(SequentialCNN(channels=(2,), flatten_output=False), (6,), (2, 6), key=K0)
+    fmap = init_params(SequentialCNN(channels=(2,), flatten_output=False), (6,), (2, 6), key=K0)
     _assert_params(fmap, _replay(K0, [("convs.0.weight", (2, 1, 3), 3), ("convs.0.bias", (2,), 3)]))
-    img = init(SequentialCNN(channels=(2,), kernel_size=2, dims=2), (3, 4, 4), (1,), key=K0)
+    img = init_params(SequentialCNN(channels=(2,), kernel_size=2, dims=2), (3, 4, 4), (1,), key=K0)
     _assert_params(
         img,
         _replay(
@@ -92,7 +92,7 @@ def test_cnn_and_tcn_init_layouts() -> None:
             ],
         ),
     )
-    tcn = init(TemporalCNN(channels=(2, 2, 3), kernel_size=2), (1, 8), (1,), key=K0)
+    tcn = init_params(TemporalCNN(channels=(2, 2, 3), kernel_size=2), (1, 8), (1,), key=K0)
     _assert_params(
         tcn,
         _replay(
@@ -125,7 +125,7 @@ def test_mlp_dropout_is_inverted_and_drawn_from_the_key(rate: float) -> None:
     n_hidden = 2000
     spec = SequentialMLP(hidden=(n_hidden,), dropout=rate, output_shape=(1,))
     p = _set(
-        init(spec, (1,), (1,), key=K0),
+        init_params(spec, (1,), (1,), key=K0),
         layers__0__weight=torch.ones(n_hidden, 1),
         layers__0__bias=torch.zeros(n_hidden),
         layers__1__weight=torch.full((1, n_hidden), 1.0 / n_hidden),
@@ -149,7 +149,7 @@ def test_mlp_dropout_is_inverted_and_drawn_from_the_key(rate: float) -> None:
 def test_cnn_dropout_is_inverted_and_drawn_from_the_key(dims: int) -> None:
     spec = SequentialCNN(channels=(3,), dropout=0.5, flatten_output=False, dims=dims, pooling=2)
     shape = (1, 8) if dims == 1 else (1, 4, 4)
-    p = init(spec, shape, spec.infer_output_shape(shape, None), key=K0)
+    p = init_params(spec, shape, spec.infer_output_shape(shape, None), key=K0)
     x = torch.randn((4, *shape), generator=torch_generator(mml.random.key(2)))
     ev, _ = apply(spec, p, x)
     key = mml.random.key(5)
@@ -168,7 +168,7 @@ def test_cnn_dropout_is_inverted_and_drawn_from_the_key(dims: int) -> None:
 
 def test_tcn_dropout_needs_a_key_and_is_keyed() -> None:
     spec = TemporalCNN(channels=(2,), dropout=0.5)
-    p = init(spec, (8,), (1,), key=K0)
+    p = init_params(spec, (8,), (1,), key=K0)
     x = torch.randn(5, 8, generator=torch_generator(mml.random.key(3)))
     with pytest.raises(mml.ConfigError) as err:
         apply(spec, p, x, training=True)
@@ -182,18 +182,18 @@ def test_tcn_dropout_needs_a_key_and_is_keyed() -> None:
     assert torch.equal(a, b) and not torch.equal(a, c) and not torch.equal(a, ev)
     # without dropout, training needs no key and equals eval
     plain = TemporalCNN(channels=(2,))
-    q = init(plain, (8,), (1,), key=K0)
+    q = init_params(plain, (8,), (1,), key=K0)
     assert torch.equal(apply(plain, q, x, training=True)[0], apply(plain, q, x)[0])
 
 
 def test_even_kernel_same_padding_adds_the_extra_zero_right() -> None:
     spec = SequentialCNN(channels=(1,), kernel_size=2, flatten_output=False, activation="relu", pooling=1)
-    p = init(spec, (4,), (1, 4), key=K0)
+    p = init_params(spec, (4,), (1, 4), key=K0)
     p = _set(p, convs__0__weight=torch.tensor([[[1.0, 10.0]]]), convs__0__bias=torch.zeros(1))
     y, _ = apply(spec, p, torch.tensor([[1.0, 2.0, 3.0, 4.0]]))
     assert y.tolist() == [[[21.0, 32.0, 43.0, 4.0]]]  # x[i] + 10 x[i+1], zero after the end
     img = SequentialCNN(channels=(1,), kernel_size=2, flatten_output=False, dims=2, pooling=1)
-    q = init(img, (2, 2), (1, 2, 2), key=K0)
+    q = init_params(img, (2, 2), (1, 2, 2), key=K0)
     q = _set(q, convs__0__weight=torch.tensor([[[[1.0, 2.0], [3.0, 4.0]]]]), convs__0__bias=torch.zeros(1))
     z, _ = apply(img, q, torch.tensor([[[1.0, 2.0], [3.0, 4.0]]]))
     # out[i, j] = x[i,j] + 2 x[i,j+1] + 3 x[i+1,j] + 4 x[i+1,j+1], zeros right and below
@@ -202,7 +202,7 @@ def test_even_kernel_same_padding_adds_the_extra_zero_right() -> None:
 
 def test_tcn_is_dilated_causal_with_a_residual_by_hand() -> None:
     spec = TemporalCNN(channels=(1, 1), kernel_size=2, activation="relu")
-    p = init(spec, (4,), (1,), key=K0)
+    p = init_params(spec, (4,), (1,), key=K0)
     p = _set(
         p,
         blocks__0__conv__weight=torch.tensor([[[1.0, 2.0]]]),
@@ -221,7 +221,7 @@ def test_tcn_is_dilated_causal_with_a_residual_by_hand() -> None:
 
 def test_input_conversion_and_the_shape_message() -> None:
     spec = SequentialMLP(hidden=(3,), output_shape=(2,))
-    p = init(spec, (4,), (2,), key=K0)
+    p = init_params(spec, (4,), (2,), key=K0)
     x32 = np.arange(8, dtype=np.float32).reshape(2, 4)
     want = apply(spec, p, torch.from_numpy(x32.copy()))[0]
     # float64, read-only, non-contiguous numpy and integer input all give the float32 result
@@ -238,7 +238,7 @@ def test_input_conversion_and_the_shape_message() -> None:
     assert str(err.value) == (
         "the torch node was built for per-sample input shape (4,), got a batch of shape (2, 3); expected (n, 4)"
     )
-    q = init(SequentialMLP(hidden=()), (2, 3), (1,), key=K0)
+    q = init_params(SequentialMLP(hidden=()), (2, 3), (1,), key=K0)
     with pytest.raises(mml.ShapeError) as err:
         apply(SequentialMLP(hidden=()), q, torch.zeros(5, 6))
     assert str(err.value).endswith("got a batch of shape (5, 6); expected (n, 2, 3)")
@@ -246,7 +246,7 @@ def test_input_conversion_and_the_shape_message() -> None:
 
 def test_numpy_params_come_back_as_tensors_and_tensor_params_as_they_were() -> None:
     spec = SequentialMLP(hidden=(2,), output_shape=(1,))
-    p = init(spec, (3,), (1,), key=K0)
+    p = init_params(spec, (3,), (1,), key=K0)
     y, same = apply(spec, p, torch.ones(2, 3))
     assert same is p
     as_np = TorchParams({k: v.numpy() for k, v in p.params.items()}, {}, (3,), (1,))
@@ -263,24 +263,24 @@ def test_messages_in_full() -> None:
     empty = TorchParams({}, {}, (3,), (1,))
     with pytest.raises(mml.BackendError) as err:
         apply(spec, empty, torch.ones(1, 3))
-    assert str(err.value) == "SequentialMLP has no parameters; was it built with init()?"
+    assert str(err.value) == "SequentialMLP has no parameters; was it built with mml.backends.init_params()?"
     torch_backend = get_backend("torch")
     est = SklearnModel(estimator="sklearn.linear_model:Ridge")
     with pytest.raises(mml.BackendError) as err:
         torch_backend.init(est, (3,), (1,), key=K0)
     assert str(err.value) == "the torch backend cannot run a SklearnModel (backend 'sklearn')"
-    p = init(spec, (3,), (1,), key=K0)
+    p = init_params(spec, (3,), (1,), key=K0)
     for call in (torch_backend.fit, torch_backend.partial_fit):
         with pytest.raises(mml.BackendError) as err:
             call(spec, p, np.ones((1, 3)), key=K0)
         assert str(err.value) == "SequentialMLP is a torch model: train it with a TrainPhase, not fit()"
     with pytest.raises(mml.BackendError) as err:
-        init(TorchModule(factory="backend_factories:keras_bn_net"), (3,), (1,), key=K0)
+        init_params(TorchModule(factory="backend_factories:keras_bn_net"), (3,), (1,), key=K0)
     assert str(err.value) == (
         "TorchModule factory 'backend_factories:keras_bn_net' returned a Functional, not a torch.nn.Module"
     )
     mod = TorchModule(factory="backend_factories:bn_net")
-    q = init(mod, (4,), (1,), key=K0)
+    q = init_params(mod, (4,), (1,), key=K0)
     with pytest.raises(mml.ConfigError) as err:
         apply(mod, q, torch.ones(2, 4), training=True)
     assert str(err.value) == "a TorchModule in training mode needs a key (its dropout draws from it)"
@@ -288,7 +288,7 @@ def test_messages_in_full() -> None:
 
 def test_user_module_init_is_its_own_under_the_key_and_output_shape_by_dry_run() -> None:
     mod = TorchModule(factory="torch.nn:Linear", kwargs={"in_features": 3, "out_features": 2})
-    p = init(mod, (3,), None, key=K0)
+    p = init_params(mod, (3,), None, key=K0)
     assert p.output_shape == (2,) and p.input_shape == (3,)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(mml.random.seed_int(fold_in(K0, "init")))
@@ -297,7 +297,7 @@ def test_user_module_init_is_its_own_under_the_key_and_output_shape_by_dry_run()
         p.params["bias"], ref.bias.detach()
     )
     assert not p.params["weight"].requires_grad
-    flat = init(TorchModule(factory="torch.nn:Flatten"), (2, 3), None, key=K0)
+    flat = init_params(TorchModule(factory="torch.nn:Flatten"), (2, 3), None, key=K0)
     assert flat.output_shape == (6,) and dict(flat.params) == {}
     x = torch.ones(4, 3)
     y, same = apply(mod, p, x)
@@ -306,7 +306,7 @@ def test_user_module_init_is_its_own_under_the_key_and_output_shape_by_dry_run()
 
 def test_batchnorm_training_updates_buffers_by_the_running_average() -> None:
     mod = TorchModule(factory="backend_factories:bn_net", kwargs={"hidden": 3, "p": 0.0})
-    p = init(mod, (2,), (1,), key=K0)
+    p = init_params(mod, (2,), (1,), key=K0)
     x = torch.tensor([[1.0, 2.0], [3.0, -1.0], [0.5, 0.5]])
     _, new = apply(mod, p, x, training=True, key=mml.random.key(1))
     h = F.linear(x, p.params["0.weight"], p.params["0.bias"])
@@ -323,7 +323,7 @@ def test_batchnorm_training_updates_buffers_by_the_running_average() -> None:
 def test_value_and_grad_by_hand() -> None:
     spec = SequentialMLP(hidden=(), output_shape=(1,))
     p = _set(
-        init(spec, (2,), (1,), key=K0),
+        init_params(spec, (2,), (1,), key=K0),
         layers__0__weight=torch.tensor([[1.0, -2.0]]),
         layers__0__bias=torch.tensor([0.5]),
     )
@@ -342,7 +342,7 @@ def test_value_and_grad_by_hand() -> None:
 
 def test_backend_value_defaults_and_the_package_forward() -> None:
     spec = SequentialMLP(hidden=(32,), dropout=0.5, output_shape=(1,))
-    p = init(spec, (3,), (1,), key=K0)
+    p = init_params(spec, (3,), (1,), key=K0)
     be = get_backend("torch")
     x = torch.ones(4, 3)
     y, same = be.apply(spec, p, x)  # eval by default: no key needed
@@ -364,7 +364,7 @@ def test_backend_value_defaults_and_the_package_forward() -> None:
 
 def test_a_user_module_output_shape_comes_from_a_dry_run_at_the_input_shape() -> None:
     spec = TorchModule(factory="backend_factories:bn_net", kwargs={"hidden": 3})
-    p = init(spec, (4,), target_shape=(2,), key=K0)  # the factory is given input_shape (4,)
+    p = init_params(spec, (4,), target_shape=(2,), key=K0)  # the factory is given input_shape (4,)
     assert (p.input_shape, p.output_shape) == ((4,), (2,))
     assert tuple(p.params["0.weight"].shape) == (3, 4)
 
@@ -380,7 +380,7 @@ def test_a_user_module_output_shape_comes_from_a_dry_run_at_the_input_shape() ->
     ids=["mlp", "cnn", "cnn2d", "tcn"],
 )
 def test_without_dropout_training_needs_no_key_and_equals_eval(spec: object, shape: tuple[int, ...]) -> None:
-    p = init(spec, shape, (1,), key=K0)  # type: ignore[arg-type]
+    p = init_params(spec, shape, (1,), key=K0)  # type: ignore[arg-type]
     x = torch.randn((3, *shape), generator=torch_generator(mml.random.key(6)))
     y_train, _ = apply(spec, p, x, training=True)  # type: ignore[arg-type]
     assert torch.equal(y_train, apply(spec, p, x)[0])  # type: ignore[arg-type]

@@ -185,8 +185,8 @@ def test_a_user_module_without_a_declared_shape_is_run_by_its_backend() -> None:
         flat.infer_output_shape((2, 3), None)
     assert str(err.value) == (
         "TorchModule('torch.nn:Flatten') declares no output_shape: it is found by running the model, which "
-        "its backend does; call mml.backends.output_shape(spec, input_shape) (graphs and mml.backends.init "
-        "do), or pass output_shape=... to the spec"
+        "its backend does; call mml.backends.output_shape(spec, input_shape) (graphs and "
+        "mml.backends.init_params do), or pass output_shape=... to the spec"
     )
     assert output_shape(flat, (2, 3)) == (6,)  # 2 * 3 after flattening one zero sample
     assert output_shape(TorchModule(factory="torch.nn:Flatten", output_shape=(7,)), (2, 3)) == (
@@ -245,7 +245,7 @@ def test_sequential_cnn_runs_a_2d_convolution_on_images_when_asked() -> None:
     assert spec.convolution((8, 8)) == "Conv2d over 1 channel(s) of 8x8"
     assert spec.feature_map_shape((8, 8)) == (6, 2, 2)
     assert mml.io.roundtrip(spec) == spec
-    p = backends.init(spec, (8, 8), (2,), key=mml.random.key(0))
+    p = backends.init_params(spec, (8, 8), (2,), key=mml.random.key(0))
     assert tuple(p.params["convs.0.weight"].shape) == (4, 1, 3, 3)
     x = torch.randn(5, 8, 8, generator=torch.Generator().manual_seed(0))
     ref = torch.nn.Sequential(
