@@ -56,6 +56,12 @@ _PATTERN = re.compile(rf"\*|{_IDENT}(?:\.{_IDENT})*:(?:\*|{_IDENT}(?:\.{_IDENT})
 NAMING_KEYS = ("fn", "factory", "estimator", "$estimator")
 _KERAS_MODULES = ("keras", "keras.layers", "keras.models", "keras.losses")
 
+#: mml's own classes renamed since 0.1, by the path documents written then name them (a fixed
+#: table of mml paths: a document cannot add to it); CHANGELOG 0.2 lists each rename
+RENAMED = {
+    "mml.scalers._sklearn:SklearnParams": "mml.scalers._sklearn:SklearnScalerParams",
+}
+
 
 def _check_pattern(instance: Any, attribute: Any, value: tuple[str, ...]) -> None:
     for p in value:
@@ -174,6 +180,7 @@ def import_path(path: Any, *, what: str = "object", trusted: Trust | None = None
     ...
     mml.errors.UntrustedTypeError: the document names 1 untrusted type or callable (nothing was imported): 'os:system'. If you trust it, pass trusted=['os:system']
     """
+    path = RENAMED.get(path, path) if isinstance(path, str) else path
     module_name, qualname = split_path(path, what)
     rule = None
     if trusted is not None:

@@ -39,7 +39,7 @@ from mml.scalers._featurewise import (
 )
 from mml.scalers._lookup import get_scaler as get_scaler, scaler_names as scaler_names
 from mml.scalers._segmented import Segmented as Segmented, SegmentedParams as SegmentedParams
-from mml.scalers._sklearn import SklearnParams as SklearnParams, SklearnScaler as SklearnScaler
+from mml.scalers._sklearn import SklearnScaler as SklearnScaler, SklearnScalerParams as SklearnScalerParams
 
 __all__ = [
     "AbstractScaler",
@@ -60,8 +60,8 @@ __all__ = [
     "Segmented",
     "SegmentedParams",
     "ScalerRecord",
-    "SklearnParams",
     "SklearnScaler",
+    "SklearnScalerParams",
     "Standard",
     "StandardParams",
     "fit_transform",

@@ -47,7 +47,7 @@ from mml.scalers._base import (
 if TYPE_CHECKING:  # pragma: no cover
     from mml.random import Key
 
-__all__ = ["SklearnScaler", "SklearnParams", "is_sklearn_transformer"]
+__all__ = ["SklearnScaler", "SklearnScalerParams", "is_sklearn_transformer"]
 
 _ESTIMATOR = "$estimator"
 _DTYPE = "$dtype"
@@ -166,14 +166,14 @@ def _frozen_data(value: Any) -> FrozenDict[str, Any]:
 
 @final
 @attrs.frozen
-class SklearnParams(AbstractScalerParams):
+class SklearnScalerParams(AbstractScalerParams):
     """The fitted attributes of a scikit-learn transformer, as data.
 
     Tuples are stored as tuples and lists inside a ``$list`` marker (scikit-learn tells them
     apart: ``OneHotEncoder`` adds to a list attribute), so the rebuilt transformer gets back what
     it had.
 
-    >>> p = SklearnParams(attributes={"scale_": (2.0,), "categories_": [1.0]})
+    >>> p = SklearnScalerParams(attributes={"scale_": (2.0,), "categories_": [1.0]})
     >>> p.attributes["scale_"], p.attributes["categories_"]
     ((2.0,), FrozenDict({'$list': (1.0,)}))
     """
@@ -238,14 +238,14 @@ class SklearnScaler(AbstractScaler):
         return cls(**params)
 
     def _fitted(self, params: AbstractScalerParams, who: str) -> Any:
-        check_params(params, SklearnParams, who)
-        assert isinstance(params, SklearnParams)
+        check_params(params, SklearnScalerParams, who)
+        assert isinstance(params, SklearnScalerParams)
         est = self._new(None)
         for k, v in params.attributes.items():
             setattr(est, k, _thaw(v))
         return est
 
-    def fit(self, x: np.ndarray, *, key: Key | None = None) -> SklearnParams:
+    def fit(self, x: np.ndarray, *, key: Key | None = None) -> SklearnScalerParams:
         x = finite_samples(x, f"{self.name}.fit")
         x2 = as_2d(x)
         need_rows(x2, f"{self.name}.fit")
@@ -258,7 +258,7 @@ class SklearnScaler(AbstractScaler):
         # a random_state we fixed is a fitted choice: keep it with the params
         if "random_state" in self.init_params and self.init_params["random_state"] is None:
             fitted["random_state"] = est.random_state
-        return SklearnParams(
+        return SklearnScalerParams(
             attributes={k: _freeze(v, f"{self.name} attribute {k!r}") for k, v in fitted.items()}
         )
 

@@ -13,7 +13,7 @@ from mml._fields import FrozenDict
 from mml.errors import NotInvertibleError, ScalerError
 from mml.scalers import SklearnScaler
 from mml.scalers._base import NoParams
-from mml.scalers._sklearn import SklearnParams, _freeze, _frozen_data, _thaw, is_sklearn_transformer
+from mml.scalers._sklearn import SklearnScalerParams, _freeze, _frozen_data, _thaw, is_sklearn_transformer
 
 sk = pytest.importorskip("sklearn.preprocessing")
 
@@ -159,9 +159,9 @@ def test_thaw() -> None:
 def test_frozen_data() -> None:
     assert _frozen_data(None) == FrozenDict() and _frozen_data({}) == FrozenDict()
     assert _frozen_data({"a": [1]}) == FrozenDict({"a": FrozenDict({"$list": (1,)})})
-    assert SklearnParams().attributes == FrozenDict()
+    assert SklearnScalerParams().attributes == FrozenDict()
     with pytest.raises(ScalerError) as info:
-        SklearnParams(attributes={"f": object()})
+        SklearnScalerParams(attributes={"f": object()})
     assert str(info.value) == "cannot store the stored values['f'] (a builtins.object) " + NOT_DATA
 
 
@@ -240,11 +240,11 @@ def test_sklearn_messages_in_full() -> None:
     p = s.fit(X)
     assert (
         err(s.apply, NoParams(), X)
-        == "StandardScaler.apply needs SklearnParams, got NoParams; pass what its fit returned"
+        == "StandardScaler.apply needs SklearnScalerParams, got NoParams; pass what its fit returned"
     )
     assert (
         err(s.inverse, NoParams(), X)
-        == "StandardScaler.inverse needs SklearnParams, got NoParams; pass what its fit returned"
+        == "StandardScaler.inverse needs SklearnScalerParams, got NoParams; pass what its fit returned"
     )
     assert err(s.apply, p, np.array([[np.nan, 1.0]])).startswith(
         "StandardScaler.apply: the data hold NaN or infinite values at (sample, element) position(s) (0, 0); "
@@ -419,3 +419,20 @@ def test_import_messages_in_full() -> None:
         "cannot import the estimator class 'sklearn.preprocessing:Nope': module 'sklearn.preprocessing' has no "
         "attribute 'Nope' (the estimator class 'sklearn.preprocessing:Nope'); check the name"
     )
+
+
+def test_a_record_written_before_the_rename_to_sklearn_scaler_params_loads_by_its_kind():
+    """0.2 renamed the scaler's ``SklearnParams`` to ``SklearnScalerParams`` (the node's keeps the
+    name). Documents carry the stable kind ``scaler_params.sklearn`` beside the import path, and a
+    typed field is read by kind, so a record that names the old path loads to the same value."""
+    from sklearn.preprocessing import StandardScaler
+
+    fs = mml.FeatureSet.from_dict({"x": np.arange(6.0)}, features="x", label="f")
+    rec = mml.scalers.fit_transform(fs, StandardScaler(), fit_on=None).records[0]
+    doc, arrays, tables = mml.io.to_document(rec)
+    (params,) = doc["params"]
+    assert params["kind"] == "scaler_params.sklearn"
+    assert params["type"] == "mml.scalers._sklearn:SklearnScalerParams"
+    params["type"] = "mml.scalers._sklearn:SklearnParams"  # what 0.1 wrote; no such name now
+    back = mml.io.from_document(doc, arrays, tables, mml.scalers.ScalerRecord)
+    assert back == rec and type(back.params[0]) is mml.scalers.SklearnScalerParams

@@ -28,8 +28,8 @@ from mml.scalers import (
     ScalerRecord,
     Segmented,
     SegmentedParams,
-    SklearnParams,
     SklearnScaler,
+    SklearnScalerParams,
     Standard,
     fit_transform,
     get_scaler,
@@ -599,7 +599,7 @@ def test_sklearn_scaler_values_and_stored_attributes() -> None:
     assert s.estimator == "sklearn.preprocessing:StandardScaler"
     assert dict(s.init_params) == {"copy": True, "with_mean": True, "with_std": False}
     p = s.fit(X)
-    assert isinstance(p, SklearnParams)
+    assert isinstance(p, SklearnScalerParams)
     np.testing.assert_allclose(p.attributes["mean_"], X.mean(axis=0))
     assert p.attributes["n_samples_seen_"] == 4 and "with_std" not in p.attributes
     y = s.apply(p, X)
@@ -645,7 +645,7 @@ def test_sklearn_scaler_messages() -> None:
         get_scaler(sk.QuantileTransformer(n_quantiles=0)).fit(np.zeros((2, 1)))
     with pytest.raises(
         ScalerError,
-        match=full("StandardScaler.apply needs SklearnParams, got NoParams; pass what its fit returned"),
+        match=full("StandardScaler.apply needs SklearnScalerParams, got NoParams; pass what its fit returned"),
     ):
         s.apply(NoParams(), np.zeros((3, 2)))
     with pytest.raises(ScalerError, match=r"^StandardScaler\.fit: cannot fit on 0 samples"):
