@@ -10,6 +10,9 @@ True
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+from typing import NoReturn
+
 __all__ = [
     "MMLError",
     "DataError",
@@ -28,6 +31,7 @@ __all__ = [
     "DeviceError",
     "CallbackError",
     "RemovedNameError",
+    "removed_names",
 ]
 
 
@@ -123,3 +127,24 @@ class RemovedNameError(MMLError, AttributeError):
     >>> hasattr(fs, "fit_transform")
     False
     """
+
+
+def removed_names(module: str, removed: Mapping[str, str]) -> Callable[[str], NoReturn]:
+    """A module ``__getattr__`` that answers each removed name with a :class:`RemovedNameError`
+    naming its replacement (``removed``: name -> the call to write instead), and any other unknown
+    name with the plain ``AttributeError``.
+
+    >>> getattr_ = removed_names("pkg", {"old": "pkg.new(x)"})
+    >>> getattr_("old")
+    Traceback (most recent call last):
+    ...
+    mml.errors.RemovedNameError: pkg.old was removed in mml 0.2; call pkg.new(x) instead
+    """
+
+    def __getattr__(name: str) -> NoReturn:
+        instead = removed.get(name)
+        if instead is not None:
+            raise RemovedNameError(f"{module}.{name} was removed in mml 0.2; call {instead} instead")
+        raise AttributeError(f"module {module!r} has no attribute {name!r}", name=name)
+
+    return __getattr__

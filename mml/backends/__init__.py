@@ -130,3 +130,9 @@ __all__ = [
 # its neighbours use is named here.
 from mml.backends._tape import Term as Term, open_tape as open_tape  # noqa: E402
 from mml.backends._torch_ops import _activation as torch_activation  # noqa: E402
+from mml.errors import removed_names as _removed_names  # noqa: E402
+
+#: names 0.2 removed (``mml.init`` is the training state's; one name per thing)
+__getattr__ = _removed_names(
+    "mml.backends", {"init": "mml.backends.init_params(spec, input_shape, output_shape, key=...)"}
+)

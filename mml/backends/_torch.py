@@ -327,7 +327,9 @@ def torch_forward(
     dev = None if device is None else resolve_device(device)
     p = _tensors(params.params, dev)
     if not p:
-        raise BackendError(f"{type(spec).__name__} has no parameters; was it built with mml.backends.init_params()?")
+        raise BackendError(
+            f"{type(spec).__name__} has no parameters; was it built with mml.backends.init_params()?"
+        )
     like = next(iter(p.values()))
     x = _input(x, params, like)
     if isinstance(spec, TorchModule):

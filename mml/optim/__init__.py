@@ -6,7 +6,7 @@ Parameters are a mapping of names to torch tensors or TensorFlow tensors/variabl
 updated in place. The numbers match ``torch.optim`` step for step.
 
 >>> import torch, mml.optim as optim
->>> opt = optim.get("adam", lr=optim.Cosine(1e-2, total_steps=100))
+>>> opt = optim.get_optimizer("adam", lr=optim.Cosine(1e-2, total_steps=100))
 >>> params = {"w": torch.zeros(3)}
 >>> state = opt.init(params)
 >>> for step in range(3):
@@ -20,7 +20,7 @@ from mml.optim._adam import Adam, AdamState, AdamW, adam, adamw
 from mml.optim._base import AbstractOptimizer
 from mml.optim._clip import clip_by_global_norm, clip_by_value, global_norm
 from mml.optim._clipped import Clipped, clipped
-from mml.optim._get import OPTIMIZERS, get
+from mml.optim._get import OPTIMIZERS, get_optimizer
 from mml.optim._rmsprop import RMSprop, RMSpropState, rmsprop
 from mml.optim._schedules import (
     AbstractSchedule,
@@ -55,9 +55,14 @@ __all__ = [
     "clip_by_global_norm",
     "clip_by_value",
     "clipped",
-    "get",
+    "get_optimizer",
     "global_norm",
     "learning_rate_at",
     "rmsprop",
     "sgd",
 ]
+
+from mml.errors import removed_names as _removed_names
+
+#: names 0.2 removed: ``mml.optim.get`` is ``get_optimizer`` (as ``mml.scalers.get_scaler``)
+__getattr__ = _removed_names("mml.optim", {"get": "mml.optim.get_optimizer(name, **hyperparameters)"})

@@ -1,8 +1,8 @@
-"""Look an optimizer up by name: ``get("adam", lr=1e-2)``.
+"""Look an optimizer up by name: ``get_optimizer("adam", lr=1e-2)``.
 
->>> get("adam", lr=1e-2) == Adam(lr=0.01)
+>>> get_optimizer("adam", lr=1e-2) == Adam(lr=0.01)
 True
->>> get("nadam")
+>>> get_optimizer("nadam")
 Traceback (most recent call last):
 ...
 mml.errors.ConfigError: unknown optimizer 'nadam'; valid names: 'adam', 'adamw', 'rmsprop', 'sgd'
@@ -20,7 +20,7 @@ from mml.optim._base import AbstractOptimizer
 from mml.optim._rmsprop import RMSprop
 from mml.optim._sgd import SGD
 
-__all__ = ["OPTIMIZERS", "get"]
+__all__ = ["OPTIMIZERS", "get_optimizer"]
 
 #: The built-in optimizers by name (a read-only view; user optimizers are passed as values).
 OPTIMIZERS: dict[str, type[AbstractOptimizer]] = {
@@ -31,15 +31,15 @@ OPTIMIZERS: dict[str, type[AbstractOptimizer]] = {
 }
 
 
-def get(optimizer: str | AbstractOptimizer, /, **hyperparameters: Any) -> AbstractOptimizer:
+def get_optimizer(optimizer: str | AbstractOptimizer, /, **hyperparameters: Any) -> AbstractOptimizer:
     """An optimizer spec from a name (case-insensitive) and hyperparameters, or a spec as is.
 
-    >>> get("SGD", lr=0.1, momentum=0.9).momentum
+    >>> get_optimizer("SGD", lr=0.1, momentum=0.9).momentum
     0.9
     >>> opt = Adam()
-    >>> get(opt) is opt
+    >>> get_optimizer(opt) is opt
     True
-    >>> get("adam", learning_rate=0.1)
+    >>> get_optimizer("adam", learning_rate=0.1)
     Traceback (most recent call last):
     ...
     mml.errors.ConfigError: Adam has no hyperparameter 'learning_rate'; valid: lr, betas, eps, weight_decay, amsgrad
@@ -47,7 +47,7 @@ def get(optimizer: str | AbstractOptimizer, /, **hyperparameters: Any) -> Abstra
     if isinstance(optimizer, AbstractOptimizer):
         if hyperparameters:
             raise ConfigError(
-                f"get() got an optimizer value ({type(optimizer).__name__}) and hyperparameters "
+                f"get_optimizer() got an optimizer value ({type(optimizer).__name__}) and hyperparameters "
                 f"{sorted(hyperparameters)}; pass a name with hyperparameters, or use "
                 "attrs.evolve(optimizer, ...) to change a value"
             )
@@ -77,5 +77,5 @@ def get(optimizer: str | AbstractOptimizer, /, **hyperparameters: Any) -> Abstra
         return cls(**hyperparameters)
     except TypeError as exc:  # a required hyperparameter is missing
         raise ConfigError(
-            f"{cls.__name__} needs more hyperparameters ({exc}); e.g. get({optimizer!r}, lr=0.01)"
+            f"{cls.__name__} needs more hyperparameters ({exc}); e.g. get_optimizer({optimizer!r}, lr=0.01)"
         ) from exc

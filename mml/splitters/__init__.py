@@ -25,3 +25,8 @@ __all__ = [
     "SplitterRecord",
     "kfold_indices",
 ]
+
+from mml.errors import removed_names as _removed_names
+
+#: names 0.2 removed (one way to split: the FeatureSet's method)
+__getattr__ = _removed_names("mml.splitters", {"apply_split": "fs.split(splitter, on=..., key=...)"})

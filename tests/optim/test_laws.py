@@ -143,28 +143,28 @@ def test_learning_rate() -> None:
 
 
 def test_get_by_name() -> None:
-    assert optim.get("adam", lr=1e-2) == optim.Adam(lr=0.01)
-    assert optim.get("AdamW") == optim.AdamW()
-    assert optim.get("sgd", lr=0.1, momentum=0.9) == optim.sgd(0.1, momentum=0.9)
-    assert optim.get("rmsprop", momentum=0.5) == optim.RMSprop(momentum=0.5)
+    assert optim.get_optimizer("adam", lr=1e-2) == optim.Adam(lr=0.01)
+    assert optim.get_optimizer("AdamW") == optim.AdamW()
+    assert optim.get_optimizer("sgd", lr=0.1, momentum=0.9) == optim.sgd(0.1, momentum=0.9)
+    assert optim.get_optimizer("rmsprop", momentum=0.5) == optim.RMSprop(momentum=0.5)
     opt = optim.adam()
-    assert optim.get(opt) is opt
+    assert optim.get_optimizer(opt) is opt
 
 
 def test_get_errors_name_the_fix() -> None:
     with pytest.raises(ConfigError, match="valid names: 'adam', 'adamw', 'rmsprop', 'sgd'"):
-        optim.get("adagrad")
+        optim.get_optimizer("adagrad")
     with pytest.raises(ConfigError, match="no hyperparameter 'learning_rate'"):
-        optim.get("adam", learning_rate=0.1)
+        optim.get_optimizer("adam", learning_rate=0.1)
     with pytest.raises(ConfigError, match="needs more hyperparameters"):
-        optim.get("sgd")
+        optim.get_optimizer("sgd")
     with pytest.raises(ConfigError, match=r"attrs.evolve"):
-        optim.get(optim.adam(), lr=0.1)
+        optim.get_optimizer(optim.adam(), lr=0.1)
     with pytest.raises(ConfigError, match="is a name"):
-        optim.get(3)  # type: ignore[arg-type]
+        optim.get_optimizer(3)  # type: ignore[arg-type]
     # issue 12: clipping composes; the old hyperparameter says the new spelling
     with pytest.raises(ConfigError) as err:
-        optim.get("rmsprop", clip_norm=1)
+        optim.get_optimizer("rmsprop", clip_norm=1)
     assert str(err.value) == (
         "RMSprop has no hyperparameter 'clip_norm': clipping composes with an optimizer: {kind: optim.clipped, "
         "optimizer: {kind: ...}, norm: 1.0} (in Python mml.optim.clipped(mml.optim.adam(1e-3), norm=1.0))"

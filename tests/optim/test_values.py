@@ -694,7 +694,7 @@ def test_get_messages() -> None:
         + re.escape("unknown optimizer 'nadam'; valid names: 'adam', 'adamw', 'rmsprop', 'sgd'")
         + "$",
     ):
-        optim.get("nadam")
+        optim.get_optimizer("nadam")
     with pytest.raises(
         ConfigError,
         match="^"
@@ -704,26 +704,26 @@ def test_get_messages() -> None:
         )
         + "$",
     ):
-        optim.get("sgd", learning_rate=0.1, beta=1)
+        optim.get_optimizer("sgd", learning_rate=0.1, beta=1)
     with pytest.raises(
         ConfigError,
         match="^"
         + re.escape("SGD needs more hyperparameters (")
         + r".*"
-        + re.escape("); e.g. get('SGD', lr=0.01)")
+        + re.escape("); e.g. get_optimizer('SGD', lr=0.01)")
         + "$",
     ):
-        optim.get("SGD")
+        optim.get_optimizer("SGD")
     with pytest.raises(
         ConfigError,
         match="^"
         + re.escape(
-            "get() got an optimizer value (Adam) and hyperparameters ['eps', 'lr']; pass a name with "
+            "get_optimizer() got an optimizer value (Adam) and hyperparameters ['eps', 'lr']; pass a name with "
             "hyperparameters, or use attrs.evolve(optimizer, ...) to change a value"
         )
         + "$",
     ):
-        optim.get(optim.adam(), lr=0.1, eps=1.0)
+        optim.get_optimizer(optim.adam(), lr=0.1, eps=1.0)
     with pytest.raises(
         ConfigError,
         match="^"
@@ -733,8 +733,8 @@ def test_get_messages() -> None:
         )
         + "$",
     ):
-        optim.get(3)  # type: ignore[arg-type]
-    assert optim.get("RMSprop", lr=0.5) == optim.RMSprop(lr=0.5)
+        optim.get_optimizer(3)  # type: ignore[arg-type]
+    assert optim.get_optimizer("RMSprop", lr=0.5) == optim.RMSprop(lr=0.5)
     assert sorted(optim.OPTIMIZERS) == ["adam", "adamw", "rmsprop", "sgd"]
     assert optim.OPTIMIZERS["adamw"] is optim.AdamW and optim.OPTIMIZERS["sgd"] is optim.SGD
 

@@ -1,4 +1,4 @@
-"""The FeatureSet methods 0.2 removed fail clearly, and the replacement each names does the job.
+"""Names 0.2 removed fail clearly, and the replacement each names does the job.
 
 One way to scale (issue 12): the free functions of ``mml.scalers`` (and ``mml.transform_like``,
 ``mml.FeatureSetRef.of``); the 0.1 methods that called them are gone, so the data layer imports
@@ -82,3 +82,31 @@ def test_apply_split_is_gone_and_fs_split_is_the_one_way(fs):
     assert not hasattr(mml.splitters, "apply_split")
     s = mml.RandomSplitter({"a": 0.5, "b": 0.5}, seed=1)
     assert fs.split(s, on="train") == s.split_featureset(fs, on="train", key=None)
+
+
+@pytest.mark.parametrize(
+    ("module", "name", "instead"),
+    [
+        ("mml.optim", "get", "mml.optim.get_optimizer(name, **hyperparameters)"),
+        ("mml.splitters", "apply_split", "fs.split(splitter, on=..., key=...)"),
+        ("mml.backends", "init", "mml.backends.init_params(spec, input_shape, output_shape, key=...)"),
+    ],
+)
+def test_a_removed_module_name_names_its_replacement(module, name, instead):
+    import importlib
+
+    mod = importlib.import_module(module)
+    with pytest.raises(mml.RemovedNameError) as info:
+        getattr(mod, name)
+    assert str(info.value) == f"{module}.{name} was removed in mml 0.2; call {instead} instead"
+    assert not hasattr(mod, name)
+    with pytest.raises(AttributeError, match=re.escape(f"module {module!r} has no attribute 'nope'")) as plain:
+        mod.nope  # noqa: B018
+    assert not isinstance(plain.value, mml.MMLError)
+
+
+def test_the_renamed_names_are_the_ones_the_messages_name():
+    assert mml.optim.get_optimizer("adam", lr=0.1) == mml.optim.Adam(lr=0.1)
+    assert mml.scalers.get_scaler("minmax") == mml.scalers.MinMax()
+    p = mml.backends.init_params(mml.SequentialMLP(hidden=(2,)), (3,), (1,), key=mml.random.key(0))
+    assert (p.input_shape, p.output_shape) == ((3,), (1,))
