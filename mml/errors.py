@@ -31,7 +31,6 @@ __all__ = [
     "DeviceError",
     "CallbackError",
     "RemovedNameError",
-    "removed_names",
 ]
 
 

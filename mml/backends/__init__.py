@@ -22,34 +22,15 @@ and updated (``move_params``, ``tensor_params``, ``trainable_dict``, ``with_trai
 from typing import Any
 
 from mml.backends._convert import (
-    backend_of as backend_of,
     resolve_device as resolve_device,
     to_backend as to_backend,
     to_numpy as to_numpy,
 )
 from mml.backends._feed import (
-    as_loss_input as as_loss_input,
     detach as detach,
-    feed_data as feed_data,
-    is_accelerator as is_accelerator,
-    move_params as move_params,
-    no_grad as no_grad,
-    params_device as params_device,
-    replace_fields as replace_fields,
-    tensor_params as tensor_params,
-    trainable_dict as trainable_dict,
-    with_evolved as with_evolved,
-    with_trainable as with_trainable,
-    zeros_like as zeros_like,
 )
 from mml.backends._losses import (
-    LOSS_FRAMEWORKS as LOSS_FRAMEWORKS,
     loss_function as loss_function,
-    loss_reduction as loss_reduction,
-)
-from mml.backends._metrics import (
-    SKLEARN_CLASSIFICATION_METRICS as SKLEARN_CLASSIFICATION_METRICS,
-    classification_scores as classification_scores,
 )
 from mml.backends._params import (
     AbstractNodeParams as AbstractNodeParams,
@@ -89,40 +70,22 @@ __all__ = [
     "AbstractBackend",
     "AbstractNodeParams",
     "KerasParams",
-    "LOSS_FRAMEWORKS",
     "SklearnFitted",
     "SklearnParams",
     "TorchParams",
     "apply",
-    "as_loss_input",
-    "backend_of",
-    "SKLEARN_CLASSIFICATION_METRICS",
-    "classification_scores",
     "detach",
-    "feed_data",
     "fit",
     "get_backend",
     "init_params",
     "output_shape",
-    "is_accelerator",
-    "is_classifier",
     "loss_function",
-    "loss_reduction",
-    "move_params",
-    "no_grad",
-    "params_device",
     "partial_fit",
-    "replace_fields",
     "resolve_device",
-    "tensor_params",
     "to_backend",
     "to_numpy",
     "torch_forward",
-    "trainable_dict",
     "value_and_grad",
-    "with_evolved",
-    "with_trainable",
-    "zeros_like",
 ]
 
 # Shared with mml's other packages, not public API (not in __all__, not documented): the
@@ -135,4 +98,27 @@ from mml.errors import removed_names as _removed_names  # noqa: E402
 #: names 0.2 removed (``mml.init`` is the training state's; one name per thing)
 __getattr__ = _removed_names(
     "mml.backends", {"init": "mml.backends.init_params(spec, input_shape, output_shape, key=...)"}
+)
+from mml.backends._convert import backend_of as backend_of  # noqa: E402
+from mml.backends._feed import (  # noqa: E402
+    as_loss_input as as_loss_input,
+    feed_data as feed_data,
+    is_accelerator as is_accelerator,
+    move_params as move_params,
+    no_grad as no_grad,
+    params_device as params_device,
+    replace_fields as replace_fields,
+    tensor_params as tensor_params,
+    trainable_dict as trainable_dict,
+    with_evolved as with_evolved,
+    with_trainable as with_trainable,
+    zeros_like as zeros_like,
+)
+from mml.backends._losses import (  # noqa: E402
+    LOSS_FRAMEWORKS as LOSS_FRAMEWORKS,
+    loss_reduction as loss_reduction,
+)
+from mml.backends._metrics import (  # noqa: E402
+    SKLEARN_CLASSIFICATION_METRICS as SKLEARN_CLASSIFICATION_METRICS,
+    classification_scores as classification_scores,
 )

@@ -24,7 +24,6 @@ from mml.graph._refs import (
     FeatureSetRef as FeatureSetRef,
     NodeRef as NodeRef,
     Ref as Ref,
-    check_label as check_label,
     resolve_featureset as resolve_featureset,
     resolve_keys as resolve_keys,
 )
@@ -43,7 +42,6 @@ __all__ = [
     "NodeRef",
     "Ref",
     "UnknownNodeError",
-    "check_label",
     "resolve_featureset",
     "resolve_keys",
     "to_dot",
@@ -60,7 +58,6 @@ from mml.graph._build import (
     gradient_stops as gradient_stops,
 )
 from mml.graph._grad import value_and_grad as value_and_grad
-from mml.graph._paths import GRADIENT_BACKENDS as GRADIENT_BACKENDS
 from mml.graph._targets import (
     TargetLeaf as TargetLeaf,
     TargetPlan as TargetPlan,
@@ -70,7 +67,6 @@ from mml.graph._targets import (
 )
 
 __all__ += [
-    "GRADIENT_BACKENDS",
     "ForwardResult",
     "GraphState",
     "NodeShapes",
@@ -89,5 +85,9 @@ __all__ += [
 # modules of a package are private (import-linter's "private_modules" contract), so what
 # its neighbours use is named here.
 from mml.graph._html import graph_html as graph_html  # noqa: E402
-from mml.graph._refs import close_matches as close_matches  # noqa: E402
+from mml.graph._paths import GRADIENT_BACKENDS as GRADIENT_BACKENDS  # noqa: E402
+from mml.graph._refs import (  # noqa: E402
+    check_label as check_label,
+    close_matches as close_matches,
+)
 from mml.graph._targets import target_leaves as target_leaves  # noqa: E402

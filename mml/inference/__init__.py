@@ -12,7 +12,6 @@ True
 """
 
 from mml.inference._export import export as export
-from mml.inference._inputs import check_array as check_array, read_chunks as read_chunks
 from mml.inference._predictor import (
     TASKS as TASKS,
     OutputSpec as OutputSpec,
@@ -21,7 +20,6 @@ from mml.inference._predictor import (
 )
 from mml.inference._transform import (
     schema_of as schema_of,
-    transform_arrays as transform_arrays,
     transform_like as transform_like,
 )
 
@@ -30,11 +28,8 @@ __all__ = [
     "OutputSpec",
     "PredictionBatch",
     "Predictor",
-    "check_array",
     "export",
-    "read_chunks",
     "schema_of",
-    "transform_arrays",
     "transform_like",
 ]
 
@@ -42,3 +37,8 @@ __all__ = [
 # modules of a package are private (import-linter's "private_modules" contract), so what
 # its neighbours use is named here.
 from mml.inference._files import predict_file as predict_file
+from mml.inference._inputs import (
+    check_array as check_array,
+    read_chunks as read_chunks,
+)
+from mml.inference._transform import transform_arrays as transform_arrays

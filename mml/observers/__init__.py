@@ -16,10 +16,10 @@ terminal line of ``mml run``. Write your own by subclassing :class:`AbstractObse
 >>> obs.close()
 """
 
-from mml.observers._base import AbstractObserver as AbstractObserver, rows_of as rows_of
+from mml.observers._base import AbstractObserver as AbstractObserver
 from mml.observers._files import CSVLogger as CSVLogger, JSONLLogger as JSONLLogger
 from mml.observers._mlflow import MLflowLogger as MLflowLogger
-from mml.observers._progress import ProgressDisplay as ProgressDisplay, progress_line as progress_line
+from mml.observers._progress import ProgressDisplay as ProgressDisplay
 from mml.observers._tensorboard import TensorBoardLogger as TensorBoardLogger
 
 __all__ = [
@@ -29,11 +29,13 @@ __all__ = [
     "MLflowLogger",
     "ProgressDisplay",
     "TensorBoardLogger",
-    "progress_line",
-    "rows_of",
 ]
 
 # Shared with mml's other packages, not public API (not in __all__, not documented): the
 # modules of a package are private (import-linter's "private_modules" contract), so what
 # its neighbours use is named here.
-from mml.observers._progress import should_show_progress as should_show_progress
+from mml.observers._base import rows_of as rows_of
+from mml.observers._progress import (
+    progress_line as progress_line,
+    should_show_progress as should_show_progress,
+)

@@ -35,18 +35,12 @@ from mml.strategies._executors import (
 from mml.strategies._jobs import (
     Job as Job,
     RunOutcome as RunOutcome,
-    failed_outcome as failed_outcome,
-    history_metrics as history_metrics,
-    pack_value as pack_value,
-    prediction_metrics as prediction_metrics,
     run_job as run_job,
     run_job_bytes as run_job_bytes,
-    run_job_guarded as run_job_guarded,
     run_job_path as run_job_path,
-    unpack_value as unpack_value,
 )
 from mml.strategies._paths import get_path as get_path, set_path as set_path
-from mml.strategies._predictions import Predictions as Predictions, regression_metrics as regression_metrics
+from mml.strategies._predictions import Predictions as Predictions
 from mml.strategies._progress import JobProgress as JobProgress
 from mml.strategies._search import (
     MedianPruning as MedianPruning,
@@ -67,7 +61,6 @@ from mml.strategies._sweep import (
 from mml.strategies._vectorized import (
     NotVectorizedWarning as NotVectorizedWarning,
     VectorizedExecutor as VectorizedExecutor,
-    run_vectorized as run_vectorized,
 )
 from mml.strategies._vectorized_check import vectorize_problem as vectorize_problem
 
@@ -97,27 +90,33 @@ __all__ = [
     "apply_params",
     "cross_validate",
     "ensemble",
-    "failed_outcome",
     "fold_featureset",
     "get_path",
     "grid_trials",
-    "history_metrics",
     "load_trial",
-    "pack_value",
     "pool_predictions",
-    "prediction_metrics",
     "random_trials",
-    "regression_metrics",
     "run_job",
     "run_job_bytes",
-    "run_job_guarded",
     "run_job_path",
-    "run_vectorized",
     "save_trial",
     "search",
     "set_path",
     "sweep",
     "trial_metric_by_epoch",
-    "unpack_value",
     "vectorize_problem",
 ]
+
+# Shared with mml's other packages, not public API (not in __all__, not documented): the
+# modules of a package are private (import-linter's "private_modules" contract), so what
+# its neighbours use is named here.
+from mml.strategies._jobs import (
+    failed_outcome as failed_outcome,
+    history_metrics as history_metrics,
+    pack_value as pack_value,
+    prediction_metrics as prediction_metrics,
+    run_job_guarded as run_job_guarded,
+    unpack_value as unpack_value,
+)
+from mml.strategies._predictions import regression_metrics as regression_metrics
+from mml.strategies._vectorized import run_vectorized as run_vectorized

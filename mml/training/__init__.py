@@ -8,9 +8,8 @@
 from mml.training._checkpoints import checkpoint_history, latest_checkpoint
 from mml.training._evaluate import evaluate
 from mml.training._experiment import Experiment
-from mml.training._fit import fit_nodes
 from mml.training._loop import init, steps
-from mml.training._losses import LOSS_BACKENDS, LOSSES, AppliedLoss, Loss, compile_loss
+from mml.training._losses import LOSSES, AppliedLoss, Loss, compile_loss
 from mml.training._phases import (
     AbstractPhase,
     EvalPhase,
@@ -18,19 +17,15 @@ from mml.training._phases import (
     InputBinding,
     PhaseGroup,
     TrainPhase,
-    iter_phases,
 )
 from mml.training._results import ErrorRecord, EvalResult, History, PhaseResult
-from mml.training._run import plan_fingerprint, run, run_phase
-from mml.training._state import GRAPH_OPTIMIZER, Boxed, ExecutionContext, Position, TrainState
+from mml.training._run import run, run_phase
+from mml.training._state import ExecutionContext, Position, TrainState
 
 __all__ = [
-    "GRAPH_OPTIMIZER",
     "LOSSES",
-    "LOSS_BACKENDS",
     "AbstractPhase",
     "AppliedLoss",
-    "Boxed",
     "ErrorRecord",
     "EvalPhase",
     "EvalResult",
@@ -47,12 +42,9 @@ __all__ = [
     "TrainState",
     "compile_loss",
     "evaluate",
-    "fit_nodes",
     "init",
-    "iter_phases",
     "checkpoint_history",
     "latest_checkpoint",
-    "plan_fingerprint",
     "run",
     "run_phase",
     "steps",
@@ -62,6 +54,14 @@ __all__ = [
 # modules of a package are private (import-linter's "private_modules" contract), so what
 # its neighbours use is named here.
 from mml.training._dispatch import dispatch as dispatch
+from mml.training._fit import fit_nodes as fit_nodes
+from mml.training._losses import LOSS_BACKENDS as LOSS_BACKENDS
+from mml.training._phases import iter_phases as iter_phases
+from mml.training._run import plan_fingerprint as plan_fingerprint
+from mml.training._state import (
+    GRAPH_OPTIMIZER as GRAPH_OPTIMIZER,
+    Boxed as Boxed,
+)
 
 
 def __getattr__(name: str) -> object:
