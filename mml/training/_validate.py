@@ -10,7 +10,9 @@ mistake surfaces when the Experiment is built — not after the first epoch:
 * an evaluation callback reads a split that a bound FeatureSet lacks;
 * an elementwise loss (``mse``, ``mae``, ``huber``, ``bce``) compares a node output and
   targets of different per-sample sizes (torch would broadcast them silently);
-* a ``TrainPhase`` has only scikit-learn nodes without ``partial_fit``, which it cannot train.
+* a ``TrainPhase`` has only scikit-learn nodes without ``partial_fit``, which it cannot train;
+* a phase's ``active_nodes`` leave out a node that an active node reads (it would have no input),
+  or a node a loss of the phase is bound to (the loss would read nothing).
 
 >>> ELEMENTWISE_LOSSES
 ('mse', 'mae', 'huber', 'bce', 'bce_with_logits')
@@ -147,6 +149,32 @@ def active_nodes(graph: ModelGraph, phase: AbstractPhase) -> set[str]:
     return set(graph.ancestors(bound)) if bound else set()
 
 
+def _active_problems(exp: Experiment, phase: AbstractPhase) -> list[str]:
+    """Explicit ``active_nodes`` must be closed upstream and hold every node a loss reads."""
+    g = exp.graph
+    if phase.active_nodes is None or any(n not in g for n in phase.active_nodes):
+        return []  # an unknown label is its own problem (with a "did you mean"); fix that first
+    active = active_nodes(g, phase)
+    listed = ", ".join(map(repr, phase.active_nodes))
+    out = []
+    for n in g.topological_order:
+        if n not in active:
+            continue
+        for up in g.upstream_labels(n):
+            if up not in active:
+                out.append(
+                    f"phase {phase.label!r}: active node {n!r} reads node {up!r}, which is not in active_nodes "
+                    f"[{listed}]; add {up!r} to active_nodes= (a node runs only when the nodes it reads run)"
+                )
+    for applied in phase.losses:
+        if applied.node in g and applied.node not in active:
+            out.append(
+                f"phase {phase.label!r}: loss {applied.name!r} is bound to node {applied.node!r}, which is not in "
+                f"active_nodes [{listed}]; add {applied.node!r} to active_nodes= or bind the loss to an active node"
+            )
+    return out
+
+
 def _sklearn_only_problems(exp: Experiment, phase: AbstractPhase) -> list[str]:
     from mml.training._incremental import has_partial_fit
 
@@ -170,6 +198,7 @@ def plan_problems(exp: Experiment) -> list[str]:
     for phase in iter_phases(exp.plan):
         problems += _callback_problems(exp, phase)
         problems += _loss_shape_problems(exp, phase)
+        problems += _active_problems(exp, phase)
         if isinstance(phase, TrainPhase):
             problems += _sklearn_only_problems(exp, phase)
     return problems
