@@ -57,6 +57,7 @@ from mml.graph._build import (
     forward as forward,
     gradient_stops as gradient_stops,
 )
+from mml.graph._conformance import state_mismatches as state_mismatches
 from mml.graph._grad import value_and_grad as value_and_grad
 from mml.graph._targets import (
     TargetLeaf as TargetLeaf,
@@ -76,6 +77,7 @@ __all__ += [
     "forward",
     "gradient_stops",
     "node_targets",
+    "state_mismatches",
     "target_plan",
     "target_shape",
     "value_and_grad",

@@ -29,6 +29,7 @@ from mml.training._loop import _train_steps, steps
 from mml.training._phases import AbstractPhase, EvalPhase, PhaseGroup, TrainPhase
 from mml.training._results import ErrorRecord, History, PhaseResult
 from mml.training._state import ExecutionContext, Position, TrainState
+from mml.training._validate import check_state
 
 __all__ = ["run", "run_phase"]
 
@@ -109,6 +110,7 @@ def run_phase(
     """
     if isinstance(phase, PhaseGroup):
         raise TrainingError("run_phase takes one phase; use run() for a plan or a PhaseGroup")
+    check_state(experiment, state, "run_phase")
     pos = state.position
     path = pos.phase if pos is not None and pos.phase.rsplit("/", 1)[-1] == phase.label else phase.label
     fp = pos.plan if pos is not None else ""
@@ -261,6 +263,7 @@ def run(
     """
     from mml.training._shell import Shell
 
+    check_state(experiment, state, "run")
     shell = Shell.create(progress=progress, log=log, observers=observers)
     history = None
     try:

@@ -23,7 +23,7 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Any
 
-from mml.errors import MMLError
+from mml.errors import MMLError, TrainingError
 from mml.graph import ModelGraph, ModelNode, close_matches, target_shape
 from mml.training._phases import AbstractPhase, TrainPhase, iter_phases
 
@@ -190,6 +190,30 @@ def _sklearn_only_problems(exp: Experiment, phase: AbstractPhase) -> list[str]:
         "scikit-learn nodes without partial_fit, which no training step can update; fit them with a "
         f"FitPhase({phase.label!r}, inputs) instead, or add a torch/Keras node (or an estimator with partial_fit)"
     ]
+
+
+def check_state(exp: Experiment, state: Any, where: str) -> None:
+    """Refuse a state that is not a TrainState, or one made for another graph or other data.
+
+    ``where`` names the entry point (``"run"``). The state's nodes, recorded shapes and torch
+    tensors are compared with the experiment's graph and FeatureSets
+    (:func:`mml.graph.state_mismatches`); the numbers are never read.
+    """
+    from mml.graph import state_mismatches
+    from mml.training._state import TrainState
+
+    if not isinstance(state, TrainState):
+        raise TrainingError(
+            f"{where} takes the TrainState that mml.init(experiment, key) returns (or one a run returned), "
+            f"got {type(state).__name__}"
+        )
+    problems = state_mismatches(exp.graph, exp.featuresets, state.graph)
+    if problems:
+        raise TrainingError(
+            f"{where}: the state does not fit experiment {exp.label!r} (was it made for another graph or other "
+            f"data?): {'; '.join(problems)}; start from mml.init(experiment, key), or use the experiment the "
+            "state was trained with"
+        )
 
 
 def plan_problems(exp: Experiment) -> list[str]:
