@@ -210,9 +210,12 @@ class Predictor:
                 parts.append(cache[k])
             feed[label] = _layout(parts)
         nodes = [o.node for o in self.outputs]
+        n = next(iter(chunks.values())).n
+        if n == 0:  # no samples: the model runs on one zero sample, for the outputs' shape and dtype
+            feed = {label: np.zeros((1, *x.shape[1:]), dtype=x.dtype) for label, x in feed.items()}
         with self._no_grad():
             result = forward(self.graph, self.state, feed, training=False, active_nodes=nodes)
-        return {n: _numpy(result.outputs[n]) for n in nodes}
+        return {node: _numpy(result.outputs[node])[:n] for node in nodes}
 
     def _no_grad(self) -> Any:
         if "torch" in self.graph.backends:
