@@ -37,7 +37,7 @@ from typing import Any
 import attrs
 
 from mml._fields import FrozenDict
-from mml.errors import ConfigError
+from mml.errors import ConfigError, DataError, GraphError, TrainingError
 
 __all__ = ["get_path", "set_path", "parse_path"]
 
@@ -153,4 +153,10 @@ def set_path(value: Any, path: str, new: Any) -> Any:
     >>> set_path({"a": (10, 20)}, "a.0", 1)
     {'a': (1, 20)}
     """
-    return _set(value, parse_path(path), 0, new)
+    segs = parse_path(path)
+    try:
+        return _set(value, segs, 0, new)
+    except (ConfigError, DataError, GraphError, TrainingError) as exc:  # a validator refused it
+        if str(exc).startswith(f"path {path!r}"):
+            raise  # the walk's own errors name the path already
+        raise type(exc)(f"path {path!r} = {new!r}: {exc}") from exc

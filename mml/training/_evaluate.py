@@ -21,6 +21,7 @@ from mml.training._lossplan import LossPlan
 from mml.training._phases import EvalPhase, InputBinding
 from mml.training._results import EvalResult
 from mml.training._state import ExecutionContext, TrainState
+from mml.training._validate import require_train_state
 from mml.training._views import feed_backend, full_batches, head_keys
 
 __all__ = ["eval_steps", "evaluate"]
@@ -43,6 +44,7 @@ def evaluate(
     ``split`` overrides the split of every binding (``Evaluation(split="val")`` uses it).
     Losses are averaged over samples (batch losses weighted by batch size).
     """
+    require_train_state(state, "evaluate")
     graph = experiment.graph
     heads = [h for h in graph.topological_order if h in inputs]
     want = (

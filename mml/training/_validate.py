@@ -30,7 +30,7 @@ from mml.training._phases import AbstractPhase, TrainPhase, iter_phases
 if TYPE_CHECKING:  # the Experiment module imports this one
     from mml.training._experiment import Experiment
 
-__all__ = ["ELEMENTWISE_LOSSES", "active_nodes", "plan_problems"]
+__all__ = ["ELEMENTWISE_LOSSES", "active_nodes", "check_state", "plan_problems", "require_train_state"]
 
 #: built-in losses that compare outputs and targets element by element (their sizes must agree)
 ELEMENTWISE_LOSSES: tuple[str, ...] = ("mse", "mae", "huber", "bce", "bce_with_logits")
@@ -192,6 +192,18 @@ def _sklearn_only_problems(exp: Experiment, phase: AbstractPhase) -> list[str]:
     ]
 
 
+def require_train_state(state: Any, where: str) -> None:
+    """A :class:`~mml.TrainingError` naming ``where`` unless ``state`` is a TrainState with a graph."""
+    from mml.training._state import TrainState
+
+    if not isinstance(state, TrainState) or state.graph is None:
+        got = type(state).__name__ if not isinstance(state, TrainState) else "a TrainState without a graph"
+        raise TrainingError(
+            f"{where} takes the TrainState that mml.init(experiment, key) returns (or one a run returned), "
+            f"got {got}"
+        )
+
+
 def check_state(exp: Experiment, state: Any, where: str) -> None:
     """Refuse a state that is not a TrainState, or one made for another graph or other data.
 
@@ -200,13 +212,8 @@ def check_state(exp: Experiment, state: Any, where: str) -> None:
     (:func:`mml.graph.state_mismatches`); the numbers are never read.
     """
     from mml.graph import state_mismatches
-    from mml.training._state import TrainState
 
-    if not isinstance(state, TrainState):
-        raise TrainingError(
-            f"{where} takes the TrainState that mml.init(experiment, key) returns (or one a run returned), "
-            f"got {type(state).__name__}"
-        )
+    require_train_state(state, where)
     problems = state_mismatches(exp.graph, exp.featuresets, state.graph)
     if problems:
         raise TrainingError(

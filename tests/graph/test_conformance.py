@@ -188,3 +188,17 @@ def test_run_takes_a_train_state(bad):
         "run takes the TrainState that mml.init(experiment, key) returns (or one a run returned), "
         f"got {type(bad).__name__}"
     )
+
+
+def test_evaluate_takes_a_train_state_and_a_toy_state_without_a_graph_is_refused():
+    exp = Experiment({"d": FS}, ModelGraph.of(mlp("m")), _plan("m"))
+    inputs = exp.plan.phases[0].inputs
+    with pytest.raises(mml.TrainingError) as info:
+        mml.evaluate(exp, None, inputs)
+    assert str(info.value) == (
+        "evaluate takes the TrainState that mml.init(experiment, key) returns (or one a run returned), got NoneType"
+    )
+    toy = mml.training.TrainState(graph=None, key=mml.random.key(0))
+    with pytest.raises(mml.TrainingError, match=r"got a TrainState without a graph$"):
+        mml.run(exp, toy, progress=False)
+    assert mml.evaluate(exp, mml.init(exp, 0), inputs, split="val").outputs["m"].shape == (8, 1)
