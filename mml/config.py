@@ -39,17 +39,18 @@ Numbers such as ``1e-3`` are numbers (YAML 1.2 rules), in files and in ``--set``
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import difflib
 import importlib
 import json
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from mml.errors import ConfigError
+from mml.errors import ConfigError, DataError
 
 __all__ = [
     "load_config",
@@ -251,6 +252,17 @@ def _desugar(value: Any, table: Mapping[str, str], where: str) -> Any:
     return value
 
 
+@contextlib.contextmanager
+def _at(where: str) -> Iterator[None]:
+    """Name the document path ``where`` in a data error raised inside (a split, a scaler)."""
+    try:
+        yield
+    except (ConfigError, DataError) as exc:
+        if str(exc).startswith("$."):
+            raise
+        raise type(exc)(f"{where}: {exc}") from exc
+
+
 def featureset_from_config(
     label: str, spec: Mapping[str, Any], *, base: Path | None = None, trusted: Any = None
 ) -> Any:
@@ -298,7 +310,8 @@ def featureset_from_config(
         splitter = structure(
             _desugar(spec["split"], table, where), AbstractSplitter, trusted=TRUST_ALL, path=where
         )
-        fs = fs.split(splitter)
+        with _at(where):
+            fs = fs.split(splitter)
     for i, t in enumerate(spec.get("transforms", ())):
         where = f"$.featuresets.{label}.transforms[{i}]"
         if not isinstance(t, Mapping) or "scaler" not in t:
@@ -314,13 +327,14 @@ def featureset_from_config(
                 trusted=TRUST_ALL,
                 path=f"{where}.scaler",
             )
-        fs = fit_transform(
-            fs,
-            scaler,
-            domain=t.get("domain", "features"),
-            keys=t.get("keys"),
-            fit_on=t.get("fit_on", "train"),
-        )
+        with _at(where):
+            fs = fit_transform(
+                fs,
+                scaler,
+                domain=t.get("domain", "features"),
+                keys=t.get("keys"),
+                fit_on=t.get("fit_on", "train"),
+            )
     return fs
 
 
