@@ -22,7 +22,7 @@ from typing import Any
 import attrs
 
 from mml._fields import FrozenDict
-from mml.optim import SGD, Adam, AdamW, Clipped, learning_rate_at
+from mml.optim import SGD, AbstractSchedule, Adam, AdamW, Clipped, learning_rate_at
 
 __all__ = [
     "stack_mappings",
@@ -108,31 +108,208 @@ def _unclipped(opts: Sequence[Any]) -> tuple[list[Any], list[float | None], list
     return inner, norms, values
 
 
-def _clip(
-    grads: Mapping[str, Any], norms: Sequence[float | None], values: Sequence[float | None]
-) -> dict[str, Any]:
-    """Member ``k``'s gradients clipped as ``Clipped`` clips them: by ``values[k]``, then by ``norms[k]``.
+def _uniform(values: Sequence[Any]) -> bool:
+    first = values[0]
+    return all(v == first for v in values)
 
-    ``None`` leaves a member as it is (the bound is infinite, the scale exactly 1). The global
-    norm of a member is over all of its gradients here, as in its own update.
+
+def _scalar(x: Any) -> bool:
+    return isinstance(x, (int, float))
+
+
+class FlatOptimizer:
+    """Every member's optimizer step on packed ``(K, P)`` tensors, written in place (not a value).
+
+    ``opts[k]`` is member ``k``'s optimizer (an :class:`~mml.optim.SGD`, :class:`~mml.optim.Adam`
+    or :class:`~mml.optim.AdamW`, clipped or not); ``entries`` are the packed tensors' blocks
+    (``FlatLayout.entries``: a member's global gradient norm is the norm of its blocks' norms,
+    as in its own update). A number the members share is a Python scalar, in the same
+    operations, in the same order, as :mod:`mml.optim`'s torch code — so where every member has
+    the same numbers and step the update of each member equals its own update bit for bit;
+    numbers that differ are ``(K, 1)`` columns. Columns that do not change with the step are
+    built once.
+
+    >>> import torch, mml
+    >>> opt = FlatOptimizer([mml.optim.sgd(0.1), mml.optim.sgd(1.0)], [("w", (1,), 0, 1)])
+    >>> p = torch.zeros(2, 1)
+    >>> opt.step(p, {}, torch.ones(2, 1), [0, 0], None)
+    >>> p.flatten().tolist()
+    [-0.10000000149011612, -1.0]
     """
+
+    def __init__(self, opts: Sequence[Any], entries: Sequence[tuple[str, tuple[int, ...], int, int]]) -> None:
+        inner, norms, values = _unclipped(opts)
+        self.opts = inner
+        self.K = len(inner)
+        self.entries = list(entries)
+        self.norms, self.values = norms, values
+        self.sgd = isinstance(inner[0], SGD)
+        self.decoupled = isinstance(inner[0], AdamW)
+        self.same = _uniform(inner)  # one set of numbers: scalars, unless the steps differ
+        self.scheduled = any(isinstance(o.lr, AbstractSchedule) for o in inner)
+        self._cols: dict[str, Any] = {}
+        if self.sgd:
+            self.momentum = inner[0].momentum != 0
+            self.nesterov = inner[0].nesterov
+            self.wd_on = any(o.weight_decay for o in inner)
+        else:
+            self.amsgrad = inner[0].amsgrad
+            self.wd_on = any(o.weight_decay for o in inner)
+
+    # -- numbers ----------------------------------------------------------------------------
+
+    def _number(self, name: str, values: Sequence[float], like: Any, *, cache: bool) -> Any:
+        """``values[0]`` when the members share it, else a ``(K, 1)`` column (cached if ``cache``)."""
+        if _uniform(values):
+            return values[0]
+        if cache and name in self._cols:
+            return self._cols[name]
+        col = _column(values, like)
+        if cache:
+            self._cols[name] = col
+        return col
+
+    # -- the step ---------------------------------------------------------------------------
+
+    def step(self, p: Any, state: dict[str, Any], g: Any, steps: Sequence[int], sel: Any) -> None:
+        """Update ``p`` and the ``state`` tensors (``exp_avg``, ``momentum_buffers``, ...) in place.
+
+        Member ``k`` takes its update number ``steps[k]``; ``sel`` (a ``(K,)`` bool tensor, or
+        ``None`` for all) says which members move: the others keep their tensors bit for bit.
+        ``g`` is not written to.
+        """
+        import torch
+
+        with torch.no_grad():
+            if any(n is not None for n in self.norms) or any(v is not None for v in self.values):
+                g = self._clip(g)
+            if self.sgd:
+                self._sgd(p, state, g, steps, sel)
+            else:
+                self._adam(p, state, g, steps, sel)
+
+    def _clip(self, g: Any) -> Any:
+        """Member ``k``'s gradients clipped as ``Clipped`` clips them: by ``values[k]``, then by ``norms[k]``."""
+        import torch
+
+        values, norms = self.values, self.norms
+        if any(v is not None for v in values):
+            hi = self._number("clip_value", [float("inf") if v is None else v for v in values], g, cache=True)
+            g = torch.clamp(g, -hi, hi)
+        if any(n is not None for n in norms):
+            per = [torch.linalg.vector_norm(g[:, o : o + s], 2.0, dim=1) for _, _, o, s in self.entries]
+            total = torch.linalg.vector_norm(torch.stack(per, dim=1), 2.0, dim=1)
+            bound = torch.tensor([0.0 if n is None else n for n in norms], dtype=total.dtype)
+            coef = torch.clamp(bound / (total + 1e-6), max=1.0)
+            on = torch.tensor([n is not None for n in norms])
+            coef = torch.where(on, coef, torch.ones_like(coef))
+            g = g * coef.view(len(coef), 1).to(g.dtype)
+        return g
+
+    def _sgd(self, p: Any, state: dict[str, Any], g: Any, steps: Sequence[int], sel: Any) -> None:
+        import torch
+
+        opts = self.opts
+        same = self.same and _uniform(steps)
+        lrs = (
+            [learning_rate_at(opts[0].lr, steps[0])]
+            if same
+            else [learning_rate_at(o.lr, n) for o, n in zip(opts, steps)]
+        )
+        lr = self._number("lr", lrs, p, cache=not self.scheduled)
+        if self.wd_on:
+            wd = self._number("wd", [o.weight_decay for o in opts], p, cache=True)
+            g = torch.add(g, p, alpha=wd) if _scalar(wd) else g + wd * p
+        if self.momentum:
+            b = state["momentum_buffers"]
+            mom = self._number("momentum", [o.momentum for o in opts], p, cache=True)
+            damp = self._number("dampening", [1 - o.dampening for o in opts], p, cache=True)
+            first = [n == 0 for n in steps]
+            if all(first):
+                new_b = g.detach().clone()
+            else:
+                new_b = b.mul_(mom) if sel is None and not any(first) else torch.mul(b, mom)
+                new_b = new_b.add_(g, alpha=damp) if _scalar(damp) else new_b.add_(damp * g)
+                if any(first):
+                    new_b = _where_members(first, g, new_b)
+            if self.nesterov:
+                g = torch.add(g, new_b, alpha=mom) if _scalar(mom) else g + mom * new_b
+            else:
+                g = new_b
+            _assign(b, new_b, sel)
+        if sel is None:
+            p.add_(g, alpha=-lr) if _scalar(lr) else p.add_((-lr) * g)
+        else:
+            _assign(p, torch.add(p, g, alpha=-lr) if _scalar(lr) else p + (-lr) * g, sel)
+
+    def _adam(self, p: Any, state: dict[str, Any], g: Any, steps: Sequence[int], sel: Any) -> None:
+        import torch
+
+        opts = self.opts
+        same = self.same and _uniform(steps)
+        use = opts[:1] if same else opts
+        ns = steps[:1] if same else steps
+        lrs = [learning_rate_at(o.lr, n) for o, n in zip(use, ns)]
+        ts = [n + 1 for n in ns]
+        step_size = [-(lr / (1 - o.betas[0] ** t)) for lr, o, t in zip(lrs, use, ts)]
+        bc2 = [(1 - o.betas[1] ** t) ** 0.5 for o, t in zip(use, ts)]
+        m, v = state["exp_avg"], state["exp_avg_sq"]
+        w1 = self._number("1-beta1", [1 - o.betas[0] for o in opts], p, cache=True)
+        b2 = self._number("beta2", [o.betas[1] for o in opts], p, cache=True)
+        c2 = self._number("1-beta2", [1 - o.betas[1] for o in opts], p, cache=True)
+        eps = self._number("eps", [o.eps for o in opts], p, cache=True)
+        nss = self._number("step_size", step_size, p, cache=False)
+        bc = self._number("bc2", bc2, p, cache=False)
+        if self.wd_on and not self.decoupled:
+            wd = self._number("wd", [o.weight_decay for o in opts], p, cache=True)
+            g = torch.add(g, p, alpha=wd) if _scalar(wd) else g + wd * p
+        inplace = sel is None
+        new_m = m.lerp_(g, w1) if inplace else torch.lerp(m, g, w1)
+        new_v = v.mul_(b2) if inplace else torch.mul(v, b2)
+        new_v = new_v.addcmul_(g, g, value=c2) if _scalar(c2) else new_v.add_((c2 * g) * g)
+        if self.amsgrad:
+            vmax = state["max_exp_avg_sq"]
+            new_vmax = torch.maximum(vmax, new_v)
+            denom = new_vmax.sqrt()
+            _assign(vmax, new_vmax, sel)
+        else:
+            denom = new_v.sqrt()
+        denom = denom.div_(bc).add_(eps)
+        new_p = p
+        if self.decoupled and self.wd_on:
+            decay = self._number(
+                "decay", [1 - lr * o.weight_decay for lr, o in zip(lrs, use)], p, cache=not self.scheduled
+            )
+            new_p = p.mul_(decay) if inplace else p * decay
+        elif not inplace:
+            new_p = p.clone()
+        if _scalar(nss):
+            new_p.addcdiv_(new_m, denom, value=nss)
+        else:
+            new_p.add_((nss * new_m) / denom)
+        if not inplace:
+            _assign(m, new_m, sel)
+            _assign(v, new_v, sel)
+            _assign(p, new_p, sel)
+
+
+def _assign(old: Any, new: Any, sel: Any) -> None:
+    """``old[k] = new[k]`` for the selected members (all where ``sel`` is None), in place."""
     import torch
 
-    out = dict(grads)
-    if any(v is not None for v in values):
-        for name, g in out.items():
-            hi = _column([float("inf") if v is None else v for v in values], g)
-            out[name] = torch.clamp(g, -hi, hi)
-    if any(n is not None for n in norms) and out:
-        first = next(iter(out.values()))
-        per = [torch.linalg.vector_norm(g.reshape(len(g), -1), 2.0, dim=1) for g in out.values()]
-        total = torch.linalg.vector_norm(torch.stack(per, dim=1), 2.0, dim=1)
-        bound = torch.tensor([0.0 if n is None else n for n in norms], dtype=total.dtype, device=total.device)
-        coef = torch.clamp(bound / (total + 1e-6), max=1.0)
-        on = torch.tensor([n is not None for n in norms], device=total.device)
-        coef = torch.where(on, coef, torch.ones_like(coef))
-        out = {name: g * coef.view(len(g), *([1] * (g.dim() - 1))).to(first.dtype) for name, g in out.items()}
-    return out
+    if new is old:
+        return
+    if sel is None:
+        old.copy_(new)
+    else:
+        old.copy_(torch.where(sel.view(len(sel), *([1] * (new.dim() - 1))), new, old))
+
+
+def _where_members(mask: Sequence[bool], a: Any, b: Any) -> Any:
+    import torch
+
+    m = torch.tensor(mask, device=a.device).view(len(mask), *([1] * (a.dim() - 1)))
+    return torch.where(m, a, b)
 
 
 def _column(values: Sequence[float], like: Any) -> Any:
@@ -152,7 +329,7 @@ def stacked_update(
     """One optimizer step of every member: member ``k`` uses ``opts[k]`` at its update index ``steps[k]``.
 
     ``grads``, ``params`` and the tensor fields of ``state`` are stacked ``(K, ...)``. Returns
-    new tensors; nothing given is written to.
+    new tensors; nothing given is written to. (The packed, in-place form is :class:`FlatOptimizer`.)
 
     >>> import torch, mml
     >>> opts = [mml.optim.sgd(0.1), mml.optim.sgd(1.0)]
@@ -161,93 +338,14 @@ def stacked_update(
     >>> p["w"].flatten().tolist()
     [-0.10000000149011612, -1.0]
     """
-    import torch
-
     keys = list(params)
-    opts, norms, values = _unclipped(opts)
-    with torch.no_grad():
-        grads = _clip(grads, norms, values)
-        if isinstance(opts[0], SGD):
-            return _sgd(opts, steps, keys, grads, state, params)
-        return _adam(opts, steps, keys, grads, state, params, decoupled=isinstance(opts[0], AdamW))
-
-
-def _sgd(
-    opts: Sequence[Any], steps: Sequence[int], keys: list[str], grads: Any, state: Any, params: Any
-) -> Any:
-    lrs = [learning_rate_at(o.lr, n) for o, n in zip(opts, steps)]
-    first = [n == 0 for n in steps]
-    momentum = opts[0].momentum != 0
-    new_p, new_b = {}, {}
-    for name in keys:
-        p, g = params[name], grads[name]
-        wd = _column([o.weight_decay for o in opts], p)
-        g = g + wd * p if any(o.weight_decay for o in opts) else g
-        if momentum:
-            b_old = state.momentum_buffers[name]
-            mom = _column([o.momentum for o in opts], p)
-            damp = _column([1 - o.dampening for o in opts], p)
-            b = b_old * mom + damp * g
-            if any(first):
-                b = _where_members(first, g, b)
-            new_b[name] = b
-            g = g + mom * b if opts[0].nesterov else b
-        new_p[name] = p - _column(lrs, p) * g
-    new_state = attrs.evolve(state, momentum_buffers=FrozenDict(new_b)) if momentum else state
-    return new_p, new_state
-
-
-def _where_members(mask: Sequence[bool], a: Any, b: Any) -> Any:
-    import torch
-
-    m = torch.tensor(mask, device=a.device).view(len(mask), *([1] * (a.dim() - 1)))
-    return torch.where(m, a, b)
-
-
-def _adam(
-    opts: Sequence[Any],
-    steps: Sequence[int],
-    keys: list[str],
-    grads: Any,
-    state: Any,
-    params: Any,
-    *,
-    decoupled: bool,
-) -> Any:
-    import torch
-
-    ts = [n + 1 for n in steps]
-    lrs = [learning_rate_at(o.lr, n) for o, n in zip(opts, steps)]
-    step_size = [lr / (1 - o.betas[0] ** t) for lr, o, t in zip(lrs, opts, ts)]
-    bc2 = [(1 - o.betas[1] ** t) ** 0.5 for o, t in zip(opts, ts)]
-    any_wd = any(o.weight_decay for o in opts)
-    amsgrad = opts[0].amsgrad
-    new_p, new_m, new_v, new_vmax = {}, {}, {}, {}
-    for name in keys:
-        p, g = params[name], grads[name]
-        if any_wd and not decoupled:
-            g = g + _column([o.weight_decay for o in opts], p) * p
-        m = torch.lerp(state.exp_avg[name], g, _column([1 - o.betas[0] for o in opts], p))
-        v = state.exp_avg_sq[name] * _column([o.betas[1] for o in opts], p)
-        v = v + _column([1 - o.betas[1] for o in opts], p) * g * g
-        if amsgrad:
-            vmax = torch.maximum(state.max_exp_avg_sq[name], v)
-            new_vmax[name] = vmax
-            denom = vmax.sqrt()
-        else:
-            denom = v.sqrt()
-        denom = denom / _column(bc2, p) + _column([o.eps for o in opts], p)
-        if decoupled and any_wd:
-            p = p * _column([1 - lr * o.weight_decay for lr, o in zip(lrs, opts)], p)
-        new_p[name] = p - _column(step_size, p) * (m / denom)
-        new_m[name], new_v[name] = m, v
-    new_state = attrs.evolve(
-        state,
-        exp_avg=FrozenDict(new_m),
-        exp_avg_sq=FrozenDict(new_v),
-        max_exp_avg_sq=FrozenDict(new_vmax) if amsgrad else state.max_exp_avg_sq,
-    )
-    return new_p, new_state
+    lay = FlatLayout([(k, tuple(params[k].shape[1:])) for k in keys])
+    flat = lay.pack(params)  # a new tensor: the update writes to it, not to params
+    fields = tensor_fields(state)
+    packed = {f: lay.pack(getattr(state, f)) for f in fields}
+    FlatOptimizer(opts, lay.entries).step(flat, packed, lay.pack(grads), steps, None)
+    new_state = attrs.evolve(state, **{f: FrozenDict(lay.views(packed[f])) for f in fields})
+    return lay.views(flat), new_state
 
 
 # -- SequentialMLP over stacked weights --------------------------------------------------
@@ -278,22 +376,18 @@ def dropout_masks(
 
 
 def mlp_forward(
-    activation: Any,
-    n_layers: int,
-    params: Mapping[str, Any],
-    x: Any,
-    masks: Sequence[Any] | None,
-    scales: Any,
+    activation: Any, layers: Sequence[tuple[Any, Any]], x: Any, masks: Sequence[Any] | None, scales: Any
 ) -> Any:
-    """Stacked ``SequentialMLP`` forward: ``x`` is ``(K, n, ...)``, weights ``(K, out, in)``; ``(K, n, out)``."""
+    """Stacked ``SequentialMLP`` forward: ``x`` is ``(K, n, ...)``; ``layers`` hold each layer's
+    ``(K, out, in)`` weight and ``(K, 1, out)`` bias; returns ``(K, n, out)``."""
     import torch
 
     k, n = x.shape[0], x.shape[1]
     h = x.reshape(k, n, -1)
-    for i in range(n_layers):
-        w, b = params[f"layers.{i}.weight"], params[f"layers.{i}.bias"]
-        h = torch.baddbmm(b.unsqueeze(1), h, w.transpose(1, 2))
-        if i < n_layers - 1:
+    last = len(layers) - 1
+    for i, (w, b) in enumerate(layers):
+        h = torch.baddbmm(b, h, w.transpose(1, 2))
+        if i < last:
             h = activation(h)
             if masks is not None:
                 h = h * masks[i] * scales

@@ -24,13 +24,12 @@ from mml.errors import CallbackError, TrainingError
 from mml.random import fold_in, torch_generator
 from mml.strategies._stacked import (
     FlatLayout,
+    FlatOptimizer,
     dropout_masks,
     member_losses,
     mlp_forward,
-    select_members,
     stack_mappings,
     stack_records,
-    stacked_update,
     tensor_fields,
     vmapped_forward,
 )
@@ -65,18 +64,31 @@ def head_view(experiment: Any, head: str, binding: Any) -> Any:
     return view.select(features=keys["features"], targets=keys["targets"], tags=keys["tags"], rep=ref.rep)
 
 
-def _padded(arrays: Sequence[Any], n: int) -> Any:
+def _as_source(arrays: Sequence[Any]) -> tuple[Any, list[int]]:
+    """The members' prepared arrays as one torch tensor (floats as float32) and each one's first row.
+
+    One zero row follows the members' rows: the padding of a member's shorter batch (a
+    gather of it gives the zeros a padded batch holds). Arrays the members share (the same
+    object) are stored once.
+    """
     import torch
 
-    first = np.asarray(next(a for a in arrays if a is not None))
+    first = np.asarray(arrays[0])
     dtype = np.float32 if first.dtype.kind == "f" else first.dtype
-    if all(a is not None and len(a) == n for a in arrays):
-        return torch.from_numpy(np.stack([np.asarray(a, dtype) for a in arrays]))
-    out = np.zeros((len(arrays), n, *first.shape[1:]), dtype)
-    for k, a in enumerate(arrays):
-        if a is not None:
-            out[k, : len(a)] = a
-    return torch.from_numpy(out)
+    seen: dict[int, int] = {}
+    parts: list[np.ndarray] = []
+    offsets = []
+    n = 0
+    for a in arrays:
+        at = seen.get(id(a))
+        if at is None:
+            at = seen[id(a)] = n
+            part = np.asarray(a, dtype)
+            parts.append(part)
+            n += len(part)
+        offsets.append(at)
+    parts.append(np.zeros((1, *first.shape[1:]), dtype))
+    return torch.from_numpy(np.concatenate(parts)), offsets
 
 
 class StackedPhase:
@@ -104,6 +116,9 @@ class StackedPhase:
         ]
         self.weights = [[a.weight for a in ph.losses] for ph in phases]
         self.weight_t = torch.tensor(self.weights, dtype=torch.float32).T  # (L, K)
+        self.weight64 = torch.tensor(self.weights, dtype=torch.float64).T
+        self.unit_weights = all(w == 1.0 for ws in self.weights for w in ws)
+        self.unit_single = self.unit_weights and len(self.loss_names) == 1
         per_member = [train_optimizers(g, ph, self.trainable) for g, ph in zip(self.graphs, phases)]
         self.opts = {name: [o[name] for o in per_member] for name in per_member[0]}
         self.spec = {n: g0[n].model for n in self.active}
@@ -113,11 +128,34 @@ class StackedPhase:
             n: torch.tensor([1.0 / (1.0 - r) for r in rs], dtype=torch.float32).view(K, 1, 1)
             for n, rs in self.rates.items()
         }
+        self.frozen = {n for n in self.active if g0[n].frozen}
+        self.dropping = {n for n in self.act if n not in self.frozen and any(self.rates[n])}
+        self.node_plan = [  # (label, is a head, its upstream, is an MLP, output shape)
+            (
+                n,
+                g0[n].is_head,
+                None if g0[n].is_head else g0[n].node_upstreams[0],
+                n in self.act,
+                tuple(members[0].state.params(n).output_shape) if n in self.act else (),
+            )
+            for n in self.active
+        ]
         self.prepared, self.stream_keys, self.phase_keys, self.bindings = [], [], [], []
+        seen: list[tuple[Any, Any, Any, Any]] = []  # members reading the same view share its arrays
         for m, ph in zip(members, phases):
             b = ph.inputs[self.head]
             self.bindings.append(b)
-            self.prepared.append(b.sampler.prepare(head_view(m.job.experiment, self.head, b)))
+            exp = m.job.experiment
+            fs, ref = exp.featuresets.get(b.featureset), exp.graph[self.head].upstream_refs[0]
+            same = next(
+                (d for f, r, bb, d in seen if f is fs and r == ref and bb == b),
+                None,
+            )
+            if same is None:
+                b.sampler.batch_roles(b.stream)  # an unknown stream fails here, as in the member's run
+                same = b.sampler.prepare(head_view(exp, self.head, b))
+                seen.append((fs, ref, b, same))
+            self.prepared.append(same)
             pk = fold_in(m.state.key, ph.label)
             self.phase_keys.append(pk)
             self.stream_keys.append(fold_in(fold_in(pk, "sampler"), f"{b.featureset}/{b.split}"))
@@ -158,6 +196,7 @@ class StackedPhase:
         self.layouts: dict[str, FlatLayout] = {}
         self.flat: dict[str, Any] = {}
         self.flat_state: dict[str, Any] = {}
+        self.optimizers: dict[str, FlatOptimizer] = {}
         for name in self.opts:
             labels = self.trainable if name == GRAPH_OPTIMIZER else [name]
             prefix = (lambda n: f"{n}/") if name == GRAPH_OPTIMIZER else (lambda n: "")
@@ -172,21 +211,57 @@ class StackedPhase:
             self.flat_state[name] = attrs.evolve(
                 rec, **{f: FrozenDict({"flat": lay.pack(getattr(rec, f))}) for f in tensor_fields(rec)}
             )
+            self.optimizers[name] = FlatOptimizer(self.opts[name], lay.entries)
         self.opt_steps = {name: [s.opt_steps[name] for s in shells] for name in self.opts}
         self.step = [s.step for s in shells]
         self.epoch = [0] * K
         self.batch = [0] * K
+        self.opt_tensors = {
+            name: {f: getattr(rec, f)["flat"] for f in tensor_fields(rec)}
+            for name, rec in self.flat_state.items()
+        }
+        self._leaves()
+        self.x_src, self.x_off = _as_source([d.features for d in self.prepared])
+        has_t = self.prepared[0].targets is not None
+        self.t_src, self.t_off = _as_source([d.targets for d in self.prepared]) if has_t else (None, None)
 
-    def _node_params(self, flats: dict[str, Any]) -> dict[str, dict[str, Any]]:
-        """Node → its ``(K, ...)`` params: views into the packed ``flats``, or the fixed stacks."""
-        views = {name: self.layouts[name].views(f) for name, f in flats.items()}
-        out = dict(self.fixed)
-        for label in self.trainable:
-            name, prefix = self.owner[label]
-            out[label] = {
-                pname[len(prefix) :]: t for pname, t in views[name].items() if pname.startswith(prefix)
-            }
-        return out
+    def _leaves(self) -> None:
+        """The tensors a step differentiates: views of the packed params (they follow their in-place updates).
+
+        A ``SequentialMLP`` layer's bias is viewed as ``(K, 1, out)``, what its ``baddbmm`` adds.
+        """
+        self.leaf_list: dict[str, list[Any]] = {}
+        self.node_params: dict[str, dict[str, Any]] = dict(self.fixed)
+        self.layers: dict[str, list[tuple[Any, Any]]] = {}
+        mlp = {label for label in self.trainable if self._is_mlp(label)}
+        for name, lay in self.layouts.items():
+            flat = self.flat[name]
+            K = flat.shape[0]
+            leaves = []
+            for pname, shape, o, size in lay.entries:
+                label = next(
+                    lb
+                    for lb in self.trainable
+                    if self.owner[lb][0] == name and pname.startswith(self.owner[lb][1])
+                )
+                shape_k = (1, *shape) if label in mlp and pname.endswith(".bias") else shape
+                leaf = flat[:, o : o + size].view(K, *shape_k).detach().requires_grad_()
+                leaves.append(leaf)
+                prefix = self.owner[label][1]
+                self.node_params.setdefault(label, {})[pname[len(prefix) :]] = leaf
+            self.leaf_list[name] = leaves
+        self.all_leaves = [leaf for leaves in self.leaf_list.values() for leaf in leaves]
+        for label in self.active:
+            if self._is_mlp(label):
+                ps = self.node_params[label]
+                fixed = label not in self.trainable  # stacked as they are: biases (K, out)
+                self.layers[label] = [
+                    (
+                        ps[f"layers.{i}.weight"],
+                        ps[f"layers.{i}.bias"].unsqueeze(1) if fixed else ps[f"layers.{i}.bias"],
+                    )
+                    for i in range(len(self.spec[label].hidden) + 1)
+                ]
 
     def _param_dict(self, state: Any, name: str) -> dict[str, Any]:
         if name == GRAPH_OPTIMIZER:
@@ -213,11 +288,12 @@ class StackedPhase:
         return attrs.evolve(state, step=self.step[k], epoch=self.epoch[k], batch=self.batch[k])
 
     def _write_params(self, k: int, state: Any) -> None:
-        """Put member ``k``'s params (restored by a callback) into the packed tensors (new tensors)."""
-        for name, flat in self.flat.items():
-            new = flat.clone()
-            new[k] = self.layouts[name].pack_member(self._param_dict(state, name))
-            self.flat[name] = new
+        """Put member ``k``'s params (restored by a callback) into its row of the packed tensors."""
+        import torch
+
+        with torch.no_grad():
+            for name, flat in self.flat.items():
+                flat[k] = self.layouts[name].pack_member(self._param_dict(state, name))
 
     # -- callbacks --------------------------------------------------------------------------
 
@@ -278,33 +354,37 @@ class StackedPhase:
             self._finish(k, t0)
 
     def _epoch(self, live: list[int], epoch: int) -> None:
-        iters: dict[int, Any] = {
-            k: self.bindings[k].sampler.batches(
-                self.prepared[k], key=self.stream_keys[k], epoch=epoch, stream=self.bindings[k].stream
-            )
-            for k in live
-            if not self.stopped[k]
+        K = self.K
+        going = [k for k in live if not self.stopped[k]]
+        orders = {
+            k: self.bindings[k].sampler.epoch_order(self.prepared[k], fold_in(self.stream_keys[k], epoch))
+            for k in going
         }
-        sums: list[dict[str, float]] = [{} for _ in range(self.K)]
-        counts: list[int] = [0] * self.K
-        last = dict.fromkeys(live, -1)
-        index = 0
-        while iters:
-            batches: list[Any] = [None] * self.K
-            for k in list(iters):
-                b = next(iters[k], None)
-                if b is None or self.failure[k] is not None:
-                    del iters[k]
-                else:
-                    batches[k] = b
-            if not iters:
+        idx_x, sizes = self._epoch_index(orders, self.x_off)
+        idx_t = idx_x if self.t_off == self.x_off else self._epoch_index(orders, self.t_off)[0]
+        step0 = list(self.step)
+        ref = going[0] if going else 0  # members not stepping this epoch: any number will do
+        opt0 = {
+            name: [steps[k] if k in orders else steps[ref] for k in range(K)]
+            for name, steps in self.opt_steps.items()
+        }
+        self._dead = False  # a member failed in this epoch: its later batches are empty
+        records: list[tuple[int, list[list[float]], list[bool]]] = []
+        for index, sz in enumerate(sizes):
+            if self._dead:
+                sz = [0 if self.failure[k] is not None else v for k, v in enumerate(sz)]
+            if not any(sz):
                 break
-            for k, losses in self._step(batches, epoch, index).items():
-                last[k] = index
-                counts[k] += 1
-                for name, v in losses.items():
-                    sums[k][name] = sums[k].get(name, 0.0) + v
-            index += 1
+            records.append(self._step(epoch, index, sz, idx_x[index], idx_t[index], step0, opt0))
+        sums, counts, last = self._step_rows(epoch, records, step0)
+        for k in going:
+            if counts[k]:
+                self.step[k] = step0[k] + counts[k]
+                self.epoch[k] = epoch
+                self.batch[k] = last[k] + 1
+                self.n_steps[k] += counts[k]
+                for steps in self.opt_steps.values():
+                    steps[k] += counts[k]
         for k in live:
             if self.failure[k] is not None:
                 continue
@@ -319,6 +399,67 @@ class StackedPhase:
             rows = self.rows[k]
             rows.extend((self.label, epoch, -1, self.step[k], n, v) for n, v in means.items())
             rows.extend((self.label, epoch, -1, self.step[k], n, v) for n, v in logged.items())
+
+    def _epoch_index(
+        self, orders: dict[int, tuple[Any, Any]], offsets: list[int]
+    ) -> tuple[Any, list[list[int]]]:
+        """``(S, K, B)`` rows of every member's batches in the stacked source, and their sizes.
+
+        Member ``k``'s batch ``s`` is its sampler's ``rows[bounds[s]:bounds[s + 1]]`` — the rows
+        its own run's batch ``s`` holds; the rest of the ``B`` slots (and every slot of a member
+        without batch ``s``) point at the source's zero row.
+        """
+        import torch
+
+        K = self.K
+        counts = {k: np.diff(bounds) for k, (_, bounds) in orders.items()}
+        S = max((len(c) for c in counts.values()), default=0)
+        sizes = np.zeros((S, K), np.int64)
+        for k, c in counts.items():
+            sizes[: len(c), k] = c
+        B = int(sizes.max()) if S else 0
+        idx = np.full(
+            (S, K, B), len(self.x_src) - 1 if offsets is self.x_off else len(self.t_src) - 1, np.int64
+        )
+        for k, (rows, bounds) in orders.items():
+            c = counts[k]
+            if not len(c):
+                continue
+            batch_of = np.repeat(np.arange(len(c)), c)
+            within = np.arange(int(bounds[-1] - bounds[0])) - np.repeat(bounds[:-1] - bounds[0], c)
+            idx[batch_of, k, within] = np.asarray(rows[bounds[0] : bounds[-1]], np.int64) + offsets[k]
+        return torch.from_numpy(idx), sizes.tolist()
+
+    def _step_rows(
+        self, epoch: int, records: list[tuple[int, list[list[float]], list[bool]]], step0: list[int]
+    ) -> tuple[list[dict[str, float]], list[int], list[int]]:
+        """The epoch's step rows of every member (in step order), its loss sums, step counts and last batch."""
+
+        K = self.K
+        sums: list[dict[str, float]] = [{} for _ in range(K)]
+        counts = [0] * K
+        last = [-1] * K
+        if not records:
+            return sums, counts, last
+        names, label = self.loss_names, self.label
+        for k in range(K):
+            rows, weights, acc = self.rows[k], self.weights[k], sums[k]
+            s0 = step0[k] + 1
+            for index, vals, ok in records:
+                if not ok[k]:
+                    continue
+                losses = {name: v[k] for name, v in zip(names, vals)}
+                total_f = 0.0
+                for name, w in zip(names, weights):
+                    total_f += losses[name] * w
+                losses["loss"] = total_f
+                s = s0 + index
+                for name, v in losses.items():
+                    rows.append((label, epoch, index, s, name, v))
+                    acc[name] = acc.get(name, 0.0) + v
+                counts[k] += 1
+                last[k] = index
+        return sums, counts, last
 
     def _finish(self, k: int, t0: float) -> None:
         m, ph = self.members[k], self.phases[k]
@@ -344,62 +485,113 @@ class StackedPhase:
 
     # -- one stacked step -------------------------------------------------------------------
 
-    def _step(self, batches: list[Any], epoch: int, index: int) -> dict[int, dict[str, float]]:
+    def _step(
+        self,
+        epoch: int,
+        index: int,
+        sizes: list[int],
+        ix: Any,
+        it: Any,
+        step0: list[int],
+        opt0: dict[str, list[int]],
+    ) -> tuple[int, list[list[float]], list[bool]]:
+        """Batch ``index`` of every member with ``sizes[k] > 0`` rows: ``(index, (L, K) losses, taken)``."""
         import torch
 
         K = self.K
-        run = [b is not None for b in batches]
-        datas = [None if b is None else next(iter(b.roles.values())) for b in batches]
-        sizes = [0 if d is None else len(d.features) for d in datas]
         n = max(sizes)
-        x = _padded([None if d is None else d.features for d in datas], n)
-        t = _padded([None if d is None else d.targets for d in datas], n)
-        ragged = not all(run) or len(set(sizes)) > 1
-        mask = torch.arange(n).unsqueeze(0) < torch.tensor(sizes).unsqueeze(1) if ragged else None
-        g0 = self.graphs[0]
+        full = min(sizes) == n  # every member has a batch, all of one size: no mask
+        run = [v > 0 for v in sizes]
+        if self._dead:  # a failed member's rows: the zero row (as an empty batch)
+            dead = torch.tensor([not r for r in run])
+            ix = torch.where(dead.unsqueeze(1), torch.full_like(ix, len(self.x_src) - 1), ix)
+            if self.t_src is not None:
+                it = torch.where(dead.unsqueeze(1), torch.full_like(it, len(self.t_src) - 1), it)
+        ix = ix[:, :n].reshape(-1)
+        x = self.x_src.index_select(0, ix).view(K, n, *self.x_src.shape[1:])
+        t = None
+        if self.t_src is not None:
+            it = it[:, :n].reshape(-1)
+            t = self.t_src.index_select(0, it).view(K, n, *self.t_src.shape[1:])
+        mask = None if full else torch.arange(n).unsqueeze(0) < torch.tensor(sizes).unsqueeze(1)
         outs: dict[str, Any] = {}
         with torch.enable_grad():
-            leaves = {name: f.detach().requires_grad_() for name, f in self.flat.items()}
-            params = self._node_params(leaves)
-            for label in self.active:
-                node = g0[label]
-                if node.is_head:
-                    h = x
-                else:
-                    h = outs[node.node_upstreams[0]]
-                    if self.stagewise:
-                        h = h.detach()
-                spec = self.spec[label]
-                if not self._is_mlp(label):  # other built-ins: the backend's own forward under vmap
+            for label, head, up, mlp, out_shape in self.node_plan:
+                h = x if head else outs[up]
+                if not head and self.stagewise:
+                    h = h.detach()
+                if not mlp:  # other built-ins: the backend's own forward under vmap
                     outs[label] = vmapped_forward(
-                        spec, self.shells[0].params(label), params[label], h, node.frozen
+                        self.spec[label],
+                        self.shells[0].params(label),
+                        self.node_params[label],
+                        h,
+                        label in self.frozen,
                     )
                     continue
                 masks = None
-                if not node.frozen and any(self.rates[label]):
+                if label in self.dropping:
+                    rates = self.rates[label]
                     gens = [
-                        torch_generator(fold_in(fold_in(self.phase_keys[k], self.step[k]), label))
-                        if run[k] and self.rates[label][k]
+                        torch_generator(fold_in(fold_in(self.phase_keys[k], step0[k] + index), label))
+                        if run[k] and rates[k]
                         else None
                         for k in range(K)
                     ]
-                    masks = dropout_masks(self.rates[label], sizes, spec.hidden, gens)
-                y = mlp_forward(
-                    self.act[label], len(spec.hidden) + 1, params[label], h, masks, self.scales[label]
+                    masks = dropout_masks(rates, sizes, self.spec[label].hidden, gens)
+                y = mlp_forward(self.act[label], self.layers[label], h, masks, self.scales[label])
+                outs[label] = y.reshape(K, n, *out_shape)
+            values = [
+                member_losses(fn, kind, outs[node], t, mask)
+                for fn, kind, node in zip(self.loss_fns, self.loss_kinds, self.loss_nodes)
+            ]
+            vals = values[0].unsqueeze(0) if len(values) == 1 else torch.stack(values)  # (L, K)
+            live = None if full else torch.tensor(run)
+            if full:
+                total = vals.sum() if self.unit_weights else (vals * self.weight_t).sum()
+            else:
+                total = torch.where(live, (vals * self.weight_t).sum(0), torch.zeros(())).sum()
+            grads = torch.autograd.grad(total, self.all_leaves, allow_unused=True)
+        listed = vals.detach().tolist()  # (L, K)
+        ok = self._finite(listed, run, epoch, index, step0)
+        if any(ok):
+            sel = None if all(ok) else torch.tensor(ok)
+            i = 0
+            for name, leaves in self.leaf_list.items():
+                gs = grads[i : i + len(leaves)]
+                i += len(leaves)
+                g = torch.cat(
+                    [(torch.zeros_like(f) if gr is None else gr).reshape(K, -1) for f, gr in zip(leaves, gs)],
+                    dim=1,
                 )
-                outs[label] = y.reshape(K, n, *self.members[0].state.params(label).output_shape)
-            values = []
-            for fn, kind, node_label in zip(self.loss_fns, self.loss_kinds, self.loss_nodes):
-                values.append(member_losses(fn, kind, outs[node_label], t, mask))
-            vals = torch.stack(values)  # (L, K)
-            live = torch.tensor([r and self.failure[k] is None for k, r in enumerate(run)])
-            total = torch.where(live, (vals * self.weight_t).sum(0), torch.zeros(()))
-            flat = list(leaves.values())
-            grads = torch.autograd.grad(total.sum(), flat, allow_unused=True)
-        listed = vals.detach().T.tolist()  # (K, L)
-        out: dict[int, dict[str, float]] = {}
+                steps = [s + index for s in opt0[name]]
+                self.optimizers[name].step(self.flat[name], self.opt_tensors[name], g, steps, sel)
+        return index, listed, ok
+
+    def _finite(
+        self, listed: list[list[float]], run: list[bool], epoch: int, index: int, step0: list[int]
+    ) -> list[bool]:
+        """Which members take the step: those with a batch and a finite loss (the others fail here).
+
+        ``listed`` is the ``(L, K)`` losses; a member's total is added up as its own run adds it.
+        """
+        if self.unit_single:
+            if all(not r or math.isfinite(v) for v, r in zip(listed[0], run)):
+                return run
+        else:
+            ws = self.weights
+            for k, r in enumerate(run):
+                if r:
+                    total_f = 0.0
+                    for i, w in enumerate(ws[k]):
+                        total_f += listed[i][k] * w
+                    if not math.isfinite(total_f):
+                        break
+            else:
+                return run
         ok = list(run)
-        for k in range(K):
+        listed = [list(col) for col in zip(*listed)]  # (K, L)
+        for k in range(self.K):
             if not run[k]:
                 continue
             losses = dict(zip(self.loss_names, listed[k]))
@@ -407,53 +599,16 @@ class StackedPhase:
             for name, w in zip(self.loss_names, self.weights[k]):
                 total_f += losses[name] * w
             losses["loss"] = total_f
-            if not math.isfinite(total_f):
-                ok[k] = False
-                bad = [nm for nm, v in losses.items() if not math.isfinite(v)]
-                exc = TrainingError(
-                    f"non-finite loss in phase {self.label!r}, epoch {epoch}, batch {index} (step {self.step[k]}): "
-                    f"{', '.join(f'{nm}={losses[nm]}' for nm in bad)}; the state of the last good step is kept — "
-                    "lower the learning rate, check the inputs for NaN/inf, or scale the data"
-                )
-                self._fail(k, exc, epoch, index)
+            if math.isfinite(total_f):
                 continue
-            s = self.step[k] + 1
-            self.rows[k].extend((self.label, epoch, index, s, name, v) for name, v in losses.items())
-            out[k] = losses
-        named = {name: torch.zeros_like(f) if g is None else g for (name, f), g in zip(leaves.items(), grads)}
-        self._update(named, ok)
-        for k in range(K):
-            if ok[k]:
-                self.step[k] += 1
-                self.epoch[k] = epoch
-                self.batch[k] = index + 1
-                self.n_steps[k] += 1
-        return out
-
-    def _update(self, grads: dict[str, Any], ok: list[bool]) -> None:
-        import torch
-
-        sel = None if all(ok) else torch.tensor(ok)
-        for name, opts in self.opts.items():
-            p, state = self.flat[name], self.flat_state[name]
-            new_p, new_s = stacked_update(
-                opts, self.opt_steps[name], {"flat": grads[name]}, state, {"flat": p}
+            ok[k] = False
+            bad = [nm for nm, v in losses.items() if not math.isfinite(v)]
+            exc = TrainingError(
+                f"non-finite loss in phase {self.label!r}, epoch {epoch}, batch {index} "
+                f"(step {step0[k] + index}): {', '.join(f'{nm}={losses[nm]}' for nm in bad)}; the state of "
+                "the last good step is kept — lower the learning rate, check the inputs for NaN/inf, or "
+                "scale the data"
             )
-            new_p = new_p["flat"]
-            if sel is not None:
-                new_p = select_members(sel, new_p, p)
-                new_s = attrs.evolve(
-                    new_s,
-                    **{
-                        f: FrozenDict(
-                            {
-                                "flat": select_members(
-                                    sel, getattr(new_s, f)["flat"], getattr(state, f)["flat"]
-                                )
-                            }
-                        )
-                        for f in tensor_fields(new_s)
-                    },
-                )
-            self.flat[name], self.flat_state[name] = new_p, new_s
-            self.opt_steps[name] = [s + 1 if o else s for s, o in zip(self.opt_steps[name], ok)]
+            self._fail(k, exc, epoch, index)
+            self._dead = True
+        return ok
