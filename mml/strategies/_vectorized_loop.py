@@ -47,6 +47,9 @@ from mml.training import (
 
 __all__ = ["StackedPhase", "head_view"]
 
+#: bytes of batches gathered at once (a chunk of an epoch's steps, all members)
+_CHUNK_BYTES = 16 << 20
+
 
 def head_view(experiment: Any, head: str, binding: Any) -> Any:
     """The view a head reads in a phase: the binding's split, the columns the head's reference selects."""
@@ -64,31 +67,40 @@ def head_view(experiment: Any, head: str, binding: Any) -> Any:
     return view.select(features=keys["features"], targets=keys["targets"], tags=keys["tags"], rep=ref.rep)
 
 
-def _as_source(arrays: Sequence[Any]) -> tuple[Any, list[int]]:
-    """The members' prepared arrays as one torch tensor (floats as float32) and each one's first row.
+def _sources(arrays: Sequence[Any]) -> list[Any]:
+    """Each member's prepared array as a torch tensor (floats as float32) with one zero row after its rows.
 
-    One zero row follows the members' rows: the padding of a member's shorter batch (a
-    gather of it gives the zeros a padded batch holds). Arrays the members share (the same
-    object) are stored once.
+    The zero row is the padding of a shorter batch (gathering it gives the zeros a padded
+    batch holds). Members that share an array (the same object) share its tensor.
     """
     import torch
 
-    first = np.asarray(arrays[0])
-    dtype = np.float32 if first.dtype.kind == "f" else first.dtype
-    seen: dict[int, int] = {}
-    parts: list[np.ndarray] = []
-    offsets = []
-    n = 0
+    seen: dict[int, Any] = {}
+    out = []
     for a in arrays:
-        at = seen.get(id(a))
-        if at is None:
-            at = seen[id(a)] = n
-            part = np.asarray(a, dtype)
-            parts.append(part)
-            n += len(part)
-        offsets.append(at)
-    parts.append(np.zeros((1, *first.shape[1:]), dtype))
-    return torch.from_numpy(np.concatenate(parts)), offsets
+        src = seen.get(id(a))
+        if src is None:
+            arr = np.asarray(a)
+            part = np.asarray(arr, np.float32 if arr.dtype.kind == "f" else arr.dtype)
+            zero = np.zeros((1, *part.shape[1:]), part.dtype)
+            src = seen[id(a)] = torch.from_numpy(np.concatenate([part, zero]))
+        out.append(src)
+    return out
+
+
+def _gather(srcs: Sequence[Any], idx: Any) -> Any:
+    """Member ``k``'s rows ``idx[k]`` of its own source ``srcs[k]``: a ``(K, steps, B, ...)`` tensor.
+
+    One ``index_select`` per member, from its own rows (they stay in the cache), into one buffer.
+    """
+    import torch
+
+    K, steps, B = idx.shape
+    first = srcs[0]
+    out = torch.empty((K, steps, B, *first.shape[1:]), dtype=first.dtype)
+    for k in range(K):
+        torch.index_select(srcs[k], 0, idx[k].reshape(-1), out=out[k].view(steps * B, *first.shape[1:]))
+    return out
 
 
 class StackedPhase:
@@ -221,9 +233,9 @@ class StackedPhase:
             for name, rec in self.flat_state.items()
         }
         self._leaves()
-        self.x_src, self.x_off = _as_source([d.features for d in self.prepared])
+        self.x_src = _sources([d.features for d in self.prepared])
         has_t = self.prepared[0].targets is not None
-        self.t_src, self.t_off = _as_source([d.targets for d in self.prepared]) if has_t else (None, None)
+        self.t_src = _sources([d.targets for d in self.prepared]) if has_t else None
 
     def _leaves(self) -> None:
         """The tensors a step differentiates: views of the packed params (they follow their in-place updates).
@@ -360,8 +372,7 @@ class StackedPhase:
             k: self.bindings[k].sampler.epoch_order(self.prepared[k], fold_in(self.stream_keys[k], epoch))
             for k in going
         }
-        idx_x, sizes = self._epoch_index(orders, self.x_off)
-        idx_t = idx_x if self.t_off == self.x_off else self._epoch_index(orders, self.t_off)[0]
+        idx, sizes = self._epoch_index(orders)
         step0 = list(self.step)
         ref = going[0] if going else 0  # members not stepping this epoch: any number will do
         opt0 = {
@@ -370,12 +381,24 @@ class StackedPhase:
         }
         self._dead = False  # a member failed in this epoch: its later batches are empty
         records: list[tuple[int, list[list[float]], list[bool]]] = []
+        # the batches are gathered a chunk of steps at a time (one index_select, then views)
+        row_bytes = self.x_src[0][0].numel() * self.x_src[0].element_size()
+        if self.t_src is not None:
+            row_bytes += self.t_src[0][0].numel() * self.t_src[0].element_size()
+        chunk = max(1, _CHUNK_BYTES // max(1, K * idx.shape[2] * row_bytes))
+        xs = ts = None
         for index, sz in enumerate(sizes):
             if self._dead:
                 sz = [0 if self.failure[k] is not None else v for k, v in enumerate(sz)]
             if not any(sz):
                 break
-            records.append(self._step(epoch, index, sz, idx_x[index], idx_t[index], step0, opt0))
+            if index % chunk == 0:
+                xs = _gather(self.x_src, idx[:, index : index + chunk])
+                ts = None if self.t_src is None else _gather(self.t_src, idx[:, index : index + chunk])
+            i = index % chunk
+            records.append(
+                self._step(epoch, index, sz, xs[:, i], None if ts is None else ts[:, i], step0, opt0)
+            )
         sums, counts, last = self._step_rows(epoch, records, step0)
         for k in going:
             if counts[k]:
@@ -400,14 +423,12 @@ class StackedPhase:
             rows.extend((self.label, epoch, -1, self.step[k], n, v) for n, v in means.items())
             rows.extend((self.label, epoch, -1, self.step[k], n, v) for n, v in logged.items())
 
-    def _epoch_index(
-        self, orders: dict[int, tuple[Any, Any]], offsets: list[int]
-    ) -> tuple[Any, list[list[int]]]:
-        """``(S, K, B)`` rows of every member's batches in the stacked source, and their sizes.
+    def _epoch_index(self, orders: dict[int, tuple[Any, Any]]) -> tuple[Any, list[list[int]]]:
+        """``(K, S, B)`` rows of every member's batches in its own source, and the ``(S, K)`` batch sizes.
 
         Member ``k``'s batch ``s`` is its sampler's ``rows[bounds[s]:bounds[s + 1]]`` — the rows
         its own run's batch ``s`` holds; the rest of the ``B`` slots (and every slot of a member
-        without batch ``s``) point at the source's zero row.
+        without batch ``s``) point at its source's zero row.
         """
         import torch
 
@@ -418,16 +439,16 @@ class StackedPhase:
         for k, c in counts.items():
             sizes[: len(c), k] = c
         B = int(sizes.max()) if S else 0
-        idx = np.full(
-            (S, K, B), len(self.x_src) - 1 if offsets is self.x_off else len(self.t_src) - 1, np.int64
-        )
-        for k, (rows, bounds) in orders.items():
-            c = counts[k]
-            if not len(c):
+        idx = np.empty((K, S, B), np.int64)
+        for k in range(K):
+            idx[k] = len(self.x_src[k]) - 1
+            if k not in orders or not len(counts[k]):
                 continue
+            rows, bounds = orders[k]
+            c = counts[k]
             batch_of = np.repeat(np.arange(len(c)), c)
             within = np.arange(int(bounds[-1] - bounds[0])) - np.repeat(bounds[:-1] - bounds[0], c)
-            idx[batch_of, k, within] = np.asarray(rows[bounds[0] : bounds[-1]], np.int64) + offsets[k]
+            idx[k, batch_of, within] = rows[bounds[0] : bounds[-1]]
         return torch.from_numpy(idx), sizes.tolist()
 
     def _step_rows(
@@ -490,8 +511,8 @@ class StackedPhase:
         epoch: int,
         index: int,
         sizes: list[int],
-        ix: Any,
-        it: Any,
+        xb: Any,
+        tb: Any,
         step0: list[int],
         opt0: dict[str, list[int]],
     ) -> tuple[int, list[list[float]], list[bool]]:
@@ -502,17 +523,13 @@ class StackedPhase:
         n = max(sizes)
         full = min(sizes) == n  # every member has a batch, all of one size: no mask
         run = [v > 0 for v in sizes]
-        if self._dead:  # a failed member's rows: the zero row (as an empty batch)
+        x = xb[:, :n]  # (K, n, ...): each member's batch, zero-padded to n rows
+        t = None if tb is None else tb[:, :n]
+        if self._dead:  # a member that failed in this epoch: an empty batch (zeros), as in a padded one
             dead = torch.tensor([not r for r in run])
-            ix = torch.where(dead.unsqueeze(1), torch.full_like(ix, len(self.x_src) - 1), ix)
-            if self.t_src is not None:
-                it = torch.where(dead.unsqueeze(1), torch.full_like(it, len(self.t_src) - 1), it)
-        ix = ix[:, :n].reshape(-1)
-        x = self.x_src.index_select(0, ix).view(K, n, *self.x_src.shape[1:])
-        t = None
-        if self.t_src is not None:
-            it = it[:, :n].reshape(-1)
-            t = self.t_src.index_select(0, it).view(K, n, *self.t_src.shape[1:])
+            x = torch.where(dead.view(K, *([1] * (x.dim() - 1))), torch.zeros((), dtype=x.dtype), x)
+            if t is not None:
+                t = torch.where(dead.view(K, *([1] * (t.dim() - 1))), torch.zeros((), dtype=t.dtype), t)
         mask = None if full else torch.arange(n).unsqueeze(0) < torch.tensor(sizes).unsqueeze(1)
         outs: dict[str, Any] = {}
         with torch.enable_grad():
