@@ -384,11 +384,52 @@ def cross_validate(
         keep_states=keep_states,
     )
     pooled = {}
-    folded_uuids = fs.sample_uuids[np.asarray(view.indices)]
+    indices = np.asarray(view.indices)
+    folded_uuids = fs.sample_uuids[indices]
+    where = np.full(len(fs), -1, np.int64)
+    where[indices] = np.arange(len(indices))
+    positions = [where[np.asarray(val, np.int64)] for _, val in pairs]
     for label in pooled_labels:
         if all(label in f.predictions for f in folds):
-            pooled[label] = pool_predictions(label, [f.predictions[label] for f in folds], folded_uuids)
+            per_fold = [f.predictions[label] for f in folds]
+            pooled[label] = _pool_at(label, per_fold, folded_uuids, positions) or pool_predictions(
+                label, per_fold, folded_uuids
+            )
     return CVResult(featureset, train_split, val_split, folds, pooled)
+
+
+def _pool_at(
+    label: str, per_fold: Sequence[Predictions], uuids: np.ndarray, positions: Sequence[np.ndarray]
+) -> Predictions | None:
+    """:func:`pool_predictions` where fold ``i`` predicted exactly ``uuids[positions[i]]`` (its validation
+    rows, in order) and the folds cover every row once: the same result without sorting the UUIDs.
+    ``None`` when that is not so (``pool_predictions`` then matches the UUIDs, or says what is wrong)."""
+    n = len(uuids)
+    keys = uuid_bytes(np.asarray(uuids)).view("S16").reshape(-1)
+    if len(per_fold) != len(positions) or any((p < 0).any() for p in positions):
+        return None
+    fold_of = np.full(n, -1, np.int64)
+    for fi, (preds, p) in enumerate(zip(per_fold, positions)):
+        if (fold_of[p] >= 0).any() or not np.array_equal(preds.uuids, keys[p]):
+            return None
+        fold_of[p] = fi
+    # equal UUIDs would match the first of them: leave those to pool_predictions
+    if (fold_of < 0).any():
+        return None
+    first = np.sort(keys.view(np.uint64)[::2])  # UUIDs whose first 8 bytes differ are all different
+    if (first[1:] == first[:-1]).any():
+        return None
+    nodes = set.intersection(*(set(pr.nodes) for pr in per_fold)) if per_fold else set()
+    outputs: dict[str, np.ndarray] = {}
+    targets: dict[str, np.ndarray] = {}
+    for node in sorted(nodes):
+        for src, dst in (("outputs", outputs), ("targets", targets)):
+            parts = [np.asarray(getattr(pr, src)[node]) for pr in per_fold]
+            arr = np.empty((n, *parts[0].shape[1:]), dtype=np.result_type(*parts))
+            for p, part in zip(positions, parts):
+                arr[p] = part
+            dst[node] = arr
+    return Predictions(label, outputs, targets, uuids, fold=fold_of)
 
 
 def save_fold(directory: str | os.PathLike[str], fold: FoldResult) -> Path:

@@ -165,3 +165,24 @@ def test_a_member_that_fails_mid_epoch_leaves_the_others_as_their_own_runs():
     fa, fb = seq[1].history.failure, vec[1].history.failure
     assert (fa.epoch, fa.batch, fa.message) == (fb.epoch, fb.batch, fb.message)
     assert 0 < fa.batch < 3  # mid-epoch: the epoch has batches after it (4 of 16 rows)
+
+
+def test_pooling_by_the_folds_rows_equals_pooling_by_uuid():
+    from mml.strategies._cv import _pool_at, pool_predictions
+
+    fs = make_featureset(52)
+    exp = make_experiment(fs)
+    cv = mml.strategies.cross_validate(
+        exp, featureset="toy", splitter=mml.KFoldSplitter(3, seed=1), on="train", key=0, vectorize=True
+    )
+    view = fs["train"]
+    uuids = fs.sample_uuids[np.asarray(view.indices)]
+    where = {int(r): i for i, r in enumerate(view.indices)}
+    positions = [np.array([where[int(r)] for r in f.val_rows], np.int64) for f in cv.folds]
+    per_fold = [f.predictions["val"] for f in cv.folds]
+    fast, slow = _pool_at("val", per_fold, uuids, positions), pool_predictions("val", per_fold, uuids)
+    assert fast == slow and cv.pooled["val"] == slow
+    assert fast.fold.tolist() == slow.fold.tolist() and len(set(fast.fold.tolist())) == 3
+    # rows that are not the fold's own (here: another order) leave it to the UUID matching
+    assert _pool_at("val", per_fold, uuids, [positions[0][::-1], *positions[1:]]) is None
+    assert _pool_at("val", per_fold[:2], uuids, positions[:2]) is None  # a row no fold predicted
