@@ -7,7 +7,8 @@ Ratios: (time of the K-model run) / (time of one model's run). Targets: 5-fold C
 fold; an 8-trial learning-rate sweep <= 2x one trial.
 
     python benchmarks/bench_vectorized.py [--n 20000] [--repeats 3] [--threads 1] [--ks 1 2 5 10 20]
-                                          [--widths 32 64 128 256] [--floor-only]
+                                          [--widths 32 64 128 256] [--ks-widths 64] [--floor-only]
+                                          [--clock wall|cpu] [--skip cv sweep ks widths]
 
 The first table is the floor: a hand-written PyTorch loop of one model (``torch.nn`` +
 ``torch.optim.Adam``) against a hand-written stacked loop of K models (``torch.baddbmm``, one
@@ -23,6 +24,8 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from typing import Any
 
 from _timing import interleaved
 
@@ -68,8 +71,13 @@ def make_experiment(n: int, width: int = 64, batch: int = 256):  # type: ignore[
     return Experiment({"bench": fs}, graph, plan)
 
 
-def hand_floor(n_train: int, ks: list[int], width: int, repeats: int) -> dict[str, float]:
+def hand_floor(n_train: int, ks: list[int], width: int, repeats: int, clock: Any = None) -> dict[str, float]:
     """Times of the hand-written one-model loop and the hand-written K-model stacked loop."""
+    return interleaved(floor_fns(n_train, ks, width), repeats=repeats, **({"clock": clock} if clock else {}))
+
+
+def floor_fns(n_train: int, ks: list[int], width: int) -> dict[str, Any]:
+    """The hand-written one-model loop (``"one"``) and K-model stacked loops (``"K=<k>"``), to time."""
     import torch
 
     torch.manual_seed(0)
@@ -121,8 +129,7 @@ def hand_floor(n_train: int, ks: list[int], width: int, repeats: int) -> dict[st
         with torch.no_grad():
             ((fwd(xv.expand(k, -1, -1)) - yv) ** 2).mean(dim=(1, 2))
 
-    fns = {"one": one, **{f"K={k}": (lambda k=k: stacked(k)) for k in ks}}
-    return interleaved(fns, repeats=repeats)
+    return {"one": one, **{f"K={k}": (lambda k=k: stacked(k)) for k in ks}}
 
 
 def main() -> None:
@@ -132,8 +139,23 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--ks", type=int, nargs="*", default=[1, 2, 5, 10, 20])
     ap.add_argument("--widths", type=int, nargs="*", default=[32, 64, 128, 256])
+    ap.add_argument(
+        "--ks-widths", type=int, nargs="*", default=[64], help="widths of the ensemble-of-K table"
+    )
     ap.add_argument("--floor-only", action="store_true", help="only the hand-written floor table")
+    ap.add_argument(
+        "--clock",
+        choices=["wall", "cpu"],
+        default="wall",
+        help="wall time, or process CPU time (steadier on a busy box)",
+    )
+    ap.add_argument(
+        "--skip", nargs="*", default=[], choices=["cv", "sweep", "ks", "widths"], help="tables to leave out"
+    )
     args = ap.parse_args()
+    import time
+
+    clock = {"clock": time.process_time} if args.clock == "cpu" else {}
 
     import torch
 
@@ -143,7 +165,7 @@ def main() -> None:
         f"floor: hand-written torch, {n_train} training rows, batch 256, 1 epoch, medians of {args.repeats}"
     )
     for width in args.widths if args.floor_only else [64]:
-        t = hand_floor(n_train, args.ks, width, args.repeats)
+        t = hand_floor(n_train, args.ks, width, args.repeats, **clock)
         print(
             f"  width {width:4d}: "
             + "  ".join(f"{name}: {t[name] / t['one']:.2f}" for name in t if name != "one")
@@ -170,60 +192,74 @@ def main() -> None:
     fold_exp = mml.training.Experiment({"bench": fold_featureset(fs, train, val, key=0)}, exp.graph, exp.plan)
     lrs = {"graph.nodes.mlp.optimizer.lr": [1e-4 * 2**i for i in range(8)]}
     r = args.repeats
-    print(f"n={args.n}, batch 256, 1 epoch, torch threads {args.threads}, medians of {r}")
-
-    t = interleaved(
-        {
-            "one fold": lambda: run_job(Job(fold_exp, mml.random.key(0))),
-            "5-fold CV, sequential": lambda: cross_validate(exp, featureset="bench", splitter=folds, key=0),
-            "5-fold CV, vectorised": lambda: cross_validate(
-                exp, featureset="bench", splitter=folds, key=0, vectorize=True
-            ),
-        },
-        repeats=r,
-    )
-    base = t["one fold"]
-    for name, v in t.items():
-        print(f"  {name:28s} {v * 1e3:9.1f} ms   ratio {v / base:5.2f}")
-
-    t = interleaved(
-        {
-            "one trial": lambda: run_job(Job(exp, mml.random.key(0))),
-            "8-trial LR sweep, sequential": lambda: sweep(exp, lrs, key=0),
-            "8-trial LR sweep, vectorised": lambda: sweep(exp, lrs, key=0, vectorize=True),
-        },
-        repeats=r,
-    )
-    base = t["one trial"]
-    for name, v in t.items():
-        print(f"  {name:28s} {v * 1e3:9.1f} ms   ratio {v / base:5.2f}")
-
-    print("ensemble of K (vectorised) / one model, width 64:")
-    fns = {"one": lambda: run_job(Job(exp, mml.random.key(0)))}
-    for k in args.ks:
-        fns[f"K={k}"] = lambda k=k: ensemble(exp, k, key=0, keep_states=False)
-    t = interleaved(fns, repeats=r)
-    print("  " + "  ".join(f"{name}: {t[name] / t['one']:.2f}" for name in fns if name != "one"))
-
-    print("5 members (vectorised) / one model, by width:")
-    for width in args.widths:
-        e = make_experiment(args.n, width)
+    print(f"n={args.n}, batch 256, 1 epoch, torch threads {args.threads}, medians of {r}, {args.clock} clock")
+    if "cv" not in args.skip:
         t = interleaved(
             {
-                "one": lambda e=e: run_job(Job(e, mml.random.key(0))),
-                "K=5": lambda e=e: VectorizedExecutor().map(
-                    [Job(e, mml.random.fold_in(mml.random.key(0), i)) for i in range(5)]
+                "one fold": lambda: run_job(Job(fold_exp, mml.random.key(0))),
+                "5-fold CV, sequential": lambda: cross_validate(
+                    exp, featureset="bench", splitter=folds, key=0
                 ),
-                "K=5 seq": lambda e=e: LocalExecutor().map(
-                    [Job(e, mml.random.fold_in(mml.random.key(0), i)) for i in range(5)]
+                "5-fold CV, vectorised": lambda: cross_validate(
+                    exp, featureset="bench", splitter=folds, key=0, vectorize=True
                 ),
             },
             repeats=r,
+            **clock,
         )
-        print(
-            f"  width {width:4d}: vectorised {t['K=5'] / t['one']:.2f}, sequential {t['K=5 seq'] / t['one']:.2f}"
-            f"   (one model {t['one'] * 1e3:.0f} ms)"
+        base = t["one fold"]
+        for name, v in t.items():
+            print(f"  {name:28s} {v * 1e3:9.1f} ms   ratio {v / base:5.2f}")
+
+    if "sweep" not in args.skip:
+        t = interleaved(
+            {
+                "one trial": lambda: run_job(Job(exp, mml.random.key(0))),
+                "8-trial LR sweep, sequential": lambda: sweep(exp, lrs, key=0),
+                "8-trial LR sweep, vectorised": lambda: sweep(exp, lrs, key=0, vectorize=True),
+            },
+            repeats=r,
+            **clock,
         )
+        base = t["one trial"]
+        for name, v in t.items():
+            print(f"  {name:28s} {v * 1e3:9.1f} ms   ratio {v / base:5.2f}")
+
+    if "ks" not in args.skip:
+        for width in args.ks_widths:
+            e = exp if width == 64 else make_experiment(args.n, width)
+            fns = {"one": lambda e=e: run_job(Job(e, mml.random.key(0)))}
+            for k in args.ks:
+                fns[f"K={k}"] = lambda k=k, e=e: ensemble(e, k, key=0, keep_states=False)
+            t = interleaved(fns, repeats=r, **clock)
+            print(f"ensemble of K (vectorised) / one model, width {width}:")
+            print("  " + "  ".join(f"{name}: {t[name] / t['one']:.2f}" for name in fns if name != "one"))
+
+    if "widths" not in args.skip:
+        print("5 members (vectorised) / one model, by width; the hand-written floor in the same runs:")
+        for width in args.widths:
+            e = make_experiment(args.n, width)
+            hand = floor_fns(n_train, [5], width)
+            t = interleaved(
+                {
+                    "one": lambda e=e: run_job(Job(e, mml.random.key(0))),
+                    "K=5": lambda e=e: VectorizedExecutor().map(
+                        [Job(e, mml.random.fold_in(mml.random.key(0), i)) for i in range(5)]
+                    ),
+                    "K=5 seq": lambda e=e: LocalExecutor().map(
+                        [Job(e, mml.random.fold_in(mml.random.key(0), i)) for i in range(5)]
+                    ),
+                    "hand one": hand["one"],
+                    "hand K=5": hand["K=5"],
+                },
+                repeats=r,
+                **clock,
+            )
+            print(
+                f"  width {width:4d}: vectorised {t['K=5'] / t['one']:.2f}, sequential {t['K=5 seq'] / t['one']:.2f},"
+                f" hand floor {t['hand K=5'] / t['hand one']:.2f}; mml K=5 / hand K=5 {t['K=5'] / t['hand K=5']:.2f}"
+                f"   (one model {t['one'] * 1e3:.0f} ms, hand {t['hand one'] * 1e3:.0f} ms)"
+            )
 
 
 if __name__ == "__main__":
