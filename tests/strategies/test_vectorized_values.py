@@ -186,3 +186,64 @@ def test_pooling_by_the_folds_rows_equals_pooling_by_uuid():
     # rows that are not the fold's own (here: another order) leave it to the UUID matching
     assert _pool_at("val", per_fold, uuids, [positions[0][::-1], *positions[1:]]) is None
     assert _pool_at("val", per_fold[:2], uuids, positions[:2]) is None  # a row no fold predicted
+
+
+def _two_node_experiment(mode: str, freeze: bool, dropout: float):
+    from mml.graph import FeatureSetRef, ModelGraph, ModelNode, NodeRef
+    from mml.models import SequentialMLP
+    from mml.training import AppliedLoss, Experiment, TrainPhase
+
+    graph = ModelGraph.of(
+        ModelNode(
+            "enc",
+            SequentialMLP(hidden=(8,), output_shape=(1,), dropout=dropout),
+            FeatureSetRef("toy"),
+            optimizer=mml.optim.adam(1e-2),
+        ),
+        ModelNode(
+            "head", SequentialMLP(hidden=(4,)), NodeRef("enc"), optimizer=mml.optim.sgd(0.05, momentum=0.9)
+        ),
+        optimizer=mml.optim.adamw(1e-2, weight_decay=0.01),
+    )
+    if freeze:
+        graph = graph.freeze("enc")
+    losses = (
+        [AppliedLoss("mse", "head")]
+        if freeze
+        else [AppliedLoss("mse", "enc"), AppliedLoss("mse", "head", weight=0.5)]
+    )
+    phase = TrainPhase.simple(
+        "fit",
+        featureset="toy",
+        heads=["enc"],
+        losses=losses,
+        n_epochs=2,
+        sampler=mml.SimpleSampler(16),
+        mode=mode,
+    )
+    return Experiment({"toy": make_featureset(60)}, graph, phase)
+
+
+@pytest.mark.parametrize(
+    ("mode", "freeze", "dropout"),
+    [("graphwise", False, 0.2), ("stagewise", False, 0.0), ("graphwise", True, 0.3)],
+)
+def test_two_node_graphs_equal_their_sequential_runs(mode, freeze, dropout):
+    # one packed optimizer over both nodes (graphwise), one per node (stagewise), a frozen upstream
+    exp = _two_node_experiment(mode, freeze, dropout)
+    jobs = [Job(exp, mml.random.fold_in(mml.random.key(5), i), keep_state=True) for i in range(3)]
+    seq, vec = LocalExecutor().map(jobs), VectorizedExecutor().map(jobs)
+    for a, b in zip(seq, vec):
+        assert a.status == b.status == "completed"
+        for col in ("phase", "epoch", "batch", "step", "name"):
+            assert np.array_equal(getattr(a.history, col), getattr(b.history, col)), col
+        np.testing.assert_allclose(a.history.value, b.history.value, rtol=2e-5, atol=1e-6)
+        assert dict(a.state.opt_steps) == dict(b.state.opt_steps)
+        for label in ("enc", "head"):
+            pa, pb = a.state.params(label).params, b.state.params(label).params
+            for k in pa:
+                np.testing.assert_allclose(pa[k].numpy(), pb[k].numpy(), rtol=1e-4, atol=1e-6)
+    if freeze:  # the frozen node's params are its initial ones, bit for bit
+        s0 = mml.training.init(exp, jobs[0].key)
+        for k, v in s0.params("enc").params.items():
+            assert torch.equal(vec[0].state.params("enc").params[k], v)
