@@ -1,9 +1,11 @@
 """Stacked arithmetic for vectorised training: K members' tensors along a new leading axis.
 
 A member's parameters, optimizer moments and batches are stacked into ``(K, ...)`` tensors;
-:func:`stacked_update` is the optimizer step of every member at once, with each member's own
-hyperparameters (learning rate, weight decay, betas, schedule) and its own step count as
-``(K, 1, ...)`` tensors, in the same order of operations as :mod:`mml.optim`'s torch code.
+:class:`FlatOptimizer` is the optimizer step of every member at once on one packed ``(K, P)``
+tensor per optimizer, written in place, with each member's own hyperparameters (learning
+rate, weight decay, betas, schedule) and its own step count: a number the members share is a
+Python scalar, one that differs a ``(K, 1)`` column, in the same order of operations as
+:mod:`mml.optim`'s torch code (:func:`stacked_update` is its out-of-place form on named tensors).
 :func:`mlp_forward` is :class:`~mml.models.SequentialMLP`'s forward pass over stacked
 weights (``torch.baddbmm``), with each member's dropout masks drawn from its own key exactly
 as the member's own run draws them.

@@ -12,11 +12,12 @@ Evaluation phases run per member through :func:`mml.training.run_phase`.
 
 What is the same as the member's own :func:`~mml.strategies.run_job`, bit for bit: the fold
 rows, scaler params, initial weights, batch order and contents, dropout masks, the History's
-rows (phase, epoch, batch, step, name) and the statuses. What is equal to float tolerance
-(~1e-6 relative): the losses, weights and predictions — a batched matrix product sums in a
-different order than the single-model one. :class:`VectorizedExecutor` runs jobs this way and
-falls back to another executor, with a :class:`NotVectorizedWarning` naming why, when they
-cannot be stacked.
+rows (phase, epoch, batch, step, name) and the statuses; and, given its gradients, the
+optimizer update of a member whose numbers (learning rate, betas, ...) and step every member
+shares. What is equal to float tolerance (~1e-6 relative): the losses, weights and
+predictions — a batched matrix product sums in a different order than the single-model one.
+:class:`VectorizedExecutor` runs jobs this way and falls back to another executor, with a
+:class:`NotVectorizedWarning` naming why, when they cannot be stacked.
 
 >>> VectorizedExecutor()
 VectorizedExecutor(fallback=LocalExecutor())
