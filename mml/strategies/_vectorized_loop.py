@@ -142,7 +142,8 @@ class StackedPhase:
         }
         self.frozen = {n for n in self.active if g0[n].frozen}
         self.dropping = {n for n in self.act if n not in self.frozen and any(self.rates[n])}
-        self.node_plan = [  # (label, is a head, its upstream, is an MLP, output shape)
+        self.node_plan: list[tuple[str, bool, Any, bool, tuple[int, ...]]] = [
+            # (label, is a head, its upstream, is an MLP, output shape)
             (
                 n,
                 g0[n].is_head,
@@ -386,7 +387,8 @@ class StackedPhase:
         if self.t_src is not None:
             row_bytes += self.t_src[0][0].numel() * self.t_src[0].element_size()
         chunk = max(1, _CHUNK_BYTES // max(1, K * idx.shape[2] * row_bytes))
-        xs = ts = None
+        xs: Any = None
+        ts: Any = None
         for index, sz in enumerate(sizes):
             if self._dead:
                 sz = [0 if self.failure[k] is not None else v for k, v in enumerate(sz)]
@@ -563,10 +565,10 @@ class StackedPhase:
                 for fn, kind, node in zip(self.loss_fns, self.loss_kinds, self.loss_nodes)
             ]
             vals = values[0].unsqueeze(0) if len(values) == 1 else torch.stack(values)  # (L, K)
-            live = None if full else torch.tensor(run)
             if full:
                 total = vals.sum() if self.unit_weights else (vals * self.weight_t).sum()
             else:
+                live = torch.tensor(run)
                 total = torch.where(live, (vals * self.weight_t).sum(0), torch.zeros(())).sum()
             grads = torch.autograd.grad(total, self.all_leaves, allow_unused=True)
         listed = vals.detach().tolist()  # (L, K)
