@@ -256,16 +256,7 @@ def pool_predictions(
             f"pooled predictions of eval phase {label!r} miss {int((fold_of < 0).sum())} of {n} samples; the "
             "phase must evaluate the whole validation split of every fold"
         )
-    outputs: dict[str, np.ndarray] = {}
-    targets: dict[str, np.ndarray] = {}
-    for node in sorted(nodes):
-        for src, dst in (("outputs", outputs), ("targets", targets)):
-            parts = [np.asarray(getattr(pr, src)[node]) for pr in per_fold]
-            arr = np.empty((n, *parts[0].shape[1:]), dtype=np.result_type(*parts))
-            for p, part in zip(slots, parts):
-                arr[p] = part
-            dst[node] = arr
-    return Predictions(label, outputs, targets, uuids, fold=fold_of)
+    return _placed(label, per_fold, nodes, slots, n, uuids, fold_of)
 
 
 def _pooled_phases(exp: Experiment, featureset: str, val_split: str, pooled_eval: Any) -> tuple[str, ...]:
@@ -420,13 +411,20 @@ def _pool_at(
     if (first[1:] == first[:-1]).any():
         return None
     nodes = set.intersection(*(set(pr.nodes) for pr in per_fold)) if per_fold else set()
+    return _placed(label, per_fold, nodes, positions, n, uuids, fold_of)
+
+
+def _placed(
+    label: str, per_fold: Sequence[Any], nodes: Any, rows: Sequence[Any], n: int, uuids: Any, fold_of: Any
+) -> Predictions:
+    """The folds' outputs and targets of ``nodes`` placed at their ``rows`` of ``n`` pooled samples."""
     outputs: dict[str, np.ndarray] = {}
     targets: dict[str, np.ndarray] = {}
     for node in sorted(nodes):
         for src, dst in (("outputs", outputs), ("targets", targets)):
             parts = [np.asarray(getattr(pr, src)[node]) for pr in per_fold]
             arr = np.empty((n, *parts[0].shape[1:]), dtype=np.result_type(*parts))
-            for p, part in zip(positions, parts):
+            for p, part in zip(rows, parts):
                 arr[p] = part
             dst[node] = arr
     return Predictions(label, outputs, targets, uuids, fold=fold_of)
