@@ -31,7 +31,7 @@ from typing import ClassVar
 
 import attrs
 
-from mml.errors import ConfigError, TrainingError
+from mml.errors import ConfigError, MMLError, TrainingError
 from mml.strategies._executors import AbstractExecutor, LocalExecutor
 from mml.strategies._jobs import Job, RunOutcome, failed_outcome
 from mml.strategies._predictions import Predictions
@@ -139,5 +139,16 @@ class _Member:
 
 def _train_together(members: list[_Member], phases: list[TrainPhase]) -> None:
     from mml.strategies._vectorized_loop import StackedPhase
+    from mml.training import run_phase
 
-    StackedPhase(members, phases).run()
+    try:
+        stacked = StackedPhase(members, phases)
+    except MMLError:
+        # a phase that cannot start (no batch of its split, an unknown stream, ...): each member
+        # runs it on its own, which records the failure exactly as its sequential run does
+        for m, ph in zip(members, phases):
+            assert m.state is not None  # (live members only)
+            m.state, h = run_phase(m.job.experiment, ph, m.state)
+            m.history = m.history.merge(h)
+        return
+    stacked.run()

@@ -36,6 +36,7 @@ from mml.training import (
     History,
     PhaseResult,
     TrainPhase,
+    check_batches,
     compile_loss,
     dispatch,
     evaluate,
@@ -163,6 +164,7 @@ class StackedPhase(StackedSteps):
             if same is None:
                 b.sampler.batch_roles(b.stream)  # an unknown stream fails here, as in the member's run
                 same = b.sampler.prepare(head_view(exp, self.head, b))
+                check_batches(ph.label, self.head, b, same, b.sampler.num_batches(same, b.stream))
                 seen.append((fs, ref, b, same))
             self.prepared.append(same)
             pk = fold_in(m.state.key, ph.label)

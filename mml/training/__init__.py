@@ -57,6 +57,7 @@ from mml.training._dispatch import dispatch as dispatch
 from mml.training._fit import fit_nodes as fit_nodes
 from mml.training._losses import LOSS_BACKENDS as LOSS_BACKENDS
 from mml.training._phases import iter_phases as iter_phases
+from mml.training._plan import check_batches as check_batches
 from mml.training._run import plan_fingerprint as plan_fingerprint
 from mml.training._state import (
     GRAPH_OPTIMIZER as GRAPH_OPTIMIZER,

@@ -30,7 +30,23 @@ from mml.training._phases import TrainPhase
 from mml.training._state import GRAPH_OPTIMIZER, TrainState
 from mml.training._views import feed_backend, head_view
 
-__all__ = ["StepPlan", "TrainPlan"]
+__all__ = ["StepPlan", "TrainPlan", "check_batches"]
+
+
+def check_batches(phase: str, head: str, binding: Any, prepared: Any, n_batches: int) -> None:
+    """A :class:`~mml.TrainingError` when a head's sampler makes no batch of its split per epoch.
+
+    A training phase without a step would end "completed" with the model untouched (a batch
+    larger than the split with ``drop_last=True``, say).
+    """
+    if n_batches > 0:
+        return
+    where = f"split {binding.split!r}" if binding.split is not None else "all rows"
+    raise TrainingError(
+        f"phase {phase!r}: head {head!r} gets no batch per epoch: {where} of FeatureSet "
+        f"{binding.featureset!r} has {len(prepared)} sample(s) and {binding.sampler!r} makes none of them; "
+        "lower batch_size, set drop_last=False, or bind a larger split"
+    )
 
 
 def _device_data(prepared: Any, device: Any) -> Any:
@@ -203,6 +219,7 @@ class TrainPlan:
                 read[k] = b.sampler.prepare(view)
             self.prepared[h] = read[k]
             self.nbatches[h] = b.sampler.num_batches(self.prepared[h], b.stream)
+            check_batches(phase.label, h, b, self.prepared[h], self.nbatches[h])
         check_class_ids(self.losses, self.prepared, state.graph.shapes)
         self.classes = {
             n: classes_of(graph, n, {h: getattr(self.prepared[h], "targets", None) for h in self.heads})
