@@ -19,7 +19,7 @@ import numpy as np
 
 from mml._fields import FrozenDict
 from mml.callbacks import Event
-from mml.errors import CallbackError, TrainingError
+from mml.errors import CallbackError
 from mml.random import fold_in
 from mml.strategies._stacked import (
     FlatLayout,
@@ -40,28 +40,13 @@ from mml.training import (
     compile_loss,
     dispatch,
     evaluate,
+    head_view,
 )
 
-__all__ = ["StackedPhase", "head_view"]
+__all__ = ["StackedPhase"]
 
 #: bytes of batches gathered at once (a chunk of an epoch's steps, all members)
 _CHUNK_BYTES = 16 << 20
-
-
-def head_view(experiment: Any, head: str, binding: Any) -> Any:
-    """The view a head reads in a phase: the binding's split, the columns the head's reference selects."""
-    from mml.graph import resolve_keys
-
-    ref: Any = experiment.graph[head].upstream_refs[0]
-    fs = experiment.featuresets[binding.featureset]
-    if binding.split is not None and binding.split not in fs.split_indices:
-        raise TrainingError(
-            f"FeatureSet {binding.featureset!r} has no split {binding.split!r} "
-            f"(splits: {', '.join(fs.split_indices) or 'none'})"
-        )
-    view = fs[binding.split] if binding.split is not None else fs.view()
-    keys = {d: list(resolve_keys(ref, fs, d)) for d in ("features", "targets", "tags")}
-    return view.select(features=keys["features"], targets=keys["targets"], tags=keys["tags"], rep=ref.rep)
 
 
 def _sources(arrays: Sequence[Any]) -> list[Any]:

@@ -63,6 +63,7 @@ from mml.training._state import (
     GRAPH_OPTIMIZER as GRAPH_OPTIMIZER,
     Boxed as Boxed,
 )
+from mml.training._views import head_view as head_view
 
 
 def __getattr__(name: str) -> object:
