@@ -37,8 +37,8 @@ __all__ = [
     "dropout_masks",
     "FlatLayout",
     "member_losses",
-    "select_members",
     "tensor_fields",
+    "where_members",
     "vmapped_forward",
 ]
 
@@ -55,23 +55,19 @@ def unstack_mapping(stacked: Mapping[str, Any], k: int) -> dict[str, Any]:
     return {name: t[k] for name, t in stacked.items()}
 
 
-def _tensor_fields(rec: Any) -> list[str]:
-    return [a.name for a in attrs.fields(type(rec)) if isinstance(getattr(rec, a.name), Mapping)]
-
-
 def stack_records(recs: Sequence[Any]) -> Any:
     """Optimizer states (attrs records of tensor mappings, e.g. ``AdamState``) stacked field by field."""
     first = recs[0]
     return attrs.evolve(
         first,
-        **{f: FrozenDict(stack_mappings([getattr(r, f) for r in recs])) for f in _tensor_fields(first)},
+        **{f: FrozenDict(stack_mappings([getattr(r, f) for r in recs])) for f in tensor_fields(first)},
     )
 
 
 def unstack_record(rec: Any, k: int) -> Any:
     """Member ``k``'s optimizer state from a stacked one."""
     return attrs.evolve(
-        rec, **{f: FrozenDict(unstack_mapping(getattr(rec, f), k)) for f in _tensor_fields(rec)}
+        rec, **{f: FrozenDict(unstack_mapping(getattr(rec, f), k)) for f in tensor_fields(rec)}
     )
 
 
@@ -233,7 +229,7 @@ class FlatOptimizer:
                 new_b = b.mul_(mom) if sel is None and not any(first) else torch.mul(b, mom)
                 new_b = new_b.add_(g, alpha=damp) if _scalar(damp) else new_b.add_(damp * g)
                 if any(first):
-                    new_b = _where_members(first, g, new_b)
+                    new_b = where_members(first, g, new_b)
             if self.nesterov:
                 g = torch.add(g, new_b, alpha=mom) if _scalar(mom) else g + mom * new_b
             else:
@@ -297,21 +293,18 @@ class FlatOptimizer:
 
 def _assign(old: Any, new: Any, sel: Any) -> None:
     """``old[k] = new[k]`` for the selected members (all where ``sel`` is None), in place."""
-    import torch
 
     if new is old:
         return
-    if sel is None:
-        old.copy_(new)
-    else:
-        old.copy_(torch.where(sel.view(len(sel), *([1] * (new.dim() - 1))), new, old))
+    old.copy_(new if sel is None else where_members(sel, new, old))
 
 
-def _where_members(mask: Sequence[bool], a: Any, b: Any) -> Any:
+def where_members(mask: Any, a: Any, b: Any) -> Any:
+    """Member ``k``'s ``a[k]`` where ``mask[k]``, else ``b[k]`` (``mask``: K bools or a ``(K,)`` bool tensor)."""
     import torch
 
-    m = torch.tensor(mask, device=a.device).view(len(mask), *([1] * (a.dim() - 1)))
-    return torch.where(m, a, b)
+    m = mask if isinstance(mask, torch.Tensor) else torch.tensor(mask, device=a.device)
+    return torch.where(m.view(len(m), *([1] * (max(a.dim(), b.dim()) - 1))), a, b)
 
 
 def _column(values: Sequence[float], like: Any) -> Any:
@@ -444,15 +437,7 @@ class FlatLayout:
 
 def tensor_fields(rec: Any) -> list[str]:
     """The non-empty tensor-mapping fields of an optimizer state (``max_exp_avg_sq`` is empty without amsgrad)."""
-    from collections.abc import Mapping
-
     return [a.name for a in attrs.fields(type(rec)) if isinstance(v := getattr(rec, a.name), Mapping) and v]
-
-
-def select_members(sel: Any, new: Any, old: Any) -> Any:
-    import torch
-
-    return torch.where(sel.view(len(sel), *([1] * (new.dim() - 1))), new, old)
 
 
 def vmapped_forward(spec: Any, rec: Any, params: Any, x: Any, frozen: bool) -> Any:
