@@ -14,9 +14,17 @@ import numpy as np
 
 from mml.errors import TrainingError
 from mml.random import fold_in, torch_generator
-from mml.strategies._stacked import dropout_masks, member_losses, mlp_forward, vmapped_forward
+from mml.strategies._stacked import dropout_masks, member_losses, mlp_forward, vmapped_forward, where_members
 
 __all__ = ["StackedSteps"]
+
+
+def _total(values: Any, weights: Any) -> float:
+    """A member's weighted loss total, added up in the order its own run adds it (same bits)."""
+    total = 0.0
+    for v, w in zip(values, weights):
+        total += v * w
+    return total
 
 
 class StackedSteps:
@@ -105,10 +113,7 @@ class StackedSteps:
                 if not ok[k]:
                     continue
                 losses = {name: v[k] for name, v in zip(names, vals)}
-                total_f = 0.0
-                for name, w in zip(names, weights):
-                    total_f += losses[name] * w
-                losses["loss"] = total_f
+                losses["loss"] = _total([v[k] for v in vals], weights)
                 s = s0 + index
                 for name, v in losses.items():
                     rows.append((label, epoch, index, s, name, v))
@@ -140,9 +145,9 @@ class StackedSteps:
         t = None if tb is None else tb[:, :n]
         if self._dead:  # a member that failed in this epoch: an empty batch (zeros), as in a padded one
             dead = torch.tensor([not r for r in run])
-            x = torch.where(dead.view(K, *([1] * (x.dim() - 1))), torch.zeros((), dtype=x.dtype), x)
+            x = where_members(dead, torch.zeros((), dtype=x.dtype), x)
             if t is not None:
-                t = torch.where(dead.view(K, *([1] * (t.dim() - 1))), torch.zeros((), dtype=t.dtype), t)
+                t = where_members(dead, torch.zeros((), dtype=t.dtype), t)
         mask = None if full else torch.arange(n).unsqueeze(0) < torch.tensor(sizes).unsqueeze(1)
         outs: dict[str, Any] = {}
         with torch.enable_grad():
@@ -211,12 +216,8 @@ class StackedSteps:
         else:
             ws = self.weights
             for k, r in enumerate(run):
-                if r:
-                    total_f = 0.0
-                    for i, w in enumerate(ws[k]):
-                        total_f += listed[i][k] * w
-                    if not math.isfinite(total_f):
-                        break
+                if r and not math.isfinite(_total([v[k] for v in listed], ws[k])):
+                    break
             else:
                 return run
         ok = list(run)
@@ -225,11 +226,8 @@ class StackedSteps:
             if not run[k]:
                 continue
             losses = dict(zip(self.loss_names, listed[k]))
-            total_f = 0.0
-            for name, w in zip(self.loss_names, self.weights[k]):
-                total_f += losses[name] * w
-            losses["loss"] = total_f
-            if math.isfinite(total_f):
+            losses["loss"] = total = _total(listed[k], self.weights[k])
+            if math.isfinite(total):
                 continue
             ok[k] = False
             bad = [nm for nm, v in losses.items() if not math.isfinite(v)]
