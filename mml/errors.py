@@ -141,9 +141,25 @@ def removed_names(module: str, removed: Mapping[str, str]) -> Callable[[str], No
     """
 
     def __getattr__(name: str) -> NoReturn:
-        instead = removed.get(name)
-        if instead is not None:
-            raise RemovedNameError(f"{module}.{name} was removed in mml 0.2; call {instead} instead")
+        check_removed(module, name, removed)
         raise AttributeError(f"module {module!r} has no attribute {name!r}", name=name)
 
     return __getattr__
+
+
+def check_removed(owner: str, name: str, removed: Mapping[str, str], why: str = "") -> None:
+    """Raise the :class:`RemovedNameError` of ``owner.name`` if ``removed`` lists it (``why``: the reason).
+
+    The one message of every removed name, for modules (:func:`removed_names`) and classes (a
+    class's ``__getattr__`` calls it before its plain ``AttributeError``).
+
+    >>> check_removed("pkg", "kept", {"old": "pkg.new(x)"})  # not removed: returns
+    >>> check_removed("pkg.Cls", "old", {"old": "pkg.new(x)"}, why="it moved")
+    Traceback (most recent call last):
+    ...
+    mml.errors.RemovedNameError: pkg.Cls.old was removed in mml 0.2: it moved; call pkg.new(x) instead
+    """
+    instead = removed.get(name)
+    if instead is not None:
+        reason = f": {why}" if why else ""
+        raise RemovedNameError(f"{owner}.{name} was removed in mml 0.2{reason}; call {instead} instead")

@@ -36,7 +36,7 @@ from mml.data._schema import (
     parse_column,
 )
 from mml.data._splits import freeze_splits, report_overlap
-from mml.errors import DataError, RemovedNameError, SchemaError, SplitError
+from mml.errors import DataError, SchemaError, SplitError, check_removed
 from mml.random import Key
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -411,12 +411,8 @@ class FeatureSet(FeatureSetFormats):
     # AttributeError, for code written against 0.1
 
     def __getattr__(self, name: str) -> Any:
-        instead = _REMOVED.get(name)
-        if instead is not None:
-            raise RemovedNameError(
-                f"FeatureSet.{name} was removed in mml 0.2: scaling is one free function per "
-                f"operation, so the data layer imports nothing above it; call {instead} instead"
-            )
+        why = "scaling is one free function per operation, so the data layer imports nothing above it"
+        check_removed("FeatureSet", name, _REMOVED, why)
         raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}", name=name, obj=self)
 
     # -- value semantics --------------------------------------------------------------------
