@@ -24,13 +24,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from mml.backends import TorchParams
+from mml.backends import TorchParams, init_params, output_shape
 from mml.data import FeatureSet
 from mml.errors import MMLError
 from mml.graph._build import GraphState
 from mml.graph._graph import ModelGraph
 from mml.graph._nodes import ModelNode
 from mml.graph._refs import FeatureSetRef
+from mml.random import key
 
 __all__ = ["state_mismatches"]
 
@@ -41,11 +42,9 @@ def _shape(s: Any) -> str:
 
 def _tensor_problems(label: str, spec: Any, rec: Any) -> list[str]:
     """A torch node's params and buffers against the spec built on the meta device."""
-    from mml import backends
-    from mml.random import key
 
     try:
-        want = backends.init_params(spec, rec.input_shape, rec.output_shape, key=key(0), device="meta")
+        want = init_params(spec, rec.input_shape, rec.output_shape, key=key(0), device="meta")
     except MMLError as exc:
         return [
             f"node {label!r}: the model spec cannot be built at the state's shapes (input "
@@ -115,10 +114,8 @@ def state_mismatches(
             continue
         if isinstance(node, ModelNode):
             rec = state.params[label]
-            from mml import backends
-
             try:  # the spec's declared shape (a target-shaped spec answers the state's own)
-                made = tuple(backends.output_shape(node.model, expected[0], tuple(rec_shapes.output_shape)))
+                made = tuple(output_shape(node.model, expected[0], tuple(rec_shapes.output_shape)))
             except MMLError:
                 made = tuple(rec_shapes.output_shape)
             if made != tuple(rec_shapes.output_shape):
